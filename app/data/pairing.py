@@ -1,0 +1,219 @@
+"""Pair the files of a folder into multimodal samples for batch review.
+
+Users rarely have a manifest; they have a folder. Two common layouts are
+recognised automatically:
+
+``modality_folders``
+    one sub-folder per model modality, with the same relative names inside::
+
+        image/0042.png   audio/0042.wav
+        image/3/0042.png audio/3/0042.wav
+
+    The key of a file is its path relative to the modality folder, without suffix.
+
+``by_name``
+    files of different kinds side by side, paired by stem (anywhere in the tree)::
+
+        0042.png 0042.wav
+        3/0042.png 3/0042.wav
+
+    The key of a file is its folder relative to the root plus its stem.
+
+Nothing is silently dropped except hidden files and folders (``.DS_Store``,
+``.git``, macOS ``._*`` files): every other file that does not end up in a pair
+is listed in :attr:`FolderPairing.unmatched` with the reason, so the user can see
+why a file was not reviewed.
+
+The kind of a file is decided by the ``kind_for_path`` callable passed in (in the
+app, ``app.modalities.kind_for_path``), which keeps this module free of the
+modality layer and testable on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from app.data.manifest import PairRow
+
+__all__ = ["LAYOUT_BY_NAME", "LAYOUT_MODALITY_FOLDERS", "FolderPairing", "pair_folder"]
+
+LAYOUT_MODALITY_FOLDERS = "modality_folders"
+LAYOUT_BY_NAME = "by_name"
+
+
+@dataclass
+class FolderPairing:
+    """The result of :func:`pair_folder`.
+
+    ``pairs`` are sorted by key (their ``id``); ``unmatched`` lists every
+    non-hidden file that is not part of a pair, with a human-readable reason,
+    sorted by path; ``layout`` is :data:`LAYOUT_MODALITY_FOLDERS` or
+    :data:`LAYOUT_BY_NAME`.
+    """
+
+    folder: Path
+    layout: str
+    pairs: list[PairRow] = field(default_factory=list)
+    unmatched: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _walk(root: Path) -> list[Path]:
+    """All non-hidden files under ``root``, sorted, skipping hidden folders."""
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                out.append(Path(dirpath) / name)
+    return out
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[:1].lower() in "aeiou" else "a"
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _find_modality_folders(root: Path, names: list[str]) -> dict[str, Path] | None:
+    """Map each modality to a direct sub-folder with its name (case-insensitive), if all exist."""
+    try:
+        subdirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    except OSError:
+        return None
+    found = {m: subdirs.get(m.lower()) for m in names}
+    if all(v is not None for v in found.values()):
+        return {m: v for m, v in found.items() if v is not None}
+    return None
+
+
+def pair_folder(
+    folder: str | os.PathLike[str],
+    modality_kinds: Mapping[str, str],
+    kind_for_path: Callable[[Path], str | None],
+) -> FolderPairing:
+    """Pair the files under ``folder`` for the model's modalities.
+
+    Args:
+        folder: the folder to scan (recursively).
+        modality_kinds: modality name -> kind, e.g. ``{"image": "image", "audio": "audio"}``,
+            in the model's order.
+        kind_for_path: returns a file's kind ("image", "audio", "text") or None if
+            no modality can open it.
+
+    The ``modality_folders`` layout is used when the folder has a sub-folder named
+    after every modality; otherwise files are paired by name. A pair's label is
+    the name of the folder it sits in, but only when *every* pair sits in a
+    sub-folder (below the modality folder for ``modality_folders``), because a
+    mix of labelled and unlabelled pairs is more likely an accident than intent.
+
+    Raises:
+        FileNotFoundError / NotADirectoryError: ``folder`` is not a folder.
+        ValueError: no modalities, or pairing by name is needed but two modalities
+            have the same kind (files cannot then be told apart by type; put them
+            in sub-folders named after the modalities instead).
+    """
+    root = Path(os.path.normpath(Path(folder).expanduser().absolute()))
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: folder not found")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder")
+    names = list(modality_kinds)
+    if not names:
+        raise ValueError("no modalities given")
+
+    files = _walk(root)
+    unmatched: list[tuple[Path, str]] = []
+    # key -> modality -> list of files
+    grouped: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
+    # key -> folder part of the key ("" for the root), for labels
+    key_dirs: dict[str, PurePosixPath] = {}
+
+    mod_folders = _find_modality_folders(root, names)
+    if mod_folders is not None:
+        layout = LAYOUT_MODALITY_FOLDERS
+        owner = {folder_path: m for m, folder_path in mod_folders.items()}
+        for f in files:
+            top = root / f.relative_to(root).parts[0]
+            modality = owner.get(top) if len(f.relative_to(root).parts) > 1 else None
+            kind = kind_for_path(f)
+            if modality is None:
+                shown = ", ".join(f"{p.name}/" for p in mod_folders.values())
+                reason = (
+                    "unsupported file type" if kind is None else f"not inside a modality folder ({shown})"
+                )
+                unmatched.append((f, reason))
+                continue
+            want = modality_kinds[modality]
+            if kind is None:
+                unmatched.append((f, "unsupported file type"))
+                continue
+            if kind != want:
+                unmatched.append((f, f"{_article(kind)} {kind} file in the {modality} folder"))
+                continue
+            rel = PurePosixPath(f.relative_to(mod_folders[modality]).as_posix())
+            key = str(rel.with_suffix(""))
+            grouped[key][modality].append(f)
+            key_dirs[key] = rel.parent
+    else:
+        layout = LAYOUT_BY_NAME
+        by_kind: dict[str, str] = {}
+        for m, k in modality_kinds.items():
+            if k in by_kind:
+                raise ValueError(
+                    f"modalities '{by_kind[k]}' and '{m}' are both {k} files, so files cannot be paired by "
+                    f"name; put them in sub-folders named {by_kind[k]}/ and {m}/"
+                )
+            by_kind[k] = m
+        for f in files:
+            kind = kind_for_path(f)
+            if kind is None:
+                unmatched.append((f, "unsupported file type"))
+                continue
+            modality = by_kind.get(kind)
+            if modality is None:
+                unmatched.append((f, f"this model takes no {kind} input"))
+                continue
+            rel = PurePosixPath(_rel(f, root))
+            key = str(rel.with_suffix(""))
+            grouped[key][modality].append(f)
+            key_dirs[key] = rel.parent
+
+    candidates: list[tuple[str, dict[str, Path]]] = []
+    for key in sorted(grouped):
+        per_mod = grouped[key]
+        ambiguous = {m for m, fs in per_mod.items() if len(fs) > 1}
+        for m in sorted(ambiguous):
+            fs = per_mod[m]
+            for f in fs:
+                others = ", ".join(_rel(o, root) for o in fs if o != f)
+                unmatched.append((f, f"ambiguous: also {others}"))
+        if ambiguous:
+            shown = " and ".join(sorted(ambiguous))
+            for m, fs in per_mod.items():
+                if m not in ambiguous:
+                    unmatched.append((fs[0], f"ambiguous {shown} files with the same name"))
+            continue
+        missing = [m for m in names if m not in per_mod]
+        if missing:
+            what = " or ".join(modality_kinds[m] for m in missing)
+            reason = f"no {what} file with the same name"
+            if layout == LAYOUT_MODALITY_FOLDERS and mod_folders is not None:
+                reason += " (in " + ", ".join(f"{mod_folders[m].name}/" for m in missing) + ")"
+            for fs in per_mod.values():
+                unmatched.append((fs[0], reason))
+            continue
+        candidates.append((key, {m: per_mod[m][0] for m in names}))
+
+    labelled = bool(candidates) and all(str(key_dirs[k]) not in ("", ".") for k, _ in candidates)
+    pairs = [
+        PairRow(line=i, id=key, files=fmap, label=key_dirs[key].name if labelled else None)
+        for i, (key, fmap) in enumerate(candidates, start=1)
+    ]
+    unmatched.sort(key=lambda t: (str(t[0]), t[1]))
+    return FolderPairing(folder=root, layout=layout, pairs=pairs, unmatched=unmatched)
