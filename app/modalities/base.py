@@ -1,0 +1,174 @@
+"""What every modality offers: load a file, give a blank input, make a tensor, degrade a sample.
+
+The rest of the app (model, data manifests, GUI) only talks to `Modality` objects, so a new kind of
+input is one new subclass. Nothing here imports Qt; torch is imported lazily by the subclasses'
+`to_tensor` so that reading and validating files stays cheap.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+MAX_LEVEL = 10.0
+
+
+class InputError(ValueError):
+    """A file the user gave cannot be used.
+
+    `str(err)` is one line, `'<file>: <what is wrong> (<what would work>)'`, so the command line and
+    the GUI can show it as is; the parts stay available as attributes for richer display.
+    """
+
+    def __init__(self, path: str | Path, reason: str, hint: str | None = None) -> None:
+        self.path = str(path)
+        self.reason = _one_line(reason)
+        self.hint = _one_line(hint) if hint else None
+        super().__init__(self.path, self.reason, self.hint)
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.reason}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the three-argument constructor working across pickling (worker processes).
+        return (type(self), (self.path, self.reason, self.hint))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def check_level(level: float) -> float:
+    """Validate a corruption level on the 0-10 scale and return it as a float."""
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise ValueError(f"corruption level must be a number from 0 to 10, got {level!r}") from None
+    if not math.isfinite(value) or value < 0.0 or value > MAX_LEVEL:
+        raise ValueError(f"corruption level must be between 0 and 10, got {level!r}")
+    return value
+
+
+def check_rng(rng: Any) -> np.random.Generator:
+    """Corruptions must draw from the caller's generator only (reproducible, no global state)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng
+
+
+class Modality:
+    """One kind of input (image, audio, text) with its preprocessing parameters.
+
+    Subclasses set `kind`, `extensions` and `corruption_kinds`, and implement `default_params`,
+    `load`, `blank`, `to_tensor`, `input_shape` and `_corrupt`.
+    """
+
+    kind: ClassVar[str] = ""
+    extensions: ClassVar[tuple[str, ...]] = ()
+    corruption_kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        merged = self.default_params()
+        if params is not None:
+            if not isinstance(params, Mapping):
+                raise TypeError(f"{self.kind} params must be a dict, got {type(params).__name__}")
+            merged.update(copy.deepcopy(dict(params)))
+        try:
+            # Params are stored in model bundles as JSON: normalise (tuples -> lists) and prove it now.
+            self.params: dict[str, Any] = json.loads(json.dumps(merged, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.kind} params are not JSON-serialisable: {exc}") from None
+        self._validate_params()
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        """The preprocessing parameters used when a manifest leaves a key out (a fresh dict)."""
+        return {}
+
+    def _validate_params(self) -> None:
+        """Raise ValueError for parameters that cannot work; called once by __init__."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+    # --- reading ---------------------------------------------------------------------------
+    def load(self, path: str | Path) -> np.ndarray:
+        """Decode and validate a file into this modality's raw array; InputError names the file."""
+        raise NotImplementedError
+
+    def blank(self) -> np.ndarray:
+        """The raw value of a missing input (black image, silence, no words)."""
+        raise NotImplementedError
+
+    # --- model input -----------------------------------------------------------------------
+    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+        """One sample's model input, without a batch dimension."""
+        raise NotImplementedError
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of `to_tensor`'s output."""
+        raise NotImplementedError
+
+    # --- degradation -----------------------------------------------------------------------
+    def corrupt(self, raw: np.ndarray, kind: str, level: float, rng: np.random.Generator) -> np.ndarray:
+        """Degrade one raw sample; pure, level on the 0-10 scale, randomness only from `rng`.
+
+        Level 0 returns the input unchanged (a copy); 'missing' at any level above 0 is the blank
+        input.
+        """
+        if kind not in self.corruption_kinds:
+            raise ValueError(
+                f"unknown {self.kind} corruption {kind!r}; valid kinds: {', '.join(self.corruption_kinds)}"
+            )
+        value = check_level(level)
+        check_rng(rng)
+        if value == 0.0:
+            return np.array(raw, copy=True)
+        if kind == "missing":
+            return self._missing(raw)
+        return self._corrupt(raw, kind, value, rng)
+
+    def _missing(self, raw: np.ndarray) -> np.ndarray:
+        return self.blank()
+
+    def _corrupt(self, raw: np.ndarray, kind: str, level: float, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+
+def require_file(path: str | Path, hint: str) -> Path:
+    """Common checks before decoding: the path exists, is a file and is not empty."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "file not found")
+    if not p.is_file():
+        raise InputError(p, "not a file", hint)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InputError(p, f"cannot read the file: {exc.strerror or exc}") from None
+    if size == 0:
+        raise InputError(p, "empty file (0 bytes)", hint)
+    return p
+
+
+def positive_number(params: Mapping[str, Any], key: str, kind: str, allow_zero: bool = False) -> float:
+    """Read a numeric parameter and insist that it is positive (or non-negative)."""
+    value = params[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{kind} param {key!r} must be a number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{kind} param {key!r} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return float(value)

@@ -1,0 +1,326 @@
+"""Images: any file Pillow opens, turned into an MNIST-style picture (light strokes on black).
+
+Users bring photos and drawings of all shapes: rotated phone JPEGs, black-on-white sketches,
+transparent PNGs, 16-bit TIFFs. `ImageModality.load` normalises all of them to the model's size and
+polarity, and refuses what cannot be decoded safely (decompression bombs, truncated files) with an
+`InputError` that says which file and what would work.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from .base import InputError, Modality, check_level, check_rng, positive_number, require_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+SUPPORTED_HINT = "supported image formats: PNG, JPEG, BMP, TIFF, WebP, GIF"
+
+_BACKGROUND = 0  # alpha is composited onto black, the model's background
+_GREY_MODES_HIGH_DEPTH = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")
+
+
+# --- corruptions: pure functions of (raw uint8 image, level 0..10, numpy Generator) -------------
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """Round and clip to 0..255 *before* casting, so negative noise never wraps to white."""
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def _scale(raw: np.ndarray) -> float:
+    """Image size relative to the 28x28 model scale, so pixel radii mean the same at any size."""
+    return min(raw.shape[0], raw.shape[1]) / 28.0
+
+
+def gaussian_noise(raw: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """Additive Gaussian noise with standard deviation 10*level (0-255 units)."""
+    level = check_level(level)
+    check_rng(rng)
+    if level == 0:
+        return raw.copy()
+    noise = rng.normal(0.0, 10.0 * level, size=raw.shape)
+    return _to_uint8(raw.astype(np.float64) + noise)
+
+
+def salt_pepper(raw: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """A fraction 0.05*level of the pixels set to black or white (all channels of a pixel)."""
+    level = check_level(level)
+    check_rng(rng)
+    out = raw.copy()
+    if level == 0:
+        return out
+    h, w = raw.shape[:2]
+    hit = rng.random((h, w)) < 0.05 * level
+    white = rng.random((h, w)) < 0.5
+    out[hit & white] = 255
+    out[hit & ~white] = 0
+    return out
+
+
+def blur(raw: np.ndarray, level: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Gaussian blur of radius 0.25*level px at 28x28, scaled with the image size (deterministic)."""
+    level = check_level(level)
+    if level == 0:
+        return raw.copy()
+    radius = 0.25 * level * _scale(raw)
+    img = Image.fromarray(np.ascontiguousarray(raw))
+    return np.asarray(img.filter(ImageFilter.GaussianBlur(radius)), dtype=np.uint8).copy()
+
+
+def occlusion(raw: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+    """A random square covering a fraction 0.06*level of the area, filled with grey noise."""
+    level = check_level(level)
+    check_rng(rng)
+    out = raw.copy()
+    if level == 0:
+        return out
+    h, w = raw.shape[:2]
+    side = int(round(math.sqrt(0.06 * level * h * w)))
+    side = max(1, min(side, h, w))
+    top = int(rng.integers(0, h - side + 1))
+    left = int(rng.integers(0, w - side + 1))
+    fill = rng.integers(0, 256, size=(side, side), dtype=np.uint8)
+    if raw.ndim == 3:
+        fill = np.repeat(fill[:, :, None], raw.shape[2], axis=2)
+    out[top : top + side, left : left + side] = fill
+    return out
+
+
+def contrast(raw: np.ndarray, level: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Contrast shrunk towards the image mean by a factor 1 - 0.095*level (deterministic)."""
+    level = check_level(level)
+    if level == 0:
+        return raw.copy()
+    values = raw.astype(np.float64)
+    mean = values.mean()
+    return _to_uint8(mean + (values - mean) * (1.0 - 0.095 * level))
+
+
+_CORRUPTIONS = {
+    "gaussian": gaussian_noise,
+    "salt_pepper": salt_pepper,
+    "blur": blur,
+    "occlusion": occlusion,
+    "contrast": contrast,
+}
+
+
+class ImageModality(Modality):
+    """Images as uint8 arrays HxW (one channel) or HxWx3 at the model's size, white-on-black."""
+
+    kind: ClassVar[str] = "image"
+    extensions: ClassVar[tuple[str, ...]] = (
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".gif",
+    )
+    corruption_kinds: ClassVar[tuple[str, ...]] = (*_CORRUPTIONS, "missing")
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        """MNIST defaults; `size` is [height, width]; mean/std may be per channel lists."""
+        return {
+            "size": [28, 28],
+            "channels": 1,
+            "invert_light_background": True,
+            "mean": 0.1307,
+            "std": 0.3081,
+            "max_pixels": 50_000_000,
+        }
+
+    def _validate_params(self) -> None:
+        p = self.params
+        size = p["size"]
+        if (
+            not isinstance(size, list)
+            or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        ):
+            raise ValueError(f"image param 'size' must be [height, width] positive integers, got {size!r}")
+        if p["channels"] not in (1, 3):
+            raise ValueError(f"image param 'channels' must be 1 or 3, got {p['channels']!r}")
+        positive_number(p, "max_pixels", "image")
+        channels = p["channels"]
+        for key in ("mean", "std"):
+            value = p[key]
+            values = value if isinstance(value, list) else [value]
+            if len(values) not in (1, channels) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values
+            ):
+                raise ValueError(f"image param {key!r} must be a number or {channels} numbers, got {value!r}")
+        std = p["std"] if isinstance(p["std"], list) else [p["std"]]
+        if any(v <= 0 for v in std):
+            raise ValueError(f"image param 'std' must be > 0, got {p['std']!r}")
+        self._mean = np.asarray(p["mean"], dtype=np.float32).reshape(-1, 1, 1)
+        self._std = np.asarray(p["std"], dtype=np.float32).reshape(-1, 1, 1)
+
+    # --- reading ---------------------------------------------------------------------------
+    def load(self, path: str | Path) -> np.ndarray:
+        """Decode any Pillow image, fix orientation and polarity, fit it into the model size."""
+        p = require_file(path, SUPPORTED_HINT)
+        try:
+            with warnings.catch_warnings():
+                # Pillow only warns between MAX_IMAGE_PIXELS and twice that; treat it as the error it is.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(p) as im:
+                    self._check_pixels(p, im.size)
+                    return self._prepare(im)
+        except InputError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(
+                p,
+                "image dimensions are too large to decode safely (possible decompression bomb)",
+                f"use an image of at most {int(self.params['max_pixels']):,} pixels",
+            ) from None
+        except UnidentifiedImageError:
+            raise InputError(p, "not an image file Pillow can read", SUPPORTED_HINT) from None
+        except MemoryError:
+            raise InputError(p, "image is too large to decode in memory", "use a smaller image") from None
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise InputError(p, f"image data is truncated or corrupt ({exc})", SUPPORTED_HINT) from None
+
+    def _check_pixels(self, path: Path, size: tuple[int, int]) -> None:
+        width, height = size
+        limit = int(self.params["max_pixels"])
+        if width * height > limit:
+            raise InputError(
+                path,
+                f"image is {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} "
+                "(possible decompression bomb)",
+                "scale the image down first",
+            )
+        if width == 0 or height == 0:
+            raise InputError(path, "image has no pixels", SUPPORTED_HINT)
+
+    def _prepare(self, im: Image.Image) -> np.ndarray:
+        height, width = self.params["size"]
+        channels = self.params["channels"]
+        if im.format == "JPEG":
+            # Decode JPEGs at a reduced scale when they are much larger than needed (fast, less memory).
+            target = 4 * max(height, width)
+            im.draft("RGB" if channels == 3 else "L", (target, target))
+        im.load()
+        im = ImageOps.exif_transpose(im) or im
+        im = _flatten(im, channels)
+        if self.params["invert_light_background"] and _border_median(im) > 127:
+            im = ImageOps.invert(im)
+        im = _fit(im, width, height)
+        return np.array(im, dtype=np.uint8)
+
+    def blank(self) -> np.ndarray:
+        """A black image: 'nothing drawn' in MNIST polarity."""
+        height, width = self.params["size"]
+        shape = (height, width) if self.params["channels"] == 1 else (height, width, 3)
+        return np.zeros(shape, dtype=np.uint8)
+
+    # --- model input -----------------------------------------------------------------------
+    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+        """float32 [C, H, W] = (raw/255 - mean)/std."""
+        import torch
+
+        arr = np.asarray(raw)
+        expected = self.blank().shape
+        if arr.shape != expected:
+            raise ValueError(f"image raw array has shape {arr.shape}, expected {expected}")
+        chw = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+        x = (chw.astype(np.float32) / 255.0 - self._mean) / self._std
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """(channels, height, width)."""
+        height, width = self.params["size"]
+        return (int(self.params["channels"]), int(height), int(width))
+
+    def _missing(self, raw: np.ndarray) -> np.ndarray:
+        # Black, in the shape given (equal to blank() for a raw at the model's size).
+        return np.zeros_like(np.asarray(raw, dtype=np.uint8))
+
+    def _corrupt(self, raw: np.ndarray, kind: str, level: float, rng: np.random.Generator) -> np.ndarray:
+        return _CORRUPTIONS[kind](np.asarray(raw, dtype=np.uint8), level, rng)
+
+
+# --- decoding helpers -----------------------------------------------------------------------
+
+
+def _flatten(im: Image.Image, channels: int) -> Image.Image:
+    """Any Pillow mode -> 'L' or 'RGB', alpha composited onto black, high bit depths rescaled."""
+    if im.mode in _GREY_MODES_HIGH_DEPTH:
+        im = _high_depth_to_l(im)
+    elif im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode == "PA":
+        im = im.convert("RGBA")
+    elif im.mode in ("La", "RGBa"):
+        im = im.convert("RGBA")
+    alpha = None
+    if im.mode in ("LA", "RGBA"):
+        alpha = im.getchannel("A")
+        im = im.convert("L" if im.mode == "LA" else "RGB")
+    target = "L" if channels == 1 else "RGB"
+    if im.mode != target:
+        im = im.convert(target)
+    if alpha is not None:
+        background = Image.new(target, im.size, _BACKGROUND)
+        background.paste(im, mask=alpha)
+        im = background
+    return im
+
+
+def _high_depth_to_l(im: Image.Image) -> Image.Image:
+    """16-bit / 32-bit / float greyscale to 8 bits by range (Pillow's convert would just clip)."""
+    values = np.asarray(im, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 0.0
+    if im.mode == "F" and top <= 1.0:
+        full = 1.0  # float images are usually 0..1
+    elif top <= 255:
+        full = 255.0
+    else:
+        full = 65535.0 if top <= 65535 else top
+    values = np.nan_to_num(values, nan=0.0, posinf=full, neginf=0.0)
+    return Image.fromarray(_to_uint8(values * (255.0 / full)), mode="L")
+
+
+def _border_median(im: Image.Image) -> float:
+    """Median brightness of a thin band along the edges: the drawing's background colour."""
+    grey = im if im.mode == "L" else im.convert("L")
+    w, h = grey.size
+    band = max(1, round(0.03 * min(w, h)))
+    strips = [
+        grey.crop((0, 0, w, band)),
+        grey.crop((0, h - band, w, h)),
+        grey.crop((0, 0, band, h)),
+        grey.crop((w - band, 0, w, h)),
+    ]
+    values = np.concatenate([np.asarray(s, dtype=np.uint8).ravel() for s in strips])
+    return float(np.median(values))
+
+
+def _fit(im: Image.Image, width: int, height: int) -> Image.Image:
+    """Resize keeping the aspect ratio, centred on a black canvas of exactly width x height."""
+    w, h = im.size
+    if (w, h) == (width, height):
+        return im
+    scale = min(width / w, height / h)
+    new_w = max(1, min(width, round(w * scale)))
+    new_h = max(1, min(height, round(h * scale)))
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
+    resized = im.resize((new_w, new_h), resample, reducing_gap=3.0 if scale < 0.5 else None)
+    canvas = Image.new(im.mode, (width, height), _BACKGROUND)
+    canvas.paste(resized, ((width - new_w) // 2, (height - new_h) // 2))
+    return canvas
