@@ -1,0 +1,320 @@
+"""`qmf`: the command line. Thin: parsing and printing; the work is done by the layers below.
+
+Every error a user can cause (a bad file, a bad model, a bad option) ends as one line on stderr naming
+the file and the reason, and a non-zero exit code; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+EXIT_INPUT = 1
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from app.data.manifest import ManifestError
+    from app.modalities import InputError
+    from app.qmf.bundle import BundleError
+
+    return (InputError, BundleError, ManifestError, UsageError, ValueError, KeyError, FileNotFoundError, OSError)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc)
+
+
+def _model_path(arg: str | None) -> Path:
+    from app.qmf.bundle import default_model_path
+
+    return Path(arg) if arg else default_model_path()
+
+
+# --------------------------------------------------------------------------- predict
+
+def _route_files(manifest_modalities: list[dict[str, Any]], named: dict[str, str], positional: list[str]) -> dict[str, str]:
+    """Assign positional files to modalities by type; named ones (`--image F`) win."""
+    from app.modalities import kind_for_path
+
+    files = dict(named)
+    for f in positional:
+        kind = kind_for_path(f)
+        if kind is None:
+            raise UsageError(f"{f}: cannot tell which input this is from its extension; name it, e.g. --image {f}")
+        targets = [m["name"] for m in manifest_modalities if m["kind"] == kind and m["name"] not in files]
+        if not targets:
+            taken = [m["name"] for m in manifest_modalities if m["kind"] == kind]
+            if taken:
+                raise UsageError(f"{f}: a {kind} file, but the {kind} input ({taken[0]}) is already given")
+            raise UsageError(f"{f}: a {kind} file, but the model takes {', '.join(m['kind'] for m in manifest_modalities)}")
+        files[targets[0]] = f
+    return files
+
+
+def _format_prediction(pred: Any) -> str:
+    lines = [
+        f"prediction: {pred.label}  (fused probability {pred.probability:.3f})",
+        f"model: {pred.model_name}  sha256 {pred.model_sha256[:12]}",
+        "",
+        f"{'input':<10} {'prediction':<11} {'prob':>6} {'energy':>8} {'quality':>8} {'share':>6}  file",
+    ]
+    for name, r in pred.modalities.items():
+        lines.append(
+            f"{name:<10} {r.label:<11} {r.probability:>6.3f} {r.energy:>8.3f} {r.quality:>8.3f} {r.share:>6.1%}  {r.file or '(missing)'}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from app.qmf.bundle import read_bundle_manifest
+    from app.qmf.predictor import Predictor, parse_corruption
+
+    model_path = _model_path(args.model)
+    manifest = read_bundle_manifest(model_path)
+    mods = manifest["model"]["modalities"]
+    if args.unrecognized:
+        raise UsageError(f"unrecognized arguments: {' '.join(args.unrecognized)}; this model's inputs are "
+                         + ", ".join(f"--{m['name']}" for m in mods))
+    named = {m["name"]: getattr(args, f"input_{m['name']}") for m in mods if getattr(args, f"input_{m['name']}", None)}
+    files = _route_files(mods, named, args.files)
+    if not files:
+        raise UsageError("give at least one input file, e.g. " + " ".join(f"--{m['name']} FILE" for m in mods))
+    corruptions = [parse_corruption(c) for c in args.corrupt]
+    predictor = Predictor.load(model_path)
+    pred = predictor.predict_files(files, corruptions, seed=args.seed)
+    if args.json:
+        data = pred.to_json()
+        data["corruptions"] = [{"modality": n, "kind": k, "level": lv} for n, k, lv in corruptions]
+        print(json.dumps(data, indent=2))
+    else:
+        print(_format_prediction(pred))
+    return 0
+
+
+# --------------------------------------------------------------------------- eval
+
+def _progress_bar(desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=desc, disable=quiet, leave=False, file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return bar, update
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from app.data.manifest import read_manifest
+    from app.qmf import evaluate
+    from app.qmf.predictor import Predictor
+
+    predictor = Predictor.load(_model_path(args.model))
+    manifest = read_manifest(args.manifest, modalities=list(predictor.modalities), labels=predictor.labels)
+    for p in manifest.problems:
+        print(f"warning: {p}", file=sys.stderr)
+    if not manifest.rows:
+        raise UsageError(f"{args.manifest}: no usable rows")
+    try:
+        levels = [float(x) for x in args.levels.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--levels {args.levels!r}: give numbers between 0 and 10, e.g. 0,5,10") from None
+    if not levels or any(not 0 <= lv <= 10 for lv in levels):
+        raise UsageError("--levels: give numbers between 0 and 10, e.g. 0,5,10")
+    if args.seeds < 1:
+        raise UsageError("--seeds must be at least 1")
+    kinds = evaluate.parse_kinds(args.kinds, predictor)
+    quiet = args.quiet or args.json
+    bar, update = _progress_bar("decoding", quiet)
+    data = evaluate.decode_rows(predictor, manifest.rows, update)
+    bar.close()
+    bar, update = _progress_bar("evaluating", quiet)
+    result = evaluate.protocol(predictor, data, levels, kinds, seeds=args.seeds, progress=update)
+    bar.close()
+    result["model"] = {"name": predictor.name, "sha256": predictor.sha256}
+    result["skipped_rows"] = len(manifest.problems)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    names = list(predictor.modalities)
+    print(f"{predictor.name} on {len(data.labels)} pairs; corruption {', '.join(f'{k}:{v}' for k, v in kinds.items())}; "
+          f"each modality corrupted with probability 0.5; {args.seeds} seeds (mean ± std, %)")
+    rules = ["qmf", "late_fusion", "oracle", *names]
+    print(f"{'level':>6}  " + "  ".join(f"{r:>14}" for r in rules) + "  " + "  ".join(f"{'AUROC ' + m:>12}" for m in names))
+    for row in result["levels"]:
+        cells = [f"{100 * row['accuracy'][r]['mean']:6.2f} ± {100 * row['accuracy'][r]['std']:4.2f}" for r in rules]
+        au = [f"{row['quality_auroc'][m]:12.3f}" if row["quality_auroc"][m] is not None else f"{'-':>12}" for m in names]
+        print(f"{row['level']:>6g}  " + "  ".join(f"{c:>14}" for c in cells) + "  " + "  ".join(au))
+    return 0
+
+
+# --------------------------------------------------------------------------- train
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from app.data.manifest import read_manifest
+    from app.qmf.bundle import save_bundle
+    from app.qmf.train import Recipe, bundle_manifest, train
+
+    recipe = Recipe.from_file(args.config)
+    if args.epochs is not None:
+        recipe.training.epochs = args.epochs
+    if args.seed is not None:
+        recipe.training.seed = args.seed
+    names = [m.name for m in recipe.modalities]
+    train_manifest = read_manifest(args.manifest, modalities=names, labels=recipe.labels)
+    val_manifest = read_manifest(args.val, modalities=names, labels=recipe.labels) if args.val else None
+    for m in (train_manifest, val_manifest):
+        for p in (m.problems if m else []):
+            print(f"warning: skipped {p}", file=sys.stderr)
+    if not train_manifest.rows:
+        raise UsageError(f"{args.manifest}: no usable rows")
+    out = Path(args.out)
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr))
+    result = train(recipe, train_manifest.rows, val_manifest.rows if val_manifest else None, out=out,
+                   resume=args.resume, progress=not args.quiet, log=log)
+    provenance = {"train_manifest": str(Path(args.manifest).name), "train_rows": len(train_manifest.rows),
+                  "val_manifest": str(Path(args.val).name) if args.val else None}
+    save_bundle(out, result.model, bundle_manifest(result, provenance))
+    ckpt = out.with_name(out.name + ".ckpt")
+    if ckpt.exists() and not args.keep_checkpoint:
+        ckpt.unlink()
+    print(f"wrote {out} (best epoch {result.best_epoch}, validation accuracy "
+          f"{result.validation.get('clean_accuracy', float('nan')):.4f}, {result.seconds:.0f} s on {result.device})")
+    return 0
+
+
+# --------------------------------------------------------------------------- info
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from app.qmf.bundle import load_bundle
+
+    bundle = load_bundle(_model_path(args.model))  # full validation, not just the header
+    m = bundle.manifest
+    if args.json:
+        print(json.dumps({**m, "sha256": bundle.sha256, "parameters": bundle.model.parameter_count()}, indent=2))
+        return 0
+    print(f"{m['name']}  ({bundle.path})")
+    print(f"sha256      {bundle.sha256}")
+    print(f"format      {m['format']} v{m['format_version']}, written by QMF Studio {m.get('app_version', '?')}")
+    if m.get("description"):
+        print(f"about       {m['description']}")
+    print(f"labels      {', '.join(m['model']['labels'])}")
+    print(f"parameters  {bundle.model.parameter_count():,}")
+    for mod in m["model"]["modalities"]:
+        pre = ", ".join(f"{k}={v}" for k, v in mod["preprocessing"].items() if k != "vocab")
+        print(f"input       {mod['name']} ({mod['kind']}): {pre}")
+    val = m.get("evaluation", {}).get("validation")
+    if val:
+        print("validation  " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))
+    prov = m.get("provenance", {})
+    for credit in prov.get("credits", []):
+        print(f"data        {credit}")
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+
+def _predict_inputs(argv: Sequence[str]) -> list[tuple[str, str]]:
+    """The (name, kind) of each input of the model `qmf predict` will use, so it gets --<name> options.
+
+    The model decides the options, so its header is read before the full parse. A model that cannot be
+    read yields no options here; the command itself then reports why.
+    """
+    from app.qmf.bundle import BundleError, read_bundle_manifest
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--model")
+    known, _ = pre.parse_known_args(list(argv)[1:])
+    try:
+        manifest = read_bundle_manifest(_model_path(known.model))
+    except BundleError:
+        return []
+    return [(m["name"], m["kind"]) for m in manifest["model"]["modalities"]]
+
+
+def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.ArgumentParser:
+    from app import __version__
+
+    parser = argparse.ArgumentParser(prog="qmf", description="Quality-aware multimodal fusion: predict, evaluate, train.")
+    parser.add_argument("--version", action="version", version=f"qmf {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="predict one pair and show how much each input was trusted",
+                       description="Predict one pair. Give inputs as --<modality> FILE (e.g. --image a.png --audio a.wav) "
+                                   "or positionally (routed by file type).")
+    p.add_argument("files", nargs="*", help="input files, routed to the model's inputs by type")
+    p.add_argument("--model", help="model file (.safetensors); default: the bundled model")
+    p.add_argument("--corrupt", action="append", default=[], metavar="MODALITY:KIND:LEVEL",
+                   help="degrade an input before predicting, e.g. audio:white_noise:5 (level 0-10; repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seed for --corrupt")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    for name, kind in predict_inputs:
+        p.add_argument(f"--{name}", dest=f"input_{name}", metavar="FILE", help=f"the {kind} input ({name})")
+
+    e = sub.add_parser("eval", help="accuracy and quality-score AUROC under the paper's corruption protocol")
+    e.add_argument("--model")
+    e.add_argument("--manifest", required=True, help="CSV of labelled pairs")
+    e.add_argument("--levels", default="0,5,10", help="noise levels epsilon, 0-10 (default 0,5,10)")
+    e.add_argument("--kinds", help="corruption per modality, e.g. image:gaussian,audio:white_noise")
+    e.add_argument("--seeds", type=int, default=3)
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    t = sub.add_parser("train", help="train a QMF model from a recipe and a manifest")
+    t.add_argument("--config", required=True, help="recipe (.toml or .json)")
+    t.add_argument("--manifest", required=True, help="training pairs (CSV)")
+    t.add_argument("--val", help="validation pairs (CSV); default: a split of the training pairs")
+    t.add_argument("--out", required=True, help="where to write the model (.safetensors)")
+    t.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    t.add_argument("--seed", type=int, help="override the recipe's seed")
+    t.add_argument("--resume", action="store_true", help="continue from OUT.ckpt if present")
+    t.add_argument("--keep-checkpoint", action="store_true")
+    t.add_argument("--quiet", action="store_true")
+
+    i = sub.add_parser("info", help="show a model file's manifest (validates the whole file)")
+    i.add_argument("model", nargs="?", help="model file; default: the bundled model")
+    i.add_argument("--json", action="store_true")
+
+    try:
+        from app.review.cli import add_batch_parser
+    except ImportError:
+        pass
+    else:
+        add_batch_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    inputs = _predict_inputs(argv) if argv[:1] == ["predict"] else []
+    parser = build_parser(inputs)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "predict":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.unrecognized = extra
+    try:
+        handler = {"predict": cmd_predict, "eval": cmd_eval, "train": cmd_train, "info": cmd_info}.get(args.command) or args.handler
+        return handler(args)
+    except _known_errors() as exc:
+        print(f"qmf {args.command}: error: {_error_text(exc)}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_INPUT
+    except KeyboardInterrupt:
+        print(f"qmf {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Fusion rules: how per-modality logits become one prediction.
+
+QMF reads each modality's confidence off its own logits as a negated, scaled energy score
+(Liu et al.'s energy, as used by Zhang et al., ICML 2023):
+
+    E_m = -logsumexp(z_m)            (temperature 1)
+    w_m = -E_m * scale               (scale = 1/10 by default)
+    z   = sum_m w_m.detach() * z_m   (the official code detaches the weights)
+
+The static late-fusion rule (equal weights) and single-modality rules are here too, so that one
+trained model can be compared against its own branches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+DEFAULT_CONFIDENCE_SCALE = 0.1
+
+
+@dataclass
+class FusionOutput:
+    """Everything one forward pass says about a batch, per modality and fused.
+
+    Tensors have a leading batch dimension B; per-modality dicts keep the model's modality order.
+    """
+
+    logits: dict[str, torch.Tensor]  # [B, K] per modality
+    energy: dict[str, torch.Tensor]  # [B]  -logsumexp(z_m)
+    quality: dict[str, torch.Tensor]  # [B]  w_m = -E_m * scale, the quality score
+    share: dict[str, torch.Tensor]  # [B]  w_m / sum(w), for display
+    fused: torch.Tensor  # [B, K]  sum_m w_m * z_m
+
+
+def energy(logits: torch.Tensor) -> torch.Tensor:
+    """Free energy at temperature 1; logsumexp is the numerically stable form of log(sum(exp))."""
+    return -torch.logsumexp(logits, dim=-1)
+
+
+def confidence(logits: torch.Tensor, scale: float = DEFAULT_CONFIDENCE_SCALE) -> torch.Tensor:
+    """QMF's quality score: the negated energy, scaled. Larger means the branch is surer."""
+    return -energy(logits) * scale
+
+
+def shares(quality: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each modality's share of the fusion weight, w_m / sum(w).
+
+    The energy score is unbounded below, so a branch can get a negative weight; for a share that
+    a person can read (0..1, summing to 1) negative weights count as zero, and a sample whose
+    weights are all zero splits evenly.
+    """
+    names = list(quality)
+    stacked = torch.stack([quality[n].clamp(min=0) for n in names], dim=-1)
+    total = stacked.sum(dim=-1, keepdim=True)
+    even = torch.full_like(stacked, 1.0 / len(names))
+    share = torch.where(total > 0, stacked / total.clamp(min=1e-12), even)
+    return {n: share[..., i] for i, n in enumerate(names)}
+
+
+def fuse_by_energy(
+    logits: dict[str, torch.Tensor],
+    scale: float = DEFAULT_CONFIDENCE_SCALE,
+    detach_weights: bool = True,
+) -> FusionOutput:
+    """QMF's dynamic fusion: weight each modality's logits by its own energy confidence."""
+    if len(logits) < 1:
+        raise ValueError("fusion needs at least one modality")
+    energies = {n: energy(z) for n, z in logits.items()}
+    quality = {n: -e * scale for n, e in energies.items()}
+    fused = None
+    for n, z in logits.items():
+        w = quality[n].detach() if detach_weights else quality[n]
+        term = w.unsqueeze(-1) * z
+        fused = term if fused is None else fused + term
+    return FusionOutput(logits=dict(logits), energy=energies, quality=quality, share=shares(quality), fused=fused)
+
+
+def fuse_late(logits: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Static late fusion: every modality's logits with the same weight (their mean)."""
+    return torch.stack(list(logits.values()), dim=0).mean(dim=0)
+
+
+def fuse_single(logits: dict[str, torch.Tensor], modality: str) -> torch.Tensor:
+    """One modality alone: the branch's own logits."""
+    return logits[modality]
+
+
+def fuse_oracle(logits: dict[str, torch.Tensor], corrupted: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The oracle rule: late fusion over only the modalities known to be clean.
+
+    `corrupted[m]` is a bool tensor [B]. Where every modality of a sample is corrupted, the oracle
+    has nothing better to do than plain late fusion.
+    """
+    names = list(logits)
+    z = torch.stack([logits[n] for n in names], dim=0)  # [M, B, K]
+    clean = torch.stack([~corrupted[n].bool() for n in names], dim=0).to(z.dtype)  # [M, B]
+    none_clean = clean.sum(dim=0) == 0
+    clean = torch.where(none_clean.unsqueeze(0), torch.ones_like(clean), clean)
+    return (z * clean.unsqueeze(-1)).sum(dim=0) / clean.sum(dim=0).unsqueeze(-1)

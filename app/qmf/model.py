@@ -1,0 +1,148 @@
+"""The QMF model: one encoder and classifier per modality, fused by energy confidence.
+
+The architecture is described by a plain, JSON-serialisable config so that a model file carries
+everything needed to rebuild it, and so that any number M >= 2 of modalities of any kind can be
+combined without code changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from app.qmf.fusion import DEFAULT_CONFIDENCE_SCALE, FusionOutput, fuse_by_energy
+
+DEFAULT_ENCODER: dict[str, dict[str, Any]] = {
+    "image": {"channels": [32, 64, 64], "hidden": 128, "dropout": 0.2},
+    "audio": {"channels": [32, 64, 64], "hidden": 128, "dropout": 0.2},
+    "text": {"embedding": 64, "hidden": 128, "dropout": 0.2},
+}
+
+
+@dataclass
+class ModalityConfig:
+    """One input of the model: its name (the CSV column / CLI option), kind and preprocessing."""
+
+    name: str
+    kind: str
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    encoder: dict[str, Any] = field(default_factory=dict)
+
+    def encoder_settings(self) -> dict[str, Any]:
+        return {**DEFAULT_ENCODER.get(self.kind, {}), **self.encoder}
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    labels: list[str]
+    modalities: list[ModalityConfig]
+    confidence_scale: float = DEFAULT_CONFIDENCE_SCALE
+    detach_weights: bool = True
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.modalities]
+        if len(names) < 2:
+            raise ValueError(f"a QMF model needs at least two modalities, got {names}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"modality names must be unique, got {names}")
+        if len(self.labels) < 2:
+            raise ValueError("a classifier needs at least two labels")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        mods = [ModalityConfig(**m) for m in data["modalities"]]
+        return cls(
+            name=data["name"],
+            labels=list(data["labels"]),
+            modalities=mods,
+            confidence_scale=float(data.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE)),
+            detach_weights=bool(data.get("detach_weights", True)),
+        )
+
+
+class ConvEncoder(nn.Module):
+    """A small 2-D CNN for images and spectrograms; global pooling makes it size-agnostic."""
+
+    def __init__(self, in_channels: int, channels: list[int], hidden: int, dropout: float):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_channels
+        for i, out in enumerate(channels):
+            layers += [nn.Conv2d(c, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            if i < len(channels) - 1:
+                layers.append(nn.MaxPool2d(2))
+            c = out
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.out_features = hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.pool(self.features(x)))
+
+
+class TextEncoder(nn.Module):
+    """Bag of words: mean of token embeddings (padding ignored), then an MLP."""
+
+    def __init__(self, vocab_size: int, embedding: int, hidden: int, dropout: float):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding, padding_idx=0)
+        self.head = nn.Sequential(nn.Linear(embedding, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout))
+        self.out_features = hidden
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        mask = (tokens != 0).unsqueeze(-1).float()
+        summed = (self.embedding(tokens) * mask).sum(dim=1)
+        mean = summed / mask.sum(dim=1).clamp(min=1.0)
+        return self.head(mean)
+
+
+def build_encoder(config: ModalityConfig) -> nn.Module:
+    settings = config.encoder_settings()
+    if config.kind in ("image", "audio"):
+        in_channels = int(config.preprocessing.get("channels", 1)) if config.kind == "image" else 1
+        return ConvEncoder(in_channels, list(settings["channels"]), int(settings["hidden"]), float(settings["dropout"]))
+    if config.kind == "text":
+        vocab_size = len(config.preprocessing.get("vocab", [])) + 2
+        return TextEncoder(vocab_size, int(settings["embedding"]), int(settings["hidden"]), float(settings["dropout"]))
+    raise ValueError(f"no encoder for modality kind {config.kind!r} (modality {config.name!r})")
+
+
+class ModalityBranch(nn.Module):
+    def __init__(self, config: ModalityConfig, n_classes: int):
+        super().__init__()
+        self.encoder = build_encoder(config)
+        self.classifier = nn.Linear(self.encoder.out_features, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.encoder(x))
+
+
+class QMFModel(nn.Module):
+    """Per-modality branches whose logits are fused by their own energy confidence."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.branches = nn.ModuleDict({m.name: ModalityBranch(m, len(config.labels)) for m in config.modalities})
+
+    @property
+    def modality_names(self) -> list[str]:
+        return [m.name for m in self.config.modalities]
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> FusionOutput:
+        missing = [n for n in self.modality_names if n not in inputs]
+        if missing:
+            raise KeyError(f"inputs missing for modalities {missing}")
+        logits = {n: self.branches[n](inputs[n]) for n in self.modality_names}
+        return fuse_by_energy(logits, self.config.confidence_scale, self.config.detach_weights)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
