@@ -271,7 +271,7 @@ def _write_pngs(
             skipped += 1
         else:
             tmp = p.with_name(f".{name}.tmp")
-            Image.fromarray(images[n], mode="L").save(tmp, format="PNG")
+            Image.fromarray(np.ascontiguousarray(images[n])).save(tmp, format="PNG")
             os.replace(tmp, p)
             written += 1
         if (n + 1) % step == 0 and total >= 1000:

@@ -55,6 +55,9 @@ class PairRow:
 
     ``line`` is the 1-based line of the CSV file the row came from (the header is
     line 1), so messages can point the user at the right place in their editor.
+    ``id`` comes from the ``id`` column, else the stem of the first modality's
+    file, else ``row<line>``; a derived id that repeats an earlier one gets
+    ``@<line>`` appended so ids stay unique.
     For rows that did not come from a CSV (e.g. folder pairing) it is the 1-based
     position in the list.
     """
@@ -285,16 +288,20 @@ def read_manifest(
 
         if id_col is not None and cells[id_col]:
             row_id = cells[id_col]
-            id_column: str | None = ID_COLUMN
+            if row_id in ids_seen:
+                row_problems.append(
+                    problem(
+                        line, ID_COLUMN, f"duplicate id '{row_id}' (first used on line {ids_seen[row_id]})"
+                    )
+                )
         else:
+            # Derived ids (file stem, else the line) are a convenience, so two files
+            # named 0.png in different class folders must not reject a row: a
+            # colliding derived id is made unique with the line number instead.
             row_id = first_stem if first_stem is not None else f"row{line}"
-            id_column = ID_COLUMN if id_col is not None else None
-        if row_id in ids_seen:
-            row_problems.append(
-                problem(line, id_column, f"duplicate id '{row_id}' (first used on line {ids_seen[row_id]})")
-            )
-        else:
-            ids_seen[row_id] = line
+            if row_id in ids_seen:
+                row_id = f"{row_id}@{line}"
+        ids_seen.setdefault(row_id, line)
 
         if not files and not row_problems:
             row_problems.append(problem(line, None, "no file in any modality column"))
