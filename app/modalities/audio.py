@@ -122,7 +122,8 @@ def waveform_window(raw: np.ndarray, params: dict[str, Any]) -> np.ndarray:
 
     A digit recorded with a second of silence in front must still land in the model's window, so a
     longer input is cut to the window with the most energy (among equally loud windows, the
-    middle one, which centres a short sound). A shorter input is padded with zeros on both sides.
+    middle one, which centres a short sound; windows may overhang the ends by half a window of
+    zeros). A shorter input is padded with zeros on both sides, centred.
     """
     x = np.asarray(raw, dtype=np.float32).reshape(-1)
     n = int(round(float(params["duration"]) * int(params["sample_rate"])))
@@ -133,12 +134,16 @@ def waveform_window(raw: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         left = (n - x.size) // 2
         out[left : left + x.size] = x
         return out
-    energy = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+    # Windows may reach half a window past either end (zeros there), so a short sound near the
+    # start or end of a recording can still be centred, as in training data.
+    pad = n // 2
+    padded = np.concatenate([np.zeros(pad, np.float32), x, np.zeros(pad, np.float32)])
+    energy = np.concatenate([[0.0], np.cumsum(padded.astype(np.float64) ** 2)])
     window_energy = energy[n:] - energy[:-n]
     best = window_energy.max()
     candidates = np.flatnonzero(window_energy >= best * (1.0 - 1e-3) - 1e-12)
     start = int(candidates[len(candidates) // 2])
-    return x[start : start + n].copy()
+    return padded[start : start + n].copy()
 
 
 # --- corruptions: pure functions of (raw float32 mono, level 0..10, numpy Generator) -----------

@@ -1,0 +1,253 @@
+"""Audio loading (formats, rates, channels, refusals), log-mel features and audio corruptions."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from app.modalities import AudioModality, InputError, get_modality
+from app.modalities import audio as audio_mod
+
+
+def _sine(freq: float, sr: int, seconds: float, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(round(sr * seconds))) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _peak_hz(x: np.ndarray, sr: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return float(np.fft.rfftfreq(x.size, 1 / sr)[np.argmax(spectrum)])
+
+
+def _snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
+    return 10 * np.log10(np.mean(clean.astype(float) ** 2) / np.mean((noisy - clean.astype(float)) ** 2))
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC"])
+@pytest.mark.parametrize("sr", [8000, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_load_resamples_and_mixes_down(tmp_path: Path, fmt: str, sr: int, channels: int) -> None:
+    tone = _sine(440, sr, 1.0)
+    data = tone if channels == 1 else np.stack([tone, np.zeros_like(tone)], axis=1)
+    path = tmp_path / f"tone.{fmt.lower()}"
+    sf.write(path, data, sr, format=fmt)
+    raw = AudioModality().load(path)
+    assert raw.dtype == np.float32 and raw.ndim == 1
+    assert abs(raw.size - 8000) <= 2
+    assert np.abs(raw).max() <= 1.0
+    assert _peak_hz(raw, 8000) == pytest.approx(440, abs=3)
+    expected_peak = 0.5 if channels == 1 else 0.25  # mean of the channels
+    assert np.abs(raw[100:-100]).max() == pytest.approx(expected_peak, rel=0.05)
+
+
+def test_other_sample_rate_param(tmp_path: Path) -> None:
+    path = tmp_path / "tone.wav"
+    sf.write(path, _sine(1000, 8000, 0.5), 8000)
+    m = AudioModality({"sample_rate": 16000, "f_max": 8000.0})
+    raw = m.load(path)
+    assert abs(raw.size - 8000) <= 2 and _peak_hz(raw, 16000) == pytest.approx(1000, abs=3)
+
+
+def test_empty_and_header_only(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        AudioModality().load(empty)
+    header = tmp_path / "header.wav"
+    sf.write(header, np.zeros(0, dtype=np.float32), 8000)
+    assert header.stat().st_size > 0
+    with pytest.raises(InputError, match="header only, no samples") as info:
+        AudioModality().load(header)
+    assert str(header) in str(info.value)
+
+
+def test_not_audio_renamed(tmp_path: Path) -> None:
+    path = tmp_path / "song.wav"
+    path.write_text("this is not audio at all, just some text " * 10)
+    with pytest.raises(InputError, match="not a readable audio file") as info:
+        AudioModality().load(path)
+    text = str(info.value)
+    assert text.startswith(str(path)) and "WAV" in text and "\n" not in text
+
+
+def test_too_long(tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    sf.write(path, _sine(440, 8000, 2.0), 8000)
+    with pytest.raises(InputError, match=r"too long: 2\.0 s, the limit is 1\.5 s"):
+        AudioModality({"max_seconds": 1.5}).load(path)
+
+
+def test_nan_refused(tmp_path: Path) -> None:
+    x = _sine(440, 8000, 0.2)
+    x[10] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(path, x, 8000, subtype="FLOAT")
+    with pytest.raises(InputError, match="NaN"):
+        AudioModality().load(path)
+
+
+# --- features -----------------------------------------------------------------------------
+
+
+def test_log_mel_shape_and_level_kept() -> None:
+    m = AudioModality()
+    quiet = m.to_tensor(_sine(440, 8000, 1.0, amp=0.01))
+    loud = m.to_tensor(_sine(440, 8000, 1.0, amp=0.5))
+    silence = m.to_tensor(m.blank())
+    noise = m.to_tensor(np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32))
+    for x in (quiet, loud, silence, noise):
+        assert tuple(x.shape) == m.input_shape == (1, 40, 126)
+        assert x.dtype == torch.float32 and torch.isfinite(x).all()
+    assert loud.max() > quiet.max() + 6  # 34 dB = 7.8 nats louder: no per-utterance normalisation
+    assert noise.mean() > silence.mean() + 5
+    assert silence.max().item() == pytest.approx(np.log(1e-5), abs=1e-3)
+
+
+def test_log_mel_fixed_normalisation() -> None:
+    x = _sine(440, 8000, 1.0)
+    plain = AudioModality().to_tensor(x)
+    normed = AudioModality({"mean": -3.0, "std": 2.0}).to_tensor(x)
+    assert torch.allclose(normed, (plain + 3.0) / 2.0, atol=1e-5)
+
+
+def test_log_mel_any_length_for_display() -> None:
+    params = AudioModality.default_params()
+    assert audio_mod.log_mel(np.zeros(0, np.float32), params).shape == (40, 1)
+    assert audio_mod.log_mel(np.zeros(10, np.float32), params).shape == (40, 1)
+    assert audio_mod.log_mel(torch.zeros(16000), params).shape == (40, 251)
+
+
+def test_mel_filterbank() -> None:
+    fb = audio_mod.mel_filterbank(8000, 256, 40, 20.0, 4000.0)
+    assert fb.shape == (40, 129) and fb.dtype == np.float32
+    assert (fb.max(axis=1) > 0).all() and fb.max() <= 1.0
+    centres = fb.argmax(axis=1)
+    assert (np.diff(centres) >= 0).all()
+    # a 440 Hz tone lands in a low mel band
+    m = AudioModality()
+    band = audio_mod.log_mel(_sine(440, 8000, 1.0), m.params).mean(axis=1).argmax()
+    assert 5 < band < 20
+
+
+def test_window_finds_the_loud_part() -> None:
+    x = np.zeros(24000, np.float32)  # 3 s: a 0.3 s burst after 2.2 s of silence
+    x[17600:20000] = _sine(440, 8000, 0.3)
+    w = audio_mod.waveform_window(x, AudioModality.default_params())
+    assert w.size == 8000
+    assert np.sum(w**2) == pytest.approx(np.sum(x**2), rel=1e-6)
+    loud = np.flatnonzero(np.abs(w) > 0.01)
+    assert abs((loud[0] + loud[-1]) / 2 - 4000) < 200  # centred, even this close to the end
+    steady = _sine(440, 8000, 1.5)  # loud throughout: the window stays inside the signal
+    assert np.abs(audio_mod.waveform_window(steady, AudioModality.default_params())[:50]).max() > 0.1
+
+
+def test_window_pads_short_centred() -> None:
+    x = np.ones(2000, np.float32) * 0.5
+    w = AudioModality().waveform_window(x)
+    assert w.size == 8000 and w[:3000].max() == 0 and w[3000:5000].min() == 0.5 and w[5000:].max() == 0
+
+
+# --- corruptions --------------------------------------------------------------------------
+
+KINDS = AudioModality.corruption_kinds
+STOCHASTIC = ("white_noise", "dropout", "babble")
+
+
+@pytest.fixture
+def speech() -> np.ndarray:
+    """A crude voice: a few harmonics under a syllable-like envelope, with leading silence."""
+    t = np.arange(8000) / 8000
+    x = sum(a * np.sin(2 * np.pi * f * t) for f, a in ((200, 0.3), (700, 0.2), (1500, 0.1), (3000, 0.05)))
+    envelope = np.clip(np.sin(np.pi * (t - 0.2) / 0.6), 0, None) * (t > 0.2)
+    return (x * envelope).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_corruption_contract(kind: str, speech: np.ndarray) -> None:
+    m = get_modality("audio")
+    before = speech.copy()
+    np_state, py_state, torch_state = np.random.get_state(), random.getstate(), torch.get_rng_state()
+    assert np.array_equal(m.corrupt(speech, kind, 0, np.random.default_rng(1)), speech)
+    a = m.corrupt(speech, kind, 6, np.random.default_rng(1))
+    b = m.corrupt(speech, kind, 6, np.random.default_rng(1))
+    assert np.array_equal(a, b)
+    assert a.dtype == np.float32 and a.shape == speech.shape
+    assert np.abs(a).max() <= 1.0
+    assert not np.array_equal(a, speech)
+    if kind in STOCHASTIC:
+        assert not np.array_equal(a, m.corrupt(speech, kind, 6, np.random.default_rng(2)))
+    loud = m.corrupt(speech * 2.5, kind, 10, np.random.default_rng(3))
+    assert np.abs(loud).max() <= 1.0
+    assert np.array_equal(speech, before)
+    assert np.array_equal(np.random.get_state()[1], np_state[1])
+    assert random.getstate() == py_state
+    assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "missing"])
+def test_corruption_grows_with_level(kind: str, speech: np.ndarray) -> None:
+    m = get_modality("audio")
+
+    def err(level: float) -> float:
+        outs = [m.corrupt(speech, kind, level, np.random.default_rng(s)) for s in range(3)]
+        return float(np.mean([np.mean((o.astype(float) - speech) ** 2) for o in outs]))
+
+    values = [err(level) for level in (1, 4, 10)]
+    assert values[0] < values[1] < values[2], values
+
+
+def test_white_noise_snr_mapping() -> None:
+    clean = _sine(440, 8000, 1.0, amp=0.05)
+    for level in (2, 6):
+        noisy = audio_mod.white_noise(clean, level, np.random.default_rng(0))
+        assert _snr_db(clean, noisy) == pytest.approx(25 - 3.5 * level, abs=0.5)
+    explicit = audio_mod.add_white_noise_snr(clean, 10.0, np.random.default_rng(0))
+    assert _snr_db(clean, explicit) == pytest.approx(10.0, abs=0.5)
+
+
+def test_white_noise_ignores_leading_silence() -> None:
+    burst = _sine(440, 8000, 0.25, amp=0.05)
+    x = np.concatenate([np.zeros(6000, np.float32), burst])
+    noisy = audio_mod.white_noise(x, 4, np.random.default_rng(0))
+    assert _snr_db(burst, noisy[6000:]) == pytest.approx(11.0, abs=0.7)
+
+
+def test_white_noise_on_silence() -> None:
+    noisy = audio_mod.white_noise(np.zeros(8000, np.float32), 5, np.random.default_rng(0))
+    assert noisy.std() == pytest.approx(0.05, rel=0.05)
+    assert audio_mod.add_white_noise_snr(np.zeros(100, np.float32), 0, np.random.default_rng(0)).max() == 0
+
+
+def test_dropout_fraction() -> None:
+    x = np.full(16000, 0.5, np.float32)
+    out = audio_mod.dropout(x, 5, np.random.default_rng(0), sample_rate=8000)
+    assert np.mean(out == 0) == pytest.approx(0.35, abs=0.02)
+    zero_runs = np.diff(np.flatnonzero(np.diff((out == 0).astype(int)) == 1))
+    assert zero_runs.min() >= 240  # ~30 ms chunks at 8 kHz
+
+
+def test_clipping_bandlimit_babble_mappings(speech: np.ndarray) -> None:
+    peak = np.abs(speech).max()
+    clipped = audio_mod.clipping(speech, 5)
+    assert np.abs(clipped).max() == pytest.approx((1 - 0.475) * peak, rel=1e-5)
+    assert audio_mod.bandlimit_cutoff(0, 8000) == pytest.approx(4000)
+    assert audio_mod.bandlimit_cutoff(10, 8000) == pytest.approx(300)
+    assert audio_mod.bandlimit_cutoff(5, 8000) == pytest.approx(np.sqrt(4000 * 300))
+    low = audio_mod.bandlimit(_sine(1000, 8000, 1.0) + _sine(200, 8000, 1.0), 10, sample_rate=8000)
+    assert _peak_hz(low, 8000) == pytest.approx(200, abs=3)
+    assert np.abs(np.fft.rfft(low))[900:1100].max() < 1e-3
+    mixed = audio_mod.babble(speech, 5, np.random.default_rng(0))
+    assert _snr_db(speech, mixed) == pytest.approx(5.0, abs=1.5)
+
+
+def test_missing() -> None:
+    m = get_modality("audio")
+    out = m.corrupt(np.ones(3000, np.float32) * 0.1, "missing", 1, np.random.default_rng(0))
+    assert out.shape == (3000,) and out.max() == 0 and out.dtype == np.float32
+    empty = m.corrupt(np.zeros(0, np.float32), "missing", 1, np.random.default_rng(0))
+    assert empty.shape == (8000,) and empty.max() == 0
