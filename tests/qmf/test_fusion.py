@@ -1,0 +1,67 @@
+"""Fusion arithmetic against values computed by hand."""
+
+import math
+
+import pytest
+import torch
+
+from app.qmf.fusion import confidence, energy, fuse_by_energy, fuse_late, fuse_oracle, shares
+
+
+def test_energy_is_negative_logsumexp_computed_by_hand():
+    z = torch.tensor([[1.0, 2.0, 3.0]])
+    expected = -math.log(math.exp(1) + math.exp(2) + math.exp(3))
+    assert energy(z).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_energy_is_stable_for_large_logits():
+    # log(sum(exp)) overflows at 1000; logsumexp does not
+    z = torch.tensor([[1000.0, 1000.0]])
+    assert energy(z).item() == pytest.approx(-(1000 + math.log(2)), rel=1e-6)
+
+
+def test_confidence_is_scaled_negative_energy():
+    z = torch.tensor([[0.0, 0.0]])  # logsumexp = log 2
+    assert confidence(z).item() == pytest.approx(math.log(2) / 10)
+    assert confidence(z, scale=1.0).item() == pytest.approx(math.log(2))
+
+
+def test_fused_logits_are_confidence_weighted_sum():
+    a = torch.tensor([[2.0, 0.0]])
+    b = torch.tensor([[0.0, 1.0]])
+    w_a = math.log(math.exp(2) + 1) / 10
+    w_b = math.log(1 + math.e) / 10
+    out = fuse_by_energy({"a": a, "b": b})
+    assert out.fused[0, 0].item() == pytest.approx(w_a * 2.0, rel=1e-6)
+    assert out.fused[0, 1].item() == pytest.approx(w_b * 1.0, rel=1e-6)
+    assert out.quality["a"].item() == pytest.approx(w_a, rel=1e-6)
+    assert out.share["a"].item() == pytest.approx(w_a / (w_a + w_b), rel=1e-6)
+    assert out.share["a"].item() + out.share["b"].item() == pytest.approx(1.0)
+
+
+def test_weights_are_detached_by_default_and_can_carry_gradient():
+    a = torch.tensor([[2.0, 0.0]], requires_grad=True)
+    b = torch.tensor([[0.0, 1.0]], requires_grad=True)
+    fuse_by_energy({"a": a, "b": b}).fused.sum().backward()
+    detached_grad = a.grad.clone()
+    a.grad = None
+    fuse_by_energy({"a": a, "b": b}, detach_weights=False).fused.sum().backward()
+    # with detached weights the gradient is just w_a for each logit
+    w_a = math.log(math.exp(2) + 1) / 10
+    assert detached_grad[0].tolist() == pytest.approx([w_a, w_a], rel=1e-6)
+    assert not torch.allclose(a.grad, detached_grad)
+
+
+def test_shares_ignore_negative_weights_and_split_evenly_when_none_positive():
+    s = shares({"a": torch.tensor([-0.5, -1.0]), "b": torch.tensor([0.5, -2.0])})
+    assert s["a"].tolist() == pytest.approx([0.0, 0.5])
+    assert s["b"].tolist() == pytest.approx([1.0, 0.5])
+
+
+def test_late_fusion_is_the_mean_and_oracle_drops_corrupted_modalities():
+    a = torch.tensor([[4.0, 0.0], [4.0, 0.0]])
+    b = torch.tensor([[0.0, 2.0], [0.0, 2.0]])
+    assert fuse_late({"a": a, "b": b}).tolist() == [[2.0, 1.0], [2.0, 1.0]]
+    oracle = fuse_oracle({"a": a, "b": b}, {"a": torch.tensor([True, True]), "b": torch.tensor([False, True])})
+    assert oracle[0].tolist() == [0.0, 2.0]  # only b is clean
+    assert oracle[1].tolist() == [2.0, 1.0]  # nothing clean: plain late fusion

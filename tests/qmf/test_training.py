@@ -1,0 +1,80 @@
+"""Training: the ranking term teaches the model to distrust inputs with a bad loss record; runs resume."""
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.data.manifest import read_manifest
+from app.qmf.predictor import Predictor
+from app.qmf.train import Recipe, train
+from tests.synthetic import TINY_RECIPE
+
+
+def noisy_image_copy(pairs, tmp_path, fraction=1 / 3):
+    """Copy the training set; replace the images of a known subset of rows by pure noise."""
+    rng = np.random.default_rng(1)
+    root = tmp_path / "noisy"
+    shutil.copytree(pairs.root, root)
+    rows = list(csv.DictReader(open(root / "train.csv")))
+    noisy_ids = set()
+    for i, row in enumerate(rows):
+        if i % round(1 / fraction) == 0:
+            Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(root / row["image"])
+            noisy_ids.add(row["id"])
+    return root, noisy_ids
+
+
+def recipe(**training):
+    data = {**TINY_RECIPE, "training": {**TINY_RECIPE["training"], "augment": [], **training}}
+    return Recipe.from_dict(data)
+
+
+def test_ranking_on_loss_history_lowers_quality_of_the_noisy_subset(synthetic_pairs, tmp_path):
+    root, noisy_ids = noisy_image_copy(synthetic_pairs, tmp_path)
+    rows = read_manifest(root / "train.csv", modalities=["image", "audio"]).rows
+    val = read_manifest(root / "val.csv", modalities=["image", "audio"]).rows
+    result = train(recipe(epochs=15, batch_size=12, learning_rate=0.02, rank_weight=1.0,
+                          ranking_target="history", repair_each_epoch=False),
+                   rows, val, progress=False, log=lambda s: None)
+    from app.qmf.bundle import save_bundle
+    from app.qmf.train import bundle_manifest
+
+    path = save_bundle(tmp_path / "m.safetensors", result.model, bundle_manifest(result))
+    predictor = Predictor.load(path)
+    preds = predictor.predict_many([predictor.load_inputs(r.files) for r in rows])
+    quality = np.array([p.modalities["image"].quality for p in preds])
+    noisy = np.array([r.id in noisy_ids for r in rows])
+    assert noisy.sum() >= 10
+    assert quality[noisy].mean() < quality[~noisy].mean()
+    from app.qmf.evaluate import auroc
+
+    assert auroc(quality[~noisy], quality[noisy]) > 0.8
+
+
+def test_resume_continues_from_the_checkpoint(synthetic_pairs, tmp_path):
+    rows = read_manifest(synthetic_pairs.train_csv, modalities=["image", "audio"]).rows
+    val = read_manifest(synthetic_pairs.val_csv, modalities=["image", "audio"]).rows
+    out = tmp_path / "m.safetensors"
+    first = train(recipe(epochs=2, patience=10), rows, val, out=out, progress=False, log=lambda s: None)
+    assert out.with_name(out.name + ".ckpt").exists()
+    assert [e["epoch"] for e in first.history] == [0, 1]
+    r = recipe(epochs=4, patience=10)
+    messages = []
+    second = train(r, rows, val, out=out, resume=True, progress=False, log=messages.append)
+    assert any("resuming" in m for m in messages)
+    assert [e["epoch"] for e in second.history] == [0, 1, 2, 3]
+    assert second.history[:2] == first.history
+
+
+def test_recipe_errors_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="ranking_target"):
+        recipe(ranking_target="nonsense")
+    bad = tmp_path / "r.toml"
+    bad.write_text("name = 'x'\n[training]\nepochs = 1\n")
+    with pytest.raises(ValueError, match="modalities"):
+        Recipe.from_file(bad)
+    with pytest.raises(ValueError, match="not found"):
+        Recipe.from_file(tmp_path / "missing.toml")

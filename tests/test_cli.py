@@ -1,0 +1,157 @@
+"""The `qmf` command line end to end, on a model trained inside the test session."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import main
+from app.qmf.predictor import Predictor
+
+
+def first_row(pairs, split="test", label=None):
+    rows = list(csv.DictReader(open(pairs.root / f"{split}.csv")))
+    row = next(r for r in rows if label is None or r["label"] == label)
+    return pairs.root / row["image"], pairs.root / row["audio"], row["label"]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_predict_json_matches_the_library_and_names_every_field(tiny_model, synthetic_pairs, capsys):
+    image, audio, label = first_row(synthetic_pairs, label="mid")
+    code, out, err = run(capsys, "predict", "--model", tiny_model, "--image", image, "--audio", audio, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    expected = Predictor.load(tiny_model).predict_files({"image": image, "audio": audio})
+    assert data["label"] == expected.label == label
+    assert data["model"]["name"] == "tiny-test-model" and len(data["model"]["sha256"]) == 64
+    assert data["labels"] == ["low", "mid", "high"]
+    assert data["probability"] == pytest.approx(expected.probability, rel=1e-6)
+    for name in ("image", "audio"):
+        m = data["modalities"][name]
+        assert set(m) >= {"file", "label", "probability", "probabilities", "energy", "quality", "share"}
+        assert m["quality"] == pytest.approx(expected.modalities[name].quality, rel=1e-6)
+        assert m["share"] == pytest.approx(expected.modalities[name].share, rel=1e-6)
+    assert sum(data["modalities"][n]["share"] for n in ("image", "audio")) == pytest.approx(1.0)
+
+
+def test_positional_files_are_routed_by_type(tiny_model, synthetic_pairs, capsys):
+    image, audio, label = first_row(synthetic_pairs, label="high")
+    code, out, _ = run(capsys, "predict", "--model", tiny_model, audio, image, "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["modalities"]["image"]["file"] == str(image)
+    assert data["modalities"]["audio"]["file"] == str(audio)
+
+
+def test_corrupting_an_input_lowers_its_share(tiny_model, synthetic_pairs, capsys):
+    image, audio, _ = first_row(synthetic_pairs)
+    _, clean, _ = run(capsys, "predict", "--model", tiny_model, image, audio, "--json")
+    _, noisy, _ = run(capsys, "predict", "--model", tiny_model, image, audio, "--json",
+                      "--corrupt", "image:missing:10")
+    clean, noisy = json.loads(clean), json.loads(noisy)
+    assert noisy["modalities"]["image"]["share"] < clean["modalities"]["image"]["share"]
+    assert noisy["corruptions"] == [{"modality": "image", "kind": "missing", "level": 10.0}]
+
+
+def test_human_readable_output_shows_label_and_shares(tiny_model, synthetic_pairs, capsys):
+    image, audio, label = first_row(synthetic_pairs, label="low")
+    code, out, _ = run(capsys, "predict", "--model", tiny_model, image, audio)
+    assert code == 0
+    assert out.startswith(f"prediction: {label}")
+    assert "image" in out and "audio" in out and "%" in out
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--image", "{bad}"], "bad.png"),
+        (["--image", "{missing}"], "missing.png"),
+        (["--corrupt", "image:nonsense:3", "{image}"], "nonsense"),
+        (["--corrupt", "image:gaussian:11", "{image}"], "between 0 and 10"),
+        (["--text", "{image}"], "--text"),
+        (["{csv}"], "test.csv"),
+    ],
+)
+def test_bad_input_is_one_line_with_nonzero_exit(tiny_model, synthetic_pairs, tmp_path, capsys, args, fragment):
+    bad = tmp_path / "bad.png"
+    bad.write_text("this is not an image")
+    image, _, _ = first_row(synthetic_pairs)
+    subs = {"bad": bad, "missing": tmp_path / "missing.png", "image": image, "csv": synthetic_pairs.test_csv}
+    argv = ["predict", "--model", str(tiny_model), *[a.format(**subs) for a in args]]
+    code, out, err = run(capsys, *argv)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert fragment in lines[0]
+    assert "Traceback" not in err
+
+
+def test_bad_model_file_is_reported(tmp_path, capsys):
+    fake = tmp_path / "fake.safetensors"
+    fake.write_bytes(b"\x00" * 40)
+    code, _, err = run(capsys, "predict", "--model", fake, "--image", "x.png")
+    assert code != 0 and "fake.safetensors" in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_json_has_the_protocol_table(tiny_model, synthetic_pairs, capsys):
+    code, out, err = run(capsys, "eval", "--model", tiny_model, "--manifest", synthetic_pairs.test_csv,
+                         "--levels", "0,10", "--seeds", "2", "--json", "--kinds", "image:missing")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [lv["level"] for lv in data["levels"]] == [0.0, 10.0]
+    for lv in data["levels"]:
+        assert set(lv["accuracy"]) >= {"qmf", "late_fusion", "oracle", "image", "audio"}
+        assert 0.0 <= lv["accuracy"]["qmf"]["mean"] <= 1.0 and lv["accuracy"]["qmf"]["std"] >= 0.0
+        assert set(lv["quality_auroc"]) == {"image", "audio"}
+    assert data["levels"][0]["accuracy"]["qmf"]["mean"] > 0.9  # the tiny model is right on clean pairs
+    assert data["levels"][1]["quality_auroc"]["image"] is not None
+    assert data["kinds"] == {"image": "missing", "audio": "white_noise"}
+
+
+def test_eval_rejects_unknown_kind(tiny_model, synthetic_pairs, capsys):
+    code, _, err = run(capsys, "eval", "--model", tiny_model, "--manifest", synthetic_pairs.test_csv,
+                       "--kinds", "image:wobble")
+    assert code != 0 and "wobble" in err
+
+
+def test_train_then_info(synthetic_pairs, tmp_path, capsys):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text("""
+name = "cli-trained"
+[[modalities]]
+name = "image"
+kind = "image"
+encoder = { channels = [4, 8], hidden = 16 }
+[[modalities]]
+name = "audio"
+kind = "audio"
+preprocessing = { duration = 0.6 }
+encoder = { channels = [4, 8], hidden = 16 }
+[training]
+epochs = 2
+batch_size = 16
+""")
+    out = tmp_path / "m.safetensors"
+    code, stdout, err = run(capsys, "train", "--config", recipe, "--manifest", synthetic_pairs.train_csv,
+                            "--val", synthetic_pairs.val_csv, "--out", out, "--quiet")
+    assert code == 0, err
+    assert out.exists() and "wrote" in stdout
+    code, stdout, _ = run(capsys, "info", out)
+    assert code == 0
+    assert "cli-trained" in stdout and "high, low, mid" in stdout
+    code, stdout, _ = run(capsys, "info", out, "--json")
+    info = json.loads(stdout)
+    assert info["training"]["recipe"]["training"]["epochs"] == 2
+    assert info["provenance"]["train_rows"] == 72
+
+
+def test_qmf_entry_point_runs_as_a_process(tiny_model):
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "info", str(tiny_model)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "tiny-test-model" in proc.stdout
