@@ -60,7 +60,7 @@ def test_qmf_loss_adds_every_term():
     logits = {"a": torch.randn(4, 3), "b": torch.randn(4, 3)}
     fused = logits["a"] + logits["b"]
     y = torch.tensor([0, 1, 2, 0])
-    quality = {n: -(-torch.logsumexp(z, -1)) / 10 for n, z in logits.items()}
+    quality = {n: torch.logsumexp(z, -1) / 10 for n, z in logits.items()}
     records = {n: torch.tensor([1.0, 0.0, 0.5, 0.2]) for n in logits}
     base, per_sample = qmf_loss(logits, fused, quality, y, None, 0.0)
     ce = torch.nn.functional.cross_entropy
