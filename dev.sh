@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One entry point for working on QMF Studio from a fresh clone.
+#   ./dev.sh app     set up (first run only) and open QMF Studio on the bundled model and a demo pair
+#   ./dev.sh test    set up (first run only) and run the test suite
+#   ./dev.sh setup   only create/refresh the virtual environment in .venv
+# Any further arguments are passed on (to qmf-studio or to pytest).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+STAMP=$VENV/.qmf-setup-stamp
+
+setup() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "creating $VENV" >&2
+        "$PYTHON" -m venv "$VENV"
+    fi
+    # Re-install only when the dependency list changed.
+    local want
+    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
+        "$VENV/bin/python" -m pip install --quiet --upgrade pip
+        # torch first, pinned: this CPU build is on the machine already; letting another package
+        # resolve torch would fetch a newer build with gigabytes of CUDA libraries.
+        "$VENV/bin/python" -m pip install --quiet torch==2.13.0
+        "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+        echo "$want" > "$STAMP"
+    fi
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    setup) setup ;;
+    app) setup; exec "$VENV/bin/qmf-studio" "$@" ;;
+    test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+    *) echo "usage: ./dev.sh app|test|setup [args...]" >&2; exit 2 ;;
+esac
