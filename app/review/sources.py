@@ -1,0 +1,91 @@
+"""Where the pairs of a review come from: a manifest CSV or a folder.
+
+A review never silently drops a file: what the folder pairing could not match and what the manifest
+reader rejected are kept on the :class:`PairSource` so the CLI can print them and the app can show them.
+Labels may come from a manifest column or from the parent folder name (see ``app.data.pairing``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.data.manifest import PairRow, read_manifest
+from app.data.pairing import pair_folder
+from app.modalities import kind_for_path
+
+__all__ = ["SOURCE_FOLDER", "SOURCE_MANIFEST", "SESSION_SUFFIX", "PairSource", "load_source", "source_kind"]
+
+SOURCE_FOLDER = "folder"
+SOURCE_MANIFEST = "manifest"
+SESSION_SUFFIX = ".qmfreview"
+
+
+@dataclass
+class PairSource:
+    """The pairs to review plus everything that could not become a pair.
+
+    ``unmatched`` holds ``(path, reason)`` for folder files without a partner; ``problems`` holds one
+    line per manifest row that was left out (line, column, reason).
+    """
+
+    kind: str
+    path: Path
+    pairs: list[PairRow]
+    unmatched: list[tuple[Path, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    layout: str | None = None
+
+    @property
+    def labelled(self) -> bool:
+        return any(p.label is not None for p in self.pairs)
+
+
+def source_kind(path: str | os.PathLike[str]) -> str:
+    """"folder" or "manifest" for a path; ValueError for anything else (a session is opened, not scanned)."""
+    p = Path(path)
+    if p.is_dir():
+        return SOURCE_FOLDER
+    if p.suffix.lower() == ".csv":
+        return SOURCE_MANIFEST
+    if p.suffix.lower() == SESSION_SUFFIX:
+        raise ValueError(f"{p}: a review session, not a source of pairs (open it as a session)")
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: not found (give a folder of pairs or a manifest .csv)")
+    raise ValueError(f"{p}: not a folder or a manifest .csv")
+
+
+def _normalise_label(label: str | None, labels: Sequence[str]) -> str | None:
+    """A manifest may give a class by index ("3"); turn that into the model's name when unambiguous."""
+    if label is None or label in labels:
+        return label
+    try:
+        idx = int(label)
+    except ValueError:
+        return label
+    return labels[idx] if 0 <= idx < len(labels) else label
+
+
+def load_source(
+    path: str | os.PathLike[str],
+    modality_kinds: Mapping[str, str],
+    labels: Sequence[str] = (),
+) -> PairSource:
+    """Build the pair list for a review from a folder or a manifest.
+
+    Manifest rows are read without checking that files exist: a missing or unreadable file is found
+    when the pair is decoded and becomes an error row in the session, which the analyst can see and
+    sort, rather than a row that quietly vanished. Labels the model does not know are kept (they
+    count as a label mismatch), because the analyst's data is allowed to disagree with the model.
+    """
+    kind = source_kind(path)
+    p = Path(os.path.normpath(Path(path).expanduser().absolute()))
+    if kind == SOURCE_FOLDER:
+        pairing = pair_folder(p, dict(modality_kinds), kind_for_path)
+        pairs = [PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels)) for r in pairing.pairs]
+        return PairSource(SOURCE_FOLDER, p, pairs, unmatched=list(pairing.unmatched), layout=pairing.layout)
+    manifest = read_manifest(p, modalities=list(modality_kinds), check_files=False)
+    pairs = [PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels)) for r in manifest.rows]
+    return PairSource(SOURCE_MANIFEST, p, pairs, problems=[str(pr) for pr in manifest.problems])
