@@ -202,8 +202,10 @@ class EpochView(torch.utils.data.Dataset):
             item = int(self.data.ids[name][r])
             raw = self.data.items[name][item]
             extra = self.settings.modality_augment.get(name)
-            if self.augment and extra and hasattr(modality, "augment"):
-                raw = modality.augment(raw, rng, **extra)
+            if self.augment and extra:
+                from app.modalities.augment import augment_raw  # the modality's own augment() wins
+
+                raw = augment_raw(modality, raw, rng, **extra)
             flag = False
             for spec in self.settings.augment:
                 if spec.modality == name and rng.random() < spec.probability:
@@ -237,7 +239,7 @@ class TrainResult:
     device: str
 
 
-def _loader(view: EpochView, batch_size: int, workers: int, shuffle_seed: int | None) -> torch.utils.data.DataLoader:
+def _loader(view: EpochView, batch_size: int, workers: int) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
         view, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
         persistent_workers=False,
@@ -254,7 +256,7 @@ def _validate(model: QMFModel, data: PairedData, settings: TrainingSettings, dev
     with torch.inference_mode():
         for augment, key in ((False, "clean_accuracy"), (True, "corrupted_accuracy")):
             view = EpochView(data, order, settings, epoch=VALIDATION_EPOCH, augment=augment)
-            for tensors, y, _, _ in _loader(view, 512, 0, None):
+            for tensors, y, _, _ in _loader(view, 512, 0):
                 tensors = {k: v.to(device) for k, v in tensors.items()}
                 y = y.to(device)
                 out = model(tensors)
@@ -288,6 +290,7 @@ def train(
     start = time.perf_counter()
     labels = recipe.labels or sorted({r.label for r in train_rows if r.label is not None}, key=_label_sort_key)
     recipe.labels = labels
+    build_text_vocabularies(recipe, train_rows)
     modalities = {m.name: get_modality(m.kind, m.preprocessing) for m in recipe.modalities}
     for m in recipe.modalities:  # store the full preprocessing (defaults filled in) in the bundle
         m.preprocessing = dict(modalities[m.name].params)
@@ -346,7 +349,7 @@ def train(
         view = EpochView(train_data, order, settings, epoch, augment=True)
         model.train()
         running = 0.0
-        bar = tqdm(_loader(view, settings.batch_size, settings.workers, None), total=steps_per_epoch,
+        bar = tqdm(_loader(view, settings.batch_size, settings.workers), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress, leave=False)
         for step, (tensors, y, ids, _) in enumerate(bar):
             tensors = {k: v.to(device) for k, v in tensors.items()}
@@ -400,6 +403,18 @@ def train(
     model.eval()
     return TrainResult(model=model.cpu(), recipe=recipe, history=epoch_log, best_epoch=best["epoch"] + 1,
                        validation=best["validation"], seconds=time.perf_counter() - start, device=str(device))
+
+
+def build_text_vocabularies(recipe: Recipe, rows: Sequence[PairRow]) -> None:
+    """A text input without a vocabulary gets one from the training texts; it is stored in the bundle."""
+    from app.modalities.text import TextModality
+
+    for m in recipe.modalities:
+        if m.kind != "text" or m.preprocessing.get("vocab"):
+            continue
+        reader = get_modality("text", m.preprocessing)
+        texts = [" ".join(reader.load(r.files[m.name])) for r in rows if r.files.get(m.name)]
+        m.preprocessing = {**m.preprocessing, "vocab": TextModality.build_vocabulary(texts)}
 
 
 def _label_sort_key(label: str) -> tuple[int, Any]:

@@ -78,3 +78,34 @@ def test_recipe_errors_name_the_problem(tmp_path):
         Recipe.from_file(bad)
     with pytest.raises(ValueError, match="not found"):
         Recipe.from_file(tmp_path / "missing.toml")
+
+
+def test_text_input_gets_a_vocabulary_from_training_data(synthetic_pairs, tmp_path):
+    """An image+audio+caption model: the caption vocabulary is built from the training texts and stored."""
+    words = {"low": "a flat line across", "mid": "a line standing up", "high": "a slanted line"}
+    rows = []
+    for split in ("train", "val"):
+        for r in read_manifest(getattr(synthetic_pairs, f"{split}_csv"), modalities=["image", "audio"]).rows:
+            caption = tmp_path / f"{r.id}.txt"
+            caption.write_text(words[r.label] + " zebra" * (hash(r.id) % 2), encoding="utf-8")
+            rows.append((split, {**r.files, "caption": caption}, r.label))
+    from app.data.manifest import PairRow
+
+    def as_rows(split):
+        return [PairRow(i + 2, f"{split}{i}", files, label) for i, (s, files, label) in enumerate(rows) if s == split]
+
+    data = {**TINY_RECIPE, "modalities": [*TINY_RECIPE["modalities"],
+                                          {"name": "caption", "kind": "text", "encoder": {"embedding": 8, "hidden": 16}}],
+            "training": {**TINY_RECIPE["training"], "augment": [], "epochs": 2}}
+    result = train(Recipe.from_dict(data), as_rows("train"), as_rows("val"), progress=False, log=lambda s: None)
+    vocab = result.model.config.modalities[2].preprocessing["vocab"]
+    assert "line" in vocab and "slanted" in vocab
+    from app.qmf.bundle import save_bundle
+    from app.qmf.train import bundle_manifest
+
+    path = save_bundle(tmp_path / "three.safetensors", result.model, bundle_manifest(result))
+    predictor = Predictor.load(path)
+    files = rows[0][1]
+    pred = predictor.predict_files(files)
+    assert set(pred.modalities) == {"image", "audio", "caption"}
+    assert sum(m.share for m in pred.modalities.values()) == pytest.approx(1.0)
