@@ -1,0 +1,179 @@
+"""`qmf-studio` and `python -m app`: parse the command line, open the main window.
+
+`--self-test` is dispatched before Qt is imported (it must work where Qt cannot start). torch is
+not imported here either: the model loads in the worker thread after the window is shown.
+
+    qmf-studio [--model M] [--image F --audio F | --<input> F ... | FILES...]
+    qmf-studio --screenshot OUT.png [--model M] [--image F --audio F]
+    qmf-studio --self-test [...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+TIMING_ENV = "QMF_STUDIO_TIMING"  # "1": print "qmf-timing <event> <unix time>" lines (benchmarks)
+SCREENSHOT_SIZE = (1360, 860)
+SCREENSHOT_TIMEOUT_MS = 180_000
+
+
+def _timing(event: str) -> None:
+    if os.environ.get(TIMING_ENV):
+        print(f"qmf-timing {event} {time.time():.6f}", flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="qmf-studio",
+        description="QMF Studio: see how a multimodal model trusts each of its inputs.",
+        epilog="Inputs are named after the model's modalities, e.g. --image F --audio F; "
+        "unnamed files are routed by their type.",
+    )
+    p.add_argument("files", nargs="*", help="input files, routed to the model's inputs by type")
+    p.add_argument("--model", help="a QMF Studio model (.safetensors); default: the bundled model")
+    p.add_argument("--screenshot", metavar="OUT.png",
+                   help="load the pair (or the first demo pair), wait for the prediction, save a "
+                        "screenshot of the window and exit")
+    p.add_argument("--no-demo", action="store_true", help="start without loading a demo pair")
+    p.add_argument("--self-test", action="store_true", help="check the installation without a display")
+    return p
+
+
+KNOWN_OPTIONS = {"--model", "--screenshot", "--no-demo", "--self-test", "--help"}
+
+
+def _named_inputs(extra: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Split out `--<input> FILE` pairs for any modality name; returns (named, the other arguments)."""
+    named: dict[str, str] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(extra):
+        arg = extra[i]
+        if arg == "--":
+            rest.extend(extra[i:])
+            break
+        if arg.startswith("--") and len(arg) > 2 and arg.partition("=")[0] not in KNOWN_OPTIONS:
+            key, eq, value = arg[2:].partition("=")
+            if eq:
+                named[key] = value
+                i += 1
+                continue
+            if i + 1 < len(extra) and not extra[i + 1].startswith("--"):
+                named[key] = extra[i + 1]
+                i += 2
+                continue
+        rest.append(arg)
+        i += 1
+    return named, rest
+
+
+def _self_test(argv: list[str]) -> int:
+    try:
+        from app.selftest import run
+    except ImportError as exc:
+        print(f"qmf-studio: --self-test is not available in this build (app.selftest: {exc})", file=sys.stderr)
+        return 2
+    return int(run(argv) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _timing("main")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--self-test" in argv:
+        return _self_test(argv)
+
+    parser = build_parser()
+    named, rest = _named_inputs(argv)
+    args = parser.parse_args(rest)
+
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication([sys.argv[0] if sys.argv else "qmf-studio"])
+    app.setApplicationName("QMF Studio")
+    app.setOrganizationName("QMF Studio")
+    app.setApplicationDisplayName("QMF Studio")
+
+    from app.gui.errors import install_excepthook
+    from app.gui.window import MainWindow
+
+    window = MainWindow(args.model)
+    reporter = install_excepthook(lambda: window, show_dialogs=not args.screenshot)
+    if args.screenshot:
+        window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    _timing("window-shown")
+    QTimer.singleShot(0, lambda: _timing("event-loop"))
+
+    unknown = [n for n in named if n not in window.panels]
+    if unknown and window.panels:
+        print(f"qmf-studio: this model has no input {', '.join('--' + n for n in unknown)}; "
+              f"its inputs: {', '.join('--' + n for n in window.panels)}", file=sys.stderr)
+        named = {k: v for k, v in named.items() if k in window.panels}
+    if named:
+        window.set_files(named, predict=not args.files)
+    if args.files:
+        window.open_files(args.files)
+    if not named and not args.files and not args.no_demo and window.manifest is not None:
+        window.load_first_demo()
+
+    exit_code = {"code": 0}
+    if args.screenshot:
+        _arrange_screenshot(app, window, Path(args.screenshot), exit_code)
+    window.resultShown.connect(lambda _p: _timing("first-result"))
+    try:
+        app.exec()
+    finally:
+        reporter.uninstall()
+        if window.service.is_running():
+            window.service.stop()
+    return exit_code["code"]
+
+
+def _arrange_screenshot(app, window, out: Path, exit_code: dict) -> None:
+    """Save the window once the prediction is shown (or once it is clear none will come), then quit."""
+    from PySide6.QtCore import QTimer
+
+    state = {"done": False}
+
+    def finish(code: int, note: str | None = None) -> None:
+        if state["done"]:
+            return
+        state["done"] = True
+
+        def save() -> None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ok = window.grab().save(str(out))
+            if not ok:
+                print(f"qmf-studio: could not write {out}", file=sys.stderr)
+            if note:
+                print(f"qmf-studio: {note}", file=sys.stderr)
+            exit_code["code"] = code if ok else 1
+            window.close()
+            app.exit(exit_code["code"])
+
+        QTimer.singleShot(250, save)  # let the charts paint
+
+    def has_files() -> bool:
+        return any(p.path for p in window.panels.values())
+
+    window.resultShown.connect(lambda _p: finish(0))
+    window.inputFailed.connect(lambda name, msg: finish(1, msg.splitlines()[0] if msg else "input failed"))
+    window.modelReady.connect(lambda _m: None if has_files() else finish(0, "no input pair to predict"))
+    window.service.modelFailed.connect(lambda _p, msg: finish(1, msg))
+    if window.manifest is None:
+        finish(1, "no model")
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: finish(1, "timed out waiting for the prediction"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

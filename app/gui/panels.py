@@ -1,0 +1,226 @@
+"""Input panels: one per modality of the loaded model, chosen by the modality's kind.
+
+A panel holds the file for its input, shows what the model sees (the degraded raw array the worker
+returns), the file's size and format, a per-input error message, and the degradation explorer's
+controls for that input (corruption kind + severity slider). It holds no model code: it emits
+signals and the window asks the worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.previews import AudioPreview, GenericPreview, ImagePreview, Preview, TextPreview
+
+SLIDER_STEPS_PER_LEVEL = 10  # slider 0..100 -> severity 0.0..10.0
+
+
+def corruption_kinds_for(kind: str) -> tuple[str, ...]:
+    try:
+        from app.modalities import modality_class
+
+        return tuple(modality_class(kind).corruption_kinds)
+    except (ValueError, ImportError):
+        return ()
+
+
+def extensions_for(kind: str) -> tuple[str, ...]:
+    try:
+        from app.modalities import modality_class
+
+        return tuple(modality_class(kind).extensions)
+    except (ValueError, ImportError):
+        return ()
+
+
+class InputPanel(QGroupBox):
+    """Base panel: file, preview, info, error and degradation controls for one modality."""
+
+    preview_class: type[Preview] = GenericPreview
+    openRequested = Signal(str)  # modality name
+    degradationChanged = Signal(str)  # modality name
+
+    def __init__(self, spec: dict[str, Any], parent: QWidget | None = None):
+        self.name: str = spec["name"]
+        self.kind: str = spec.get("kind", "")
+        self.params: dict[str, Any] = dict(spec.get("preprocessing") or {})
+        super().__init__(f"{self.name}  ({self.kind or 'unknown kind'})", parent)
+        self.path: str | None = None
+        self.error: str | None = None
+        self.extensions = extensions_for(self.kind)
+
+        layout = QVBoxLayout(self)
+        layout.setSpacing(4)
+        top = QHBoxLayout()
+        self.file_label = QLabel("no file (a blank input is used)")
+        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_button = QPushButton(f"Open {self.name}…")
+        self.open_button.setToolTip(f"Open a {self.kind} file for the '{self.name}' input "
+                                    f"({', '.join(self.extensions) or 'any file'}); or drop it on the window")
+        self.open_button.clicked.connect(lambda: self.openRequested.emit(self.name))
+        top.addWidget(self.file_label, 1)
+        self._add_extra_buttons(top)
+        top.addWidget(self.open_button)
+        layout.addLayout(top)
+
+        self.preview = self.preview_class(self.params)
+        layout.addWidget(self.preview, 1)
+        self.info_label = QLabel("")
+        self.info_label.setWordWrap(True)
+        self.info_label.setStyleSheet("color: gray")
+        layout.addWidget(self.info_label)
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setStyleSheet("color: #C62828; font-weight: bold")
+        self.error_label.setVisible(False)
+        layout.addWidget(self.error_label)
+
+        degrade = QHBoxLayout()
+        degrade.addWidget(QLabel("Degrade:"))
+        self.corruption_box = QComboBox()
+        self.corruption_box.addItems(list(corruption_kinds_for(self.kind)))
+        self.corruption_box.setToolTip("Corruption applied to this input before the model sees it")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 10 * SLIDER_STEPS_PER_LEVEL)
+        self.slider.setPageStep(SLIDER_STEPS_PER_LEVEL)
+        self.slider.setToolTip("Severity, 0 (clean) to 10 (worst). Moving it re-predicts live.")
+        self.level_label = QLabel("0.0")
+        self.level_label.setMinimumWidth(30)
+        degrade.addWidget(self.corruption_box)
+        degrade.addWidget(self.slider, 1)
+        degrade.addWidget(self.level_label)
+        layout.addLayout(degrade)
+        if self.corruption_box.count() == 0:
+            for w in (self.corruption_box, self.slider):
+                w.setEnabled(False)
+        self.slider.valueChanged.connect(self._on_slider)
+        self.corruption_box.currentTextChanged.connect(self._on_kind)
+
+    def _add_extra_buttons(self, layout: QHBoxLayout) -> None:
+        """Subclasses add buttons next to 'Open' (e.g. audio playback)."""
+
+    # --- state ---------------------------------------------------------------------------------------
+    def set_file(self, path: str | Path | None) -> None:
+        self.path = str(path) if path is not None else None
+        self.error = None
+        self.error_label.setVisible(False)
+        self.error_label.setText("")
+        self.file_label.setText(Path(self.path).name if self.path else "no file (a blank input is used)")
+        self.file_label.setToolTip(self.path or "")
+        self.info_label.setText("reading…" if self.path else "")
+
+    def show_error(self, message: str) -> None:
+        """A bad file: say what is wrong and forget the file (the input counts as missing)."""
+        self.error = message
+        self.path = None
+        self.error_label.setText(message)
+        self.error_label.setVisible(True)
+        self.file_label.setText("no usable file")
+        self.info_label.setText("")
+        self.preview.show_raw(None)
+
+    def show_input(self, raw: np.ndarray | None, info: str = "") -> None:
+        self.preview.show_raw(raw)
+        self.info_label.setText(info)
+
+    def corruption(self) -> tuple[str, float]:
+        return self.corruption_box.currentText(), self.level()
+
+    def level(self) -> float:
+        return self.slider.value() / SLIDER_STEPS_PER_LEVEL
+
+    def set_level(self, level: float) -> None:
+        self.slider.setValue(int(round(level * SLIDER_STEPS_PER_LEVEL)))
+
+    def set_corruption_kind(self, kind: str) -> None:
+        self.corruption_box.setCurrentText(kind)
+
+    def reset_degradation(self) -> None:
+        self.slider.setValue(0)
+
+    def file_filter(self) -> str:
+        pattern = " ".join(f"*{e}" for e in self.extensions)
+        return f"{self.kind.capitalize() or 'Input'} files ({pattern});;All files (*)" if pattern else "All files (*)"
+
+    def apply_palette(self) -> None:
+        self.preview.apply_palette()
+
+    def _on_slider(self, value: int) -> None:
+        self.level_label.setText(f"{value / SLIDER_STEPS_PER_LEVEL:.1f}")
+        self.degradationChanged.emit(self.name)
+
+    def _on_kind(self, _text: str) -> None:
+        if self.level() > 0:
+            self.degradationChanged.emit(self.name)
+
+
+class ImagePanel(InputPanel):
+    preview_class = ImagePreview
+
+
+class AudioPanel(InputPanel):
+    """Waveform + spectrogram; a play button when QtMultimedia is installed (hidden otherwise)."""
+
+    preview_class = AudioPreview
+
+    def _add_extra_buttons(self, layout: QHBoxLayout) -> None:
+        self.player = None
+        self.play_button = QPushButton("▶ Play")
+        self.play_button.setToolTip("Play the original file")
+        self.play_button.setVisible(False)
+        try:
+            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+        except ImportError:
+            return
+        self.player = QMediaPlayer(self)
+        self._audio_output = QAudioOutput(self)
+        self.player.setAudioOutput(self._audio_output)
+        self.play_button.clicked.connect(self._play)
+        self.play_button.setVisible(True)
+        self.play_button.setEnabled(False)
+        layout.addWidget(self.play_button)
+
+    def set_file(self, path):
+        super().set_file(path)
+        if self.player is not None:
+            self.play_button.setEnabled(self.path is not None)
+
+    def _play(self) -> None:
+        if self.player is not None and self.path:
+            self.player.setSource(QUrl.fromLocalFile(self.path))
+            self.player.play()
+
+
+class TextPanel(InputPanel):
+    preview_class = TextPreview
+
+
+class GenericPanel(InputPanel):
+    """A modality kind this version of the app has no special view for."""
+
+    preview_class = GenericPreview
+
+
+PANELS: dict[str, type[InputPanel]] = {"image": ImagePanel, "audio": AudioPanel, "text": TextPanel}
+
+
+def make_panel(spec: dict[str, Any], parent: QWidget | None = None) -> InputPanel:
+    """The panel for one entry of the manifest's `model.modalities` list."""
+    return PANELS.get(spec.get("kind", ""), GenericPanel)(spec, parent)

@@ -1,0 +1,210 @@
+"""Pictures of one input as the model sees it: image, waveform + log-mel spectrogram, text.
+
+Used by the input panels (live, degraded previews) and by `ResultView` (previews of a stored
+result). They draw raw arrays the worker sends back; nothing here runs model code. The log-mel for
+display is computed with numpy (same filterbank and framing as the model's features, cheap enough
+for the GUI thread).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+from app.gui import style
+
+
+def display_log_mel(raw: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Log-mel power [n_mels, frames] like `app.modalities.audio.log_mel`, in numpy (no torch)."""
+    from app.modalities.audio import mel_filterbank
+
+    x = np.asarray(raw, dtype=np.float32).reshape(-1)
+    if x.size == 0:
+        x = np.zeros(1, np.float32)
+    n_fft = int(params.get("n_fft", 256))
+    hop = int(params.get("hop_length", 64))
+    sr = int(params.get("sample_rate", 8000))
+    padded = np.pad(x, (n_fft // 2, n_fft // 2))
+    frames = 1 + (padded.size - n_fft) // hop if padded.size >= n_fft else 1
+    if padded.size < n_fft:
+        padded = np.pad(padded, (0, n_fft - padded.size))
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    spec = np.fft.rfft(padded[idx] * window, axis=1)
+    power = (spec.real**2 + spec.imag**2).T.astype(np.float32)
+    fb = mel_filterbank(sr, n_fft, int(params.get("n_mels", 40)), float(params.get("f_min", 20.0)),
+                        float(params.get("f_max", sr / 2)))
+    return np.log(fb @ power + float(params.get("log_floor", 1e-5))).astype(np.float32)
+
+
+def _mel_ticks(n_mels: int, f_min: float, f_max: float) -> list[tuple[float, str]]:
+    def hz_to_mel(f: float) -> float:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    lo, hi = hz_to_mel(f_min), hz_to_mel(f_max)
+    ticks = []
+    for hz in (100, 250, 500, 1000, 2000, 4000, 8000, 16000):
+        if f_min <= hz <= f_max:
+            pos = (hz_to_mel(hz) - lo) / (hi - lo) * n_mels
+            ticks.append((pos, f"{hz / 1000:g}k" if hz >= 1000 else str(hz)))
+    return ticks
+
+
+class Preview(QWidget):
+    """Base: shows one raw input; `show_raw(None)` clears it."""
+
+    def __init__(self, params: dict[str, Any] | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.params = dict(params or {})
+
+    def show_raw(self, raw: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def apply_palette(self) -> None:
+        """Re-colour plots after a light/dark palette change."""
+
+
+class ImagePreview(Preview):
+    """The image the model gets (after resizing and any degradation), pixel-exact, aspect kept."""
+
+    def __init__(self, params=None, parent=None):
+        super().__init__(params, parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setMinimumHeight(140)
+        self.view.setMaximumHeight(220)
+        self.box = self.view.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.box.addItem(self.image)
+        layout.addWidget(self.view)
+        self.apply_palette()
+
+    def apply_palette(self) -> None:
+        self.view.setBackground(style.plot_background())
+
+    def show_raw(self, raw):
+        if raw is None:
+            self.image.clear()
+            return
+        a = np.asarray(raw)
+        self.image.setImage(a, levels=(0, 255), autoLevels=False)
+        self.box.autoRange(padding=0.02)
+
+
+class AudioPreview(Preview):
+    """Waveform over time and the log-mel spectrogram (time in s, frequency in Hz)."""
+
+    def __init__(self, params=None, parent=None):
+        super().__init__(params, parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.wave_plot = pg.PlotWidget()
+        self.wave_plot.setMinimumHeight(80)
+        self.wave_plot.setMaximumHeight(130)
+        self.wave_plot.setLabel("left", "amplitude")
+        self.wave_plot.setYRange(-1, 1, padding=0.05)
+        self.wave_plot.setMouseEnabled(x=True, y=False)
+        self.wave_plot.setMenuEnabled(False)
+        self.wave_curve = self.wave_plot.plot(pen=pg.mkPen(style.SERIES[1], width=1))
+        self.wave_curve.setDownsampling(auto=True, method="peak")
+        self.wave_curve.setClipToView(True)
+        self.spec_plot = pg.PlotWidget()
+        self.spec_plot.setMinimumHeight(110)
+        self.spec_plot.setMaximumHeight(170)
+        self.spec_plot.setLabel("bottom", "time", units="s")
+        self.spec_plot.setLabel("left", "frequency (Hz)")
+        self.spec_plot.setMouseEnabled(x=False, y=False)
+        self.spec_plot.setMenuEnabled(False)
+        self.spec_plot.setXLink(self.wave_plot)
+        self.spec = pg.ImageItem(axisOrder="row-major")
+        self.spec.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+        self.spec_plot.addItem(self.spec)
+        n_mels = int(self.params.get("n_mels", 40))
+        self.spec_plot.getAxis("left").setTicks(
+            [_mel_ticks(n_mels, float(self.params.get("f_min", 20.0)),
+                        float(self.params.get("f_max", self.params.get("sample_rate", 8000) / 2)))]
+        )
+        for plot in (self.wave_plot, self.spec_plot):
+            plot.getAxis("left").setWidth(48)  # aligned time axes
+        layout.addWidget(self.wave_plot, 2)
+        layout.addWidget(self.spec_plot, 3)
+        self.apply_palette()
+
+    def apply_palette(self) -> None:
+        for plot in (self.wave_plot, self.spec_plot):
+            style.style_plot(plot)
+
+    def show_raw(self, raw):
+        if raw is None:
+            self.wave_curve.setData([], [])
+            self.spec.clear()
+            return
+        x = np.asarray(raw, dtype=np.float32).reshape(-1)
+        sr = int(self.params.get("sample_rate", 8000))
+        t = np.arange(x.size, dtype=np.float32) / sr
+        self.wave_curve.setData(t, x)
+        mel = display_log_mel(x, self.params)
+        floor = float(np.log(float(self.params.get("log_floor", 1e-5))))
+        hi = max(float(mel.max()), floor + 1.0)
+        # Fixed-ish levels: silence shows as dark, not as rescaled noise.
+        self.spec.setImage(mel, levels=(max(floor, hi - 14.0), hi), autoLevels=False)
+        seconds = x.size / sr if x.size else 1.0 / sr
+        self.spec.setRect(0.0, 0.0, seconds, mel.shape[0])
+        self.wave_plot.setXRange(0, seconds, padding=0)
+        self.spec_plot.setYRange(0, mel.shape[0], padding=0)
+
+
+class TextPreview(Preview):
+    """The words the model reads; blanked words show as ▢."""
+
+    def __init__(self, params=None, parent=None):
+        super().__init__(params, parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.text = QPlainTextEdit()
+        self.text.setReadOnly(True)
+        self.text.setMinimumHeight(80)
+        layout.addWidget(self.text)
+
+    def show_raw(self, raw):
+        if raw is None:
+            self.text.setPlainText("")
+            return
+        words = [str(w) if str(w) else "▢" for w in np.asarray(raw).reshape(-1)]
+        self.text.setPlainText(" ".join(words))
+
+
+class GenericPreview(Preview):
+    """Any other kind: the array's shape and value range."""
+
+    def __init__(self, params=None, parent=None):
+        super().__init__(params, parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel("")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setWordWrap(True)
+        layout.addWidget(self.label)
+
+    def show_raw(self, raw):
+        if raw is None:
+            self.label.setText("")
+            return
+        a = np.asarray(raw)
+        text = f"array {a.dtype} {tuple(a.shape)}"
+        if a.size and np.issubdtype(a.dtype, np.number):
+            text += f", values {float(a.min()):.3g} … {float(a.max()):.3g}"
+        self.label.setText(text)
+
+
+PREVIEWS: dict[str, type[Preview]] = {"image": ImagePreview, "audio": AudioPreview, "text": TextPreview}
+
+
+def make_preview(kind: str, params: dict[str, Any] | None = None, parent: QWidget | None = None) -> Preview:
+    return PREVIEWS.get(kind, GenericPreview)(params, parent)

@@ -1,0 +1,56 @@
+"""Colours and plot styling that follow the system's light or dark palette.
+
+pyqtgraph draws on black by default; here plots take the window's base colour and text colour from
+the application palette, and `apply_palette` is called again when the palette changes.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+# Colour-blind-safe series colours (Okabe–Ito); the last one is for "fused".
+SERIES = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
+FUSED = "#555555"
+QUALITY = "#0072B2"
+SHARE = "#E69F00"
+
+
+def series_colour(i: int) -> str:
+    return SERIES[i % len(SERIES)]
+
+
+def _palette() -> QPalette:
+    app = QApplication.instance()
+    return app.palette() if app is not None else QPalette()
+
+
+def is_dark() -> bool:
+    return _palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def plot_background() -> QColor:
+    return _palette().color(QPalette.ColorRole.Base)
+
+
+def text_colour() -> QColor:
+    return _palette().color(QPalette.ColorRole.Text)
+
+
+def fused_colour() -> str:
+    return "#BBBBBB" if is_dark() else FUSED
+
+
+def style_plot(plot: pg.PlotWidget) -> None:
+    """Background, axis and label colours from the palette."""
+    plot.setBackground(plot_background())
+    fg = text_colour()
+    item = plot.getPlotItem()
+    for name in ("left", "bottom", "right", "top"):
+        axis = item.getAxis(name)
+        axis.setPen(pg.mkPen(fg))
+        axis.setTextPen(pg.mkPen(fg))
+    item.titleLabel.setAttr("color", fg.name())
+    if item.titleLabel.text:
+        item.titleLabel.setText(item.titleLabel.text)
