@@ -141,6 +141,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bar, update = _progress_bar("decoding", quiet)
     data = evaluate.decode_rows(predictor, manifest.rows, update)
     bar.close()
+    if args.sweep:
+        return _print_sweep(args, predictor, data, levels)
     bar, update = _progress_bar("evaluating", quiet)
     result = evaluate.protocol(predictor, data, levels, kinds, seeds=args.seeds, progress=update)
     bar.close()
@@ -158,6 +160,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         cells = [f"{100 * row['accuracy'][r]['mean']:6.2f} ± {100 * row['accuracy'][r]['std']:4.2f}" for r in rules]
         au = [f"{row['quality_auroc'][m]:12.3f}" if row["quality_auroc"][m] is not None else f"{'-':>12}" for m in names]
         print(f"{row['level']:>6g}  " + "  ".join(f"{c:>14}" for c in cells) + "  " + "  ".join(au))
+    return 0
+
+
+def _print_sweep(args: argparse.Namespace, predictor: Any, data: Any, levels: list[float]) -> int:
+    from app.qmf import evaluate
+
+    name, _, kind = args.sweep.partition(":")
+    kind = evaluate.parse_kinds(f"{name}:{kind}", predictor)[name] if kind else evaluate.default_kinds(predictor).get(name)
+    if name not in predictor.modalities:
+        raise UsageError(f"--sweep: the model has no modality {name!r}; it has {list(predictor.modalities)}")
+    rows = evaluate.sweep(predictor, data, name, kind, levels)
+    if args.json:
+        print(json.dumps({"model": {"name": predictor.name, "sha256": predictor.sha256}, "pairs": len(data.labels),
+                          "sweep": {"modality": name, "kind": kind, "levels": rows}}, indent=2))
+        return 0
+    names = list(predictor.modalities)
+    print(f"{predictor.name} on {len(data.labels)} pairs; every {name} input corrupted by {kind}")
+    print(f"{'level':>6} {'qmf':>7} {'late':>7} " + " ".join(f"{'acc ' + m:>10}" for m in names)
+          + " " + " ".join(f"{'share ' + m:>12}" for m in names) + f" {'AUROC ' + name:>12}")
+    for r in rows:
+        au = f"{r['quality_auroc']:12.3f}" if r["quality_auroc"] is not None else f"{'-':>12}"
+        print(f"{r['level']:>6g} {100 * r['accuracy']['qmf']:7.2f} {100 * r['accuracy']['late_fusion']:7.2f} "
+              + " ".join(f"{100 * r['accuracy'][m]:10.2f}" for m in names) + " "
+              + " ".join(f"{r['mean_share'][m]:12.3f}" for m in names) + f" {au}")
     return 0
 
 
@@ -270,6 +296,8 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
     e.add_argument("--levels", default="0,5,10", help="noise levels epsilon, 0-10 (default 0,5,10)")
     e.add_argument("--kinds", help="corruption per modality, e.g. image:gaussian,audio:white_noise")
     e.add_argument("--seeds", type=int, default=3)
+    e.add_argument("--sweep", metavar="MODALITY[:KIND]",
+                   help="instead of the protocol: corrupt every input of one modality at each level (accuracy, share, AUROC)")
     e.add_argument("--json", action="store_true")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
 

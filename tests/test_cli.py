@@ -155,3 +155,14 @@ batch_size = 16
 def test_qmf_entry_point_runs_as_a_process(tiny_model):
     proc = subprocess.run([sys.executable, "-m", "app.cli", "info", str(tiny_model)], capture_output=True, text=True)
     assert proc.returncode == 0 and "tiny-test-model" in proc.stdout
+
+
+def test_eval_sweep_degrades_one_input_and_its_share_falls(tiny_model, synthetic_pairs, capsys):
+    code, out, err = run(capsys, "eval", "--model", tiny_model, "--manifest", synthetic_pairs.test_csv,
+                         "--sweep", "image:missing", "--levels", "0,10", "--json")
+    assert code == 0, err
+    sweep = json.loads(out)["sweep"]
+    assert sweep["modality"] == "image" and sweep["kind"] == "missing"
+    clean, gone = sweep["levels"]
+    assert gone["mean_share"]["image"] < clean["mean_share"]["image"]
+    assert clean["quality_auroc"] is None and gone["quality_auroc"] is not None
