@@ -181,7 +181,6 @@ class BatchRunner:
         stats = RunStats(total=session.pair_count())
         already = session.result_count()
         todo = stats.total - already
-        thresholds = session.thresholds
         start = time.perf_counter()
         in_flight: deque[tuple[list[PendingPair], list[Future]]] = deque()
         batches = self._batches()
@@ -206,7 +205,8 @@ class BatchRunner:
                     if not in_flight or self._cancel.is_set():
                         break
                     batch, futures = in_flight.popleft()
-                    self._process(batch, [f.result() for f in futures], thresholds, stats)
+                    # read per batch: the analyst may change thresholds in the app while a run goes on
+                    self._process(batch, [f.result() for f in futures], session.stored_thresholds(), stats)
                     report()
                     if self._delay:
                         time.sleep(self._delay)

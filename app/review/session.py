@@ -30,6 +30,8 @@ from app.data.manifest import PairRow
 from app.review.flags import FLAG_ERROR, FlagThresholds, compute_flags
 
 __all__ = [
+    "ANY_FLAG",
+    "NO_FLAG",
     "SCHEMA_VERSION",
     "VERDICTS",
     "ModelMismatchError",
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+ANY_FLAG = "(any flag)"  # RowFilter.flag values that mean "has some flag" / "a result without flags"
+NO_FLAG = "(no flag)"
 VERDICTS = ("accept", "reject", "relabel")
 
 _SCHEMA = """
@@ -194,8 +198,13 @@ class ReviewSession:
         source_kind: str,
         source_path: str | os.PathLike[str],
         thresholds: FlagThresholds | None = None,
+        manifest_modalities: Sequence[Mapping[str, Any]] = (),
     ) -> ReviewSession:
-        """A new, empty session file. Refuses to overwrite an existing file."""
+        """A new, empty session file. Refuses to overwrite an existing file.
+
+        ``manifest_modalities`` (the model manifest's input list, with preprocessing) lets the app
+        show a pair's inputs as the model saw them without loading the model.
+        """
         p = Path(path).expanduser().absolute()
         if p.exists():
             raise FileExistsError(f"{p}: already exists (open it to resume, or choose another name)")
@@ -219,6 +228,7 @@ class ReviewSession:
                     "source_path": str(Path(source_path).absolute()),
                     "thresholds": (thresholds or FlagThresholds()).to_dict(),
                     "unmatched": [],
+                    "manifest_modalities": [dict(m) for m in manifest_modalities],
                 }
             )
         return session
@@ -311,6 +321,20 @@ class ReviewSession:
         return FlagThresholds.from_dict(self.meta().get("thresholds"))
 
     @property
+    def manifest_modalities(self) -> list[dict[str, Any]]:
+        stored = self.meta().get("manifest_modalities") or []
+        return stored or [{"name": n, "kind": k, "preprocessing": {}} for n, k in self.meta()["modalities"].items()]
+
+    def stored_thresholds(self) -> FlagThresholds:
+        """The thresholds as saved now (bypasses the cache: another connection may have changed them)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'thresholds'").fetchone()
+        return FlagThresholds.from_dict(json.loads(row[0]) if row else None)
+
+    def reload(self) -> None:
+        """Forget cached metadata (another connection, e.g. the app's worker, may have changed it)."""
+        self._meta_cache = None
+
+    @property
     def unmatched(self) -> list[tuple[str, str]]:
         return [tuple(u) for u in self.meta().get("unmatched", [])]
 
@@ -327,14 +351,16 @@ class ReviewSession:
                 "with this model's (verdicts and notes are kept)"
             )
 
-    def start_rerun(self, model_name: str, model_sha256: str, model_path: str | None) -> None:
+    def start_rerun(self, model_name: str, model_sha256: str, model_path: str | None,
+                    manifest_modalities: Sequence[Mapping[str, Any]] | None = None) -> None:
         """Forget every result (not the verdicts) and adopt a new model."""
         with self.transaction():
             self.conn.execute("DELETE FROM modality_results")
             self.conn.execute("DELETE FROM results")
             self._set_meta_many(
                 {"model_name": model_name, "model_sha256": model_sha256,
-                 "model_path": str(model_path) if model_path else None}
+                 "model_path": str(model_path) if model_path else None,
+                 **({"manifest_modalities": [dict(m) for m in manifest_modalities]} if manifest_modalities else {})}
             )
 
     # ------------------------------------------------------------------ pairs
@@ -491,7 +517,11 @@ class ReviewSession:
         if flt is None:
             return "", []
         clauses, params = [], []
-        if flt.flag:
+        if flt.flag == ANY_FLAG:
+            clauses.append("r.flags != ''")
+        elif flt.flag == NO_FLAG:
+            clauses.append("r.flags = ''")
+        elif flt.flag:
             clauses.append("r.flags LIKE ?")
             params.append(f"%|{flt.flag}|%")
         if flt.label:
@@ -534,6 +564,8 @@ class ReviewSession:
 
     def count(self, flt: RowFilter | None = None) -> int:
         where, params = self._where(flt)
+        if not where:
+            return self.pair_count()
         return self.conn.execute(f"SELECT COUNT(*) {self._from()}{where}",
                                  [*self.modality_names, *params]).fetchone()[0]
 

@@ -53,7 +53,7 @@ def prepare_session(
             path, model_name=predictor.name, model_sha256=predictor.sha256,
             model_path=str(Path(model_path).absolute()) if model_path else None,
             modalities=kinds, labels=predictor.labels, source_kind=source.kind, source_path=source.path,
-            thresholds=thresholds,
+            thresholds=thresholds, manifest_modalities=predictor.manifest["model"]["modalities"],
         )
         new = session.add_pairs(source.pairs)
         session.set_unmatched(source.unmatched)
@@ -65,7 +65,8 @@ def prepare_session(
             if not rerun:
                 session.check_model(predictor.name, predictor.sha256)
             session.start_rerun(predictor.name, predictor.sha256,
-                                str(Path(model_path).absolute()) if model_path else session.model_path)
+                                str(Path(model_path).absolute()) if model_path else session.model_path,
+                                manifest_modalities=predictor.manifest["model"]["modalities"])
         if list(session.meta()["modalities"]) != list(kinds):
             raise ValueError(f"{path}: made for inputs {session.modality_names}, the model takes {list(kinds)}")
         if thresholds is not None:

@@ -1,0 +1,127 @@
+"""The Summary tab: accuracy, confusion matrix, quality-score histograms and counts per flag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.review.session import ReviewSession
+
+__all__ = ["SummaryPanel"]
+
+BINS = 30
+
+
+def _readonly_table() -> QTableWidget:
+    t = QTableWidget()
+    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    return t
+
+
+class SummaryPanel(QWidget):
+    def __init__(self, parent: Any = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.headline = QLabel("No session")
+        self.headline.setWordWrap(True)
+        layout.addWidget(self.headline)
+        top = QHBoxLayout()
+        conf_box = QGroupBox("Confusion matrix (rows: given label, columns: prediction)")
+        QVBoxLayout(conf_box).addWidget(conf := _readonly_table())
+        self.confusion = conf
+        flag_box = QGroupBox("Pairs per flag")
+        QVBoxLayout(flag_box).addWidget(flags := _readonly_table())
+        self.flag_table = flags
+        self.flag_table.setColumnCount(2)
+        self.flag_table.setHorizontalHeaderLabels(["flag", "pairs"])
+        top.addWidget(conf_box, 3)
+        top.addWidget(flag_box, 2)
+        layout.addLayout(top, 2)
+        self.hist_box = QGroupBox("Quality score per input (higher = the model trusted it more)")
+        self.hist_layout = QGridLayout(self.hist_box)
+        layout.addWidget(self.hist_box, 3)
+        self.histograms: dict[str, tuple[pg.PlotWidget, pg.BarGraphItem]] = {}
+        self.summary: dict[str, Any] | None = None
+        self.counts: dict[str, list[float]] = {}
+
+    def _ensure_histograms(self, names: list[str]) -> None:
+        if list(self.histograms) == names:
+            return
+        for plot, _ in self.histograms.values():
+            self.hist_layout.removeWidget(plot)
+            plot.deleteLater()
+        self.histograms = {}
+        for i, name in enumerate(names):
+            plot = pg.PlotWidget(title=f"{name} quality")
+            plot.setMenuEnabled(False)
+            plot.setLabel("left", "pairs")
+            bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush=pg.mkBrush(70, 130, 200, 180))
+            plot.addItem(bars)
+            self.hist_layout.addWidget(plot, 0, i)
+            self.histograms[name] = (plot, bars)
+
+    def histogram_counts(self, name: str) -> list[float]:
+        """Bar heights shown for an input (for tests and for reading the chart as numbers)."""
+        return list(self.counts.get(name, []))
+
+    def update_from(self, session: ReviewSession | None) -> None:
+        if session is None:
+            self.headline.setText("No session")
+            self.confusion.setRowCount(0)
+            self.flag_table.setRowCount(0)
+            return
+        s = session.summary()
+        self.summary = s
+        acc = "no labels" if s["accuracy"] is None else f"accuracy <b>{s['accuracy']:.1%}</b> on {s['labelled']} labelled pairs"
+        verdicts = ", ".join(f"{k} {v}" for k, v in sorted(s["verdicts"].items())) or "none yet"
+        self.headline.setText(
+            f"<b>{s['pairs']}</b> pairs: {s['done']} done, {s['pending']} pending, {s['errors']} errors · {acc}"
+            f" · verdicts: {verdicts}<br><span style='color:gray'>model {session.model_name} "
+            f"(sha256 {session.model_sha256[:12]}) · source {session.source_path}</span>"
+        )
+        conf = s["confusion"]
+        self.confusion.setRowCount(len(conf["labels"]))
+        self.confusion.setColumnCount(len(conf["predictions"]))
+        self.confusion.setVerticalHeaderLabels(conf["labels"])
+        self.confusion.setHorizontalHeaderLabels(conf["predictions"])
+        peak = max((max(r) for r in conf["matrix"] if r), default=0) or 1
+        for i, row in enumerate(conf["matrix"]):
+            for j, n in enumerate(row):
+                item = QTableWidgetItem(str(n))
+                if n:
+                    shade = int(255 - 120 * n / peak)
+                    item.setBackground(pg.mkColor(shade, shade, 255) if i < len(conf["predictions"]) and
+                                       conf["labels"][i] == conf["predictions"][j] else pg.mkColor(255, shade, shade))
+                    item.setForeground(pg.mkColor(0, 0, 0))
+                self.confusion.setItem(i, j, item)
+        flags = sorted(s["flags"].items(), key=lambda kv: (-kv[1], kv[0]))
+        self.flag_table.setRowCount(len(flags))
+        for i, (name, n) in enumerate(flags):
+            self.flag_table.setItem(i, 0, QTableWidgetItem(name))
+            self.flag_table.setItem(i, 1, QTableWidgetItem(str(n)))
+        names = session.modality_names
+        self._ensure_histograms(names)
+        for name in names:
+            values = np.asarray(session.modality_values(name, "quality"), dtype=np.float64)
+            _, bars = self.histograms[name]
+            if values.size == 0:
+                self.counts[name] = []
+                bars.setOpts(x=[], height=[], width=1.0)
+                continue
+            counts, edges = np.histogram(values, bins=BINS)
+            width = float(edges[1] - edges[0]) or 1.0
+            self.counts[name] = [float(c) for c in counts]
+            bars.setOpts(x=(edges[:-1] + edges[1:]) / 2, height=counts.astype(float), width=width * 0.9)

@@ -1,0 +1,253 @@
+"""A Qt table model over a review session's SQLite file, lazy by construction.
+
+Nothing is copied into widgets: the model knows the row count under the current filter and fetches
+rows a page at a time with ``LIMIT/OFFSET`` as the view asks for them, keeping a few pages cached.
+Sorting and filtering are SQL (``ORDER BY``/``WHERE``) followed by a reset, so a session of a million
+pairs costs the same to show as one of a hundred.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QComboBox, QStyledItemDelegate, QWidget
+
+from app.review.session import ReviewRow, ReviewSession, RowFilter
+
+__all__ = ["ReviewTableModel", "VerdictDelegate", "parse_verdict_text", "verdict_text"]
+
+Index = QModelIndex | QPersistentModelIndex
+RELABEL_PREFIX = "relabel → "
+
+
+def verdict_text(verdict: str | None, relabel: str | None) -> str:
+    if verdict == "relabel":
+        return f"{RELABEL_PREFIX}{relabel}"
+    return verdict or ""
+
+
+def parse_verdict_text(text: str) -> tuple[str | None, str | None]:
+    """"accept" -> ("accept", None); "relabel → cat" or "relabel:cat" -> ("relabel", "cat"); "" -> (None, None)."""
+    text = (text or "").strip()
+    if not text:
+        return None, None
+    for prefix in (RELABEL_PREFIX, "relabel:", "relabel "):
+        if text.startswith(prefix):
+            return "relabel", text[len(prefix):].strip()
+    return text, None
+
+
+class ReviewTableModel(QAbstractTableModel):
+    """Rows of a :class:`ReviewSession`; verdict and note cells are editable and saved at once."""
+
+    PAGE = 200
+    MAX_PAGES = 16
+    verdictEdited = Signal(str)  # pair id
+
+    def __init__(self, parent: Any = None):
+        super().__init__(parent)
+        self.session: ReviewSession | None = None
+        self.filter = RowFilter()
+        self.order_by = "index"
+        self.descending = False
+        self._count = 0
+        self._pages: OrderedDict[int, list[ReviewRow]] = OrderedDict()
+        self.columns: list[tuple[str, str]] = []
+
+    # ------------------------------------------------------------------ setup
+    def set_session(self, session: ReviewSession | None) -> None:
+        self.beginResetModel()
+        self.session = session
+        self.columns = [("id", "id"), ("label", "label"), ("prediction", "prediction"),
+                        ("probability", "fused prob."), ("correct", "correct")]
+        if session is not None:
+            for m in session.modality_names:
+                self.columns += [(f"{m}.quality", f"{m} quality"), (f"{m}.share", f"{m} share")]
+        self.columns += [("flags", "flags"), ("verdict", "verdict"), ("note", "note"), ("status", "status")]
+        self._pages.clear()
+        self._count = session.count(self.filter) if session is not None else 0
+        self.endResetModel()
+
+    def set_filter(self, flt: RowFilter) -> None:
+        self.filter = flt
+        self.reset()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        if not 0 <= column < len(self.columns):
+            return
+        key = self.columns[column][0]
+        self.order_by = key
+        self.descending = order == Qt.SortOrder.DescendingOrder
+        self.reset()
+
+    def reset(self) -> None:
+        self.beginResetModel()
+        self._pages.clear()
+        self._count = self.session.count(self.filter) if self.session is not None else 0
+        self.endResetModel()
+
+    def refresh(self) -> None:
+        """New results arrived: re-read the count and the visible rows, keeping the view's state
+        when the count did not change (the common case when every pair is listed)."""
+        if self.session is None:
+            return
+        count = self.session.count(self.filter)
+        self._pages.clear()
+        if count != self._count:
+            self.reset()
+        elif count:
+            self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(self.columns) - 1))
+
+    # ------------------------------------------------------------------ rows
+    def row_at(self, row: int) -> ReviewRow | None:
+        if self.session is None or not 0 <= row < self._count:
+            return None
+        page = row // self.PAGE
+        rows = self._pages.get(page)
+        if rows is None:
+            rows = self.session.rows(self.filter, self.order_by, self.descending, limit=self.PAGE,
+                                     offset=page * self.PAGE)
+            self._pages[page] = rows
+            while len(self._pages) > self.MAX_PAGES:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(page)
+        i = row - page * self.PAGE
+        return rows[i] if i < len(rows) else None
+
+    def cached_row_of(self, pair_id: str) -> int | None:
+        for page, rows in self._pages.items():
+            for i, r in enumerate(rows):
+                if r.id == pair_id:
+                    return page * self.PAGE + i
+        return None
+
+    # ------------------------------------------------------------------ Qt API
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else self._count
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section][1] if 0 <= section < len(self.columns) else None
+        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
+            return str(section + 1)
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.isValid() and self.columns[index.column()][0] in ("verdict", "note"):
+            base |= Qt.ItemFlag.ItemIsEditable
+        return base
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self.row_at(index.row())
+        if row is None:
+            return None
+        key = self.columns[index.column()][0]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            return self._text(row, key)
+        if role == Qt.ItemDataRole.UserRole:
+            return row
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if row.error:
+                return row.error
+            if key == "flags" and row.flags:
+                return "\n".join(row.flags)
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and ("." in key or key == "probability"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if row.status == "error":
+                return QBrush(QColor(200, 40, 40))
+            if key == "correct" and row.correct is not None:
+                return QBrush(QColor(30, 140, 60) if row.correct else QColor(200, 40, 40))
+        return None
+
+    @staticmethod
+    def _text(row: ReviewRow, key: str) -> str:
+        if key == "id":
+            return row.id
+        if key == "label":
+            return row.label or ""
+        if key == "prediction":
+            return row.prediction or ""
+        if key == "probability":
+            return "" if row.probability is None else f"{row.probability:.3f}"
+        if key == "correct":
+            return "" if row.correct is None else ("✓" if row.correct else "✗")
+        if key == "flags":
+            return ", ".join(row.flags)
+        if key == "verdict":
+            return verdict_text(row.verdict, row.relabel)
+        if key == "note":
+            return row.note
+        if key == "status":
+            return row.status
+        name, _, what = key.partition(".")
+        value = row.modalities.get(name, {}).get(what)
+        if value is None:
+            return ""
+        return f"{value:.1%}" if what == "share" else f"{value:.3f}"
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.EditRole or not index.isValid() or self.session is None:
+            return False
+        row = self.row_at(index.row())
+        key = self.columns[index.column()][0]
+        if row is None or key not in ("verdict", "note"):
+            return False
+        if key == "note":
+            self.session.set_verdict(row.id, note=str(value))
+            row.note = str(value)
+        else:
+            verdict, relabel = parse_verdict_text(str(value))
+            if verdict is None:
+                self.session.clear_verdict(row.id)
+            else:
+                self.session.set_verdict(row.id, verdict, relabel=relabel)
+            row.verdict, row.relabel = verdict, relabel
+        self.dataChanged.emit(index, index)
+        self.verdictEdited.emit(row.id)
+        return True
+
+    def update_row(self, pair_id: str) -> None:
+        """Re-read one pair (after a verdict was set elsewhere) in the cache and repaint it."""
+        if self.session is None:
+            return
+        fresh = self.session.row(pair_id)
+        for page, rows in self._pages.items():
+            for i, r in enumerate(rows):
+                if r.id == pair_id and fresh is not None:
+                    rows[i] = fresh
+                    n = page * self.PAGE + i
+                    self.dataChanged.emit(self.index(n, 0), self.index(n, len(self.columns) - 1))
+                    return
+
+
+class VerdictDelegate(QStyledItemDelegate):
+    """A drop-down for the verdict cell: accept, reject or relabel to one of the model's labels."""
+
+    def __init__(self, labels_provider: Any, parent: Any = None):
+        super().__init__(parent)
+        self.labels_provider = labels_provider
+
+    def createEditor(self, parent: QWidget, option: Any, index: Index) -> QWidget:
+        combo = QComboBox(parent)
+        combo.addItems(["", "accept", "reject", *[f"{RELABEL_PREFIX}{lab}" for lab in self.labels_provider()]])
+        return combo
+
+    def setEditorData(self, editor: QWidget, index: Index) -> None:
+        assert isinstance(editor, QComboBox)
+        editor.setCurrentText(str(index.data(Qt.ItemDataRole.EditRole) or ""))
+
+    def setModelData(self, editor: QWidget, model: Any, index: Index) -> None:
+        assert isinstance(editor, QComboBox)
+        model.setData(index, editor.currentText(), Qt.ItemDataRole.EditRole)

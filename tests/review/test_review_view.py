@@ -1,0 +1,158 @@
+"""The Review view driven end to end with pytest-qt: open a folder, run, browse, judge, export, reopen."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.gui.review import ReviewView
+from app.review.export import read_csv_export
+from app.review.session import ReviewSession
+from tests.review.conftest import make_review_folder
+
+TIMEOUT_MS = 90_000
+
+
+def make_view(qtbot, model: Path) -> ReviewView:
+    view = ReviewView(model_path_provider=lambda: model, batch_size=4, workers=1)
+    qtbot.addWidget(view)
+    view.resize(1200, 800)
+    view.show()
+    return view
+
+
+def column(view: ReviewView, key: str) -> int:
+    return [k for k, _ in view.table_model.columns].index(key)
+
+
+def test_review_view_end_to_end(qtbot, tiny_model: Path, review_folder: Path, tmp_path: Path) -> None:
+    view = make_view(qtbot, tiny_model)
+    session_path = tmp_path / "gui.qmfreview"
+    with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT_MS) as finished:
+        view.open_source(review_folder, session_path)
+    assert finished.args[0]["done"] == 15 and finished.args[0]["errors"] == 0
+    assert view.table_model.rowCount() == 15
+    assert "15 / 15" in view.progress_label.text() or "finished" in view.progress_label.text()
+
+    # selecting a row shows that pair with the shared result view
+    view.table.setFocus()
+    view.select_row(4)
+    pair = view.current_pair()
+    assert pair is not None and pair.id == view.table_model.row_at(4).id
+    assert view.result_view.prediction["label"] == pair.prediction
+    assert set(view.result_view.table_values()) >= {"image", "audio", "fused"}
+
+    # verdict and note are saved at once; the table shows them
+    qtbot.keyClick(view.table, Qt.Key.Key_R)
+    view.set_note("blurry bar")
+    assert view.table_model.index(4, column(view, "verdict")).data() == "reject"
+    assert view.table_model.index(4, column(view, "note")).data() == "blurry bar"
+    # in-place editing through the model (what the delegate does)
+    view.table_model.setData(view.table_model.index(5, column(view, "verdict")), "relabel → high")
+    relabelled = view.table_model.row_at(5).id
+
+    # N goes to the next flagged pair (all pairs of the tiny model are flagged "low confidence")
+    qtbot.keyClick(view.table, Qt.Key.Key_N)
+    assert view.table.currentIndex().row() == 5
+    qtbot.keyClick(view.table, Qt.Key.Key_N, Qt.KeyboardModifier.ShiftModifier)
+    assert view.table.currentIndex().row() == 4
+
+    # filters and search are SQL; sorting by a column too
+    view.set_filter(label="mid")
+    assert view.table_model.rowCount() == 5
+    view.set_filter(label="(all)", search="high_00")
+    assert view.table_model.rowCount() == 5
+    view.set_filter(search="")
+    view.table.sortByColumn(column(view, "probability"), Qt.SortOrder.DescendingOrder)
+    probs = [float(view.table_model.index(r, column(view, "probability")).data()) for r in range(15)]
+    assert probs == sorted(probs, reverse=True)
+    view.set_filter(verdict="reject")
+    assert view.table_model.rowCount() == 1
+
+    # thresholds: turning flags off empties the flag filter
+    view.set_filter(verdict="(all)", flag="(any flag)")
+    assert view.table_model.rowCount() == 15
+    view.low_confidence.setValue(0.0)
+    view.flag_disagreement.setChecked(False)
+    view.flag_mismatch.setChecked(False)
+    view.low_share.setValue(0.0)
+    qtbot.waitUntil(lambda: view.table_model.rowCount() == 0, timeout=5000)
+    view.set_filter(flag="(all)")
+
+    # summary: accuracy, confusion matrix, one histogram per input, counts
+    view.tabs.setCurrentIndex(1)
+    summary = view.summary_panel.summary
+    assert summary["done"] == 15 and summary["labelled"] == 15
+    assert view.summary_panel.confusion.rowCount() == 3
+    assert sum(view.summary_panel.histogram_counts("image")) == 15
+    assert sum(view.summary_panel.histogram_counts("audio")) == 15
+
+    # export what the table shows
+    out = view.export(tmp_path / "table.csv")
+    rows = read_csv_export(out)
+    assert len(rows) == 15 and sorted(r["verdict"] or "" for r in rows)[-2:] == ["reject", "relabel"]
+    data = json.loads(view.export(tmp_path / "table.json").read_text())
+    assert len(data["pairs"]) == 15
+    rejected = pair.id
+    view.shutdown()
+
+    # reopen: the verdicts are still there
+    again = make_view(qtbot, tiny_model)
+    again.open_session(session_path)
+    assert again.table_model.rowCount() == 15
+    assert not again.banner.isVisible()
+    with ReviewSession.open(session_path) as s:
+        assert s.verdict(rejected) == {"verdict": "reject", "relabel": None, "note": "blurry bar"}
+        assert s.verdict(relabelled)["relabel"] == "high"
+    again.set_filter(verdict="reject")
+    assert again.table_model.rowCount() == 1
+    again.select_row(0)
+    assert again.note_edit.text() == "blurry bar"
+    again.shutdown()
+
+
+def test_review_view_pause_cancel_resume_and_model_mismatch(qtbot, tiny_model: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = make_review_folder(tmp_path / "pairs", per_class=8)
+    monkeypatch.setenv("QMF_REVIEW_BATCH_DELAY", "0.1")
+    view = make_view(qtbot, tiny_model)
+    session_path = tmp_path / "run.qmfreview"
+    view.open_source(folder, session_path)
+    qtbot.waitUntil(lambda: view.progress_bar.value() >= 4, timeout=TIMEOUT_MS)
+    view.toggle_pause()
+    assert view.worker.paused and view.pause_button.text() == "Continue"
+    qtbot.wait(400)
+    paused_at = view.progress_bar.value()
+    qtbot.wait(400)
+    assert view.progress_bar.value() <= paused_at + 4  # at most the batch in hand finishes
+    with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT_MS) as finished:
+        view.cancel_run()
+    assert finished.args[0]["cancelled"]
+    done = finished.args[0]["done"]
+    assert 4 <= done < 24
+    assert view.banner.isVisible() and view.banner_button.text() == "Resume"
+
+    monkeypatch.delenv("QMF_REVIEW_BATCH_DELAY")
+    with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT_MS) as finished:
+        qtbot.mouseClick(view.banner_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0]["done"] == 24 and finished.args[0]["processed"] == 24 - done
+    with ReviewSession.open(session_path) as s:
+        assert s.result_count() == 24
+        s.set_verdict(s.rows(limit=1)[0].id, "accept", note="kept")
+        # pretend another version of the model made this session
+        s.conn.execute("UPDATE meta SET value = ? WHERE key = 'model_sha256'", (json.dumps("f" * 64),))
+    view.shutdown()
+
+    other = make_view(qtbot, tiny_model)
+    other.open_session(session_path)
+    with qtbot.waitSignal(other.run_failed, timeout=TIMEOUT_MS):
+        other.start_run()
+    assert other.banner.isVisible() and other.banner_button.text() == "Re-run with this model"
+    with qtbot.waitSignal(other.run_finished, timeout=TIMEOUT_MS) as finished:
+        qtbot.mouseClick(other.banner_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0]["processed"] == 24
+    assert other.session.verdict(other.session.rows(limit=1)[0].id)["note"] == "kept"
+    other.shutdown()
