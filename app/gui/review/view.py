@@ -369,9 +369,7 @@ class ReviewView(QWidget):
         """Stop a run cleanly (the results so far are in the file) and close the session."""
         try:
             self.cancel_run(wait=True)
-            if self.session is not None:
-                self.session.close()
-                self.session = None
+            self._close_session_only()
         except RuntimeError:  # the C++ side is already gone at interpreter exit
             pass
 
