@@ -2,7 +2,7 @@
 
 One executable serves both commands: started as `qmf` (a link named qmf, or QMF_STUDIO_ENTRY=cli)
 it is the command line `app.cli:main`; otherwise it is the desktop app `app.gui.main:main`, which
-itself answers `--self-test` without importing Qt.
+itself answers `--self-test` without importing Qt. `qmf --self-test` runs the same self-test.
 """
 
 import os
@@ -20,6 +20,10 @@ def _entry() -> str:
 
 
 def _launch() -> int:
+    if "--self-test" in sys.argv[1:2]:  # both names answer it (on Windows only qmf.exe has a console)
+        from app.selftest import run
+
+        return int(run(sys.argv[1:]) or 0)
     if _entry() == "cli":
         from app.cli import main as cli_main
 

@@ -21,7 +21,7 @@ def draw() -> Image.Image:
     gd = ImageDraw.Draw(grad)
     for y in range(S):
         t = y / (S - 1)
-        gd.line([(0, y), (S, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)) + (255,))
+        gd.line([(0, y), (S, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)) + (255,))
     mask = Image.new("L", (S, S), 0)
     ImageDraw.Draw(mask).rounded_rectangle([8 * k, 8 * k, 248 * k, 248 * k], radius=52 * k, fill=255)
     img.paste(grad, (0, 0), mask)
