@@ -91,12 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     named, rest = _named_inputs(argv)
     args = parser.parse_args(rest)
 
-    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
-    if app is None:
+    owns_app = app is None
+    if owns_app:
         QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication([sys.argv[0] if sys.argv else "qmf-studio"])
     app.setApplicationName("QMF Studio")
@@ -126,20 +127,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not named and not args.files and not args.no_demo and window.manifest is not None:
         window.load_first_demo()
 
+    # Run the application's loop when this call created the application; inside a running one
+    # (tests, embedding) run a local loop instead: QCoreApplication.exit() would make every later
+    # QEventLoop.exec() in this thread return at once.
+    loop = None if owns_app else QEventLoop()
+    quit_on_close = app.quitOnLastWindowClosed()
+    if loop is not None:
+        app.setQuitOnLastWindowClosed(False)  # closing our window must not quit the host's application
+    quit_with = app.exit if loop is None else loop.exit
+    if loop is not None:
+        window.closed.connect(lambda: loop.exit(0))
     exit_code = {"code": 0}
     if args.screenshot:
-        _arrange_screenshot(app, window, Path(args.screenshot), exit_code)
+        _arrange_screenshot(quit_with, window, Path(args.screenshot), exit_code)
     window.resultShown.connect(lambda _p: _timing("first-result"))
     try:
-        app.exec()
+        (app if loop is None else loop).exec()
     finally:
+        app.setQuitOnLastWindowClosed(quit_on_close)
         reporter.uninstall()
         if window.service.is_running():
             window.service.stop()
     return exit_code["code"]
 
 
-def _arrange_screenshot(app, window, out: Path, exit_code: dict) -> None:
+def _arrange_screenshot(quit_with, window, out: Path, exit_code: dict) -> None:
     """Save the window once the prediction is shown (or once it is clear none will come), then quit."""
     from PySide6.QtCore import QTimer
 
@@ -159,7 +171,7 @@ def _arrange_screenshot(app, window, out: Path, exit_code: dict) -> None:
                 print(f"qmf-studio: {note}", file=sys.stderr)
             exit_code["code"] = code if ok else 1
             window.close()
-            app.exit(exit_code["code"])
+            quit_with(exit_code["code"])
 
         QTimer.singleShot(250, save)  # let the charts paint
 

@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
     inputFailed = Signal(str, str)  # modality name ("" = general), message
     sweepShown = Signal(object)
     modelReady = Signal(object)
+    closed = Signal()
 
     def __init__(self, model_path: str | Path | None = None, settings: QSettings | None = None,
                  parent: QWidget | None = None):
@@ -721,6 +722,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.service.stop()
         super().closeEvent(event)
+        self.closed.emit()
 
 
 def model_card_html(manifest: dict[str, Any]) -> str:

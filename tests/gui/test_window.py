@@ -1,0 +1,239 @@
+"""The main window, driven through its real widgets on the offscreen platform."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtWidgets import QFileDialog
+
+from app.gui.panels import AudioPanel, ImagePanel
+from app.gui.result_view import format_number
+
+TIMEOUT = 60000
+
+
+def assert_shows(window, expected) -> None:
+    """The label, the table and the quality chart show the core's numbers."""
+    e = expected.to_json()
+    assert window.result_view.headline.text().startswith(f"Prediction: {e['label']} ")
+    assert f"{e['probability']:.3f}" in window.result_view.headline.text()
+    table = window.result_view.table_values()
+    bars = window.result_view.quality_chart.bar_heights()
+    for name, r in e["modalities"].items():
+        assert table[name]["prediction"] == r["label"]
+        for key in ("probability", "energy", "quality", "share"):
+            assert table[name][key] == format_number(key, r[key]), (name, key)
+        assert bars[name]["quality"] == pytest.approx(r["quality"], abs=1e-6)
+        assert bars[name]["share"] == pytest.approx(r["share"], abs=1e-6)
+    assert table["fused"]["prediction"] == e["label"]
+    shown = window.result_json()
+    assert shown["label"] == e["label"]
+    assert shown["probabilities"] == pytest.approx(e["probabilities"], abs=1e-6)
+
+
+def test_panels_follow_the_model_manifest(window):
+    assert list(window.panels) == ["image", "audio"]
+    assert isinstance(window.panels["image"], ImagePanel)
+    assert isinstance(window.panels["audio"], AudioPanel)
+    assert window.model_ready
+    assert "tiny-test-model" in window.model_status.text()
+
+
+def test_loading_state_is_visible_before_the_model_is_ready(qtbot, gui_model):
+    from app.gui.window import MainWindow
+
+    w = MainWindow(gui_model)
+    qtbot.addWidget(w)
+    assert not w.model_ready
+    assert "Loading model" in w.model_status.text()
+    assert list(w.panels) == ["image", "audio"]  # built from the header, before the weights load
+    with qtbot.waitSignal(w.modelReady, timeout=TIMEOUT):
+        pass
+    w.close()
+
+
+def test_open_through_panel_buttons_shows_the_core_prediction(qtbot, window, pair, core_predictor, monkeypatch):
+    for name in ("image", "audio"):
+        monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, n=name, **k: (pair[n], ""))
+        with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+            qtbot.mouseClick(window.panels[name].open_button, Qt.MouseButton.LeftButton)
+    assert window.panels["image"].path == pair["image"]
+    assert_shows(window, core_predictor.predict_files(pair))
+    assert "28×28 PNG" in window.panels["image"].info_label.text()
+    assert "8000 Hz" in window.panels["audio"].info_label.text()
+    assert "predicted in" in window.time_label.text()
+
+
+def test_drop_routes_files_by_type(qtbot, window, other_pair, core_predictor):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(other_pair["audio"]), QUrl.fromLocalFile(other_pair["image"])])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.dropEvent(event)
+    assert window.panels["audio"].path == other_pair["audio"]
+    assert window.panels["image"].path == other_pair["image"]
+    assert_shows(window, core_predictor.predict_files(other_pair))
+
+
+def test_severity_slider_moves_weight_away_from_the_degraded_input(qtbot, window, pair, core_predictor):
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.set_files(pair)
+    clean_share = window.result_json()["modalities"]["image"]["share"]
+    panel = window.panels["image"]
+    panel.set_corruption_kind("gaussian")
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        for value in range(0, 101, 5):  # a drag: many values, debounced into few predictions
+            panel.slider.setValue(value)
+    degraded = window.result_json()
+    assert degraded["corruptions"] == [{"modality": "image", "kind": "gaussian", "level": 10.0}]
+    assert degraded["modalities"]["image"]["share"] < clean_share
+    assert_shows(window, core_predictor.predict_files(pair, [("image", "gaussian", 10.0)]))
+    # The preview shows the degraded picture the model saw, not the clean file.
+    shown = panel.preview.image.image
+    clean = core_predictor.load_inputs(pair)["image"]
+    assert shown.shape == clean.shape and not np.array_equal(shown, clean)
+
+
+def test_bad_file_shows_an_error_and_the_next_pair_predicts(qtbot, window, pair, tmp_path, core_predictor):
+    bad = tmp_path / "not-a-picture.png"
+    bad.write_text("hello, I am text")
+    with qtbot.waitSignal(window.inputFailed, timeout=TIMEOUT) as blocker:
+        window.set_files({"image": str(bad), "audio": pair["audio"]})
+    assert blocker.args[0] == "image"
+    panel = window.panels["image"]
+    assert not panel.error_label.isHidden()
+    assert "not-a-picture.png" in panel.error_label.text()
+    assert "No prediction" in window.result_view.headline.text()
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.set_files(pair)
+    assert panel.error_label.isHidden()
+    assert_shows(window, core_predictor.predict_files(pair))
+
+
+def test_unknown_file_type_dropped_is_reported(qtbot, window, tmp_path):
+    odd = tmp_path / "notes.xyz"
+    odd.write_text("?")
+    with qtbot.waitSignal(window.inputFailed, timeout=TIMEOUT) as blocker:
+        problems = window.open_files([str(odd)])
+    assert problems and "notes.xyz" in blocker.args[1]
+
+
+def test_sweep_plots_quality_and_confidence_over_severity(qtbot, window, pair):
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.set_files(pair)
+    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT) as blocker:
+        window.run_sweep()
+    result = blocker.args[0]
+    assert result["levels"][0] == 0 and result["levels"][-1] == 10
+    image = result["modalities"]["image"]
+    assert image["quality"][0] == pytest.approx(window.result_json()["modalities"]["image"]["quality"], abs=1e-6)
+    xs, ys = window.sweep_plot.curves["image"][0].getData()
+    assert len(xs) == len(result["levels"]) and ys == pytest.approx(image["quality"])
+
+
+def test_export_json_and_png(qtbot, window, pair, tmp_path, core_predictor):
+    import json
+
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.set_files(pair)
+    window.export_json(tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text())
+    expected = core_predictor.predict_files(pair).to_json()
+    assert data["label"] == expected["label"]
+    assert data["modalities"]["audio"]["quality"] == pytest.approx(expected["modalities"]["audio"]["quality"])
+    assert window.export_charts_png(tmp_path / "charts.png")
+    assert not QImage(str(tmp_path / "charts.png")).isNull()
+
+
+def test_recent_pairs_are_remembered(qtbot, window, pair):
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.set_files(pair)
+    assert window.recent_pairs()[0] == pair
+    window._fill_recent_menu()
+    assert any("test_mid_000" in a.text() for a in window.recent_menu.actions())
+
+
+def test_missing_model_gives_a_message_not_a_crash(qtbot, tmp_path):
+    from app.gui.window import MainWindow
+
+    w = MainWindow(tmp_path / "nowhere.safetensors")
+    qtbot.addWidget(w)
+    assert "not found" in w.model_banner.text()
+    assert w.panels == {}
+    assert w.request_prediction() is None
+    w.close()
+
+
+def test_model_card_shows_the_manifest(window):
+    from app.gui.window import model_card_html
+
+    page = model_card_html(window.manifest)
+    for text in ("tiny-test-model", "low", "sample_rate", "Training", "Evaluation"):
+        assert text in page
+
+
+def test_screenshot_option_writes_the_window(qapp, gui_model, pair, tmp_path):
+    from app.gui.main import SCREENSHOT_SIZE, main
+
+    out = tmp_path / "shot.png"
+    code = main(["--screenshot", str(out), "--model", str(gui_model), "--image", pair["image"],
+                 "--audio", pair["audio"]])
+    assert code == 0
+    image = QImage(str(out))
+    assert not image.isNull()
+    ratio = image.devicePixelRatio() or 1.0
+    assert (round(image.width() / ratio), round(image.height() / ratio)) == SCREENSHOT_SIZE
+    small = image.scaled(64, 64)
+    colours = {small.pixel(x, y) for x in range(64) for y in range(64)}
+    assert len(colours) > 10
+
+
+def test_unexpected_exception_shows_details_and_the_app_continues(qtbot):
+    from app.gui.errors import ErrorReporter
+
+    reporter = ErrorReporter(show_dialogs=False)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        reporter.excepthook(type(exc), exc, exc.__traceback__)
+    qtbot.waitUntil(lambda: bool(reporter.reports), timeout=5000)
+    summary, details = reporter.reports[0]
+    assert "RuntimeError: boom" in summary and "Traceback" in details
+
+
+def test_panel_kinds_for_other_models(qtbot):
+    from app.gui.panels import GenericPanel, TextPanel, make_panel
+
+    text = make_panel({"name": "caption", "kind": "text"})
+    other = make_panel({"name": "depth", "kind": "lidar"})
+    qtbot.addWidget(text)
+    qtbot.addWidget(other)
+    assert isinstance(text, TextPanel) and "blank_words" in [
+        text.corruption_box.itemText(i) for i in range(text.corruption_box.count())]
+    assert isinstance(other, GenericPanel) and not other.slider.isEnabled()
+
+
+def test_self_test_flag_dispatches_without_qt(monkeypatch, capsys):
+    import sys
+    import types
+
+    from app.gui import main as gui_main
+
+    calls = []
+    fake = types.ModuleType("app.selftest")
+    fake.run = lambda argv: calls.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "app.selftest", fake)
+    assert gui_main.main(["--self-test"]) == 0
+    assert calls
+
+
+def test_readme_screenshot_is_committed():
+    shot = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
+    if not shot.exists():
+        pytest.skip("docs/screenshot.png not generated yet")
+    assert not QImage(str(shot)).isNull()
