@@ -122,8 +122,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         except BundleError as exc:
             return fail(f"cannot load the model: {exc}")
         load_seconds = time.perf_counter() - t0
-    except ImportError as exc:  # a broken build: a module left out
-        return fail(f"cannot import the model code: {exc}")
+    except Exception as exc:  # noqa: BLE001 — a broken build: a module or file left out
+        return fail(f"cannot import the model code: {type(exc).__name__}: {exc}")
 
     import torch
 
@@ -178,7 +178,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         "total": round(time.perf_counter() - started, 3),
     }
     report["modules"] = {name: _where(name) for name in ("app", "torch", "numpy", "safetensors", "soundfile")}
-    report["qt_imported"] = any(m.startswith("PySide6") for m in sys.modules)
+    report["qt_imported"] = sorted(m for m in sys.modules if m.startswith("PySide6.Qt"))
     _emit(report, args.output)
     verdict = "passed" if report["ok"] else "FAILED"
     print(

@@ -82,7 +82,13 @@ EXCLUDED_MODULES = [
     "OpenGL",
 ]
 
-# Collected files (destination paths inside the bundle) that nothing loads at run time.
+# Collected files (destination paths inside the bundle) that nothing loads at run time. Both lists
+# apply to data files and binaries alike (PyInstaller files ELF "data" such as torch/test/* under
+# binaries). KEEP_PATTERNS wins over both.
+KEEP_PATTERNS = [
+    "torch/bin/torch_shm_manager",  # `import torch` checks that it exists
+]
+
 DROP_DATA_PATTERNS = [
     "torch/include/*",
     "torch/share/*",
@@ -126,7 +132,56 @@ DROP_BINARY_PATTERNS = [
     "PySide6/Qt/plugins/renderers/*",
     "PySide6/Qt/plugins/geometryloaders/*",
     "PySide6/Qt/qml/*",
+    # The GTK 3 platform theme would load the desktop's GTK against the (older) cairo/pango/atk
+    # copied from the build machine; without it Qt uses its own Fusion style on every desktop.
+    "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
 ]
+
+
+def _needed(path: str) -> list[str]:
+    """DT_NEEDED sonames of an ELF file (objdump -p); [] if it cannot be read."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["objdump", "-p", path], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return []
+    return [line.split()[1] for line in out.splitlines() if line.strip().startswith("NEEDED")]
+
+
+def drop_orphan_libraries(binaries: list, log=print) -> list:
+    """Linux: remove top-level shared libraries that no remaining collected binary links to.
+
+    PyInstaller copies every library the collected binaries link to. Once files are dropped (the
+    GTK theme plugin, test libraries), the libraries only they needed stay behind; this removes
+    them, repeating until nothing changes. Only plain top-level `lib*.so*` files are candidates:
+    extension modules, Qt plugins and packages' own library folders are never touched.
+    """
+    import os
+
+    entries = list(binaries)
+    needed_by: dict[str, list[str]] = {}
+    for dest, src, typ in entries:
+        if typ in ("BINARY", "EXTENSION") and os.path.isfile(src):
+            needed_by[dest] = _needed(src)
+    dropped_total = []
+    while True:
+        wanted: set[str] = set()
+        for dest, _src, _typ in entries:
+            wanted.update(needed_by.get(dest, []))
+        orphans = [
+            e for e in entries
+            if e[2] == "BINARY" and "/" not in e[0] and e[0].startswith("lib") and ".so" in e[0]
+            and e[0] not in wanted and not e[0].startswith("libpython")
+        ]
+        if not orphans:
+            break
+        names = {e[0] for e in orphans}
+        entries = [e for e in entries if e[0] not in names]
+        dropped_total.extend(sorted(names))
+    if dropped_total:
+        log(f"qmf-packaging: dropped {len(dropped_total)} libraries nothing links to any more: {', '.join(dropped_total)}")
+    return entries
 
 
 if __name__ == "__main__":

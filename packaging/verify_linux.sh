@@ -117,6 +117,22 @@ check_tree() {  # $1 label, $2 install root, $3 qmf-studio launcher, $4 qmf laun
     else
         fail "$label: --screenshot exit $rc: $(grep -v qmf-timing "$out/screenshot.log" | tail -3 | tr '\n' ' ')"
     fi
+    # the real desktop platform plugin (xcb) under a virtual X server, when xvfb-run is installed:
+    # offscreen does not load the X11 plugin and its system libraries
+    if command -v xvfb-run >/dev/null; then
+        (cd "$TMP/work" && xvfb-run -a -s "-screen 0 1600x1000x24" /bin/sh -c \
+            'p=$1 h=$2 x=$3 g=$4 o=$5; shift 5; exec env -i PATH="$p" HOME="$h" XDG_RUNTIME_DIR="$x" LANG=C.UTF-8 \
+             DISPLAY="$DISPLAY" XAUTHORITY="$XAUTHORITY" QT_QPA_PLATFORM=xcb "$g" --screenshot "$o" "$@"' sh "$NOPY" "$TMP/home" "$TMP/xdg" "$gui" "$out/x11.png" "${shot_args[@]}" \
+            > "$out/x11.log" 2>&1)
+        rc=$?
+        if [ $rc -eq 0 ] && "$PY" packaging/verify_checks.py png "$out/x11.png" > /dev/null; then
+            pass "$label: --screenshot on X11 (xcb plugin, Xvfb)"
+        else
+            fail "$label: --screenshot on X11 exit $rc: $(tail -3 "$out/x11.log" | tr '\n' ' ')"
+        fi
+    else
+        say "SKIP  $label: X11 check (apt-get install xvfb xauth)"
+    fi
     # the command line, as `qmf`
     if [ -e "$cli" ]; then
         local first expected
