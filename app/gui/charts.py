@@ -181,8 +181,9 @@ class SweepPlot(_Chart):
         self.setLabel("left", "score")
         self.showGrid(x=True, y=True, alpha=0.2)
         self.curves: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
+        self.legend.setColumnCount(2)
         self.setXRange(0, 10, padding=0.02)
-        self.setYRange(0, 1.35, padding=0)
+        self.setYRange(0, 1.5, padding=0)
 
     def set_modalities(self, names: list[str]) -> None:
         for quality, confidence in self.curves.values():
@@ -214,4 +215,4 @@ class SweepPlot(_Chart):
             q.setData(levels, np.asarray(data["quality"], dtype=float))
             c.setData(levels, np.asarray(data["confidence"], dtype=float))
             top = max(top, float(np.max(data["quality"], initial=0.0)))
-        self.setYRange(0, top * 1.35, padding=0)  # room for the legend
+        self.setYRange(0, top * 1.5, padding=0)  # room for the legend

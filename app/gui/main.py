@@ -40,11 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load the pair (or the first demo pair), wait for the prediction, save a "
                         "screenshot of the window and exit")
     p.add_argument("--no-demo", action="store_true", help="start without loading a demo pair")
+    p.add_argument("--corrupt", action="append", default=[], metavar="INPUT:KIND:LEVEL",
+                   help="start with a degradation set, e.g. audio:white_noise:6 (repeatable)")
+    p.add_argument("--sweep", action="store_true", help="run the severity sweep after the first prediction")
     p.add_argument("--self-test", action="store_true", help="check the installation without a display")
     return p
 
 
-KNOWN_OPTIONS = {"--model", "--screenshot", "--no-demo", "--self-test", "--help"}
+KNOWN_OPTIONS = {"--model", "--screenshot", "--no-demo", "--self-test", "--help", "--corrupt", "--sweep"}
 
 
 def _named_inputs(extra: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -115,6 +118,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     _timing("window-shown")
     QTimer.singleShot(0, lambda: _timing("event-loop"))
 
+    window.modelReady.connect(lambda _m: _timing("model-ready"))
+    for text in args.corrupt:
+        name, _, rest = text.partition(":")
+        kind, _, level = rest.partition(":")
+        panel = window.panels.get(name)
+        try:
+            if panel is None or kind not in panel.corruption_kinds():
+                raise ValueError
+            panel.set_corruption_kind(kind)
+            panel.set_level(float(level))
+        except ValueError:
+            print(f"qmf-studio: --corrupt {text}: expected INPUT:KIND:LEVEL with an input of this model "
+                  f"({', '.join(window.panels)}), one of its corruptions and a level 0-10", file=sys.stderr)
+    if args.sweep:
+        def sweep_once(_p) -> None:
+            window.resultShown.disconnect(sweep_once)
+            window.run_sweep()
+
+        window.resultShown.connect(sweep_once)
+
     unknown = [n for n in named if n not in window.panels]
     if unknown and window.panels:
         print(f"qmf-studio: this model has no input {', '.join('--' + n for n in unknown)}; "
@@ -139,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.closed.connect(lambda: loop.exit(0))
     exit_code = {"code": 0}
     if args.screenshot:
-        _arrange_screenshot(quit_with, window, Path(args.screenshot), exit_code)
+        _arrange_screenshot(quit_with, window, Path(args.screenshot), exit_code, wait_for_sweep=args.sweep)
     window.resultShown.connect(lambda _p: _timing("first-result"))
     try:
         (app if loop is None else loop).exec()
@@ -151,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return exit_code["code"]
 
 
-def _arrange_screenshot(quit_with, window, out: Path, exit_code: dict) -> None:
+def _arrange_screenshot(quit_with, window, out: Path, exit_code: dict, wait_for_sweep: bool = False) -> None:
     """Save the window once the prediction is shown (or once it is clear none will come), then quit."""
     from PySide6.QtCore import QTimer
 
@@ -178,7 +201,7 @@ def _arrange_screenshot(quit_with, window, out: Path, exit_code: dict) -> None:
     def has_files() -> bool:
         return any(p.path for p in window.panels.values())
 
-    window.resultShown.connect(lambda _p: finish(0))
+    (window.sweepShown if wait_for_sweep else window.resultShown).connect(lambda _p: finish(0))
     window.inputFailed.connect(lambda name, msg: finish(1, msg.splitlines()[0] if msg else "input failed"))
     window.modelReady.connect(lambda _m: None if has_files() else finish(0, "no input pair to predict"))
     window.service.modelFailed.connect(lambda _p, msg: finish(1, msg))

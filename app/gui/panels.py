@@ -62,6 +62,7 @@ class InputPanel(QGroupBox):
         super().__init__(f"{self.name}  ({self.kind or 'unknown kind'})", parent)
         self.path: str | None = None
         self.error: str | None = None
+        self._shown_raw: np.ndarray | None = None
         self.extensions = extensions_for(self.kind)
 
         layout = QVBoxLayout(self)
@@ -135,13 +136,21 @@ class InputPanel(QGroupBox):
         self.file_label.setText("no usable file")
         self.info_label.setText("")
         self.preview.show_raw(None)
+        self._shown_raw = None
 
     def show_input(self, raw: np.ndarray | None, info: str = "") -> None:
-        self.preview.show_raw(raw)
+        # The worker hands back the same (cached) array for an input that was not degraded: skip
+        # redrawing it, so dragging one input's slider does not redraw the others.
+        if raw is None or raw is not self._shown_raw:
+            self.preview.show_raw(raw)
+            self._shown_raw = raw
         self.info_label.setText(info)
 
     def corruption(self) -> tuple[str, float]:
         return self.corruption_box.currentText(), self.level()
+
+    def corruption_kinds(self) -> list[str]:
+        return [self.corruption_box.itemText(i) for i in range(self.corruption_box.count())]
 
     def level(self) -> float:
         return self.slider.value() / SLIDER_STEPS_PER_LEVEL

@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.panel_host)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         left_layout.addWidget(scroll, 1)
-        hint = QLabel("Drop files on the window, or use File ▸ Open. Move a slider to degrade an input.")
+        hint = QLabel("Drop files here or use File ▸ Open; move a slider to degrade an input.")
         hint.setWordWrap(True)
         hint.setStyleSheet("color: gray")
         left_layout.addWidget(hint)
@@ -488,7 +488,10 @@ class MainWindow(QMainWindow):
         return self._request_id
 
     def _on_degradation_changed(self, _name: str) -> None:
-        self._debounce.start()
+        # Throttle, not a restartable debounce: a continuous drag still re-predicts every
+        # DEBOUNCE_MS with the slider's latest value (the worker drops superseded requests).
+        if not self._debounce.isActive():
+            self._debounce.start()
 
     def reset_degradation(self) -> None:
         for panel in self.panels.values():

@@ -1,0 +1,218 @@
+"""Desktop app speed: start-up, drop-to-charts latency, event-loop stalls while dragging a slider.
+
+Run by hand (figures are printed, nothing is asserted):
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui_bench.py [--model M] [--drag-seconds 10]
+
+1. process start -> window shown: a fresh `python -m app --no-demo` with QMF_STUDIO_TIMING=1, which
+   prints timestamps; measured from just before the process is spawned (median of --starts runs).
+   Also: -> model loaded in the worker (torch imported, weights checked).
+2. drop -> charts updated, model loaded: a QDropEvent with two files sent to the window, timed until
+   the window's `resultShown` (emitted after the charts and table are updated).
+3. the longest stall of the GUI event loop while a severity slider is dragged continuously: a 1 ms
+   QTimer records the gaps between its ticks while another timer moves the slider every 16 ms.
+
+Without --model, uses the bundled model if present, else trains the tiny test model (a few seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def prepare(model: str | None, work: Path) -> tuple[Path, list[dict[str, str]]]:
+    from app.qmf.bundle import default_model_path
+
+    pairs_root = work / "pairs"
+    from tests.synthetic import make_synthetic_pairs, train_tiny_model
+
+    synthetic = make_synthetic_pairs(pairs_root, per_class=8)
+    if model:
+        model_path = Path(model)
+    elif default_model_path().exists():
+        model_path = default_model_path()
+    else:
+        print("(no bundled model: training the tiny test model)")
+        model_path = train_tiny_model(synthetic, work / "tiny.safetensors", epochs=15, batch_size=12,
+                                      learning_rate=0.02)
+    pairs = []
+    samples_json = ROOT / "resources" / "samples" / "samples.json"
+    if model_path != Path(model or "") and samples_json.exists() and model_path == default_model_path():
+        import json
+
+        for s in json.loads(samples_json.read_text())[:4]:
+            pairs.append({k: str(samples_json.parent / v) for k, v in s["files"].items()})
+    if not pairs:
+        test = synthetic.root / "test"
+        for label in ("low", "mid", "high"):
+            pairs.append({"image": str(test / f"test_{label}_000.png"), "audio": str(test / f"test_{label}_000.wav")})
+    return model_path, pairs
+
+
+def startup_times(model: Path, runs: int, settings: Path) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"window-shown": [], "model-ready": []}
+    env = {**os.environ, "QMF_STUDIO_TIMING": "1", "QMF_STUDIO_SETTINGS": str(settings)}
+    for _ in range(runs):
+        t0 = time.time()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "--no-demo", "--model", str(model)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        seen = {}
+        try:
+            for line in proc.stdout:
+                parts = line.split()
+                if len(parts) == 3 and parts[0] == "qmf-timing":
+                    seen[parts[1]] = float(parts[2]) - t0
+                    if parts[1] == "model-ready":
+                        break
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        for key in out:
+            if key in seen:
+                out[key].append(seen[key])
+    return out
+
+
+def wait_for(signal, timeout_ms: int = 60000) -> bool:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    got = {"ok": False}
+
+    def done(*_args) -> None:
+        got["ok"] = True
+        loop.quit()
+
+    signal.connect(done)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    signal.disconnect(done)
+    return got["ok"]
+
+
+def drop_latency(window, pairs: list[dict[str, str]], repeats: int) -> list[float]:
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    times = []
+    for i in range(repeats):
+        pair = pairs[i % len(pairs)]
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(p) for p in pair.values()])
+        event = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                           Qt.KeyboardModifier.NoModifier)
+        t = time.perf_counter()
+        window.dropEvent(event)
+        if not wait_for(window.resultShown):
+            raise RuntimeError("no result after a drop")
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def drag_stalls(window, app, seconds: float) -> dict[str, float]:
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
+
+    panel = next(iter(window.panels.values()))
+    gaps: list[float] = []
+    shown = {"n": 0}
+    window.resultShown.connect(lambda _p: shown.__setitem__("n", shown["n"] + 1))
+    clock = QElapsedTimer()
+    clock.start()
+    last = {"t": clock.nsecsElapsed()}
+
+    def tick() -> None:
+        now = clock.nsecsElapsed()
+        gaps.append((now - last["t"]) / 1e6)
+        last["t"] = now
+
+    ticker = QTimer()
+    ticker.setTimerType(Qt.TimerType.PreciseTimer)
+    ticker.setInterval(1)
+    ticker.timeout.connect(tick)
+    step = {"i": 0}
+
+    def move() -> None:
+        step["i"] += 1
+        phase = step["i"] % 200
+        panel.slider.setValue(phase if phase <= 100 else 200 - phase)  # back and forth 0..10
+
+    mover = QTimer()
+    mover.setInterval(16)
+    mover.timeout.connect(move)
+    loop = QEventLoop()
+    ticker.start()
+    mover.start()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+    ticker.stop()
+    mover.stop()
+    gaps = gaps[1:]
+    return {
+        "max_ms": max(gaps),
+        "p99_ms": statistics.quantiles(gaps, n=100)[98],
+        "median_ms": statistics.median(gaps),
+        "ticks": len(gaps),
+        "slider_moves": step["i"],
+        "results_shown": shown["n"],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model")
+    ap.add_argument("--starts", type=int, default=3)
+    ap.add_argument("--drops", type=int, default=15)
+    ap.add_argument("--drag-seconds", type=float, default=10.0)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        settings = work / "settings.ini"
+        os.environ["QMF_STUDIO_SETTINGS"] = str(settings)
+        model, pairs = prepare(args.model, work)
+        print(f"model: {model}")
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+
+        starts = startup_times(model, args.starts, settings)
+        for key, values in starts.items():
+            if values:
+                print(f"process start -> {key}: median {statistics.median(values):.2f} s "
+                      f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
+
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance() or QApplication([])
+        from app.gui.window import MainWindow
+
+        window = MainWindow(model)
+        window.show()
+        if not window.model_ready and not wait_for(window.modelReady):
+            print("model did not load", file=sys.stderr)
+            return 1
+        drop_latency(window, pairs, 2)  # warm-up: first decode, first forward pass
+        drops = drop_latency(window, pairs, args.drops)
+        print(f"drop -> charts updated (model loaded): median {statistics.median(drops) * 1000:.0f} ms, "
+              f"max {max(drops) * 1000:.0f} ms over {len(drops)} drops")
+        stalls = drag_stalls(window, app, args.drag_seconds)
+        print(f"slider dragged for {args.drag_seconds:.0f} s: longest event-loop stall {stalls['max_ms']:.1f} ms, "
+              f"p99 gap {stalls['p99_ms']:.1f} ms, median gap {stalls['median_ms']:.2f} ms "
+              f"({stalls['slider_moves']} slider moves, {stalls['results_shown']} predictions shown)")
+        window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
