@@ -85,6 +85,7 @@ class QualityChart(_Chart):
         self.addItem(self.share_bars)
         self.legend.addItem(self.quality_bars, "quality −E/10")
         self.legend.addItem(self.share_bars, "share")
+        self.legend.setColumnCount(2)  # one row along the top, clear of the bars' numbers
         self.showGrid(y=True, alpha=0.2)
         self.apply_palette()
 
@@ -145,6 +146,7 @@ class ProbabilityChart(_Chart):
             self.addItem(bar)
             self.legend.addItem(bar, name)
             self.bars[name] = bar
+        self.legend.setColumnCount(len(series))  # one row along the top, clear of the bars' numbers
         self.getAxis("bottom").setTicks([[(i, str(lb)) for i, lb in enumerate(self.labels)]])
         self.setXRange(-0.6, max(len(self.labels), 1) - 0.4, padding=0)
         self.clear_values()

@@ -54,3 +54,27 @@ def window(qtbot, gui_model):
             pass
     yield w
     w.close()
+
+
+@pytest.fixture(scope="session")
+def three_input_model(tmp_path_factory):
+    """An untrained bundle with three inputs (two images, one audio): panels must follow the
+    manifest, never assume two. Untrained is enough: the GUI only has to show what the core says."""
+    import torch
+
+    from app.qmf.bundle import save_bundle
+    from app.qmf.model import ModalityConfig, ModelConfig, QMFModel
+
+    torch.manual_seed(0)
+    small = {"channels": [4], "hidden": 8, "dropout": 0.0}
+    config = ModelConfig(
+        name="three-inputs",
+        labels=["a", "b", "c", "d"],
+        modalities=[
+            ModalityConfig("front", "image", {"size": [28, 28]}, small),
+            ModalityConfig("side", "image", {"size": [28, 28]}, small),
+            ModalityConfig("voice", "audio", {"sample_rate": 8000, "duration": 0.6}, small),
+        ],
+    )
+    out = tmp_path_factory.mktemp("three") / "three.safetensors"
+    return save_bundle(out, QMFModel(config).eval(), {"name": "three-inputs", "provenance": {"source": "test"}})

@@ -237,3 +237,61 @@ def test_readme_screenshot_is_committed():
     if not shot.exists():
         pytest.skip("docs/screenshot.png not generated yet")
     assert not QImage(str(shot)).isNull()
+
+
+def test_opening_another_model_rebuilds_the_panels(qtbot, window, pair, other_pair, three_input_model):
+    from app.qmf.predictor import Predictor
+
+    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+        window.open_model(three_input_model)
+    assert list(window.panels) == ["front", "side", "voice"]
+    assert [type(p).__name__ for p in window.panels.values()] == ["ImagePanel", "ImagePanel", "AudioPanel"]
+    assert window.result_view.quality_chart.names == ["front", "side", "voice"]
+    files = {"front": pair["image"], "side": other_pair["image"], "voice": pair["audio"]}
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.open_files([pair["audio"], pair["image"], other_pair["image"]])  # routed by type, in order
+    assert window.current_files() == files
+    assert_shows(window, Predictor.load(three_input_model).predict_files(files))
+
+
+def test_starts_with_the_first_demo_pair(qtbot, window, pair, tmp_path, monkeypatch, core_predictor):
+    import json
+    import shutil
+
+    import app.gui.window as window_module
+
+    for kind in ("image", "audio"):
+        shutil.copy(pair[kind], tmp_path / Path(pair[kind]).name)
+    entries = [{"id": "d1", "title": "A bar and a tone", "expected": "mid",
+                "files": {k: Path(v).name for k, v in pair.items()}}]
+    (tmp_path / "samples.json").write_text(json.dumps(entries))
+    monkeypatch.setattr(window_module, "samples_dir", lambda: tmp_path)
+    window._fill_demo_menu()
+    assert [a.text() for a in window.demo_menu.actions()] == ["A bar and a tone  (expected: mid)"]
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        assert window.load_first_demo()
+    expected = {k: str(tmp_path / Path(v).name) for k, v in pair.items()}
+    assert_shows(window, core_predictor.predict_files(expected))
+
+
+def test_no_demo_samples_is_said_in_the_menu(window, tmp_path, monkeypatch):
+    import app.gui.window as window_module
+
+    monkeypatch.setattr(window_module, "samples_dir", lambda: tmp_path / "none")
+    window._fill_demo_menu()
+    (action,) = window.demo_menu.actions()
+    assert "no demo samples" in action.text() and not action.isEnabled()
+    assert not window.load_first_demo()
+
+
+def test_the_gui_modules_do_not_import_torch():
+    """The window must be able to show before torch loads: only the worker thread imports it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import app.gui.main, app.gui.window, app.gui.result_view, app.gui.panels; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
