@@ -134,7 +134,11 @@ class BatchRunner:
         workers: int | None = None,
         progress: Progress | None = None,
         prefetch: int | None = None,
+        cancel_event: Any = None,
+        running_event: Any = None,
     ):
+        """``cancel_event``/``running_event``: optional Event-like objects (threading or multiprocessing)
+        so another process can pause or cancel the run; fresh threading Events by default."""
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         self.predictor = predictor
@@ -143,9 +147,10 @@ class BatchRunner:
         self.workers = workers if workers and workers > 0 else default_workers()
         self.prefetch = prefetch or max(2, self.workers)
         self.progress = progress
-        self._cancel = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
+        self._cancel = cancel_event if cancel_event is not None else threading.Event()
+        self._running = running_event if running_event is not None else threading.Event()
+        if running_event is None:
+            self._running.set()
         self._delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
 
     # ------------------------------------------------------------------ control (any thread)

@@ -16,8 +16,8 @@ from tests.review.conftest import make_review_folder
 TIMEOUT_MS = 90_000
 
 
-def make_view(qtbot, model: Path) -> ReviewView:
-    view = ReviewView(model_path_provider=lambda: model, batch_size=4, workers=1)
+def make_view(qtbot, model: Path, in_process: bool = False) -> ReviewView:
+    view = ReviewView(model_path_provider=lambda: model, batch_size=4, workers=1, in_process=in_process)
     qtbot.addWidget(view)
     view.resize(1200, 800)
     view.show()
@@ -146,7 +146,7 @@ def test_review_view_pause_cancel_resume_and_model_mismatch(qtbot, tiny_model: P
         s.conn.execute("UPDATE meta SET value = ? WHERE key = 'model_sha256'", (json.dumps("f" * 64),))
     view.shutdown()
 
-    other = make_view(qtbot, tiny_model)
+    other = make_view(qtbot, tiny_model, in_process=True)  # the same run in a thread of the app
     other.open_session(session_path)
     with qtbot.waitSignal(other.run_failed, timeout=TIMEOUT_MS):
         other.start_run()

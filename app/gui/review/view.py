@@ -74,7 +74,8 @@ class ReviewView(QWidget):
     run_failed = Signal(str)
 
     def __init__(self, model_path_provider: Callable[[], Path | None] | None = None, parent: QWidget | None = None,
-                 main_window: Any = None, batch_size: int = 64, workers: int | None = None):
+                 main_window: Any = None, batch_size: int = 64, workers: int | None = None,
+                 in_process: bool = False):
         super().__init__(parent)
         if model_path_provider is None and main_window is not None:
             def model_path_provider() -> Path | None:
@@ -83,12 +84,14 @@ class ReviewView(QWidget):
         self.model_path_provider = model_path_provider
         self.batch_size = batch_size
         self.workers = workers
+        self.in_process = in_process  # True: run in a thread of this process (see worker.py for why not)
         self.session: ReviewSession | None = None
         self.worker: ReviewWorker | None = None
         self._modalities: dict[str, Any] = {}
         self._current_id: str | None = None
         self._thresholds_changed_during_run = False
         self._last_run: dict[str, Any] | None = None
+        self._run_over = True
         self._build()
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS, timeout=self._refresh_now)
         self._search_timer = QTimer(self, singleShot=True, interval=200, timeout=self._apply_filter)
@@ -310,10 +313,13 @@ class ReviewView(QWidget):
         self.table.setItemDelegateForColumn(verdict_col, self.verdict_delegate)
         self.relabel_combo.clear()
         self.relabel_combo.addItems(session.labels)
-        if hasattr(self.result_view, "set_modalities"):
+        key = (repr(session.manifest_modalities), tuple(session.labels))
+        if hasattr(self.result_view, "set_modalities") and key != getattr(self, "_result_view_key", None):
             self.result_view.set_modalities(session.manifest_modalities, session.labels)
+            self._result_view_key = key
         self._fill_filter_choices()
-        self.refresh_summary()
+        if self.tabs.currentIndex() == 1:
+            self.refresh_summary()
         self.session_opened.emit(str(session.path))
 
     def _close_session(self) -> None:
@@ -329,7 +335,10 @@ class ReviewView(QWidget):
     # ================================================================== running
     def start_run(self, source: Path | None = None, session_path: Path | None = None, rerun: bool = False) -> None:
         if self.worker is not None and self.worker.isRunning():
-            return
+            if not self._run_over:
+                return
+            self.worker.wait()  # the last run has reported; its thread is only tidying up
+        self._run_over = False
         if session_path is None:
             if self.session is None:
                 return
@@ -337,7 +346,7 @@ class ReviewView(QWidget):
         model = self.current_model_path()
         self._hide_banner()
         self.worker = ReviewWorker(model, Path(session_path), source, rerun=rerun, batch_size=self.batch_size,
-                                   workers=self.workers, parent=self)
+                                   workers=self.workers, in_process=self.in_process, parent=self)
         self.worker.prepared.connect(self._on_prepared)
         self.worker.progress.connect(self._on_progress)
         self.worker.run_finished.connect(self._on_finished)
@@ -375,7 +384,7 @@ class ReviewView(QWidget):
 
     @property
     def running(self) -> bool:
-        return self.worker is not None and self.worker.isRunning()
+        return self.worker is not None and self.worker.isRunning() and not self._run_over
 
     def _set_running(self, running: bool) -> None:
         self.pause_button.setEnabled(running)
@@ -417,13 +426,15 @@ class ReviewView(QWidget):
             self._refresh_timer.start()
 
     def _on_finished(self, stats: dict) -> None:
+        self._run_over = True
         self._last_run = stats
         if self._thresholds_changed_during_run:
             self._thresholds_changed_during_run = False
             self._apply_thresholds()
         self._refresh_now()
         self._fill_filter_choices()
-        self.refresh_summary()
+        if self.tabs.currentIndex() == 1:
+            self.refresh_summary()
         word = "cancelled" if stats["cancelled"] else "finished"
         self.progress_label.setText(
             f"{word}: {stats['done']} / {stats['total']} pairs · {stats['processed']} this run in "
@@ -435,6 +446,7 @@ class ReviewView(QWidget):
         self.run_finished.emit(stats)
 
     def _on_failed(self, message: str, kind: str) -> None:
+        self._run_over = True
         self._set_running(False)
         if kind == "model_mismatch":
             path = self.worker.session_path if self.worker else None
@@ -534,7 +546,8 @@ class ReviewView(QWidget):
             self._thresholds_changed_during_run = True
         self._fill_filter_choices()
         self.table_model.refresh()
-        self.refresh_summary()
+        if self.tabs.currentIndex() == 1:
+            self.refresh_summary()
         if self._current_id:
             self._show_pair(self.session.row(self._current_id))
 

@@ -1,12 +1,19 @@
-"""The review run, off the GUI thread.
+"""The review run, off the GUI thread — by default in a child process.
 
-One QThread per run. The thread loads its own Predictor (not thread-safe) and opens its own SQLite
-connection (sqlite3's rule); the GUI reads the same file through its connection while this one writes
-(WAL). Signals emitted here reach GUI-thread slots through queued connections.
+A QThread per run relays messages from a child process (``app.review.child.run_review``) as Qt
+signals, delivered to GUI-thread slots by queued connections. The child loads its own Predictor and
+opens its own SQLite connection; the GUI reads the same file through its connection (WAL).
+
+Why a process: a run's Python work (decoding glue, bookkeeping) competing for the GIL made the window
+stall for hundreds of milliseconds; in a child process it cannot. ``in_process=True`` runs the same
+BatchRunner inside this thread instead (no process start-up; for environments without
+multiprocessing). A frozen (PyInstaller) app must call ``multiprocessing.freeze_support()`` first
+thing in its entry point for the child process to start.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,7 +30,7 @@ class ReviewWorker(QThread):
     failed = Signal(str, str)  # message, kind: "model_mismatch" or "error"
 
     def __init__(self, model_path: Path, session_path: Path, source_path: Path | None = None, rerun: bool = False,
-                 batch_size: int = 64, workers: int | None = None, parent: Any = None):
+                 batch_size: int = 64, workers: int | None = None, in_process: bool = False, parent: Any = None):
         super().__init__(parent)
         self.model_path = Path(model_path)
         self.session_path = Path(session_path)
@@ -31,77 +38,100 @@ class ReviewWorker(QThread):
         self.rerun = rerun
         self.batch_size = batch_size
         self.workers = workers
-        self._lock = threading.Lock()
-        self._runner: Any = None
-        self._cancelled = False
-        self._paused = False
+        self.in_process = in_process
+        if in_process:
+            self._cancel: Any = threading.Event()
+            self._running: Any = threading.Event()
+        else:
+            self._ctx = multiprocessing.get_context("spawn")
+            self._cancel = self._ctx.Event()
+            self._running = self._ctx.Event()
+        self._running.set()
 
     # -------------------------------------------------------------- control (GUI thread)
     def pause(self) -> None:
-        with self._lock:
-            self._paused = True
-            if self._runner is not None:
-                self._runner.pause()
+        self._running.clear()
 
     def resume(self) -> None:
-        with self._lock:
-            self._paused = False
-            if self._runner is not None:
-                self._runner.resume()
+        self._running.set()
 
     def cancel(self) -> None:
-        with self._lock:
-            self._cancelled = True
-            if self._runner is not None:
-                self._runner.cancel()
+        self._cancel.set()
+        self._running.set()
 
     @property
     def paused(self) -> bool:
-        return self._paused
+        return not self._running.is_set()
 
     # -------------------------------------------------------------- the run (worker thread)
+    def _params(self) -> dict[str, Any]:
+        return {"model_path": str(self.model_path), "session_path": str(self.session_path),
+                "source_path": str(self.source_path) if self.source_path else None, "rerun": self.rerun,
+                "batch_size": self.batch_size, "workers": self.workers, "nice": 0 if self.in_process else 10}
+
+    def _dispatch(self, msg: tuple) -> bool:
+        """Emit one message as a signal; True when the run is over."""
+        kind = msg[0]
+        if kind == "progress":
+            self.progress.emit(*msg[1:])
+        elif kind == "prepared":
+            self.prepared.emit(msg[1])
+        elif kind == "finished":
+            self.run_finished.emit(msg[1])
+            return True
+        elif kind == "failed":
+            self.failed.emit(msg[1], msg[2])
+            return True
+        return False
+
     def run(self) -> None:
-        session = None
+        if self.in_process:
+            self._run_here()
+        else:
+            self._run_child()
+
+    def _run_here(self) -> None:
+        from app.review.child import run_review
+
+        worker = self
+
+        class _Conn:
+            def send(self, msg: tuple) -> None:
+                worker._dispatch(msg)
+
+            def close(self) -> None:
+                pass
+
+        run_review(_Conn(), self._cancel, self._running, self._params())
+
+    def _run_child(self) -> None:
+        from app.review.child import run_review
+
+        receiver, sender = self._ctx.Pipe(duplex=False)
         try:
-            from app.qmf.predictor import Predictor
-            from app.review.runner import BatchRunner
-            from app.review.session import ModelMismatchError
-            from app.review.workflow import prepare_session
-
-            predictor = Predictor.load(self.model_path)
-            try:
-                prepared = prepare_session(self.session_path, predictor, self.source_path, self.model_path,
-                                           rerun=self.rerun)
-            except ModelMismatchError as exc:
-                self.failed.emit(str(exc), "model_mismatch")
-                return
-            session = prepared.session
-            src = prepared.source
-            self.prepared.emit({
-                "session": str(session.path), "created": prepared.created, "new_pairs": prepared.new_pairs,
-                "warnings": list(prepared.warnings),
-                "unmatched": [(str(p), r) for p, r in (src.unmatched if src else [])],
-                "problems": list(src.problems if src else []),
-            })
-
-            def progress(done: int, total: int, rate: float, left: float | None) -> None:
-                self.progress.emit(done, total, rate, -1.0 if left is None else left)
-
-            runner = BatchRunner(predictor, session, batch_size=self.batch_size, workers=self.workers,
-                                 progress=progress)
-            with self._lock:
-                self._runner = runner
-                if self._cancelled:
-                    runner.cancel()
-                elif self._paused:
-                    runner.pause()
-            stats = runner.run()
-            self.run_finished.emit({
-                "processed": stats.processed, "errors": stats.errors, "seconds": stats.seconds,
-                "cancelled": stats.cancelled, "done": stats.done, "total": stats.total, "rate": stats.rate,
-            })
-        except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash of the app
-            self.failed.emit(str(exc) or type(exc).__name__, "error")
+            proc = self._ctx.Process(target=run_review, args=(sender, self._cancel, self._running, self._params()),
+                                     name="qmf-review", daemon=True)
+            proc.start()
+        except Exception as exc:  # noqa: BLE001 - e.g. no way to start a process: say so
+            self.failed.emit(f"cannot start the review process: {exc}", "error")
+            return
+        sender.close()
+        over = False
+        try:
+            while not over:
+                if receiver.poll(0.1):
+                    try:
+                        over = self._dispatch(receiver.recv())
+                    except EOFError:
+                        break
+                elif not proc.is_alive() and not receiver.poll(0):
+                    break
         finally:
-            if session is not None:
-                session.close()
+            receiver.close()
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+        if not over:
+            self.failed.emit(f"the review process stopped unexpectedly (exit code {proc.exitcode}); "
+                             "the results written so far are in the session — resume to finish", "error")

@@ -1,0 +1,202 @@
+"""Benchmark the offline review on generated pairs: throughput, memory, GUI responsiveness.
+
+    .venv/bin/python benchmarks/review_bench.py                 # 10,000 pairs
+    .venv/bin/python benchmarks/review_bench.py --pairs 1000    # quicker
+
+Prints, from one process and the same files:
+  * read-only pairs/s       files -> validated arrays (Predictor.load_inputs), in the decoding thread pool
+  * decoding-only pairs/s   files -> model tensors (decode_pair: read + preprocess), in the same pool
+  * end-to-end pairs/s      BatchRunner: decode + model + SQLite writes into a fresh session
+    (target: end-to-end at least half of decoding-only)
+  * peak RSS after each phase (resource.getrusage)
+  * the longest GUI event-loop stall while ReviewView runs the same review (target < 50 ms),
+    measured by a 1 ms QTimer recording the gaps between its ticks.
+
+Pairs: 28x28 PNG + 1 s 8 kHz WAV, written to a temporary folder. Model: the bundled
+resources/models/avmnist-qmf.safetensors if present, else a tiny model trained here in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def generate(folder: Path, n: int, labels: list[str], workers: int) -> None:
+    import numpy as np
+    import soundfile as sf
+    from PIL import Image
+
+    def write(i: int) -> None:
+        rng = np.random.default_rng(i)
+        label = labels[i % len(labels)]
+        d = folder / label
+        img = rng.integers(0, 255, (28, 28), dtype=np.uint8)
+        img[10:18, 4:24] = 255
+        Image.fromarray(img).save(d / f"{i:06d}.png")
+        t = np.arange(8000) / 8000.0
+        wave = 0.4 * np.sin(2 * np.pi * (200 + 100 * (i % 10)) * t) + rng.normal(0, 0.01, t.size)
+        sf.write(d / f"{i:06d}.wav", wave.astype(np.float32), 8000)
+
+    for label in labels:
+        (folder / label).mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(write, range(n)))
+
+
+def pick_model(tmp: Path, explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    bundled = ROOT / "resources" / "models" / "avmnist-qmf.safetensors"
+    if bundled.is_file():
+        return bundled
+    from tests.synthetic import make_synthetic_pairs, train_tiny_model
+
+    print("bundled model not found; training a tiny model on generated pairs…", flush=True)
+    return train_tiny_model(make_synthetic_pairs(tmp / "train", per_class=24), tmp / "tiny.safetensors")
+
+
+def pool_rate(fn, items, workers: int) -> float:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(fn, items, chunksize=16):
+            pass
+    return len(items) / (time.perf_counter() - start)
+
+
+def gui_run(model: Path, folder: Path, session_path: Path, batch_size: int, workers: int) -> dict:
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.gui.review import ReviewView
+
+    app = QApplication.instance() or QApplication([])
+    view = ReviewView(model_path_provider=lambda: model, batch_size=batch_size, workers=workers)
+    view.resize(1400, 900)
+    view.show()
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    state = {"last": None, "measuring": False, "done": None}
+
+    def tick() -> None:
+        now = clock.nsecsElapsed() / 1e6
+        if state["measuring"] and state["last"] is not None:
+            gaps.append(now - state["last"])
+        state["last"] = now
+
+    def started_running(*_args) -> None:
+        state["measuring"] = True  # from the first progress report: the model is loaded, pairs flow
+
+    timer = QTimer()
+    timer.setInterval(1)
+    timer.timeout.connect(tick)
+    view.worker = None
+    view.run_finished.connect(lambda stats: state.update(done=stats))
+    view.run_failed.connect(lambda msg: state.update(done={"error": msg}))
+    clock.start()
+    timer.start()
+    start = time.perf_counter()
+    view.open_source(folder, session_path)
+    view.worker.progress.connect(started_running)
+    # keep selecting rows while it runs, as an analyst would (the detail panel decodes the pair)
+    browse = QTimer()
+    browse.setInterval(500)
+    browse.timeout.connect(lambda: view.select_row(min(view.table_model.rowCount() - 1, int(time.time() * 7) % 200)))
+    browse.start()
+    while state["done"] is None:
+        app.processEvents()
+        time.sleep(0.0005)
+    seconds = time.perf_counter() - start
+    timer.stop()
+    browse.stop()
+    view.shutdown()
+    gaps.sort()
+    stats = state["done"]
+    return {"stats": stats, "seconds": seconds, "max_gap_ms": gaps[-1] if gaps else float("nan"),
+            "p99_gap_ms": gaps[int(0.99 * (len(gaps) - 1))] if gaps else float("nan"), "ticks": len(gaps)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=None, help="decoding threads (default: the runner's default)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--model", help="model file; default: the bundled one, else a tiny trained one")
+    ap.add_argument("--no-gui", action="store_true", help="skip the GUI stall measurement")
+    ap.add_argument("--keep", help="generate into this folder and keep it")
+    args = ap.parse_args()
+
+    import torch
+
+    from app.qmf.predictor import Predictor
+    from app.review.runner import BatchRunner, decode_pair, default_workers
+    from app.review.sources import load_source
+    from app.review.workflow import prepare_session
+
+    workers = args.workers or default_workers()
+    tmp_ctx = tempfile.TemporaryDirectory(prefix="qmf-review-bench-")
+    tmp = Path(args.keep) if args.keep else Path(tmp_ctx.name)
+    tmp.mkdir(parents=True, exist_ok=True)
+    model = pick_model(tmp, args.model)
+    predictor = Predictor.load(model)
+    folder = tmp / "pairs"
+    t0 = time.perf_counter()
+    generate(folder, args.pairs, predictor.labels[:3], workers=max(2, workers))
+    print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s under {folder}")
+    print(f"model {predictor.name} ({model.name}), torch threads {torch.get_num_threads()}, "
+          f"decoding threads {workers}, batch {args.batch_size}, CPUs {os.cpu_count()}")
+    base_rss = peak_rss_mb()
+
+    source = load_source(folder, {n: m.kind for n, m in predictor.modalities.items()}, predictor.labels)
+    files = [p.files for p in source.pairs]
+    assert len(files) == args.pairs, (len(files), len(source.unmatched))
+    decode_pair(predictor, files[0])  # warm caches (mel filterbank)
+
+    read_rate = pool_rate(predictor.load_inputs, files, workers)
+    decode_rate = pool_rate(lambda f: decode_pair(predictor, f), files, workers)
+    rss_decode = peak_rss_mb()
+
+    prepared = prepare_session(tmp / "bench.qmfreview", predictor, folder, model)
+    with prepared.session as session:
+        start = time.perf_counter()
+        stats = BatchRunner(predictor, session, batch_size=args.batch_size, workers=workers).run()
+        e2e_seconds = time.perf_counter() - start
+        assert session.result_count() == args.pairs
+    e2e_rate = args.pairs / e2e_seconds
+    rss_e2e = peak_rss_mb()
+
+    print()
+    print(f"read-only      {read_rate:9.1f} pairs/s  (files -> arrays)")
+    print(f"decoding-only  {decode_rate:9.1f} pairs/s  (files -> model tensors)")
+    print(f"end-to-end     {e2e_rate:9.1f} pairs/s  (decode + model + SQLite; {stats.errors} errors)"
+          f"  = {e2e_rate / decode_rate:.2f} x decoding-only (target >= 0.5)")
+    print(f"peak RSS       {base_rss:.0f} MB after setup, {rss_decode:.0f} MB after decoding, "
+          f"{rss_e2e:.0f} MB after the end-to-end run")
+    if not args.no_gui:
+        g = gui_run(model, folder, tmp / "gui.qmfreview", args.batch_size, workers)
+        s = g["stats"]
+        rate = s.get("rate", float("nan")) if isinstance(s, dict) else float("nan")
+        print(f"GUI run        {rate:9.1f} pairs/s  in the app ({g['seconds']:.1f} s incl. model load)")
+        print(f"GUI stall      longest {g['max_gap_ms']:.1f} ms, p99 {g['p99_gap_ms']:.1f} ms between 1 ms "
+              f"timer ticks over {g['ticks']} ticks (target longest < 50 ms)")
+        print(f"peak RSS       {peak_rss_mb():.0f} MB after the GUI run")
+    tmp_ctx.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
