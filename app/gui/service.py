@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 SWEEP_LEVELS = tuple(float(v) for v in np.linspace(0.0, 10.0, 11))
 _DECODE_CACHE_SIZE = 16
+_LINGERING: list[PredictionService] = []
 
 
 @dataclass
@@ -97,12 +98,13 @@ class PredictionService(QObject):
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout_ms: int = 10000) -> None:
-        """Drop pending work and end the thread (waits for a running job to finish)."""
+    def stop(self, timeout_ms: int = 60000) -> None:
+        """Drop pending work and end the thread (waits for a running job, e.g. a model load, to finish)."""
         with self._lock:
             self._pending_model = self._pending_predict = self._pending_sweep = None
         self._thread.quit()
-        self._thread.wait(timeout_ms)
+        if not self._thread.wait(timeout_ms):
+            _LINGERING.append(self)  # never let a running QThread be garbage-collected
 
     def is_running(self) -> bool:
         return self._thread.isRunning()

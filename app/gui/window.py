@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -133,6 +134,7 @@ class MainWindow(QMainWindow):
 
         self._build_ui()
         self._build_menus()
+        self._route_drops_to_window()
         self._restore_settings()
         self.open_model(model_path)
 
@@ -314,6 +316,7 @@ class MainWindow(QMainWindow):
         self.result_view.set_modalities(specs, manifest["model"].get("labels"))
         self.result_view.clear("Loading model…")
         self.sweep_plot.set_modalities([s["name"] for s in specs])
+        self._route_drops_to_window()
         self.last_result = None
         self.model_banner.setText(f"<b>Model:</b> {html.escape(str(manifest.get('name', path.name)))} "
                                   f"— inputs: {', '.join(html.escape(s['name']) for s in specs)}; "
@@ -324,6 +327,14 @@ class MainWindow(QMainWindow):
         if any(p.path for p in self.panels.values()):
             self.request_prediction()
         return True
+
+    def _route_drops_to_window(self) -> None:
+        """Plots (QGraphicsView) and text views accept drops themselves and would swallow files
+        dropped on them; switch that off so every drop reaches the window's router."""
+        for view in self.predict_page.findChildren(QAbstractScrollArea):  # not the Review tab: its own business
+            if view is not None and view.acceptDrops():
+                view.setAcceptDrops(False)
+                view.viewport().setAcceptDrops(False)
 
     def _show_model_problem(self, text: str) -> None:
         self.model_banner.setText(f"<span style='color:#C62828'><b>{html.escape(text)}</b></span>")
@@ -574,9 +585,10 @@ class MainWindow(QMainWindow):
 
     def _remember_pair(self, files: dict[str, str | None]) -> None:
         pair = {k: v for k, v in files.items() if v}
-        if not pair:
+        recent = self.recent_pairs()
+        if not pair or (recent and recent[0] == pair):
             return
-        pairs = [pair] + [p for p in self.recent_pairs() if p != pair]
+        pairs = [pair] + [p for p in recent if p != pair]
         self.settings.setValue("recent_pairs", json.dumps(pairs[:MAX_RECENT]))
 
     def _fill_recent_menu(self) -> None:
