@@ -185,21 +185,25 @@ class SweepPlot(_Chart):
         self.curves: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
         self.legend.setColumnCount(2)
         self.setXRange(0, 10, padding=0.02)
-        self.setYRange(0, 1.5, padding=0)
+        self.setYRange(0, 1.05, padding=0)
+        self.key_html = ""
 
     def set_modalities(self, names: list[str]) -> None:
         for quality, confidence in self.curves.values():
             self.removeItem(quality)
             self.removeItem(confidence)
         self.legend.clear()
+        self.legend.setVisible(False)  # the key is in the title: a legend box would cover the curves
         self.curves = {}
+        keys = []
         for i, name in enumerate(names):
             colour = style.series_colour(i)
-            q = self.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
-                          symbolBrush=colour, name=f"{name} quality")
-            c = self.plot([], [], pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
-                          name=f"fused conf., {name} degraded")
+            q = self.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour)
+            c = self.plot([], [], pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine))
             self.curves[name] = (q, c)
+            keys.append(f"<span style='color:{colour}'>━ {name} quality &nbsp;╍ fused confidence</span>")
+        self.key_html = " &nbsp; ".join(keys)
+        self.setTitle(f"Severity sweep (one input degraded at a time): {self.key_html}", size="9pt")
         self.apply_palette()
 
     def clear_values(self) -> None:
@@ -217,4 +221,4 @@ class SweepPlot(_Chart):
             q.setData(levels, np.asarray(data["quality"], dtype=float))
             c.setData(levels, np.asarray(data["confidence"], dtype=float))
             top = max(top, float(np.max(data["quality"], initial=0.0)))
-        self.setYRange(0, top * 1.5, padding=0)  # room for the legend
+        self.setYRange(0, top * 1.05, padding=0)

@@ -374,6 +374,7 @@ class MainWindow(QMainWindow):
         self.model_ready = True
         self.manifest = {**(self.manifest or {}), **manifest}
         self.model_status.setText(f"Model: {manifest.get('name', '?')}")
+        self.setWindowTitle(f"QMF Studio — {manifest.get('name', '?')}")
         self.busy_bar.setVisible(False)
         if self.last_result is None and not any(p.path for p in self.panels.values()):
             self.result_view.clear("Model ready: open or drop input files")
