@@ -1,0 +1,168 @@
+"""Training-time augmentation of raw inputs (not corruptions: these keep the input *good*).
+
+Corruptions (`Modality.corrupt`) make an input worse so that QMF learns to distrust it. The
+augmentations here do the opposite job: they vary an input the way real inputs vary (another
+speaker, another microphone level, another position of the word in the clip; another pen, another
+slant) so that the model recognises the digit anyway and keeps trusting the input. They act on the
+raw representation (uint8 image, float32 8 kHz waveform), are pure functions of their arguments
+and draw only from the caller's numpy Generator.
+
+Deliberately left out, because they would be the *unseen* corruption kinds of the robustness
+report under another name: chunk dropouts / time masking (audio `dropout`), band-limiting or
+frequency masking (`bandlimit`), clipping, mixing in other speech (`babble`); for images blur,
+salt-and-pepper, occlusion and contrast loss.
+
+A recipe turns them on per modality with `[training.modality_augment.<name>]` tables, for example
+
+    [training.modality_augment.audio]
+    probability = 0.8
+    speed = [0.8, 1.25]      # resampling factor range: tempo and pitch together (vocal-tract length)
+    gain_db = [-12.0, 6.0]
+    shift = true             # random position of a short recording inside the model window
+    noise_snr_db = [30.0, 50.0]
+    noise_probability = 0.3
+    tilt = 0.3               # first-order spectral tilt coefficient range [-tilt, tilt] (microphone colour)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+
+def _uniform(rng: np.random.Generator, bounds: Sequence[float] | float | None, default: float) -> float:
+    if bounds is None:
+        return default
+    if isinstance(bounds, int | float):
+        return float(bounds)
+    lo, hi = float(bounds[0]), float(bounds[1])
+    return float(rng.uniform(lo, hi)) if hi > lo else lo
+
+
+# --- audio ------------------------------------------------------------------------------------
+
+
+def resample_speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """Play `x` `factor` times faster (factor > 1: shorter and higher), by linear interpolation.
+
+    Changing tempo and pitch together is the cheap cousin of vocal-tract-length perturbation: a
+    child's or a woman's voice is roughly a man's played faster.
+    """
+    if factor == 1.0 or x.size < 2:
+        return x.astype(np.float32, copy=True)
+    n_out = max(2, int(round(x.size / factor)))
+    positions = np.linspace(0.0, x.size - 1, n_out)
+    return np.interp(positions, np.arange(x.size), x).astype(np.float32)
+
+
+def spectral_tilt(x: np.ndarray, coefficient: float) -> np.ndarray:
+    """y[n] = x[n] - c*x[n-1]: c > 0 brightens (pre-emphasis), c < 0 darkens; a mild microphone colour."""
+    if coefficient == 0.0 or x.size < 2:
+        return x.astype(np.float32, copy=True)
+    y = x.astype(np.float64).copy()
+    y[1:] -= coefficient * x[:-1]
+    peak_in, peak_out = float(np.max(np.abs(x))), float(np.max(np.abs(y)))
+    if peak_out > 0:
+        y *= peak_in / peak_out
+    return y.astype(np.float32)
+
+
+def place_in_window(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A recording shorter than the model window put at a random offset (the model centres it at test time)."""
+    if x.size >= n:
+        return x
+    out = np.zeros(n, dtype=np.float32)
+    start = int(rng.integers(0, n - x.size + 1))
+    out[start : start + x.size] = x
+    return out
+
+
+def augment_audio(
+    raw: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    sample_rate: int = 8000,
+    window_seconds: float = 1.0,
+    probability: float = 1.0,
+    speed: Sequence[float] | None = (0.8, 1.25),
+    gain_db: Sequence[float] | None = (-12.0, 6.0),
+    shift: bool = True,
+    shift_fraction: float = 0.5,
+    noise_snr_db: Sequence[float] | None = (30.0, 50.0),
+    noise_probability: float = 0.3,
+    tilt: float = 0.0,
+) -> np.ndarray:
+    """Speaker/microphone variation of one raw waveform (float32 mono in [-1, 1])."""
+    x = np.asarray(raw, dtype=np.float32).reshape(-1)
+    if rng.random() >= probability or x.size == 0 or not np.any(x):
+        return x.copy()
+    if speed is not None:
+        # log-uniform, so 0.8 and 1.25 are equally likely
+        lo, hi = np.log(float(speed[0])), np.log(float(speed[1]))
+        x = resample_speed(x, float(np.exp(rng.uniform(lo, hi))))
+    if tilt > 0:
+        x = spectral_tilt(x, float(rng.uniform(-tilt, tilt)))
+    if gain_db is not None:
+        x = x * np.float32(10.0 ** (_uniform(rng, gain_db, 0.0) / 20.0))
+    if noise_snr_db is not None and rng.random() < noise_probability:
+        peak = float(np.max(np.abs(x)))
+        loud = x[np.abs(x) > 0.01 * peak] if peak > 0 else x
+        rms = float(np.sqrt(np.mean(loud.astype(np.float64) ** 2))) if loud.size else 0.0
+        if rms > 0:
+            snr = _uniform(rng, noise_snr_db, 40.0)
+            x = x + rng.normal(0.0, rms / 10.0 ** (snr / 20.0), size=x.shape).astype(np.float32)
+    if shift:
+        n = int(round(window_seconds * sample_rate))
+        if x.size < n and rng.random() < shift_fraction:
+            x = place_in_window(x, n, rng)
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+# --- image ------------------------------------------------------------------------------------
+
+
+def augment_image(
+    raw: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    probability: float = 0.5,
+    rotate: float = 12.0,
+    scale: Sequence[float] = (0.85, 1.1),
+    shear: float = 0.2,
+    translate: float = 2.0,
+) -> np.ndarray:
+    """A small random affine warp (rotation, scale, shear, shift) of a uint8 HxW image: other handwriting."""
+    arr = np.asarray(raw, dtype=np.uint8)
+    if rng.random() >= probability or arr.ndim != 2:
+        return arr.copy()
+    h, w = arr.shape
+    angle = np.deg2rad(rng.uniform(-rotate, rotate))
+    s = rng.uniform(float(scale[0]), float(scale[1]))
+    sh = rng.uniform(-shear, shear)
+    tx, ty = rng.uniform(-translate, translate, size=2)
+    cos, sin = np.cos(angle), np.sin(angle)
+    # forward map A = R * Shear * S; PIL wants the inverse (output -> input)
+    forward = np.array([[cos, -sin], [sin, cos]]) @ np.array([[1.0, sh], [0.0, 1.0]]) * s
+    inverse = np.linalg.inv(forward)
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    centre_out = np.array([cx + tx, cy + ty])
+    offset = np.array([cx, cy]) - inverse @ centre_out
+    coeffs = (inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1])
+    img = Image.fromarray(arr).transform((w, h), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+def augment_raw(modality: Any, raw: np.ndarray, rng: np.random.Generator, **params: Any) -> np.ndarray:
+    """Dispatch on the modality's kind; a modality object with its own `augment` method wins."""
+    if hasattr(modality, "augment"):
+        return modality.augment(raw, rng, **params)
+    if modality.kind == "audio":
+        params.setdefault("sample_rate", int(modality.params["sample_rate"]))
+        params.setdefault("window_seconds", float(modality.params["duration"]))
+        return augment_audio(raw, rng, **params)
+    if modality.kind == "image":
+        return augment_image(raw, rng, **params)
+    return raw

@@ -1,0 +1,55 @@
+"""Spoken digits synthesised with espeak-ng: the voices used for training data and for the demo samples.
+
+Voices are an espeak-ng accent ("en-us") plus a voice variant ("m3", "f2", "klatt" ...). Two disjoint
+sets: TRAIN_* voices may be mixed into training data (generated under work/, never committed);
+HELDOUT_* accents and variants are never used in training, so accuracy on them is an honest
+measure of how the model hears a synthetic voice it has not met.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+TRAIN_ACCENTS = ["en-us", "en-gb", "en-gb-x-rp", "en-029"]
+TRAIN_VARIANTS = ["m1", "m2", "m3", "m5", "m6", "f1", "f2", "f4", "klatt", "croak", "Andy", "adam"]
+HELDOUT_ACCENTS = ["en-gb-scotland", "en-us-nyc", "en-gb-x-gbclan"]
+HELDOUT_VARIANTS = ["m4", "m7", "f3", "f5", "klatt3", "belinda", "john", "linda"]
+
+
+def espeak_available() -> bool:
+    return shutil.which("espeak-ng") is not None
+
+
+def synthesise(word: str, voice: str, speed: int = 150, pitch: int = 50, sample_rate: int = 8000,
+               trim: bool = False) -> np.ndarray:
+    """float32 mono waveform of `word` spoken by espeak-ng `voice`, resampled to `sample_rate`.
+
+    `trim` cuts leading/trailing silence (below 2% of the peak, with 20 ms margins), the way the
+    FSDD recordings are cut; untrimmed output is what a user would record with a pause around it.
+    """
+    import soxr
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "say.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), word],
+                       check=True, capture_output=True)
+        x, rate = sf.read(path, dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    if rate != sample_rate:
+        x = soxr.resample(x, rate, sample_rate, quality="HQ").astype(np.float32)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > 0:
+        x = x / peak * 0.8  # espeak's level varies by voice; a recording app would normalise too
+    if trim and peak > 0:
+        loud = np.flatnonzero(np.abs(x) > 0.02 * 0.8)
+        margin = int(0.02 * sample_rate)
+        x = x[max(0, loud[0] - margin): loud[-1] + margin]
+    return np.clip(x, -1, 1).astype(np.float32)
