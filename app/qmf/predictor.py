@@ -145,6 +145,7 @@ class Predictor:
         return out
 
     def to_batch(self, raws: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+        """Decoded pairs -> one batched tensor per modality, on the model's device."""
         return {
             name: torch.stack([m.to_tensor(r[name]) for r in raws]).to(self.device)
             for name, m in self.modalities.items()
@@ -169,14 +170,29 @@ class Predictor:
         raws: Sequence[Mapping[str, np.ndarray]],
         files: Sequence[Mapping[str, str | Path | None]] | None = None,
     ) -> list[Prediction]:
-        if not raws:
+        """Predict decoded pairs in one batch."""
+        tensors = [{name: m.to_tensor(r[name]) for name, m in self.modalities.items()} for r in raws]
+        return self.predict_from_tensors(tensors, files)
+
+    def predict_from_tensors(
+        self,
+        tensors: Sequence[Mapping[str, torch.Tensor]],
+        files: Sequence[Mapping[str, str | Path | None]] | None = None,
+    ) -> list[Prediction]:
+        """Predict pairs already turned into model tensors (one dict per pair, no batch dimension).
+
+        Split from predict_many so a batch runner can build tensors on other threads while this one
+        runs the model; both paths assemble results here, so their numbers are the same.
+        """
+        if not tensors:
             return []
         start = time.perf_counter()
-        numbers = self.predict_tensors(self.to_batch(raws))
-        per_item = (time.perf_counter() - start) / len(raws)
+        batch = {name: torch.stack([t[name] for t in tensors]).to(self.device) for name in self.modalities}
+        numbers = self.predict_tensors(batch)
+        per_item = (time.perf_counter() - start) / len(tensors)
         labels = self.labels
         preds = []
-        for i in range(len(raws)):
+        for i in range(len(tensors)):
             fused = numbers["fused"][i]
             mods = {}
             for name, m in self.modalities.items():

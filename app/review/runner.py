@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from app.qmf.predictor import ModalityResult, Prediction, Predictor
+from app.qmf.predictor import Predictor
 from app.review.session import PendingPair, ResultRecord, ReviewSession
 
 __all__ = ["BatchRunner", "Progress", "RunStats", "decode_pair", "default_workers"]
@@ -81,42 +81,6 @@ def _timed_decode(predictor: Predictor, pair: PendingPair) -> tuple[dict[str, to
         return tensors, None, time.perf_counter() - start
     except Exception as exc:  # noqa: BLE001 - any failure of one file becomes that pair's error row
         return None, _error_text(exc), time.perf_counter() - start
-
-
-def predictions_from_tensors(
-    predictor: Predictor, tensors: list[dict[str, torch.Tensor]], files: list[dict[str, Any]]
-) -> list[Prediction]:
-    """``Predictor.predict_many`` for tensors already made by :func:`decode_pair`.
-
-    Mirrors predict_many's assembly so the numbers equal ``qmf predict``'s (a test checks it); it
-    exists because predict_many converts raw arrays itself, on the calling thread.
-    """
-    start = time.perf_counter()
-    batch = {name: torch.stack([t[name] for t in tensors]).to(predictor.device) for name in predictor.modalities}
-    numbers = predictor.predict_tensors(batch)
-    per_item = (time.perf_counter() - start) / len(tensors)
-    labels = predictor.labels
-    preds = []
-    for i in range(len(tensors)):
-        fused = numbers["fused"][i]
-        mods = {}
-        for name, m in predictor.modalities.items():
-            probs = numbers["per_modality"][name][i]
-            k = int(probs.argmax())
-            file = files[i].get(name) or None
-            mods[name] = ModalityResult(
-                name=name, kind=m.kind, file=str(file) if file is not None else None, label=labels[k], index=k,
-                probability=float(probs[k]), probabilities=[float(p) for p in probs],
-                energy=float(numbers["energy"][name][i]), quality=float(numbers["quality"][name][i]),
-                share=float(numbers["share"][name][i]),
-            )
-        k = int(fused.argmax())
-        preds.append(Prediction(
-            model_name=predictor.name, model_sha256=predictor.sha256, labels=labels, label=labels[k], index=k,
-            probability=float(fused[k]), probabilities=[float(p) for p in fused], modalities=mods,
-            late_fusion_probabilities=[float(p) for p in numbers["late"][i]], seconds=per_item,
-        ))
-    return preds
 
 
 class BatchRunner:
@@ -236,7 +200,7 @@ class BatchRunner:
         if good:
             t0 = time.perf_counter()
             try:
-                preds = predictions_from_tensors(self.predictor, [t for _, t, _ in good], [p.files for p, _, _ in good])
+                preds = self.predictor.predict_from_tensors([t for _, t, _ in good], [p.files for p, _, _ in good])
             except Exception as exc:  # noqa: BLE001 - a model failure is recorded on each pair, not fatal
                 msg = f"model failed on this batch: {_error_text(exc)}"
                 records.extend(ResultRecord(p.idx, p.label, error=msg, decode_seconds=d) for p, _, d in good)
