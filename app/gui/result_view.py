@@ -154,7 +154,9 @@ class ResultView(QWidget):
         self.probability_chart.clear_values()
         for row in range(self.table.rowCount()):
             for col in range(self.table.columnCount()):
-                self.table.setItem(row, col, QTableWidgetItem(""))
+                item = self.table.item(row, col)
+                if item is not None:
+                    item.setText("")
         for preview in self.previews.values():
             preview.show_raw(None)
 
@@ -183,12 +185,19 @@ class ResultView(QWidget):
         self.table.setRowCount(len(rows) + 1)
 
         def put(row: int, col: str, text: str, tip: str | None = None) -> None:
-            item = QTableWidgetItem(text)
-            if col not in ("input", "prediction", "file"):
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            if tip:
-                item.setToolTip(tip)
-            self.table.setItem(row, TABLE_COLUMNS.index(col), item)
+            # Reuse the cells: replacing items on every prediction (many per second while a slider
+            # is dragged) costs more GUI time than everything else in this view.
+            c = TABLE_COLUMNS.index(col)
+            item = self.table.item(row, c)
+            if item is None:
+                item = QTableWidgetItem()
+                if col not in ("input", "prediction", "file"):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, c, item)
+            if item.text() != text:
+                item.setText(text)
+            if (tip or "") != item.toolTip():
+                item.setToolTip(tip or "")
 
         for row, (name, r) in enumerate(rows):
             put(row, "input", name)
