@@ -123,6 +123,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             return fail(f"cannot load the model: {exc}")
         load_seconds = time.perf_counter() - t0
     except Exception as exc:  # noqa: BLE001 — a broken build: a module or file left out
+        import traceback
+
+        report["traceback"] = traceback.format_exc().splitlines()
         return fail(f"cannot import the model code: {type(exc).__name__}: {exc}")
 
     import torch

@@ -94,11 +94,6 @@ DROP_DATA_PATTERNS = [
     "torch/share/*",
     "torch/test/*",
     "torch/bin/*",
-    "torch/testing/_internal/data/*",
-    "torch/utils/model_dump/*",
-    "torch/_inductor/*",
-    "torch/_export/*",
-    "torchgen/packaged/*",
     "*.h",
     "*.hpp",
     "*.cuh",
@@ -107,12 +102,8 @@ DROP_DATA_PATTERNS = [
     "*.a",
     "*/__pycache__/*",
     "PySide6/Qt/qml/*",
-    "PySide6/Qt/translations/qtwebengine*",
-    "PySide6/Qt/translations/assistant*",
-    "PySide6/Qt/translations/designer*",
-    "PySide6/Qt/translations/linguist*",
-    "PySide6/Qt/translations/qtdeclarative*",
-    "PySide6/Qt/translations/qtquick*",
+    # Qt's own translations: the app is English only and installs no QTranslator.
+    "PySide6/Qt/translations/*",
 ]
 
 DROP_BINARY_PATTERNS = [

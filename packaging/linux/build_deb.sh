@@ -4,7 +4,8 @@
 #   OUT_DIR  where the .deb goes (default dist/)
 # Layout: /opt/qmf-studio/ (the folder), /usr/bin/{qmf-studio,qmf} (relative links, so they also work
 # in a `dpkg -x` root), desktop entry, hicolor icons, AppStream metadata, copyright.
-# DEB_COMPRESSION=xz|gzip|zstd|none (default xz), DEB_LEVEL (default 6).
+# DEB_COMPRESSION=zstd|xz|gzip|none (default zstd, level DEB_LEVEL=12: ~1 min here; xz -6 is ~20%
+# smaller but took ~15 min on 2 cores). zstd .debs need dpkg >= 1.21.18 (Debian 12, Ubuntu 22.04+).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -77,8 +78,8 @@ INSTALLED_KB=$(du -sk --exclude=DEBIAN "$R" | cut -f1)
 } > "$R/DEBIAN/control"
 
 mkdir -p "$OUT"
-COMP=${DEB_COMPRESSION:-xz}
-LEVEL=${DEB_LEVEL:-6}
+COMP=${DEB_COMPRESSION:-zstd}
+LEVEL=${DEB_LEVEL:-12}
 ZARGS=(-Z"$COMP")
 [ "$COMP" != none ] && ZARGS+=(-z"$LEVEL")
 echo "build_deb: dpkg-deb ${ZARGS[*]} -> $DEB" >&2
