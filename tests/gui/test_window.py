@@ -295,3 +295,25 @@ def test_the_gui_modules_do_not_import_torch():
                          cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_shown_figures_equal_the_command_line_json(qtbot, window, pair, capsys):
+    """What the window shows (and exports) is what `qmf predict --json` prints, corruption included."""
+    import json
+
+    from app.cli import main as cli_main
+
+    panel = window.panels["audio"]
+    panel.set_corruption_kind("white_noise")
+    panel.set_level(6.0)
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.set_files(pair)
+    capsys.readouterr()
+    assert cli_main(["predict", "--json", "--model", str(window.model_path), "--image", pair["image"],
+                     "--audio", pair["audio"], "--corrupt", "audio:white_noise:6"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    shown = window.result_json()
+    for data in (printed, shown):
+        data.pop("seconds")
+        data.pop("seed", None)
+    assert shown == printed
