@@ -293,7 +293,6 @@ class MainWindow(QMainWindow):
         from app.qmf.bundle import BundleError, default_model_path, read_bundle_manifest
 
         path = Path(path) if path is not None else default_model_path()
-        self.model_ready = False
         try:
             manifest = read_bundle_manifest(path)
         except BundleError as exc:
@@ -302,8 +301,16 @@ class MainWindow(QMainWindow):
                         "Model ▸ Open model… (or pass --model FILE).")
             else:
                 text = f"Cannot open the model: {exc}"
+            if self.manifest is not None:  # keep working with the model already open
+                text += f" Still using {self.manifest.get('name', 'the current model')}."
+                self.statusBar().showMessage(text, 15000)
+                self.inputFailed.emit("", text)
+                if self.isVisible():
+                    QMessageBox.warning(self, "Open model", text)
+                return False
             self._show_model_problem(text)
             return False
+        self.model_ready = False
         previous_files = {name: p.path for name, p in self.panels.items()}
         self.manifest = manifest
         self.model_path = str(path)

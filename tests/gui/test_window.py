@@ -317,3 +317,17 @@ def test_shown_figures_equal_the_command_line_json(qtbot, window, pair, capsys):
         data.pop("seconds")
         data.pop("seed", None)
     assert shown == printed
+
+
+def test_a_bad_model_file_keeps_the_current_model(qtbot, window, pair, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    bad = tmp_path / "bad.safetensors"
+    bad.write_text("not a model")
+    assert not window.open_model(bad)
+    assert shown and "bad.safetensors" in shown[0] and "Still using tiny-test-model" in shown[0]
+    assert list(window.panels) == ["image", "audio"] and window.model_ready
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.set_files(pair)
