@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples-per-epoch", type=int)
     ap.add_argument("--rank-weight", type=float)
     ap.add_argument("--ranking-target", choices=["history", "current"])
+    ap.add_argument("--ranking-margin", choices=["official", "paper"])
     ap.add_argument("--fusion-loss", choices=["qmf", "late"])
     ap.add_argument("--no-corruption", action="store_true", help="train on clean pairs only")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core machine: 2 threads spin-wait on each other")
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     recipe = Recipe.from_file(args.config)
     t = recipe.training
-    for key in ("seed", "epochs", "samples_per_epoch", "rank_weight", "ranking_target", "fusion_loss"):
+    for key in ("seed", "epochs", "samples_per_epoch", "rank_weight", "ranking_target", "ranking_margin", "fusion_loss"):
         value = getattr(args, key)
         if value is not None:
             setattr(t, key, value)

@@ -1,0 +1,448 @@
+"""The robustness report: docs/report.md + docs/report/*.png, regenerated from the bundle and the data folder.
+
+    .venv/bin/python -m app.data.avmnist                 # manifests (once)
+    .venv/bin/python scripts/make_report.py [--pairs 1000] [--seeds 3] [--models-dir work/models] [--no-store]
+
+Evaluates the bundled model and the comparison models found in --models-dir (files named
+`<variant>-s<seed>.safetensors`, see VARIANTS) on a fixed random subset of work/avmnist/test.csv under
+the paper's protocol (each modality corrupted independently with probability 0.5, epsilon in
+{0, 2.5, 5, 7.5, 10}, mean +- std over seeds), once with the corruption kinds used in training and once
+with kinds never seen in training; then, for the bundle, each modality's quality-score AUROC and mean
+share per corruption kind and level; worked examples on the demo samples; and stores the headline
+figures in the bundle's manifest ("evaluation"). Every model sees exactly the same corrupted inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.data.manifest import read_manifest  # noqa: E402
+from app.qmf.bundle import load_bundle, save_bundle  # noqa: E402
+from app.qmf.evaluate import auroc  # noqa: E402
+from app.qmf.fusion import fuse_late, fuse_oracle  # noqa: E402
+from app.qmf.predictor import Predictor  # noqa: E402
+
+LEVELS = (0.0, 2.5, 5.0, 7.5, 10.0)
+SEEN = {"image": ["gaussian"], "audio": ["white_noise"]}
+UNSEEN = {"image": ["salt_pepper", "blur", "occlusion", "contrast"], "audio": ["dropout", "clipping", "bandlimit", "babble"]}
+# variant file stem -> (row label, fusion rule)
+VARIANTS = {
+    "late": ("static late fusion (trained with the late-fusion loss)", "late"),
+    "qmf-l0": ("QMF, lambda = 0 (no ranking term)", "qmf"),
+    "qmf-history": ("QMF, official recipe: ranking target = accumulated loss history, official margin", "qmf"),
+    "qmf-current": ("QMF, ranking target = this batch's loss, official margin", "qmf"),
+    "qmf-paper": ("QMF, this batch's loss, paper-form margin (the bundle's recipe, short schedule)", "qmf"),
+}
+DOCS = ROOT / "docs"
+FIG = DOCS / "report"
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def load_models(bundle_path: Path, models_dir: Path) -> list[dict]:
+    models = [{"key": "bundle", "label": "bundled model (QMF, this batch's loss, paper-form margin; full schedule)", "rule": "qmf",
+               "predictor": Predictor.load(bundle_path), "variant": "bundle", "seed": None}]
+    for path in sorted(models_dir.glob("*-s*.safetensors")):
+        stem, seed = path.stem.rsplit("-s", 1)
+        if stem not in VARIANTS:
+            continue
+        label, rule = VARIANTS[stem]
+        models.append({"key": path.stem, "label": label, "rule": rule, "predictor": Predictor.load(path),
+                       "variant": stem, "seed": int(seed)})
+    ref = models[0]["predictor"]
+    for m in models[1:]:
+        for name, mod in m["predictor"].modalities.items():
+            if mod.params != ref.modalities[name].params:
+                raise SystemExit(f"{m['key']}: preprocessing differs from the bundle's; retrain from the same recipe")
+    return models
+
+
+def make_tensors(ref: Predictor, raws: list[dict], mask: dict, kinds: dict, level: float, seed: int) -> dict:
+    """Corrupt (per the mask, kind per sample) and tensorise once; shared by every model."""
+    names = list(ref.modalities)
+    out = {n: [] for n in names}
+    for i, raw in enumerate(raws):
+        for j, n in enumerate(names):
+            x = raw[n]
+            if level > 0 and mask[n][i]:
+                x = ref.modalities[n].corrupt(x, kinds[n][i], level, np.random.default_rng([seed, i, j]))
+            out[n].append(ref.modalities[n].to_tensor(x))
+    return {n: torch.stack(v) for n, v in out.items()}
+
+
+@torch.inference_mode()
+def forward(pred: Predictor, tensors: dict, batch: int = 500) -> dict:
+    parts: dict[str, list] = {}
+    n = len(next(iter(tensors.values())))
+    for s in range(0, n, batch):
+        res = pred.model({k: v[s : s + batch] for k, v in tensors.items()})
+        for k, v in (("fused", res.fused), ("late", fuse_late(res.logits))):
+            parts.setdefault(k, []).append(v)
+        for m in res.logits:
+            parts.setdefault(f"logits:{m}", []).append(res.logits[m])
+            parts.setdefault(f"quality:{m}", []).append(res.quality[m])
+            parts.setdefault(f"share:{m}", []).append(res.share[m])
+    return {k: torch.cat(v) for k, v in parts.items()}
+
+
+def protocol(models, raws, labels, kinds_table, seeds, log) -> dict:
+    """{level: {model_key: {"acc": [..], "auroc": {m: [..]}, "share_bad": {m: [..]}, "share_clean": ..}}, "oracle": ..}"""
+    ref = models[0]["predictor"]
+    names = list(ref.modalities)
+    n = len(raws)
+    y = torch.from_numpy(labels)
+    table: dict = {}
+    for level in LEVELS:
+        row: dict = {"models": {}, "oracle": [], "image_only": [], "audio_only": [], "bundle_late_rule": []}
+        for seed in range(seeds if level > 0 else 1):
+            rng = np.random.default_rng([seed, 7919])
+            mask = {m: rng.random(n) < 0.5 for m in names}
+            kind_rng = np.random.default_rng([seed, 104729])
+            kinds = {m: [kinds_table[m][k] for k in kind_rng.integers(len(kinds_table[m]), size=n)] for m in names}
+            t = make_tensors(ref, raws, mask, kinds, level, seed)
+            bad = {m: torch.from_numpy(mask[m] & (level > 0)) for m in names}
+            for model in models:
+                out = forward(model["predictor"], t)
+                logits = out["fused"] if model["rule"] == "qmf" else out["late"]
+                entry = row["models"].setdefault(model["key"], {"acc": [], "auroc": {m: [] for m in names},
+                                                                "share_bad": {m: [] for m in names},
+                                                                "share_clean": {m: [] for m in names}})
+                entry["acc"].append(float((logits.argmax(-1) == y).float().mean()))
+                for m in names:
+                    q = out[f"quality:{m}"].numpy()
+                    b = bad[m].numpy()
+                    a = auroc(q[~b], q[b])
+                    if a is not None:
+                        entry["auroc"][m].append(a)
+                    if b.any():
+                        entry["share_bad"][m].append(float(out[f"share:{m}"].numpy()[b].mean()))
+                    entry["share_clean"][m].append(float(out[f"share:{m}"].numpy()[~b].mean()))
+                if model["key"] == "bundle":
+                    oracle = fuse_oracle({m: out[f"logits:{m}"] for m in names}, bad)
+                    row["oracle"].append(float((oracle.argmax(-1) == y).float().mean()))
+                    row["bundle_late_rule"].append(float((out["late"].argmax(-1) == y).float().mean()))
+                    for m in names:
+                        row[f"{m}_only"].append(float((out[f"logits:{m}"].argmax(-1) == y).float().mean()))
+            log(f"  level {level:g} seed {seed} done")
+        if level == 0:  # nothing is corrupted at level 0: every seed gives the same numbers
+            for key in ("oracle", "image_only", "audio_only", "bundle_late_rule"):
+                row[key] = row[key] * seeds
+            for entry in row["models"].values():
+                entry["acc"] = entry["acc"] * seeds
+        table[level] = row
+    return table
+
+
+def sweep(model: dict, raws, labels, log) -> dict:
+    """Corrupt ONE modality of every pair at each level, one kind at a time: AUROC clean vs corrupted, shares."""
+    pred = model["predictor"]
+    names = list(pred.modalities)
+    n = len(raws)
+    none = {m: np.zeros(n, bool) for m in names}
+    clean_t = make_tensors(pred, raws, none, {m: ["missing"] * n for m in names}, 0.0, 0)
+    clean = forward(pred, clean_t)
+    y = torch.from_numpy(labels)
+    result: dict = {}
+    for m in names:
+        for kind in pred.modalities[m].corruption_kinds:
+            rows = [{"level": 0.0, "auroc": None, "share": float(clean[f"share:{m}"].mean()),
+                     "quality": float(clean[f"quality:{m}"].mean()),
+                     "accuracy_qmf": float((clean["fused"].argmax(-1) == y).float().mean()),
+                     "accuracy_late": float((clean["late"].argmax(-1) == y).float().mean()),
+                     "accuracy_branch": float((clean[f"logits:{m}"].argmax(-1) == y).float().mean())}]
+            for level in LEVELS[1:]:
+                mask = {k: (np.ones(n, bool) if k == m else np.zeros(n, bool)) for k in names}
+                t = make_tensors(pred, raws, mask, {k: [kind] * n for k in names}, level, 1)
+                out = forward(pred, t)
+                rows.append({"level": level,
+                             "auroc": auroc(clean[f"quality:{m}"].numpy(), out[f"quality:{m}"].numpy()),
+                             "share": float(out[f"share:{m}"].mean()),
+                             "quality": float(out[f"quality:{m}"].mean()),
+                             "accuracy_qmf": float((out["fused"].argmax(-1) == y).float().mean()),
+                             "accuracy_late": float((out["late"].argmax(-1) == y).float().mean()),
+                             "accuracy_branch": float((out[f"logits:{m}"].argmax(-1) == y).float().mean())})
+            result[f"{m}:{kind}"] = rows
+            log(f"  sweep {model['key']} {m}:{kind} done")
+    return result
+
+
+def ms(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def variant_rows(table: dict, models: list[dict]) -> dict:
+    """Per level: mean +- std of accuracy per row of the report (variants pooled over their training seeds)."""
+    out: dict = {}
+    groups: dict[str, list[str]] = {}
+    for m in models:
+        groups.setdefault(m["variant"], []).append(m["key"])
+    for level, row in table.items():
+        cells = {}
+        for variant, keys in groups.items():
+            # mean over training seeds of the per-model protocol mean; std over training seeds x protocol seeds
+            per_model = [np.mean(row["models"][k]["acc"]) for k in keys]
+            pooled = sum((row["models"][k]["acc"] for k in keys), [])
+            cells[variant] = {"mean": float(np.mean(per_model)), "std": ms(pooled)[1] if len(keys) == 1 else float(np.std(per_model, ddof=1)),
+                              "n_models": len(keys)}
+        for key in ("oracle", "image_only", "audio_only", "bundle_late_rule"):
+            mu, sd = ms(row[key])
+            cells[key] = {"mean": mu, "std": sd, "n_models": 1}
+        out[level] = cells
+    return out
+
+
+def plot_protocol(cells_seen, cells_unseen, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, cells, title in ((axes[0], cells_seen, "corruption kinds seen in training"),
+                             (axes[1], cells_unseen, "kinds never seen in training")):
+        levels = sorted(cells)
+        for key in cells[levels[0]]:
+            mu = [100 * cells[lv][key]["mean"] for lv in levels]
+            sd = [100 * cells[lv][key]["std"] for lv in levels]
+            ax.errorbar(levels, mu, yerr=sd, marker="o", capsize=3, label=key)
+        ax.set_title(title)
+        ax.set_xlabel("noise level epsilon")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%)")
+    axes[1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sweep(sweep_result: dict, what: str, ylabel: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mods = sorted({k.split(":")[0] for k in sweep_result})
+    fig, axes = plt.subplots(1, len(mods), figsize=(5.5 * len(mods), 4), sharey=True)
+    for ax, m in zip(np.atleast_1d(axes), mods, strict=True):
+        for key, rows in sweep_result.items():
+            if not key.startswith(m + ":"):
+                continue
+            kind = key.split(":")[1]
+            pts = [(r["level"], r[what]) for r in rows if r[what] is not None]
+            style = "-" if kind in SEEN[m] or kind == "missing" else "--"
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", label=kind + (" (seen)" if style == "-" else " (unseen)"))
+        if what == "auroc":
+            ax.axhline(0.9, color="grey", lw=0.8, ls=":")
+            ax.axhline(0.8, color="grey", lw=0.8, ls=":")
+        ax.set_title(f"{m}")
+        ax.set_xlabel("corruption level epsilon (this modality only)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[0].set_ylabel(ylabel)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def worked_examples(pred: Predictor) -> list[dict]:
+    sdir = ROOT / "resources" / "samples"
+    spec = sdir / "samples.json"
+    if not spec.exists():
+        return []
+    rows = []
+    for s in json.loads(spec.read_text()):
+        p = pred.predict_files({k: sdir / v for k, v in s["files"].items()})
+        rows.append({"id": s["id"], "title": s["title"], "expected": s["expected"], "fused": p.label,
+                     "probability": p.probability,
+                     **{n: {"label": r.label, "quality": r.quality, "share": r.share} for n, r in p.modalities.items()}})
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", default=str(ROOT / "resources" / "models" / "avmnist-qmf.safetensors"))
+    ap.add_argument("--models-dir", default=str(ROOT / "work" / "models"))
+    ap.add_argument("--data", default=str(ROOT / "work" / "avmnist"), help="built manifests (python -m app.data.avmnist)")
+    ap.add_argument("--pairs", type=int, default=1000, help="random test pairs for the protocol (fixed seed)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--extra", default=str(ROOT / "work" / "report_extra.json"),
+                    help="JSON with leave-one-speaker-out and synthesised-speech figures (scripts/run_loso.py, make_samples.py)")
+    ap.add_argument("--no-store", action="store_true", help="do not write the figures into the bundle's manifest")
+    ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core machine: 2 threads spin-wait on each other")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    log = lambda s: print(f"[{time.time() - t0:6.0f} s] {s}", file=sys.stderr, flush=True)  # noqa: E731
+    FIG.mkdir(parents=True, exist_ok=True)
+    models = load_models(Path(args.bundle), Path(args.models_dir))
+    bundle = models[0]
+    ref = bundle["predictor"]
+    log("models: " + ", ".join(m["key"] for m in models))
+    rows = read_manifest(Path(args.data) / "test.csv", modalities=list(ref.modalities), labels=ref.labels).rows
+
+    # clean accuracy of the bundle on ALL test pairs
+    all_raws = [ref.load_inputs(r.files) for r in rows]
+    all_y = np.array([ref.labels.index(r.label) for r in rows])
+    n_all = len(all_raws)
+    none = {m: np.zeros(n_all, bool) for m in ref.modalities}
+    clean_out = forward(ref, make_tensors(ref, all_raws, none, {m: ["missing"] * n_all for m in ref.modalities}, 0.0, 0))
+    clean_full = {"pairs": n_all, "qmf": float((clean_out["fused"].argmax(-1).numpy() == all_y).mean()),
+                  "late_rule": float((clean_out["late"].argmax(-1).numpy() == all_y).mean()),
+                  **{f"{m}_only": float((clean_out[f"logits:{m}"].argmax(-1).numpy() == all_y).mean()) for m in ref.modalities}}
+    log(f"clean accuracy on all {n_all} test pairs: {clean_full}")
+
+    pick = np.sort(np.random.default_rng(12345).choice(n_all, size=min(args.pairs, n_all), replace=False))
+    raws = [all_raws[i] for i in pick]
+    y = all_y[pick]
+    log("protocol, seen kinds")
+    seen = protocol(models, raws, y, SEEN, args.seeds, log)
+    log("protocol, unseen kinds")
+    unseen = protocol(models, raws, y, UNSEEN, args.seeds, log)
+    cells_seen, cells_unseen = variant_rows(seen, models), variant_rows(unseen, models)
+    log("per-kind sweeps")
+    sweeps = {"bundle": sweep(bundle, raws, y, log)}
+    late = next((m for m in models if m["variant"] == "late"), None)
+    if late is not None:
+        sweeps["late"] = sweep(late, raws, y, log)
+
+    plot_protocol(cells_seen, cells_unseen, FIG / "protocol.png")
+    plot_sweep(sweeps["bundle"], "auroc", "quality-score AUROC (clean vs corrupted)", FIG / "auroc_by_kind.png")
+    plot_sweep(sweeps["bundle"], "share", "mean share of the corrupted modality", FIG / "share_by_kind.png")
+    plot_sweep(sweeps["bundle"], "accuracy_qmf", "QMF accuracy, one modality corrupted", FIG / "accuracy_by_kind.png")
+    examples = worked_examples(ref)
+    extra = json.loads(Path(args.extra).read_text()) if Path(args.extra).exists() else {}
+
+    results = {"pairs": len(raws), "seeds": args.seeds, "clean_full_test": clean_full,
+               "protocol_seen": {str(k): v for k, v in cells_seen.items()},
+               "protocol_unseen": {str(k): v for k, v in cells_unseen.items()},
+               "protocol_raw": {"seen": {str(k): v for k, v in seen.items()}, "unseen": {str(k): v for k, v in unseen.items()}},
+               "sweeps": sweeps, "examples": examples, "extra": extra,
+               "models": [{k: m[k] for k in ("key", "label", "rule", "variant", "seed")} for m in models]}
+    (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    write_markdown(results, models, ref)
+    if not args.no_store:
+        store_in_bundle(Path(args.bundle), results)
+    log("done")
+    return 0
+
+
+def headline(results: dict) -> dict:
+    b = results["sweeps"]["bundle"]
+    s10, u10 = results["protocol_seen"]["10.0"], results["protocol_unseen"]["10.0"]
+    return {
+        "test_pairs_clean": results["clean_full_test"]["pairs"],
+        "clean_accuracy": results["clean_full_test"],
+        "protocol_pairs": results["pairs"], "protocol_seeds": results["seeds"],
+        "protocol_eps10_seen": {k: {"mean": round(v["mean"], 4), "std": round(v["std"], 4)} for k, v in s10.items()},
+        "protocol_eps10_unseen": {k: {"mean": round(v["mean"], 4), "std": round(v["std"], 4)} for k, v in u10.items()},
+        "quality_auroc_eps10": {k: round(rows[-1]["auroc"], 3) for k, rows in b.items()},
+        "quality_auroc_eps5": {k: round(rows[2]["auroc"], 3) for k, rows in b.items()},
+        "seen_kinds": SEEN, "unseen_kinds": UNSEEN,
+        **{k: v for k, v in results["extra"].items()},
+        "report": "docs/report.md (scripts/make_report.py)",
+    }
+
+
+def store_in_bundle(path: Path, results: dict) -> None:
+    bundle = load_bundle(path)
+    manifest = dict(bundle.manifest)
+    for key in ("format", "format_version", "model"):
+        manifest.pop(key, None)
+    manifest["evaluation"] = {"validation": manifest.get("evaluation", {}).get("validation", {}), **headline(results)}
+    manifest.setdefault("provenance", {})["figures"] = ["docs/report/protocol.png", "docs/report/auroc_by_kind.png",
+                                                        "docs/report/share_by_kind.png", "docs/report/accuracy_by_kind.png"]
+    save_bundle(path, bundle.model, manifest)
+
+
+def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
+    L: list[str] = []
+    cf = results["clean_full_test"]
+    L += ["# Robustness report: the bundled AV-MNIST QMF model", "",
+          "Regenerate (manifests first, then the report; ~15-25 min on 2 CPU cores):", "",
+          "```", ".venv/bin/python -m app.data.avmnist", ".venv/bin/python scripts/make_report.py", "```", "",
+          f"Clean test accuracy of the bundle on all {cf['pairs']} test pairs: **QMF {pct(cf['qmf'])} %**, "
+          f"late-fusion rule on its branches {pct(cf['late_rule'])} %, image branch alone {pct(cf['image_only'])} %, "
+          f"audio branch alone {pct(cf['audio_only'])} %.", "",
+          f"Protocol figures below: {results['pairs']} test pairs drawn at random (fixed seed) from the 10,000, "
+          f"{results['seeds']} corruption seeds; each modality of each pair corrupted independently with probability 0.5. "
+          "Seen kinds: image Gaussian noise, audio white noise (the training corruptions besides 'missing'). "
+          "Unseen kinds: each corrupted input gets one kind drawn at random from image salt-and-pepper / blur / occlusion / "
+          "contrast loss and audio dropouts / clipping / band-limiting / babble (another 'voice'); none of them was used in training.", ""]
+    rows_order = [k for k in results["protocol_seen"]["0.0"]]
+    names = {m["variant"]: m["label"] for m in models}
+    names.update({"oracle": "oracle (late fusion of the clean modalities only; bundle's branches)",
+                  "image_only": "image only (bundle's image branch)", "audio_only": "audio only (bundle's audio branch)",
+                  "bundle_late_rule": "late-fusion rule on the bundle's own branches"})
+    for title, cells in (("Seen corruption kinds", results["protocol_seen"]), ("Unseen corruption kinds", results["protocol_unseen"])):
+        L += [f"## {title}: accuracy (%), mean ± std", "", "| model | n | " + " | ".join(f"ε = {float(lv):g}" for lv in cells) + " |",
+              "|---|---|" + "---|" * len(cells)]
+        for key in rows_order:
+            n_models = cells["0.0"][key]["n_models"]
+            L.append(f"| {names.get(key, key)} | {n_models} | " + " | ".join(
+                f"{pct(cells[lv][key]['mean'])} ± {pct(cells[lv][key]['std'])}" for lv in cells) + " |")
+        L.append("")
+    L += ["n = number of trained models (training seeds) pooled in a row; with n > 1 the ± is the spread over training seeds, "
+          "with n = 1 over corruption seeds.", "", "![protocol](report/protocol.png)", ""]
+    # QMF vs late
+    L += ["## Where QMF does and does not beat late fusion", ""]
+    for title, cells in (("seen", results["protocol_seen"]), ("unseen", results["protocol_unseen"])):
+        for q in ("bundle", "qmf-paper", "qmf-current", "qmf-history", "qmf-l0"):
+            if q not in cells["0.0"] or "late" not in cells["0.0"]:
+                continue
+            diffs = [(float(lv), 100 * (cells[lv][q]["mean"] - cells[lv]["late"]["mean"])) for lv in cells]
+            txt = ", ".join(f"ε={lv:g}: {d:+.2f}" for lv, d in diffs)
+            L.append(f"- {title} kinds, {names.get(q, q)} minus static late fusion (points): {txt}")
+        if "bundle" in cells["0.0"]:
+            gap = ", ".join(f"ε={float(lv):g}: {100 * (cells[lv]['oracle']['mean'] - cells[lv]['bundle']['mean']):+.2f}" for lv in cells)
+            L.append(f"- {title} kinds, gap from the bundle to the oracle (points): {gap}")
+    L += ["", "## Quality score per corruption kind (bundle)", "",
+          "One modality of every pair corrupted at a time (the other clean). AUROC: the chance that a clean input's "
+          "quality score is above its corrupted version's (1 = perfectly truthful, 0.5 = blind, < 0.5 = inverted). "
+          "Share: the corrupted modality's mean share of the fusion weight (level 0 = clean).", ""]
+    sw = results["sweeps"]["bundle"]
+    L += ["| modality:kind | seen? | " + " | ".join(f"AUROC ε={lv:g}" for lv in LEVELS[1:]) + " | " + " | ".join(f"share ε={lv:g}" for lv in LEVELS) + " | share falls? |",
+          "|---|---|" + "---|" * (2 * len(LEVELS))]
+    for key, rows in sw.items():
+        m, kind = key.split(":")
+        seen = "seen" if kind in SEEN[m] or kind == "missing" else "unseen"
+        shares = [r["share"] for r in rows]
+        falls = all(b <= a + 1e-9 for a, b in zip(shares, shares[1:], strict=False))
+        L.append(f"| {key} | {seen} | " + " | ".join(f"{r['auroc']:.3f}" for r in rows[1:]) + " | "
+                 + " | ".join(f"{s:.3f}" for s in shares) + f" | {'yes' if falls else 'NO'} |")
+    if "late" in results["sweeps"]:
+        L += ["", "For comparison, the same AUROC for the static late-fusion model's energy (ε = 5 / ε = 10):", "",
+              "| modality:kind | late-fusion model | bundle |", "|---|---|---|"]
+        for key, rows in results["sweeps"]["late"].items():
+            L.append(f"| {key} | {rows[2]['auroc']:.3f} / {rows[-1]['auroc']:.3f} | {sw[key][2]['auroc']:.3f} / {sw[key][-1]['auroc']:.3f} |")
+    L += ["", "![AUROC by kind](report/auroc_by_kind.png)", "", "![share by kind](report/share_by_kind.png)", "",
+          "![accuracy by kind](report/accuracy_by_kind.png)", ""]
+    ex = results["examples"]
+    if ex:
+        L += ["## Worked examples (resources/samples, made by scripts/make_samples.py)", "",
+              "| sample | expected | fused | image: label / quality / share | audio: label / quality / share |", "|---|---|---|---|---|"]
+        for e in ex:
+            L.append(f"| {e['title']} | {e['expected']} | {e['fused']} ({e['probability']:.2f}) | "
+                     f"{e['image']['label']} / {e['image']['quality']:.2f} / {e['image']['share']:.0%} | "
+                     f"{e['audio']['label']} / {e['audio']['quality']:.2f} / {e['audio']['share']:.0%} |")
+        L.append("")
+    extra = results["extra"]
+    if extra:
+        L += ["## Other measurements", "", "```json", json.dumps(extra, indent=1), "```", ""]
+    (DOCS / "report.md").write_text("\n".join(L) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
