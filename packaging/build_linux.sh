@@ -62,7 +62,7 @@ t_deb=$(now)
 echo "== .tar.gz ==" >&2
 TGZ="dist/qmf-studio-${VERSION}-linux-${MACHINE}.tar.gz"
 if command -v pigz >/dev/null; then GZ="pigz -6"; else GZ="gzip -6"; fi
-tar -C dist --owner=0 --group=0 --numeric-owner -cf - qmf-studio | $GZ > "$TGZ.tmp"
+tar -C dist --owner=0 --group=0 --numeric-owner --mode=u+rwX,go+rX,go-w -cf - qmf-studio | $GZ > "$TGZ.tmp"
 mv "$TGZ.tmp" "$TGZ"
 t_tgz=$(now)
 

@@ -81,7 +81,7 @@ KNOWN = {
     "libgcc_s.so": "libgcc-s1",
 }
 # Plugins that only matter on some desktops; their system libraries are recommended, not required.
-OPTIONAL_PLUGIN_DIRS = ("platforms/libqwayland", "platforms/libqeglfs", "platforms/libqlinuxfb",
+OPTIONAL_PLUGIN_DIRS = ("libQt6WaylandClient", "libQt6WlShellIntegration", "libQt6EglFs", "platforms/libqwayland", "platforms/libqeglfs", "platforms/libqlinuxfb",
                         "platforms/libqvnc", "platforms/libqvkkhrdisplay", "platformthemes/", "egldeviceintegrations/",
                         "wayland-", "generic/", "xcbglintegrations/", "platforminputcontexts/", "tls/",
                         "networkinformation/", "imageformats/", "iconengines/", "sqldrivers/", "printsupport/")
@@ -133,21 +133,26 @@ def analyse(folder: Path) -> tuple[list[str], list[str], list[str]]:
     recommended: dict[str, set[str]] = {}
     explain: list[str] = []
     cache: dict[str, str | None] = {}
+    # ldd does not know the bundle's search path (the bootloader sets it at run time), so a library
+    # the bundle carries may still resolve to the system's copy here: anything bundled is skipped.
+    bundled = {p.name for p in folder.rglob("*") if ".so" in p.name}
     for f in files:
         rel = str(f.relative_to(folder))
         optional = any(tag in rel for tag in OPTIONAL_PLUGIN_DIRS)
+        # Only the file's own DT_NEEDED entries: what the system libraries need in turn is their
+        # packages' business. ldd is used to find where each one resolves on this machine.
+        dump = subprocess.run(["objdump", "-p", str(f)], capture_output=True, text=True).stdout
+        direct = {ln.split()[1] for ln in dump.splitlines() if ln.strip().startswith("NEEDED")}
         r = subprocess.run(["ldd", str(f)], capture_output=True, text=True)
         for line in r.stdout.splitlines():
             line = line.strip()
             m = re.match(r"(\S+) => (not found|(\S+) \(0x[0-9a-f]+\))", line)
-            if not m:
+            if not m or m.group(1) not in direct:
                 continue
             soname, target = m.group(1), m.group(3)
-            if target and str(Path(target).resolve()).startswith(str(folder)):
+            if soname in bundled or (target and str(Path(target).resolve()).startswith(str(folder))):
                 continue
-            if target is None:  # missing here: is it bundled under another folder of the build?
-                if any(folder.rglob(soname)):
-                    continue
+            if target is None:  # not installed on this machine: use the table
                 pkg = known_package(soname)
             else:
                 pkg = package_of(target, cache) or known_package(soname)
