@@ -84,8 +84,19 @@ def _self_test(argv: list[str]) -> int:
     return int(run(argv) or 0)
 
 
+def _has_display() -> bool:
+    """Whether a screen is reachable (X11/Wayland on Linux; Windows and macOS always have one)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _timing("main")
+    # The Review tab runs batches in a child process; in a frozen build that child re-enters here.
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--self-test" in argv:
         return _self_test(argv)
@@ -93,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     named, rest = _named_inputs(argv)
     args = parser.parse_args(rest)
+    if args.screenshot and "QT_QPA_PLATFORM" not in os.environ and not _has_display():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+    if "QT_QPA_PLATFORM" not in os.environ and not _has_display():
+        print("qmf-studio: no display found (DISPLAY / WAYLAND_DISPLAY are not set). Run it in a desktop session, "
+              "or use --screenshot OUT.png, or the command line `qmf`.", file=sys.stderr)
+        return 2
 
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtGui import QGuiApplication
