@@ -123,6 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("QMF Studio")
     app.setOrganizationName("QMF Studio")
     app.setApplicationDisplayName("QMF Studio")
+    QGuiApplication.setDesktopFileName("qmf-studio")  # matches the installed .desktop entry
+    from PySide6.QtGui import QIcon
+
+    from app.qmf.bundle import resources_dir
+
+    icon = resources_dir() / "icons" / "qmf-studio.png"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
 
     from app.gui.errors import install_excepthook
     from app.gui.window import MainWindow
