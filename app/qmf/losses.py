@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 RANKING_TARGETS = ("history", "current")
+MARGIN_FORMS = ("official", "paper")
 NORMALISE_EPS = 1e-8
 
 
@@ -60,23 +60,25 @@ def normalise_batch(losses: torch.Tensor) -> torch.Tensor:
     return (losses - lo) / (hi - lo + NORMALISE_EPS)
 
 
-def ranking_loss(confidence: torch.Tensor, record: torch.Tensor) -> torch.Tensor:
-    """Margin ranking loss between each sample and its neighbour (torch.roll by -1).
+def ranking_loss(confidence: torch.Tensor, record: torch.Tensor, margin_form: str = "official") -> torch.Tensor:
+    """Margin ranking loss between each sample i and its neighbour j = torch.roll(-1).
 
-    `record` is a normalised badness per sample (larger = worse). Where sample i has the worse record,
-    its confidence should be lower than its neighbour's by at least the difference of the records.
+    `record` is a normalised badness per sample (larger = worse); t = sign(r_i - r_j), m = |r_i - r_j|.
+
+    * "official" (the official QMF code: nn.MarginRankingLoss with the margin added to the neighbour's
+      confidence): max(0, t (c_i - c_j) - m). A worse input is penalised only when it out-scores a better
+      one by more than the margin, so the term is rarely active.
+    * "paper" (as the paper and CRL, which it adapts, write it): max(0, t (c_i - c_j) + m). A worse input
+      must score at least the margin below the better one.
     """
+    if margin_form not in MARGIN_FORMS:
+        raise ValueError(f"margin form must be one of {MARGIN_FORMS}, got {margin_form!r}")
     if confidence.numel() < 2:
         return confidence.sum() * 0.0
-    neighbour_conf = torch.roll(confidence, -1)
-    neighbour_record = torch.roll(record, -1)
-    target = torch.sign(record - neighbour_record)  # +1: i is worse than its neighbour
-    margin = (record - neighbour_record).abs()
-    # nn.MarginRankingLoss(x1, x2, y) = max(0, -y (x1 - x2) + margin); with y = -target, a worse
-    # sample i is pushed to confidence_i <= confidence_neighbour - margin.
-    safe_target = torch.where(target == 0, torch.ones_like(target), target)
-    shifted = neighbour_conf + margin / safe_target
-    return nn.functional.margin_ranking_loss(confidence, shifted, -target, margin=0.0)
+    diff_record = record - torch.roll(record, -1)
+    diff_conf = confidence - torch.roll(confidence, -1)
+    sign = 1.0 if margin_form == "paper" else -1.0
+    return F.relu(torch.sign(diff_record) * diff_conf + sign * diff_record.abs()).mean()
 
 
 def qmf_loss(
@@ -87,6 +89,7 @@ def qmf_loss(
     records: dict[str, torch.Tensor] | None,
     rank_weight: float,
     fused_logits_for_loss: torch.Tensor | None = None,
+    margin_form: str = "official",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The full objective. Returns (loss, per-modality per-sample CE for updating histories)."""
     per_sample = {n: F.cross_entropy(z, labels, reduction="none") for n, z in logits.items()}
@@ -94,6 +97,6 @@ def qmf_loss(
     target_logits = fused if fused_logits_for_loss is None else fused_logits_for_loss
     loss = loss + F.cross_entropy(target_logits, labels)
     if rank_weight > 0 and records is not None:
-        rank = sum(ranking_loss(quality[n], records[n]) for n in logits)
+        rank = sum(ranking_loss(quality[n], records[n], margin_form) for n in logits)
         loss = loss + rank_weight * rank
     return loss, per_sample

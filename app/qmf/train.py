@@ -24,11 +24,10 @@ from torch.nn import functional as F
 from app.data.manifest import PairRow
 from app.modalities import Modality, get_modality
 from app.qmf.fusion import fuse_late
-from app.qmf.losses import RANKING_TARGETS, LossHistory, normalise_batch, qmf_loss
+from app.qmf.losses import MARGIN_FORMS, RANKING_TARGETS, LossHistory, normalise_batch, qmf_loss
 from app.qmf.model import ModalityConfig, ModelConfig, QMFModel
 
 FUSION_LOSSES = ("qmf", "late")
-RANKING_MARGINS = ("official", "paper")
 VALIDATION_EPOCH = 1_000_000  # seeds validation corruption apart from any training epoch
 
 
@@ -50,10 +49,7 @@ class TrainingSettings:
     weight_decay: float = 1e-2
     rank_weight: float = 1.0  # lambda
     ranking_target: str = "history"  # see app.qmf.losses
-    # "official": the margin as in the official code (a worse sample may out-score a better one by up to
-    # the margin before it is penalised); "paper": as the paper writes it (the worse sample must score at
-    # least the margin BELOW the better one). See _paper_ranking_loss.
-    ranking_margin: str = "official"
+    ranking_margin: str = "official"  # "official" or "paper": see app.qmf.losses.ranking_loss
     fusion_loss: str = "qmf"  # "late" trains a static late-fusion comparison model
     seed: int = 0
     patience: int = 3
@@ -67,8 +63,8 @@ class TrainingSettings:
     def __post_init__(self) -> None:
         if self.ranking_target not in RANKING_TARGETS:
             raise ValueError(f"ranking_target must be one of {RANKING_TARGETS}, got {self.ranking_target!r}")
-        if self.ranking_margin not in RANKING_MARGINS:
-            raise ValueError(f"ranking_margin must be one of {RANKING_MARGINS}, got {self.ranking_margin!r}")
+        if self.ranking_margin not in MARGIN_FORMS:
+            raise ValueError(f"ranking_margin must be one of {MARGIN_FORMS}, got {self.ranking_margin!r}")
         if self.fusion_loss not in FUSION_LOSSES:
             raise ValueError(f"fusion_loss must be one of {FUSION_LOSSES}, got {self.fusion_loss!r}")
         self.augment = [a if isinstance(a, AugmentSpec) else AugmentSpec(**a) for a in self.augment]
@@ -370,11 +366,8 @@ def train(
                     records = {n: normalise_batch(F.cross_entropy(out_.logits[n], y, reduction="none"))
                                for n in modalities}
             fused_for_loss = fuse_late(out_.logits) if settings.fusion_loss == "late" else None
-            paper = settings.ranking_margin == "paper"
-            loss, per_sample = qmf_loss(out_.logits, out_.fused, out_.quality, y, None if paper else records,
-                                        settings.rank_weight, fused_for_loss)
-            if paper and records is not None:
-                loss = loss + settings.rank_weight * sum(_paper_ranking_loss(out_.quality[n], records[n]) for n in modalities)
+            loss, per_sample = qmf_loss(out_.logits, out_.fused, out_.quality, y, records,
+                                        settings.rank_weight, fused_for_loss, settings.ranking_margin)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -425,22 +418,6 @@ def build_text_vocabularies(recipe: Recipe, rows: Sequence[PairRow]) -> None:
         reader = get_modality("text", m.preprocessing)
         texts = [" ".join(reader.load(r.files[m.name])) for r in rows if r.files.get(m.name)]
         m.preprocessing = {**m.preprocessing, "vocab": TextModality.build_vocabulary(texts)}
-
-
-def _paper_ranking_loss(confidence: torch.Tensor, record: torch.Tensor) -> torch.Tensor:
-    """The ranking term as written in the paper (and in CRL, which it adapts):
-    max(0, sign(r_i - r_j) * (c_i - c_j) + |r_i - r_j|), neighbour j = torch.roll(-1).
-
-    The official QMF code adds margin/target to the neighbour's confidence while flipping the target
-    (its record is a loss, CRL's a correctness), which flips the margin's sign: a worse input is only
-    penalised when it out-scores a better one by MORE than the margin, so the term is almost never
-    active. Here the worse input must score at least the margin below the better one.
-    """
-    if confidence.numel() < 2:
-        return confidence.sum() * 0.0
-    diff_record = record - torch.roll(record, -1)
-    diff_conf = confidence - torch.roll(confidence, -1)
-    return F.relu(torch.sign(diff_record) * diff_conf + diff_record.abs()).mean()
 
 
 def _label_sort_key(label: str) -> tuple[int, Any]:

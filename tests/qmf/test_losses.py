@@ -70,3 +70,14 @@ def test_qmf_loss_adds_every_term():
     with_rank, _ = qmf_loss(logits, fused, quality, y, records, 1.0)
     rank = sum(ranking_loss(quality[n], records[n]) for n in logits)
     assert with_rank.item() == pytest.approx(base.item() + rank.item(), rel=1e-6)
+
+
+def test_official_and_paper_margin_forms_differ_as_documented():
+    record = torch.tensor([1.0, 0.5])  # sample 0 is worse by a margin of 0.5
+    slightly_lower = torch.tensor([0.9, 1.0])  # worse sample below the better one, but by less than the margin
+    # official form: max(0, (0.9 - 1.0) - 0.5) = 0 -> satisfied
+    assert ranking_loss(slightly_lower, record, "official").item() == pytest.approx(0.0)
+    # paper form: needs c0 <= c1 - 0.5: max(0, -0.1 + 0.5) = 0.4 on pair (0,1); pair (1,0) is the mirror, mean of both
+    assert ranking_loss(slightly_lower, record, "paper").item() == pytest.approx(0.4, abs=1e-6)
+    with pytest.raises(ValueError):
+        ranking_loss(slightly_lower, record, "other")
