@@ -9,6 +9,7 @@ printed; nothing is asserted (the tests never time anything).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,8 @@ def main() -> None:
     rows = read_manifest(pairs.train_csv, modalities=None).rows[: args.pairs]
 
     predictor = Predictor.load(model)
+    if any(r.label not in predictor.labels for r in rows):  # the generated classes are not the model's:
+        rows = [dataclasses.replace(r, label=predictor.labels[0]) for r in rows]  # throughput only
     files = dict(rows[0].files)
     predictor.predict_files(files)  # warm-up
     decode_predict, predict_only = [], []
