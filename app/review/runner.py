@@ -13,7 +13,6 @@ CLI calls it directly.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 
 from app.qmf.predictor import Predictor
+from app.review.control import RunControl
 from app.review.session import PendingPair, ResultRecord, ReviewSession
 
 __all__ = ["BatchRunner", "Progress", "RunStats", "decode_pair", "default_workers"]
@@ -83,7 +83,7 @@ def _timed_decode(predictor: Predictor, pair: PendingPair) -> tuple[dict[str, to
         return None, _error_text(exc), time.perf_counter() - start
 
 
-class BatchRunner:
+class BatchRunner(RunControl):
     """Process the pending pairs of ``session`` with ``predictor``.
 
     Create it (and the session and predictor) on the thread that calls :meth:`run`; :meth:`pause`,
@@ -111,30 +111,8 @@ class BatchRunner:
         self.workers = workers if workers and workers > 0 else default_workers()
         self.prefetch = prefetch or max(2, self.workers)
         self.progress = progress
-        self._cancel = cancel_event if cancel_event is not None else threading.Event()
-        self._running = running_event if running_event is not None else threading.Event()
-        if running_event is None:
-            self._running.set()
+        RunControl.__init__(self, cancel_event, running_event)
         self._delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
-
-    # ------------------------------------------------------------------ control (any thread)
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     # ------------------------------------------------------------------ run (owner thread)
     def _batches(self) -> Iterator[list[PendingPair]]:

@@ -14,16 +14,17 @@ thing in its entry point for the child process to start.
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
+from app.review.control import RunControl
+
 __all__ = ["ReviewWorker"]
 
 
-class ReviewWorker(QThread):
+class ReviewWorker(QThread, RunControl):
     prepared = Signal(dict)  # {"session", "created", "new_pairs", "warnings", "unmatched", "problems"}
     progress = Signal(int, int, float, float)  # done, total, pairs/s, seconds left (-1: unknown)
     run_finished = Signal(dict)  # RunStats as a dict
@@ -40,28 +41,11 @@ class ReviewWorker(QThread):
         self.workers = workers
         self.in_process = in_process
         if in_process:
-            self._cancel: Any = threading.Event()
-            self._running: Any = threading.Event()
+            RunControl.__init__(self)
         else:
             self._ctx = multiprocessing.get_context("spawn")
-            self._cancel = self._ctx.Event()
-            self._running = self._ctx.Event()
-        self._running.set()
-
-    # -------------------------------------------------------------- control (GUI thread)
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
+            RunControl.__init__(self, self._ctx.Event(), self._ctx.Event())
+            self.resume()
 
     # -------------------------------------------------------------- the run (worker thread)
     def _params(self) -> dict[str, Any]:
