@@ -234,7 +234,7 @@ def plot_sweep(sweep_result: dict, what: str, ylabel: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    mods = sorted({k.split(":")[0] for k in sweep_result})
+    mods = list(dict.fromkeys(k.split(":")[0] for k in sweep_result))
     fig, axes = plt.subplots(1, len(mods), figsize=(5.5 * len(mods), 4), sharey=True)
     for ax, m in zip(np.atleast_1d(axes), mods, strict=True):
         for key, rows in sweep_result.items():
@@ -282,12 +282,26 @@ def main() -> int:
                     help="JSON with leave-one-speaker-out and synthesised-speech figures (scripts/run_loso.py, make_samples.py)")
     ap.add_argument("--clean-pairs", type=int, default=None, help="limit the all-pairs clean pass (debugging)")
     ap.add_argument("--no-store", action="store_true", help="do not write the figures into the bundle's manifest")
+    ap.add_argument("--from-results", action="store_true",
+                    help="re-render docs/report.md (and re-store the figures) from docs/report/results.json with the current "
+                         "work/report_extra.json, without evaluating again")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core machine: 2 threads spin-wait on each other")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
     log = lambda s: print(f"[{time.time() - t0:6.0f} s] {s}", file=sys.stderr, flush=True)  # noqa: E731
     FIG.mkdir(parents=True, exist_ok=True)
+    if args.from_results:
+        results = json.loads((FIG / "results.json").read_text())
+        results["protocol_seen"] = {k: v for k, v in results["protocol_seen"].items()}
+        results["extra"] = json.loads(Path(args.extra).read_text()) if Path(args.extra).exists() else {}
+        (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
+        labels = {m["key"]: m for m in results["models"]}
+        write_markdown(results, list(labels.values()), None)
+        if not args.no_store:
+            store_in_bundle(Path(args.bundle), results)
+        log("re-rendered from results.json")
+        return 0
     models = load_models(Path(args.bundle), Path(args.models_dir))
     bundle = models[0]
     ref = bundle["predictor"]
