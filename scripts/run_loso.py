@@ -1,6 +1,6 @@
 """Leave-one-speaker-out for the audio branch: each FSDD speaker held out of training in turn.
 
-    .venv/bin/python scripts/run_loso.py [--steps 300] [--speakers jackson,theo]
+    .venv/bin/python scripts/run_loso.py [--steps 900] [--speakers jackson,theo]
 
 A cheap proxy for retraining the whole QMF model five times (the machine has 2 shared CPU cores):
 for speaker S, the bundle recipe's AUDIO BRANCH alone (same architecture, preprocessing, speaker
@@ -45,7 +45,7 @@ def main() -> int:
     ap.add_argument("--tts", type=Path, default=ROOT / "work" / "tts" / "train")
     ap.add_argument("--test", type=Path, default=ROOT / "work" / "avmnist" / "test.csv")
     ap.add_argument("--out", type=Path, default=ROOT / "work" / "loso")
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=900)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--speakers")
     ap.add_argument("--test-pairs", type=int, default=1000)
