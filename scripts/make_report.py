@@ -35,14 +35,21 @@ from app.qmf.predictor import Predictor  # noqa: E402
 LEVELS = (0.0, 2.5, 5.0, 7.5, 10.0)
 SEEN = {"image": ["gaussian"], "audio": ["white_noise"]}
 UNSEEN = {"image": ["salt_pepper", "blur", "occlusion", "contrast"], "audio": ["dropout", "clipping", "bandlimit", "babble"]}
-# variant file stem -> (row label, fusion rule)
-VARIANTS = {
+# variant file stem -> (row label, fusion rule). Files in --models-dir are the SHORT-schedule comparison models
+# (3 epochs x 8,000 pairs); files in --models-dir/full are trained on the bundle's FULL schedule (the recipe's
+# 10 epochs x 12,000 pairs) and get the variant name "<stem>-full".
+SHORT = "short schedule: 3 epochs x 8,000 pairs"
+FULL = "full schedule: 10 epochs x 12,000 pairs, as the bundle"
+_BASE = {
     "late": ("static late fusion (trained with the late-fusion loss)", "late"),
     "qmf-l0": ("QMF, lambda = 0 (no ranking term)", "qmf"),
     "qmf-history": ("QMF, official recipe: ranking target = accumulated loss history, official margin", "qmf"),
     "qmf-current": ("QMF, ranking target = this batch's loss, official margin", "qmf"),
-    "qmf-paper": ("QMF, this batch's loss, paper-form margin (the bundle's recipe, short schedule)", "qmf"),
+    "qmf-paper": ("QMF, this batch's loss, paper-form margin (the bundle's recipe)", "qmf"),
 }
+VARIANTS = {**{k: (f"{label}; {SHORT}", rule) for k, (label, rule) in _BASE.items()},
+            **{f"{k}-full": (f"{label}; {FULL}", rule) for k, (label, rule) in _BASE.items()}}
+VARIANTS["qmf-paper-full"] = (VARIANTS["qmf-paper-full"][0] + " (seed 0 = the bundle's own weights, linked in)", "qmf")
 DOCS = ROOT / "docs"
 FIG = DOCS / "report"
 
@@ -54,12 +61,15 @@ def pct(x: float) -> str:
 def load_models(bundle_path: Path, models_dir: Path) -> list[dict]:
     models = [{"key": "bundle", "label": "bundled model (QMF, this batch's loss, paper-form margin; full schedule)", "rule": "qmf",
                "predictor": Predictor.load(bundle_path), "variant": "bundle", "seed": None}]
-    for path in sorted(models_dir.glob("*-s*.safetensors")):
+    paths = [(p, "-full") for p in sorted((models_dir / "full").glob("*-s*.safetensors"))]
+    paths += [(p, "") for p in sorted(models_dir.glob("*-s*.safetensors"))]
+    for path, suffix in paths:
         stem, seed = path.stem.rsplit("-s", 1)
+        stem += suffix
         if stem not in VARIANTS:
             continue
         label, rule = VARIANTS[stem]
-        models.append({"key": path.stem, "label": label, "rule": rule, "predictor": Predictor.load(path),
+        models.append({"key": f"{stem}-s{seed}", "label": label, "rule": rule, "predictor": Predictor.load(path),
                        "variant": stem, "seed": int(seed)})
     ref = models[0]["predictor"]
     for m in models[1:]:
@@ -285,6 +295,9 @@ def main() -> int:
     ap.add_argument("--from-results", action="store_true",
                     help="re-render docs/report.md (and re-store the figures) from docs/report/results.json with the current "
                          "work/report_extra.json, without evaluating again")
+    ap.add_argument("--only-new", action="store_true",
+                    help="evaluate under the protocol only the comparison models not yet in docs/report/results.json (same corrupted "
+                         "inputs: same --pairs/--seeds), merge them in and re-render; no clean pass, no sweeps")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core machine: 2 threads spin-wait on each other")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -303,6 +316,8 @@ def main() -> int:
         log("re-rendered from results.json")
         return 0
     models = load_models(Path(args.bundle), Path(args.models_dir))
+    if args.only_new:
+        return merge_new(args, models, log)
     bundle = models[0]
     ref = bundle["predictor"]
     log("models: " + ", ".join(m["key"] for m in models))
@@ -330,9 +345,10 @@ def main() -> int:
     cells_seen, cells_unseen = variant_rows(seen, models), variant_rows(unseen, models)
     log("per-kind sweeps")
     sweeps = {"bundle": sweep(bundle, raws, y, log)}
-    late = next((m for m in models if m["variant"] == "late"), None)
+    late = next((m for m in models if m["variant"] == "late-full"), None) or next((m for m in models if m["variant"] == "late"), None)
     if late is not None:
         sweeps["late"] = sweep(late, raws, y, log)
+        sweeps["late_model"] = late["key"]
 
     plot_protocol(cells_seen, cells_unseen, FIG / "protocol.png")
     plot_sweep(sweeps["bundle"], "auroc", "quality-score AUROC (clean vs corrupted)", FIG / "auroc_by_kind.png")
@@ -352,6 +368,46 @@ def main() -> int:
     if not args.no_store:
         store_in_bundle(Path(args.bundle), results)
     log("done")
+    return 0
+
+
+def merge_new(args, models: list[dict], log) -> int:
+    """Protocol for the models missing from results.json only; the corrupted inputs are the same (seeded) as in the full run."""
+    results = json.loads((FIG / "results.json").read_text())
+    if results["seeds"] != args.seeds or results["pairs"] != args.pairs:
+        raise SystemExit("--only-new needs the --pairs/--seeds of the stored results")
+    known = {m["key"] for m in results["models"]}
+    new = [m for m in models[1:] if m["key"] not in known]
+    if not new:
+        log("nothing new")
+        return 0
+    log("new models: " + ", ".join(m["key"] for m in new))
+    ref = models[0]["predictor"]
+    rows = read_manifest(Path(args.data) / "test.csv", modalities=list(ref.modalities), labels=ref.labels).rows
+    pick = np.sort(np.random.default_rng(12345).choice(len(rows), size=min(args.pairs, len(rows)), replace=False))
+    raws = [ref.load_inputs(rows[i].files) for i in pick]
+    y = np.array([ref.labels.index(rows[i].label) for i in pick])
+    use = [models[0]] + new
+    for name, kinds in (("seen", SEEN), ("unseen", UNSEEN)):
+        log(f"protocol, {name} kinds")
+        table = protocol(use, raws, y, kinds, args.seeds, log)
+        stored = {float(k): v for k, v in results["protocol_raw"][name].items()}
+        for level, row in table.items():
+            b_old, b_new = np.mean(stored[level]["models"]["bundle"]["acc"]), np.mean(row["models"]["bundle"]["acc"])
+            if abs(b_old - b_new) > 1e-9:
+                raise SystemExit(f"bundle accuracy differs from the stored run at level {level}: {b_old} vs {b_new}")
+            for m in new:
+                stored[level]["models"][m["key"]] = row["models"][m["key"]]
+        results["protocol_raw"][name] = {str(k): v for k, v in stored.items()}
+        results[f"protocol_{name}"] = {str(k): v for k, v in variant_rows(stored, models).items()}
+    results["models"] = [{k: m[k] for k in ("key", "label", "rule", "variant", "seed")} for m in models]
+    (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    cells = lambda n: {float(k): v for k, v in results[f"protocol_{n}"].items()}  # noqa: E731
+    plot_protocol(cells("seen"), cells("unseen"), FIG / "protocol.png")
+    write_markdown(results, models, ref)
+    if not args.no_store:
+        store_in_bundle(Path(args.bundle), results)
+    log("merged and re-rendered")
     return 0
 
 
@@ -413,7 +469,9 @@ def targets_section(results: dict) -> list[str]:
     L.append(f"| mean share of a modality falls as its corruption grows, every kind | {len(sw) - len(not_falling)} of {len(sw)}; not monotonic: "
              + (", ".join(not_falling) or "none") + f" | {'yes' if not not_falling else 'no'} |")
     seen, unseen = results["protocol_seen"], results["protocol_unseen"]
-    for q, ref, what in (("qmf-paper", "late", "QMF (bundle recipe, short schedule) vs static late-fusion model, same schedule"),
+    for q, ref, what in (("qmf-paper-full", "late-full", "QMF (bundle recipe, all its training seeds) vs static late-fusion model, same full schedule"),
+                         ("bundle", "late-full", "bundle vs static late-fusion model, same full schedule"),
+                         ("qmf-paper", "late", "QMF (bundle recipe) vs static late-fusion model, same short schedule"),
                          ("bundle", "bundle_late_rule", "bundle (QMF rule) vs late-fusion rule on its own branches")):
         if q not in seen["0.0"] or ref not in seen["0.0"]:
             continue
@@ -466,20 +524,24 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
     L += targets_section(results)
     # QMF vs late
     L += ["## Where QMF does and does not beat late fusion", "",
-          "Fair comparisons are between rows trained on the same schedule: `qmf-paper` (the bundle's recipe on the short "
-          "comparison schedule) against `late` (same recipe, late-fusion loss); and the bundle against the late-fusion RULE "
-          "applied to the bundle's own branches (same branches, only the fusion differs). The bundle against the "
-          "static late-fusion MODEL mixes a longer schedule into the comparison and is shown only for completeness.", ""]
+          "Fair comparisons are between rows trained on the same schedule. Full schedule (the bundle's: 10 epochs x 12,000 pairs): "
+          "the bundle and the `-full` rows against `late-full` (same recipe, late-fusion loss). Short schedule (3 epochs x 8,000 "
+          "pairs): `qmf-paper` and the other short rows against `late`. And the bundle against the late-fusion RULE applied to the "
+          "bundle's own branches (same branches, only the fusion differs). Rows of different schedules are not compared.", ""]
     for title, cells in (("seen", results["protocol_seen"]), ("unseen", results["protocol_unseen"])):
         if "bundle" in cells["0.0"]:
             txt = ", ".join(f"ε={float(lv):g}: {100 * (cells[lv]['bundle']['mean'] - cells[lv]['bundle_late_rule']['mean']):+.2f}" for lv in cells)
             L.append(f"- {title} kinds, bundle (QMF rule) minus late-fusion rule on the same branches (points): {txt}")
-        for q in ("qmf-paper", "qmf-current", "qmf-history", "qmf-l0", "bundle"):
-            if q not in cells["0.0"] or "late" not in cells["0.0"]:
+        for q, base in (("bundle", "late-full"), ("qmf-paper-full", "late-full"), ("qmf-current-full", "late-full"),
+                        ("qmf-history-full", "late-full"), ("qmf-l0-full", "late-full"),
+                        ("qmf-paper", "late"), ("qmf-current", "late"), ("qmf-history", "late"), ("qmf-l0", "late")):
+            if q not in cells["0.0"] or base not in cells["0.0"]:
                 continue
-            diffs = [(float(lv), 100 * (cells[lv][q]["mean"] - cells[lv]["late"]["mean"])) for lv in cells]
+            diffs = [(float(lv), 100 * (cells[lv][q]["mean"] - cells[lv][base]["mean"])) for lv in cells]
             txt = ", ".join(f"ε={lv:g}: {d:+.2f}" for lv, d in diffs)
-            L.append(f"- {title} kinds, {names.get(q, q)} minus static late fusion (points): {txt}")
+            sched = "full" if base == "late-full" else "short"
+            L.append(f"- {title} kinds, {names.get(q, q)} minus static late fusion ({sched} schedule, n = "
+                     f"{cells['0.0'][base]['n_models']}) (points): {txt}")
         if "bundle" in cells["0.0"]:
             gap = ", ".join(f"ε={float(lv):g}: {100 * (cells[lv]['oracle']['mean'] - cells[lv]['bundle']['mean']):+.2f}" for lv in cells)
             L.append(f"- {title} kinds, gap from the bundle to the oracle (points): {gap}")
@@ -498,7 +560,8 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
         L.append(f"| {key} | {seen} | " + " | ".join(f"{r['auroc']:.3f}" for r in rows[1:]) + " | "
                  + " | ".join(f"{s:.3f}" for s in shares) + f" | {'yes' if falls else 'NO'} |")
     if "late" in results["sweeps"]:
-        L += ["", "For comparison, the same AUROC for the static late-fusion model's energy (ε = 5 / ε = 10):", "",
+        L += ["", f"For comparison, the same AUROC for the static late-fusion model's energy (`{results['sweeps'].get('late_model', 'late-s0')}`; "
+              "ε = 5 / ε = 10):", "",
               "| modality:kind | late-fusion model | bundle |", "|---|---|---|"]
         for key, rows in results["sweeps"]["late"].items():
             L.append(f"| {key} | {rows[2]['auroc']:.3f} / {rows[-1]['auroc']:.3f} | {sw[key][2]['auroc']:.3f} / {sw[key][-1]['auroc']:.3f} |")
