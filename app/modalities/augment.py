@@ -22,6 +22,8 @@ A recipe turns them on per modality with `[training.modality_augment.<name>]` ta
     noise_snr_db = [30.0, 50.0]
     noise_probability = 0.3
     tilt = 0.3               # first-order spectral tilt coefficient range [-tilt, tilt] (microphone colour)
+    formant = [0.87, 1.15]   # optional, off by default: vocal-tract-length perturbation at constant tempo
+    tempo = [0.85, 1.18]     # optional, off by default: speaking rate at constant pitch (WSOLA time stretch)
 """
 
 from __future__ import annotations
@@ -56,6 +58,45 @@ def resample_speed(x: np.ndarray, factor: float) -> np.ndarray:
     n_out = max(2, int(round(x.size / factor)))
     positions = np.linspace(0.0, x.size - 1, n_out)
     return np.interp(positions, np.arange(x.size), x).astype(np.float32)
+
+
+def time_stretch(x: np.ndarray, rate: float, frame: int = 256, hop: int = 64, tolerance: int = 64) -> np.ndarray:
+    """Change the duration by 1/`rate` (rate > 1: shorter) keeping pitch and spectrum (WSOLA): Hann-windowed frames
+    written every `hop` samples, each read near `k * hop * rate`, shifted by up to `tolerance` samples to the
+    position most similar to the natural continuation of the previous frame (so waveform periods line up;
+    plain overlap-add would shift the pitch)."""
+    if rate == 1.0 or x.size < frame:
+        return x.astype(np.float32, copy=True)
+    w = np.hanning(frame)
+    n_out = max(frame, int(round(x.size / rate)))
+    n_frames = 1 + max(0, (n_out - frame) // hop)
+    pad = tolerance + frame
+    src = np.concatenate([np.zeros(pad), x.astype(np.float64), np.zeros(pad + frame)])
+    y = np.zeros(n_out + frame, dtype=np.float64)
+    norm = np.zeros(n_out + frame, dtype=np.float64)
+    prev = None
+    for k in range(n_frames):
+        a = pad + min(int(round(k * hop * rate)), x.size - 1)
+        if prev is not None:
+            target = src[prev + hop : prev + hop + frame]
+            region = src[a - tolerance : a + tolerance + frame]
+            if np.any(target) and np.any(region):
+                corr = np.correlate(region, target, mode="valid")
+                a = a - tolerance + int(np.argmax(corr))
+        y[k * hop : k * hop + frame] += src[a : a + frame] * w
+        norm[k * hop : k * hop + frame] += w
+        prev = a
+    y = y[:n_out] / np.maximum(norm[:n_out], 1e-3)
+    return y.astype(np.float32)
+
+
+def formant_shift(x: np.ndarray, factor: float) -> np.ndarray:
+    """Vocal-tract-length perturbation in the waveform: scale every frequency (formants and pitch) by `factor`
+    by resampling, then restore the duration with a pitch-preserving time stretch, so tempo is unchanged."""
+    if factor == 1.0 or x.size < 2:
+        return x.astype(np.float32, copy=True)
+    y = resample_speed(x, factor)  # frequencies x factor, duration / factor
+    return time_stretch(y, 1.0 / factor)
 
 
 def spectral_tilt(x: np.ndarray, coefficient: float) -> np.ndarray:
@@ -94,8 +135,14 @@ def augment_audio(
     noise_snr_db: Sequence[float] | None = (30.0, 50.0),
     noise_probability: float = 0.3,
     tilt: float = 0.0,
+    formant: Sequence[float] | None = None,
+    tempo: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """Speaker/microphone variation of one raw waveform (float32 mono in [-1, 1])."""
+    """Speaker/microphone variation of one raw waveform (float32 mono in [-1, 1]).
+
+    `formant` (factor range, log-uniform; off by default): vocal-tract-length perturbation at constant tempo
+    (`formant_shift`). `tempo` (rate range, log-uniform; off by default): speaking rate at constant pitch
+    (`time_stretch`). Both are applied after `speed`, so the three vary independently."""
     x = np.asarray(raw, dtype=np.float32).reshape(-1)
     if rng.random() >= probability or x.size == 0 or not np.any(x):
         return x.copy()
@@ -103,6 +150,10 @@ def augment_audio(
         # log-uniform, so 0.8 and 1.25 are equally likely
         lo, hi = np.log(float(speed[0])), np.log(float(speed[1]))
         x = resample_speed(x, float(np.exp(rng.uniform(lo, hi))))
+    if formant is not None:
+        x = formant_shift(x, float(np.exp(rng.uniform(np.log(float(formant[0])), np.log(float(formant[1]))))))
+    if tempo is not None:
+        x = time_stretch(x, float(np.exp(rng.uniform(np.log(float(tempo[0])), np.log(float(tempo[1]))))))
     if tilt > 0:
         x = spectral_tilt(x, float(rng.uniform(-tilt, tilt)))
     if gain_db is not None:
