@@ -78,7 +78,7 @@ def main() -> int:
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.training.learning_rate, total_steps=args.steps)
         rng = np.random.default_rng(0)
         branch.train()
-        for step in range(args.steps):
+        for _step in range(args.steps):
             idx = rng.integers(len(raws), size=args.batch)
             xs = []
             for i in idx:
