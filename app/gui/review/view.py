@@ -10,6 +10,7 @@ L relabel (to the label chosen next to the buttons), Ctrl+F search.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from PySide6.QtWidgets import (
 from app.gui.review.summary import SummaryPanel
 from app.gui.review.table_model import ReviewTableModel, VerdictDelegate
 from app.gui.review.worker import ReviewWorker
+from app.qmf.bundle import BundleError, read_bundle_manifest
 from app.review.flags import FlagThresholds
 from app.review.session import ANY_FLAG, NO_FLAG, ReviewRow, ReviewSession, RowFilter
 from app.review.sources import SESSION_SUFFIX
@@ -313,10 +315,7 @@ class ReviewView(QWidget):
         self.table.setItemDelegateForColumn(verdict_col, self.verdict_delegate)
         self.relabel_combo.clear()
         self.relabel_combo.addItems(session.labels)
-        key = (repr(session.manifest_modalities), tuple(session.labels))
-        if hasattr(self.result_view, "set_modalities") and key != getattr(self, "_result_view_key", None):
-            self.result_view.set_modalities(session.manifest_modalities, session.labels)
-            self._result_view_key = key
+        self._prepare_result_view(session.manifest_modalities, session.labels)
         self._fill_filter_choices()
         if self.tabs.currentIndex() == 1:
             self.refresh_summary()
@@ -345,6 +344,11 @@ class ReviewView(QWidget):
             session_path = self.session.path
         model = self.current_model_path()
         self._hide_banner()
+        try:  # build the detail charts for the model's inputs now, on the click, not mid-run
+            manifest = read_bundle_manifest(model)
+            self._prepare_result_view(manifest["model"]["modalities"], manifest["model"]["labels"])
+        except (BundleError, KeyError, TypeError):
+            pass  # the worker reports a bad model
         self.worker = ReviewWorker(model, Path(session_path), source, rerun=rerun, batch_size=self.batch_size,
                                    workers=self.workers, in_process=self.in_process, parent=self)
         self.worker.prepared.connect(self._on_prepared)
@@ -356,6 +360,13 @@ class ReviewView(QWidget):
         self.progress_label.setText(f"loading {model.name}…")
         self.worker.start()
         self.run_started.emit()
+
+    def _prepare_result_view(self, modalities: list[dict[str, Any]], labels: list[str]) -> None:
+        """(Re)build the detail view's previews and charts only when the inputs or labels changed."""
+        key = json.dumps([modalities, list(labels)], sort_keys=True, default=str)
+        if hasattr(self.result_view, "set_modalities") and key != getattr(self, "_result_view_key", None):
+            self.result_view.set_modalities(modalities, labels)
+            self._result_view_key = key
 
     def toggle_pause(self) -> None:
         if self.worker is None or not self.worker.isRunning():
