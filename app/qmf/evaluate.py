@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.qmf.fusion import fuse_oracle
+from app.qmf.fusion import fuse_late, fuse_oracle
 from app.qmf.predictor import Predictor
 
 DEFAULT_KINDS = {"image": "gaussian", "audio": "white_noise", "text": "blank_words"}
@@ -112,7 +112,7 @@ def run_condition(
             res = predictor.model(tensors)
             corrupted = {n: torch.from_numpy(corrupt_mask[n][start : start + len(batch)] & (level > 0)) for n in names}
             oracle = fuse_oracle(res.logits, corrupted)
-            late = torch.stack(list(res.logits.values())).mean(0)
+            late = fuse_late(res.logits)
         parts = {
             "qmf": res.fused.argmax(-1).numpy(),
             "late_fusion": late.argmax(-1).numpy(),

@@ -18,6 +18,7 @@ import torch
 
 from app.modalities import Modality, get_modality
 from app.qmf.bundle import Bundle, load_bundle
+from app.qmf.fusion import fuse_late
 
 
 @dataclass
@@ -155,7 +156,7 @@ class Predictor:
     def predict_tensors(self, batch: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         """Raw numbers for a batch of tensors (numpy arrays), shared by predict_many and evaluation."""
         out = self.model(dict(batch))
-        late = torch.stack(list(out.logits.values())).mean(0)
+        late = fuse_late(out.logits)
         return {
             "fused": torch.softmax(out.fused, -1).cpu().numpy(),
             "late": torch.softmax(late, -1).cpu().numpy(),

@@ -7,7 +7,6 @@ says how it was made. Randomness flows from the recipe's seed through explicit g
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -384,7 +383,7 @@ def train(
         improved = validation["loss"] < best["loss"]
         if improved:
             best = {"loss": validation["loss"], "epoch": epoch,
-                    "state": copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()}),
+                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
                     "validation": validation}
             bad_epochs = 0
         else:
