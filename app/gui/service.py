@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.gui.collector import install_gui_thread_collector
+
 SWEEP_LEVELS = tuple(float(v) for v in np.linspace(0.0, 10.0, 11))
 _DECODE_CACHE_SIZE = 16
 TORCH_THREADS_ENV = "QMF_STUDIO_TORCH_THREADS"
@@ -98,6 +100,9 @@ class PredictionService(QObject):
 
     # --- GUI-thread API ---------------------------------------------------------------------------
     def start(self) -> None:
+        # Python code now runs in a second thread: keep the cycle collector in the GUI thread, where
+        # it may destroy Qt objects safely (see app.gui.collector).
+        install_gui_thread_collector()
         self._thread.start()
 
     def stop(self, timeout_ms: int = 60000) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QThread, Signal
 
+from app.gui.collector import install_gui_thread_collector
 from app.review.control import RunControl
 
 __all__ = ["ReviewWorker"]
@@ -33,6 +34,7 @@ class ReviewWorker(QThread, RunControl):
     def __init__(self, model_path: Path, session_path: Path, source_path: Path | None = None, rerun: bool = False,
                  batch_size: int = 64, workers: int | None = None, in_process: bool = False, parent: Any = None):
         super().__init__(parent)
+        install_gui_thread_collector()  # this thread runs Python code: collect cycles in the GUI thread only
         self.model_path = Path(model_path)
         self.session_path = Path(session_path)
         self.source_path = Path(source_path) if source_path is not None else None

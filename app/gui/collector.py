@@ -1,0 +1,72 @@
+"""Python's cyclic garbage collector, run only in the GUI thread.
+
+Why: the collector runs in whichever thread happens to allocate when a generation's threshold is
+crossed. In this app that is often the prediction worker (building a model allocates thousands of
+objects). If the collection then finds a reference cycle that holds a Qt object created in the GUI
+thread (a closed window, a pyqtgraph item, a lambda connected to a widget), Qt destroys that object
+from the worker thread, which crashes the process ("Fatal Python error: Segmentation fault ...
+Garbage-collecting" with the worker's stack). Reference counting still frees everything that is not
+in a cycle at once; only the cycle collector is moved.
+
+The cure is pyqtgraph's (``pyqtgraph.util.garbage_collector``): switch automatic collection off and
+let a timer in the GUI thread collect each generation when its count is over the threshold Python
+itself would have used. Installed once per process, by the first window; it lives as long as the
+QApplication.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer
+
+__all__ = ["GuiThreadCollector", "install_gui_thread_collector"]
+
+CHECK_INTERVAL_MS = 500
+
+
+class GuiThreadCollector(QObject):
+    """Owns the timer; `uninstall()` gives automatic collection back to Python."""
+
+    def __init__(self, parent: QObject, interval_ms: int = CHECK_INTERVAL_MS) -> None:
+        super().__init__(parent)
+        self.threshold = gc.get_threshold()
+        self.was_enabled = gc.isenabled()
+        self.collections = 0
+        gc.disable()
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.check)
+        self._timer.start()
+
+    def check(self) -> None:
+        """Collect the generations whose counts passed Python's thresholds (GUI thread only)."""
+        count0, count1, count2 = gc.get_count()
+        t0, t1, t2 = self.threshold
+        if count0 <= t0:
+            return
+        generation = 0
+        if count1 > t1:
+            generation = 2 if count2 > t2 else 1
+        gc.collect(generation)
+        self.collections += 1
+
+    def uninstall(self) -> None:
+        self._timer.stop()
+        gc.collect()
+        if self.was_enabled:
+            gc.enable()
+
+
+def install_gui_thread_collector() -> GuiThreadCollector | None:
+    """Install the collector on the running QApplication (once); call from the GUI thread.
+
+    Returns None when there is no application yet or when called from another thread.
+    """
+    app = QCoreApplication.instance()
+    if app is None or QThread.currentThread() is not app.thread():
+        return None
+    existing = app.findChild(GuiThreadCollector)
+    if existing is not None:
+        return existing
+    return GuiThreadCollector(app)
