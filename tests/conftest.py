@@ -27,3 +27,21 @@ def tiny_model(synthetic_pairs, tmp_path_factory):
     """A QMF bundle trained inside the test session on `synthetic_pairs`."""
     out = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     return train_tiny_model(synthetic_pairs, out)
+
+
+@pytest.fixture(autouse=True)
+def _collect_cycles_between_tests():
+    """Once a window has moved cycle collection to the GUI thread's timer (app.gui.collector), tests
+    that never run an event loop would never collect; give the collector its turn after each test."""
+    yield
+    import sys
+
+    collector_module = sys.modules.get("app.gui.collector")
+    if collector_module is None:
+        return
+    from PySide6.QtCore import QCoreApplication
+
+    app = QCoreApplication.instance()
+    collector = app.findChild(collector_module.GuiThreadCollector) if app is not None else None
+    if collector is not None:
+        collector.check()
