@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 import app
 from app.gui.charts import SweepPlot
+from app.gui.collector import freeze_long_lived_objects
 from app.gui.panels import InputPanel, make_panel
 from app.gui.result_view import ResultView
 from app.gui.service import PredictionService, PredictRequest, SweepRequest
@@ -385,6 +386,7 @@ class MainWindow(QMainWindow):
         self.busy_bar.setVisible(False)
         if self.last_result is None and not any(p.path for p in self.panels.values()):
             self.result_view.clear("Model ready: open or drop input files")
+        freeze_long_lived_objects()  # torch and the model are in: later collections skip them
         self.modelReady.emit(manifest)
 
     def _on_model_failed(self, path: str, message: str) -> None:

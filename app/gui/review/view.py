@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.collector import freeze_long_lived_objects
 from app.gui.review.summary import SummaryPanel
 from app.gui.review.table_model import ReviewTableModel, VerdictDelegate
 from app.gui.review.worker import ReviewWorker
@@ -349,6 +350,7 @@ class ReviewView(QWidget):
             self._prepare_result_view(manifest["model"]["modalities"], manifest["model"]["labels"])
         except (BundleError, KeyError, TypeError):
             pass  # the worker reports a bad model
+        freeze_long_lived_objects()  # one collection now, on the click, instead of long ones mid-run
         self.worker = ReviewWorker(model, Path(session_path), source, rerun=rerun, batch_size=self.batch_size,
                                    workers=self.workers, in_process=self.in_process, parent=self)
         self.worker.prepared.connect(self._on_prepared)
