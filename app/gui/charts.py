@@ -34,6 +34,9 @@ SWEEP_TOOLTIP = (
 )
 
 
+LEGEND_ROOM_PX = 46  # the legend's row plus a bar's number: kept clear above the tallest bar
+
+
 class _Chart(pg.PlotWidget):
     def __init__(self, title: str, tooltip: str, parent=None):
         super().__init__(parent)
@@ -45,7 +48,27 @@ class _Chart(pg.PlotWidget):
         self.setMinimumHeight(170)
         self.legend = self.addLegend(offset=(-4, 4), labelTextSize="8pt")
         self._texts: list[pg.TextItem] = []
+        self._y_request: tuple[float, float] | None = None
         self.apply_palette()
+
+    def set_y_range_below_legend(self, bottom: float, data_top: float) -> None:
+        """Show [bottom, data_top] with LEGEND_ROOM_PX of the plot's height left free above data_top.
+
+        The legend and the numbers on the bars have a fixed size in pixels, so a fixed fraction of
+        headroom is too little on a short chart (the review tab's) and too much on a tall one. The
+        range is worked out again whenever the chart is resized.
+        """
+        self._y_request = (bottom, data_top)
+        height = self.getViewBox().height()
+        room = LEGEND_ROOM_PX / height if height > 2.5 * LEGEND_ROOM_PX else 0.4
+        top = (data_top - room * bottom) / (1.0 - room)
+        self.setYRange(bottom, max(top, data_top * 1.05), padding=0)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        request = self.__dict__.get("_y_request")  # pyqtgraph resizes once inside __init__, before it is set
+        if request is not None:
+            self.set_y_range_below_legend(*request)
 
     def apply_palette(self) -> None:
         style.style_plot(self)
@@ -100,7 +123,7 @@ class QualityChart(_Chart):
         self.share_bars.setOpts(x=x + 0.19, height=np.zeros(len(x)))
         self._set_texts([])
         self.setXRange(-0.6, max(len(self.names), 1) - 0.4, padding=0)
-        self.setYRange(0, 1.3, padding=0)
+        self.set_y_range_below_legend(0.0, 1.0)
 
     def set_values(self, quality: dict[str, float], share: dict[str, float]) -> None:
         x = np.arange(len(self.names), dtype=float)
@@ -108,9 +131,8 @@ class QualityChart(_Chart):
         s = np.array([share.get(n, 0.0) for n in self.names], dtype=float)
         self.quality_bars.setOpts(x=x - 0.19, height=q)
         self.share_bars.setOpts(x=x + 0.19, height=s)
-        top = max(1.3, float(np.max(q, initial=0.0)) * 1.3)  # room for the legend
         bottom = min(0.0, float(np.min(q, initial=0.0)) * 1.18)
-        self.setYRange(bottom, top, padding=0)
+        self.set_y_range_below_legend(bottom, max(1.0, float(np.max(q, initial=0.0))))
         specs = [(xi - 0.19, max(qi, 0.0), f"{qi:.3f}") for xi, qi in zip(x, q, strict=True)]
         specs += [(xi + 0.19, si, f"{si:.0%}") for xi, si in zip(x, s, strict=True)]
         self._set_texts(specs)
@@ -130,7 +152,7 @@ class ProbabilityChart(_Chart):
         self.labels: list[str] = []
         self.names: list[str] = []
         self.bars: dict[str, pg.BarGraphItem] = {}
-        self.setYRange(0, 1.3, padding=0)
+        self.set_y_range_below_legend(0.0, 1.0)
 
     def set_modalities(self, names: list[str], labels: list[str]) -> None:
         for bar in self.bars.values():

@@ -14,6 +14,7 @@ view shows is what the command line prints.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,9 @@ class ResultView(QWidget):
         font.setBold(True)
         self.headline.setFont(font)
         self.headline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.headline.setWordWrap(True)  # a long message wraps instead of widening the window
         self.detail = QLabel("")
+        self.detail.setTextFormat(Qt.TextFormat.RichText)  # always: plain messages are escaped, not guessed at
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.headline)
@@ -146,10 +149,11 @@ class ResultView(QWidget):
             for name, preview in self.previews.items():
                 preview.show_raw(raw_inputs.get(name))
 
-    def clear(self, message: str = "No prediction yet") -> None:
+    def clear(self, message: str = "No prediction yet", detail: str = "") -> None:
+        """Empty the charts; `message` is the headline, `detail` (plain text, e.g. an error) goes below it."""
         self.prediction = None
         self.headline.setText(message)
-        self.detail.setText("")
+        self.detail.setText(html.escape(detail, quote=False))
         self.quality_chart.clear_values()
         self.probability_chart.clear_values()
         for row in range(self.table.rowCount()):

@@ -156,3 +156,23 @@ def test_review_view_pause_cancel_resume_and_model_mismatch(qtbot, tiny_model: P
     assert finished.args[0]["processed"] == 24
     assert other.session.verdict(other.session.rows(limit=1)[0].id)["note"] == "kept"
     other.shutdown()
+
+
+def test_error_row_shows_the_reason_without_widening_the_window(qtbot, tiny_model: Path, tmp_path: Path) -> None:
+    folder = make_review_folder(tmp_path / "pairs", per_class=2)
+    broken = folder / "mid" / "mid_001.wav"
+    broken.write_bytes(b"RIFF" + b"\x00" * 40 + b" not a recording, and a long enough name " * 4)
+    view = make_view(qtbot, tiny_model, in_process=True)
+    with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT_MS) as finished:
+        view.open_source(folder, tmp_path / "errors.qmfreview")
+    assert finished.args[0]["errors"] == 1 and finished.args[0]["done"] == 6
+    width = view.window().width()
+    ids = [view.table_model.row_at(r).id for r in range(view.table_model.rowCount())]
+    view.select_row(ids.index("mid/mid_001"))
+    qtbot.wait(50)
+    result = view.result_view
+    assert result.prediction is None
+    assert "could not be predicted" in result.headline.text()
+    assert "mid_001.wav" in result.detail.text() and "&#" not in result.detail.text()  # file and reason, in full
+    assert view.minimumSizeHint().width() <= width and view.window().width() == width
+    view.shutdown()

@@ -633,11 +633,14 @@ class ReviewView(QWidget):
             self.relabel_combo.setCurrentText(row.label)
         pred = self.session.prediction_json(row.id) if row.status == "ok" else None
         if pred is None:
-            message = f"Error: {row.error}" if row.status == "error" else "Not processed yet"
-            if hasattr(self.result_view, "clear"):
-                self.result_view.clear(message)
+            if row.status == "error":
+                message, detail = "This pair could not be predicted", row.error or ""
             else:
-                self.result_view.setText(message)
+                message, detail = "Not processed yet", ""
+            if hasattr(self.result_view, "clear"):
+                self.result_view.clear(message, detail)
+            else:
+                self.result_view.setText(f"{message}: {detail}" if detail else message)
             return
         if hasattr(self.result_view, "show_result"):
             self.result_view.show_result(pred, self._raw_inputs(row))
