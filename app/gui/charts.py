@@ -34,7 +34,7 @@ SWEEP_TOOLTIP = (
 )
 
 
-LEGEND_ROOM_PX = 46  # the legend's row plus a bar's number: kept clear above the tallest bar
+LEGEND_ROOM_PX = 56  # the legend's row plus a bar's number: kept clear above the tallest bar
 
 
 class _Chart(pg.PlotWidget):

@@ -91,6 +91,28 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _missing_x11_library() -> str | None:
+    """A hint when Qt's X11 plugin is about to fail for want of libxcb-cursor (Qt >= 6.5 needs it).
+
+    Qt then aborts with a message about 'xcb-cursor0' and a core dump; saying first what to install
+    is kinder. Only checked when X11 is the platform Qt will pick.
+    """
+    if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY"):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform and not platform.startswith("xcb"):
+        return None
+    if not platform and os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    import ctypes.util
+
+    if ctypes.util.find_library("xcb-cursor"):
+        return None
+    return ("qmf-studio: the X11 library libxcb-cursor is not installed; Qt needs it to open a window. "
+            "Install it (Debian/Ubuntu: sudo apt install libxcb-cursor0; Fedora: sudo dnf install "
+            "xcb-util-cursor), or run under Wayland with QT_QPA_PLATFORM=wayland.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _timing("main")
     # The Review tab runs batches in a child process; in a frozen build that child re-enters here.
@@ -110,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("qmf-studio: no display found (DISPLAY / WAYLAND_DISPLAY are not set). Run it in a desktop session, "
               "or use --screenshot OUT.png, or the command line `qmf`.", file=sys.stderr)
         return 2
+    hint = _missing_x11_library()
+    if hint:
+        print(hint, file=sys.stderr)
 
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtGui import QGuiApplication

@@ -86,6 +86,22 @@ OPTIONAL_PLUGIN_DIRS = ("libQt6WaylandClient", "libQt6WlShellIntegration", "libQ
                         "wayland-", "generic/", "xcbglintegrations/", "platforminputcontexts/", "tls/",
                         "networkinformation/", "imageformats/", "iconengines/", "sqldrivers/", "printsupport/")
 GLIBC_ONLY = {"libc6"}
+# Libraries that a bundled file opens with dlopen at run time, so neither objdump nor ldd sees them.
+# Qt >= 6.5 refuses to load its X11 platform plugin without libxcb-cursor ("xcb-cursor0 or
+# libxcb-cursor0 is needed to load the Qt xcb platform plugin"): without it the app cannot open a
+# window on an X11 desktop that lacks the package.
+RUNTIME_LOADED = {"platforms/libqxcb.so": ("libxcb-cursor0",)}
+
+
+def runtime_loaded_packages(relative_paths: list[str]) -> dict[str, str]:
+    """Package -> the bundled file that dlopens its library, for the files present in the build."""
+    found: dict[str, str] = {}
+    for rel in relative_paths:
+        for tag, packages in RUNTIME_LOADED.items():
+            if rel.endswith(tag):
+                for pkg in packages:
+                    found.setdefault(pkg, rel)
+    return found
 
 
 def is_elf(path: Path) -> bool:
@@ -160,6 +176,8 @@ def analyse(folder: Path) -> tuple[list[str], list[str], list[str]]:
                 explain.append(f"?? {soname} ({rel}): no package known")
                 continue
             (recommended if optional else required).setdefault(pkg, set()).add(soname)
+    for pkg, rel in runtime_loaded_packages([str(f.relative_to(folder)) for f in files]).items():
+        required.setdefault(pkg, set()).add(f"dlopen by {rel}")
     floor = glibc_floor([f for f in files if "/torch/" in str(f) or f.parent == folder or "/PySide6/" in str(f)])
     deps = []
     for pkg in sorted(required):

@@ -130,3 +130,15 @@ def test_shell_scripts_parse(script):
     assert path.stat().st_mode & 0o111, f"{script} is not executable"
     r = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_deb_depends_on_what_qt_opens_at_run_time():
+    """Qt's X11 plugin dlopens libxcb-cursor (no NEEDED entry): the .deb must still depend on it."""
+    spec = importlib.util.spec_from_file_location("qmf_shlib_depends", PKG / "linux" / "shlib_depends.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with_x11 = ["qmf-studio", "_internal/PySide6/Qt/plugins/platforms/libqxcb.so",
+                "_internal/PySide6/Qt/plugins/platforms/libqoffscreen.so"]
+    assert module.runtime_loaded_packages(with_x11) == {
+        "libxcb-cursor0": "_internal/PySide6/Qt/plugins/platforms/libqxcb.so"}
+    assert module.runtime_loaded_packages(with_x11[::2]) == {}
