@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         self._sweep_id = 0
         self._request_started: dict[int, float] = {}
         self.review_view: QWidget | None = None
+        self._freeze_after_result = False
 
         self.service = PredictionService()
         self.service.modelLoading.connect(self._on_model_loading)
@@ -386,7 +387,11 @@ class MainWindow(QMainWindow):
         self.busy_bar.setVisible(False)
         if self.last_result is None and not any(p.path for p in self.panels.values()):
             self.result_view.clear("Model ready: open or drop input files")
-        freeze_long_lived_objects()  # torch and the model are in: later collections skip them
+        # torch and the model are in: one collection, then later ones skip them. It holds the GIL for
+        # ~0.1 s, so with the first prediction already queued it waits until that one is shown.
+        self._freeze_after_result = any(p.path for p in self.panels.values())
+        if not self._freeze_after_result:
+            freeze_long_lived_objects()
         self.modelReady.emit(manifest)
 
     def _on_model_failed(self, path: str, message: str) -> None:
@@ -546,6 +551,9 @@ class MainWindow(QMainWindow):
                                 f"shown after {round_trip * 1000:.0f} ms)")
         self._remember_pair(result.get("files") or {})
         self.resultShown.emit(prediction)
+        if self._freeze_after_result:
+            self._freeze_after_result = False
+            freeze_long_lived_objects()
 
     def _on_failed(self, request_id: int, name: str, message: str) -> None:
         if request_id != self.latest_request_id:
