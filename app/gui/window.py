@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         self._request_started: dict[int, float] = {}
         self.review_view: QWidget | None = None
         self._freeze_after_result = False
+        self._working_model: tuple[str, str] | None = None  # (path, name) of the last model that loaded
 
         self.service = PredictionService()
         self.service.modelLoading.connect(self._on_model_loading)
@@ -381,6 +382,7 @@ class MainWindow(QMainWindow):
         if manifest.get("path") != self.model_path:
             return  # a model the user has since replaced
         self.model_ready = True
+        self._working_model = (str(manifest["path"]), str(manifest.get("name", Path(manifest["path"]).name)))
         self.manifest = {**(self.manifest or {}), **manifest}
         self.model_status.setText(f"Model: {manifest.get('name', '?')}")
         self.setWindowTitle(f"QMF Studio — {manifest.get('name', '?')}")
@@ -398,6 +400,19 @@ class MainWindow(QMainWindow):
         if path != self.model_path:
             return
         self.model_ready = False
+        self.time_label.setText("")
+        good = self._working_model
+        if good is not None and good[0] != path and Path(good[0]).exists():
+            # The header read cleanly but the weights did not load (truncated, tampered): go back to
+            # the model that worked, with the same files, rather than leave the user with none.
+            text = f"Cannot load the model: {message} Still using {good[1]}."
+            self.open_model(good[0])
+            self.statusBar().showMessage(text, 15000)
+            self.inputFailed.emit("", text)
+            if self.isVisible():
+                QMessageBox.warning(self, "Open model", text)
+            return
+        self.setWindowTitle("QMF Studio")
         self._show_model_problem(f"Cannot load the model: {message}")
         self.result_view.clear("No model loaded")
 
@@ -550,6 +565,7 @@ class MainWindow(QMainWindow):
                                 f"(model {result['model_seconds'] * 1000:.0f} ms, "
                                 f"shown after {round_trip * 1000:.0f} ms)")
         self._remember_pair(result.get("files") or {})
+        self.statusBar().clearMessage()  # an error about an earlier input no longer applies
         self.resultShown.emit(prediction)
         if self._freeze_after_result:
             self._freeze_after_result = False
@@ -559,6 +575,7 @@ class MainWindow(QMainWindow):
         if request_id != self.latest_request_id:
             return
         self._request_started.pop(request_id, None)
+        self.time_label.setText("")  # the last timing belongs to a result no longer shown
         if name in self.panels:
             self.panels[name].show_error(message)
             self.result_view.clear(f"No prediction: the {name} input cannot be read")

@@ -4,7 +4,10 @@ safetensors is a JSON header followed by raw tensor buffers: loading one execute
 pickle, so a model file a user hands the app can be opened safely. The manifest (format version,
 architecture, modalities and their preprocessing, labels, training recipe, evaluation figures, data
 provenance) lives as JSON in the header's metadata under the key `qmf.manifest`, next to a SHA-256 of
-the weights so that a flipped byte in a tensor is caught too.
+the weights, so that a flipped byte in a tensor is caught too, and a SHA-256 over the manifest text and
+that weights checksum, so that an edited manifest (swapped labels, other preprocessing) is refused as
+well. These are checksums against damage and careless edits, not signatures: whoever rewrites the
+file on purpose can rewrite them too.
 
 `read_bundle_manifest` parses the header by hand and imports neither torch nor safetensors, so the
 desktop app can build its panels for a model before torch has finished loading.
@@ -23,6 +26,7 @@ FORMAT_NAME = "qmf-studio-bundle"
 FORMAT_VERSION = 1
 MANIFEST_KEY = "qmf.manifest"
 WEIGHTS_HASH_KEY = "qmf.weights_sha256"
+MANIFEST_HASH_KEY = "qmf.manifest_sha256"
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 DEFAULT_MODEL_NAME = "avmnist-qmf.safetensors"
 
@@ -86,14 +90,23 @@ def _read_header(path: Path, data: bytes | None = None) -> tuple[dict[str, Any],
     return header, 8 + n
 
 
+def manifest_digest(manifest_text: str, weights_sha256: str) -> str:
+    """SHA-256 binding the manifest text, exactly as stored, to the weights' checksum."""
+    return hashlib.sha256(manifest_text.encode("utf-8") + b"\n" + weights_sha256.encode("ascii", "replace")).hexdigest()
+
+
 def _manifest_from_header(path: Path, header: dict[str, Any]) -> dict[str, Any]:
     meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise BundleError(path, "not a model file: the safetensors metadata is not a table of strings")
     if MANIFEST_KEY not in meta:
         raise BundleError(path, "a safetensors file, but not a QMF Studio model (no qmf.manifest in its metadata)")
     try:
         manifest = json.loads(meta[MANIFEST_KEY])
     except json.JSONDecodeError:
         raise BundleError(path, "the model's manifest is not valid JSON (the file was edited or damaged)") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(path, "the model's manifest is not a JSON object (the file was edited or damaged)")
     if manifest.get("format") != FORMAT_NAME:
         raise BundleError(path, f"unknown model format {manifest.get('format')!r}")
     version = manifest.get("format_version")
@@ -103,10 +116,29 @@ def _manifest_from_header(path: Path, header: dict[str, Any]) -> dict[str, Any]:
             f"model format version {version} is not supported by this version of QMF Studio "
             f"(it reads version {FORMAT_VERSION}); use a matching QMF Studio or re-export the model",
         )
+    stored = meta.get(MANIFEST_HASH_KEY)
+    if stored is None:
+        raise BundleError(path, "the model's manifest has no checksum (not written by this version of QMF Studio)")
+    if manifest_digest(meta[MANIFEST_KEY], meta.get(WEIGHTS_HASH_KEY, "")) != stored:
+        raise BundleError(path, "the model's manifest does not match its checksum: the file was edited or damaged")
     for key in ("name", "model"):
         if key not in manifest:
             raise BundleError(path, f"the model's manifest has no {key!r} entry")
     return manifest
+
+
+def _tensor_bytes_end(path: Path, header: dict[str, Any]) -> int:
+    """Where the last tensor's bytes end, after checking every tensor entry has the safetensors shape."""
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(v, int) and v >= 0 for v in offsets) or offsets[0] > offsets[1]):
+            raise BundleError(path, f"damaged weights: the entry for tensor {name!r} has no valid data_offsets")
+        end = max(end, offsets[1])
+    return end
 
 
 def read_bundle_manifest(path: str | Path) -> dict[str, Any]:
@@ -155,7 +187,10 @@ def save_bundle(path: str | Path, model: Any, manifest: dict[str, Any]) -> Path:
         "model": model.config.to_dict(),
     }
     full.setdefault("name", model.config.name)
-    metadata = {MANIFEST_KEY: json.dumps(full, sort_keys=True), WEIGHTS_HASH_KEY: weights_digest(state)}
+    manifest_text = json.dumps(full, sort_keys=True)
+    weights_sha256 = weights_digest(state)
+    metadata = {MANIFEST_KEY: manifest_text, WEIGHTS_HASH_KEY: weights_sha256,
+                MANIFEST_HASH_KEY: manifest_digest(manifest_text, weights_sha256)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=metadata)
@@ -181,7 +216,7 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
         raise BundleError(path, "is a folder, not a model file") from None
     header, data_start = _read_header(path, data)
     manifest = _manifest_from_header(path, header)
-    expected_end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    expected_end = _tensor_bytes_end(path, header)
     if len(data) - data_start < expected_end:
         raise BundleError(path, f"truncated: {len(data)} bytes, the header promises {data_start + expected_end}")
     try:

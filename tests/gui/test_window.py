@@ -331,3 +331,27 @@ def test_a_bad_model_file_keeps_the_current_model(qtbot, window, pair, tmp_path,
     assert list(window.panels) == ["image", "audio"] and window.model_ready
     with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
         window.set_files(pair)
+
+
+def test_a_model_whose_weights_fail_to_load_falls_back_to_the_working_one(qtbot, window, gui_model, pair, tmp_path,
+                                                                          monkeypatch):
+    """The header reads cleanly (panels could be built) but the weights are cut short: the window must
+    not end up with no model; it says why and goes back to the model that worked, files kept."""
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.set_files(pair)
+    data = Path(gui_model).read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(data[: len(data) // 2])
+    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
+        assert window.open_model(truncated)  # the header is fine; the worker finds the rest
+    assert shown and "truncated.safetensors" in shown[0] and "truncated" in shown[0]
+    assert "Still using tiny-test-model" in shown[0]
+    assert window.model_ready and window.model_path == str(gui_model)
+    assert window.panels["image"].path == pair["image"]
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+        window.request_prediction()
+    assert window.result_view.prediction is not None

@@ -9,10 +9,12 @@ import torch
 
 from app.qmf.bundle import (
     FORMAT_VERSION,
+    MANIFEST_HASH_KEY,
     MANIFEST_KEY,
     WEIGHTS_HASH_KEY,
     BundleError,
     load_bundle,
+    manifest_digest,
     read_bundle_manifest,
     save_bundle,
 )
@@ -29,11 +31,16 @@ def small_model(hidden: int = 8) -> QMFModel:
     ))
 
 
-def rewrite_header(path, edit):
+def rewrite_header(path, edit, reseal: bool = False):
+    """Edit the header in place; `reseal` recomputes the manifest checksum, as a consistent but
+    mistaken writer would (to reach the checks behind it)."""
     data = path.read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + n])
     edit(header)
+    if reseal:
+        meta = header["__metadata__"]
+        meta[MANIFEST_HASH_KEY] = manifest_digest(meta[MANIFEST_KEY], meta[WEIGHTS_HASH_KEY])
     new = json.dumps(header).encode()
     new += b" " * ((8 - len(new) % 8) % 8)
     path.write_bytes(struct.pack("<Q", len(new)) + new + data[8 + n :])
@@ -95,7 +102,7 @@ def test_architecture_that_does_not_fit_the_weights_is_refused(saved):
         manifest["model"]["modalities"][0]["encoder"]["hidden"] = 16
         header["__metadata__"][MANIFEST_KEY] = json.dumps(manifest)
 
-    rewrite_header(path, widen)
+    rewrite_header(path, widen, reseal=True)
     with pytest.raises(BundleError, match="shape mismatch"):
         load_bundle(path)
 
@@ -146,3 +153,45 @@ def test_three_modality_model_with_text_runs():
     assert set(out.share) == {"image", "audio", "caption"}
     total = sum(out.share.values())
     assert torch.allclose(total, torch.ones(2))
+
+
+@pytest.mark.parametrize("edit", ["swap_labels", "preprocessing", "drop_checksum"])
+def test_edited_manifest_is_refused_even_with_the_weights_intact(saved, edit):
+    """Swapped labels would make every prediction wrong without a word; the manifest checksum says so."""
+    path, _ = saved
+
+    def change(header):
+        meta = header["__metadata__"]
+        if edit == "drop_checksum":
+            meta.pop(MANIFEST_HASH_KEY)
+            return
+        manifest = json.loads(meta[MANIFEST_KEY])
+        if edit == "swap_labels":
+            manifest["model"]["labels"] = manifest["model"]["labels"][::-1]
+        else:
+            manifest["model"]["modalities"][0]["preprocessing"]["size"] = [14, 14]
+        meta[MANIFEST_KEY] = json.dumps(manifest, sort_keys=True)
+
+    rewrite_header(path, change)
+    with pytest.raises(BundleError, match="m.safetensors: the model's manifest .*checksum"):
+        read_bundle_manifest(path)
+    with pytest.raises(BundleError, match="checksum"):
+        load_bundle(path)
+
+
+@pytest.mark.parametrize("edit", ["manifest_list", "metadata_number", "no_offsets"])
+def test_malformed_headers_give_a_message_naming_the_file(saved, edit):
+    path, _ = saved
+
+    def change(header):
+        if edit == "manifest_list":
+            header["__metadata__"][MANIFEST_KEY] = "[1, 2]"
+        elif edit == "metadata_number":
+            header["__metadata__"] = 7
+        else:
+            name = next(k for k in header if k != "__metadata__")
+            del header[name]["data_offsets"]
+
+    rewrite_header(path, change, reseal=edit == "manifest_list")
+    with pytest.raises(BundleError, match="m.safetensors: "):
+        load_bundle(path)
