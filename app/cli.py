@@ -62,10 +62,15 @@ def _route_files(manifest_modalities: list[dict[str, Any]], named: dict[str, str
     return files
 
 
-def _format_prediction(pred: Any) -> str:
+def _format_prediction(pred: Any, corruptions: list[tuple[str, str, float]] | None = None) -> str:
     lines = [
         f"prediction: {pred.label}  (fused probability {pred.probability:.3f})",
         f"model: {pred.model_name}  sha256 {pred.model_sha256[:12]}",
+    ]
+    if corruptions:
+        lines.append("degraded before prediction: "
+                     + ", ".join(f"{n} {k} level {lv:g}" for n, k, lv in corruptions))
+    lines += [
         "",
         f"{'input':<10} {'prediction':<11} {'prob':>6} {'energy':>8} {'quality':>8} {'share':>6}  file",
     ]
@@ -98,7 +103,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         data["corruptions"] = [{"modality": n, "kind": k, "level": lv} for n, k, lv in corruptions]
         print(json.dumps(data, indent=2))
     else:
-        print(_format_prediction(pred))
+        print(_format_prediction(pred, corruptions))
     return 0
 
 
@@ -139,15 +144,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     kinds = evaluate.parse_kinds(args.kinds, predictor)
     quiet = args.quiet or args.json
     bar, update = _progress_bar("decoding", quiet)
-    data = evaluate.decode_rows(predictor, manifest.rows, update)
-    bar.close()
+    try:
+        data = evaluate.decode_rows(predictor, manifest.rows, update)
+    finally:
+        bar.close()
+    for line in data.skipped:
+        print(f"warning: skipped {line}", file=sys.stderr)
+    if not data.raws:
+        if all(row.label is None for row in manifest.rows):
+            raise UsageError(f"{args.manifest}: eval needs a 'label' column with the true class of each pair")
+        raise UsageError(f"{args.manifest}: no pair could be evaluated (see the warnings above)")
     if args.sweep:
         return _print_sweep(args, predictor, data, levels)
     bar, update = _progress_bar("evaluating", quiet)
-    result = evaluate.protocol(predictor, data, levels, kinds, seeds=args.seeds, progress=update)
-    bar.close()
+    try:
+        result = evaluate.protocol(predictor, data, levels, kinds, seeds=args.seeds, progress=update)
+    finally:
+        bar.close()
     result["model"] = {"name": predictor.name, "sha256": predictor.sha256}
-    result["skipped_rows"] = len(manifest.problems)
+    result["skipped_rows"] = len({p.line for p in manifest.problems}) + len(data.skipped)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -66,6 +66,31 @@ def test_human_readable_output_shows_label_and_shares(tiny_model, synthetic_pair
     assert code == 0
     assert out.startswith(f"prediction: {label}")
     assert "image" in out and "audio" in out and "%" in out
+    assert "degraded" not in out
+    _, degraded, _ = run(capsys, "predict", "--model", tiny_model, image, audio, "--corrupt", "audio:white_noise:8")
+    assert "degraded before prediction: audio white_noise level 8" in degraded  # never silently
+
+
+def test_eval_skips_bad_rows_with_a_warning_and_counts_them_once(tiny_model, synthetic_pairs, tmp_path, capsys):
+    rows = list(csv.DictReader(open(synthetic_pairs.test_csv)))[:9]
+    root = synthetic_pairs.root
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    lines = [f"{r['id']},{root / r['image']},{root / r['audio']},{r['label']}" for r in rows]
+    lines[1] = f"{rows[1]['id']},{broken},{root / rows[1]['audio']},{rows[1]['label']}"  # unreadable image
+    lines[2] = f"{rows[2]['id']},{root / rows[2]['image']},{root / rows[2]['audio']},"  # no label
+    lines[3] = f"{rows[3]['id']},{tmp_path / 'gone.png'},{tmp_path / 'gone.wav'},nonsense"  # 3 problems, 1 row
+    manifest = tmp_path / "mixed.csv"
+    manifest.write_text("id,image,audio,label\n" + "\n".join(lines) + "\n")
+    code, out, err = run(capsys, "eval", "--model", tiny_model, "--manifest", manifest, "--levels", "0",
+                         "--seeds", "1", "--json")
+    assert code == 0, err
+    assert "broken.png" in err and "no label" in err
+    assert json.loads(out)["skipped_rows"] == 3
+    nolabels = tmp_path / "nolabels.csv"
+    nolabels.write_text("id,image,audio\n" + "\n".join(",".join(ln.split(",")[:3]) for ln in lines[4:]) + "\n")
+    code, _, err = run(capsys, "eval", "--model", tiny_model, "--manifest", nolabels)
+    assert code != 0 and "needs a 'label' column" in err
 
 
 @pytest.mark.parametrize(

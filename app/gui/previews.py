@@ -119,6 +119,7 @@ class AudioPreview(Preview):
         self.spec_plot.setMaximumHeight(145)
         self.spec_plot.setLabel("bottom", "time", units="s")
         self.spec_plot.setLabel("left", "frequency (Hz)")
+        self.spec_plot.getAxis("left").enableAutoSIPrefix(False)  # ticks are named in Hz; no "(x0.001)"
         self.spec_plot.setMouseEnabled(x=False, y=False)
         self.spec_plot.setMenuEnabled(False)
         self.spec_plot.setXLink(self.wave_plot)

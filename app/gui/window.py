@@ -811,11 +811,34 @@ def model_card_html(manifest: dict[str, Any]) -> str:
             parts.append(f"<p>Augmentation: <code>{e(json.dumps(t['augment']))}</code></p>")
     evaluation = manifest.get("evaluation")
     if evaluation:
-        parts.append(f"<h3>Evaluation</h3><pre>{e(json.dumps(evaluation, indent=2))}</pre>")
+        parts.append("<h3>Evaluation</h3>")
+        headline = _headline_figures(evaluation) if isinstance(evaluation, dict) else []
+        if headline:
+            parts.append("<table>")
+            parts += [f"<tr><td><b>{e(k)}</b></td><td>{e(v)}</td></tr>" for k, v in headline]
+            parts.append("</table><p>All figures:</p>")
+        parts.append(f"<pre>{e(json.dumps(evaluation, indent=1))}</pre>")
     provenance = manifest.get("provenance")
     parts.append("<h3>Data and credits</h3>")
+    credits = provenance.get("credits") if isinstance(provenance, dict) else None
+    if isinstance(credits, list) and credits:
+        parts.append("<ul>" + "".join(f"<li>{e(str(c))}</li>" for c in credits) + "</ul>")
     if provenance:
-        parts.append(f"<pre>{e(json.dumps(provenance, indent=2))}</pre>")
-    parts.append(CREDITS_HTML if "mnist" in json.dumps(manifest).lower() else
-                 "<p>(no data credits recorded in this model)</p>" if not provenance else "")
+        rest = {k: v for k, v in provenance.items() if k != "credits"} if isinstance(provenance, dict) else provenance
+        if rest:
+            parts.append(f"<pre>{e(json.dumps(rest, indent=1))}</pre>")
+    else:
+        parts.append("<p>(no data credits recorded in this model)</p>")
     return "".join(parts)
+
+
+def _headline_figures(evaluation: dict[str, Any]) -> list[tuple[str, str]]:
+    """The figures that read as one line each: numbers, and small tables of numbers."""
+    rows = []
+    for key, value in evaluation.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            rows.append((key.replace("_", " "), f"{value:.4g}"))
+        elif (isinstance(value, dict) and 0 < len(value) <= 12
+              and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())):
+            rows.append((key.replace("_", " "), ", ".join(f"{k} {v:.4g}" for k, v in value.items())))
+    return rows

@@ -9,7 +9,7 @@ the whole run is repeated for several seeds and reported as mean and standard de
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -71,19 +71,32 @@ class EvalData:
 
     raws: list[dict[str, np.ndarray]]
     labels: np.ndarray
+    skipped: list[str] = field(default_factory=list)  # one line per row left out, saying why
 
 
 def decode_rows(predictor: Predictor, rows: Sequence[Any], progress: Callable[[int, int], None] | None = None) -> EvalData:
+    """Decode every row with a usable label and readable files; the others are skipped and listed
+    (one unreadable recording among thousands should not end an evaluation)."""
+    from app.modalities import InputError
+
     label_index = {name: i for i, name in enumerate(predictor.labels)}
-    raws, labels = [], []
+    raws, labels, skipped = [], [], []
     for i, row in enumerate(rows):
-        if row.label is None or row.label not in label_index:
-            raise ValueError(f"row {row.line} ({row.id}): label {row.label!r} is not one of the model's labels")
-        raws.append(predictor.load_inputs(row.files))
-        labels.append(label_index[row.label])
         if progress is not None:
             progress(i + 1, len(rows))
-    return EvalData(raws, np.asarray(labels, dtype=np.int64))
+        if row.label is None:
+            skipped.append(f"row {row.line} ({row.id}): no label")
+            continue
+        if row.label not in label_index:
+            skipped.append(f"row {row.line} ({row.id}): label {row.label!r} is not one of the model's labels")
+            continue
+        try:
+            raws.append(predictor.load_inputs(row.files))
+        except InputError as exc:
+            skipped.append(f"row {row.line} ({row.id}): {exc}")
+            continue
+        labels.append(label_index[row.label])
+    return EvalData(raws, np.asarray(labels, dtype=np.int64), skipped)
 
 
 def run_condition(

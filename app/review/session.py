@@ -4,8 +4,10 @@ What is in it: the model's identity (name, sha256), the source, the settings (fl
 row per pair (id, files, given label), the result of each pair (prediction, probabilities, every
 modality's numbers, flags, timings, or the error that stopped it) and the analyst's verdicts.
 
-Why it survives a crash: WAL journal with ``synchronous=NORMAL`` and one transaction per batch of
-results, so a killed process leaves every committed batch in the file and nothing half-written.
+Why it survives a crash: WAL journal with ``synchronous=FULL`` and one transaction per batch of
+results, so a killed process, or a machine that loses power, leaves every committed batch in the file
+and nothing half-written (NORMAL would survive the first, not always the second; FULL costs one
+fsync per batch).
 ``results.pair_idx`` is the primary key, so resuming can never duplicate a pair; the runner only
 asks for pairs without a result. Verdicts live in their own table keyed by the pair's id (not by a
 row number), so re-running the model (``--rerun``) or re-scanning the source never wipes them.
@@ -181,7 +183,7 @@ class ReviewSession:
     def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA synchronous=FULL")  # a committed batch survives a power cut too, not only a crash
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
 

@@ -37,6 +37,7 @@ class PairSource:
     unmatched: list[tuple[Path, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     layout: str | None = None
+    notes: list[str] = field(default_factory=list)  # about the labels: shown as warnings, nothing is left out
 
     @property
     def labelled(self) -> bool:
@@ -85,7 +86,21 @@ def load_source(
     if kind == SOURCE_FOLDER:
         pairing = pair_folder(p, dict(modality_kinds), kind_for_path)
         pairs = [PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels)) for r in pairing.pairs]
-        return PairSource(SOURCE_FOLDER, p, pairs, unmatched=list(pairing.unmatched), layout=pairing.layout)
+        notes = []
+        folder_labels = sorted({r.label for r in pairs if r.label is not None})
+        if labels and folder_labels and not set(folder_labels) & set(labels):
+            # Folders named by date, site or batch are not classes: scoring them as labels would flag
+            # every pair as a mismatch and report an accuracy of 0.
+            shown = ", ".join(folder_labels[:3]) + (" …" if len(folder_labels) > 3 else "")
+            notes.append(f"folder names ({shown}) are none of the model's labels: the pairs are left unlabelled")
+            pairs = [PairRow(r.line, r.id, r.files, None) for r in pairs]
+        return PairSource(SOURCE_FOLDER, p, pairs, unmatched=list(pairing.unmatched), layout=pairing.layout,
+                          notes=notes)
     manifest = read_manifest(p, modalities=list(modality_kinds), check_files=False)
     pairs = [PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels)) for r in manifest.rows]
-    return PairSource(SOURCE_MANIFEST, p, pairs, problems=[str(pr) for pr in manifest.problems])
+    unknown = [r for r in pairs if labels and r.label is not None and r.label not in labels]
+    notes = [f"{p}:{r.line}: label {r.label!r} is not one of the model's labels (kept; it counts as a mismatch)"
+             for r in unknown[:5]]
+    if len(unknown) > 5:
+        notes.append(f"{p}: {len(unknown) - 5} more rows with labels the model does not know")
+    return PairSource(SOURCE_MANIFEST, p, pairs, problems=[str(pr) for pr in manifest.problems], notes=notes)

@@ -57,7 +57,7 @@ def prepare_session(
         )
         new = session.add_pairs(source.pairs)
         session.set_unmatched(source.unmatched)
-        return PreparedSession(session, source, True, new, warnings)
+        return PreparedSession(session, source, True, new, [*warnings, *source.notes])
 
     session = ReviewSession.open(path)
     try:
@@ -83,6 +83,7 @@ def prepare_session(
             source = load_source(session.source_path, kinds, predictor.labels)
             new = session.add_pairs(source.pairs)
             session.set_unmatched(source.unmatched)
+            warnings.extend(source.notes)
         else:
             warnings.append(f"{session.source_path}: source not found; resuming the pairs already in the session")
     except BaseException:

@@ -355,3 +355,15 @@ def test_a_model_whose_weights_fail_to_load_falls_back_to_the_working_one(qtbot,
     with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
         window.request_prediction()
     assert window.result_view.prediction is not None
+
+
+def test_model_card_credits_come_from_the_models_own_provenance():
+    from app.gui.window import model_card_html
+
+    base = {"name": "mine", "model": {"labels": ["a"], "modalities": []}}
+    own = model_card_html({**base, "description": "digits like MNIST",
+                           "provenance": {"credits": ["My recordings (CC0)"], "data": {"rows": 3}},
+                           "evaluation": {"clean_accuracy": {"qmf": 0.97, "late": 0.95}, "notes": ["x"]}})
+    assert "My recordings (CC0)" in own and "Free Spoken Digit" not in own  # no borrowed credit line
+    assert "qmf 0.97, late 0.95" in own  # headline figures as a line, not only a JSON dump
+    assert "no data credits recorded" in model_card_html(base)

@@ -80,6 +80,33 @@ def test_manifest_source_keeps_rows_with_missing_files_and_index_labels(tmp_path
     assert len(src.problems) == 1 and "empty cell" in src.problems[0]
 
 
+def test_folder_names_that_are_no_labels_leave_pairs_unlabelled(tmp_path: Path) -> None:
+    """`day/2024-05-01/...` is a date, not a class: it must not turn every pair into a mismatch."""
+    flat = make_review_folder(tmp_path / "flat", per_class=1)
+    root = tmp_path / "by-day"
+    for i, f in enumerate(sorted(flat.rglob("*.png"))):
+        for src_file in (f, f.with_suffix(".wav")):
+            dest = root / f"2024-05-0{i + 1}" / src_file.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(src_file.read_bytes())
+    src = load_source(root, KINDS, CLASSES)
+    assert len(src.pairs) == 3 and all(p.label is None for p in src.pairs)
+    assert src.notes and "2024-05-01" in src.notes[0] and "unlabelled" in src.notes[0]
+    assert load_source(flat, KINDS, CLASSES).notes == []  # class-named folders stay labels
+
+
+def test_manifest_labels_the_model_does_not_know_are_kept_and_named(tmp_path: Path, review_folder: Path) -> None:
+    csv_path = tmp_path / "pairs.csv"
+    csv_path.write_text(
+        "id,image,audio,label\n"
+        f"a,{review_folder / 'low/low_000.png'},{review_folder / 'low/low_000.wav'},three\n"
+        f"b,{review_folder / 'mid/mid_000.png'},{review_folder / 'mid/mid_000.wav'},mid\n"
+    )
+    src = load_source(csv_path, KINDS, CLASSES)
+    assert [p.label for p in src.pairs] == ["three", "mid"]
+    assert len(src.notes) == 1 and "pairs.csv:2" in src.notes[0] and "'three'" in src.notes[0]
+
+
 # ---------------------------------------------------------------------------------------- batch
 
 def test_batch_rows_equal_qmf_predict(tiny_model: Path, review_folder: Path, tmp_path: Path, capsys) -> None:
