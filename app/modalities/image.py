@@ -183,7 +183,7 @@ class ImageModality(Modality):
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InputError(
                 p,
-                "image dimensions are too large to decode safely (possible decompression bomb)",
+                "image dimensions are too large to decode safely: possibly a decompression bomb",
                 f"use an image of at most {int(self.params['max_pixels']):,} pixels",
             ) from None
         except UnidentifiedImageError:
@@ -199,8 +199,8 @@ class ImageModality(Modality):
         if width * height > limit:
             raise InputError(
                 path,
-                f"image is {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} "
-                "(possible decompression bomb)",
+                f"image is {width}x{height} = {width * height:,} pixels, above the limit of {limit:,}: "
+                "possibly a decompression bomb",
                 "scale the image down first",
             )
         if width == 0 or height == 0:

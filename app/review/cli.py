@@ -32,6 +32,8 @@ def add_batch_parser(sub: Any) -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, default=64, help="pairs per model batch (default 64)")
     b.add_argument("--rerun", action="store_true",
                    help="replace every result with this model's (verdicts and notes are kept)")
+    b.add_argument("--retry-errors", action="store_true",
+                   help="on resume, try the pairs that ended in an error again (e.g. after replacing a broken file)")
     b.add_argument("--low-share", type=float, help="flag a modality whose share is below this (default 0.25)")
     b.add_argument("--low-confidence", type=float, help="flag a fused probability below this (default 0.6)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -84,7 +86,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         thresholds = base
     prepared = prepare_session(args.session, predictor, source_path=args.manifest or args.folder,
                                model_path=model_path,
-                               rerun=args.rerun, thresholds=thresholds)
+                               rerun=args.rerun, thresholds=thresholds, retry_errors=args.retry_errors)
     session = prepared.session
     try:
         for w in prepared.warnings:

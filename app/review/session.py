@@ -365,6 +365,15 @@ class ReviewSession:
                  **({"manifest_modalities": [dict(m) for m in manifest_modalities]} if manifest_modalities else {})}
             )
 
+    def forget_errors(self) -> int:
+        """Drop the error rows' results (verdicts stay), so the next run tries those pairs again:
+        the analyst may have replaced the broken file. Returns how many."""
+        with self.transaction():
+            idx = [r[0] for r in self.conn.execute("SELECT pair_idx FROM results WHERE status = 'error'")]
+            self.conn.executemany("DELETE FROM modality_results WHERE pair_idx = ?", ((i,) for i in idx))
+            self.conn.executemany("DELETE FROM results WHERE pair_idx = ?", ((i,) for i in idx))
+        return len(idx)
+
     # ------------------------------------------------------------------ pairs
     def add_pairs(self, pairs: Iterable[PairRow]) -> int:
         """Add pairs not yet in the session (by id); returns how many were new. Idempotent."""

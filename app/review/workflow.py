@@ -35,6 +35,7 @@ def prepare_session(
     model_path: str | os.PathLike[str] | None = None,
     rerun: bool = False,
     thresholds: FlagThresholds | None = None,
+    retry_errors: bool = False,
 ) -> PreparedSession:
     """Create ``session_path`` from a source, or reopen it for a resume.
 
@@ -71,6 +72,10 @@ def prepare_session(
             raise ValueError(f"{path}: made for inputs {session.modality_names}, the model takes {list(kinds)}")
         if thresholds is not None:
             session.set_thresholds(thresholds)
+        if retry_errors:
+            retried = session.forget_errors()
+            if retried:
+                warnings.append(f"retrying {retried} pair(s) that ended in an error")
         given = Path(source_path).expanduser().absolute() if source_path is not None else None
         if given is not None and os.path.normpath(given) != os.path.normpath(session.source_path):
             raise ValueError(

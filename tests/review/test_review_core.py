@@ -152,6 +152,21 @@ def test_corrupt_file_mid_batch_is_an_error_row_and_the_batch_goes_on(tiny_model
         assert [r.id for r in errors] == ["mid/mid_002"]
         assert "mid_002.png" in errors[0].error and errors[0].flags == ["error"]
         assert s.count(RowFilter(status="ok")) == 14
+        s.set_verdict("mid/mid_002", "reject", note="broken scan")
+
+    # the analyst replaces the broken file: a plain resume leaves the error, --retry-errors redoes it
+    bad.write_bytes((review_folder / "mid" / "mid_001.png").read_bytes())
+    session_path = tmp_path / "s.qmfreview"
+    assert qmf(["batch", "--model", str(tiny_model), "--folder", str(review_folder), "--session", str(session_path),
+                "--quiet"]) == 0
+    with ReviewSession.open(session_path) as s:
+        assert s.count(RowFilter(status="error")) == 1
+    assert qmf(["batch", "--model", str(tiny_model), "--folder", str(review_folder), "--session", str(session_path),
+                "--quiet", "--retry-errors"]) == 0
+    with ReviewSession.open(session_path) as s:
+        assert s.count(RowFilter(status="error")) == 0 and s.count(RowFilter(status="ok")) == 15
+        assert s.pair_count() == 15 and s.result_count() == 15
+        assert s.verdict("mid/mid_002")["note"] == "broken scan"  # the analyst's words survive the retry
 
 
 def test_sigkill_mid_run_then_resume_gives_exactly_one_row_per_pair(tiny_model: Path, tmp_path: Path) -> None:
