@@ -305,11 +305,7 @@ class MainWindow(QMainWindow):
             else:
                 text = f"Cannot open the model: {exc}"
             if self.manifest is not None:  # keep working with the model already open
-                text += f" Still using {self.manifest.get('name', 'the current model')}."
-                self.statusBar().showMessage(text, 15000)
-                self.inputFailed.emit("", text)
-                if self.isVisible():
-                    QMessageBox.warning(self, "Open model", text)
+                self._warn_model_not_opened(f"{text} Still using {self.manifest.get('name', 'the current model')}.")
                 return False
             self._show_model_problem(text)
             return False
@@ -345,6 +341,13 @@ class MainWindow(QMainWindow):
             if view is not None and view.acceptDrops():
                 view.setAcceptDrops(False)
                 view.viewport().setAcceptDrops(False)
+
+    def _warn_model_not_opened(self, text: str) -> None:
+        """The user's model choice failed but a working model stays: say so without ending anything."""
+        self.statusBar().showMessage(text, 15000)
+        self.inputFailed.emit("", text)
+        if self.isVisible():
+            QMessageBox.warning(self, "Open model", text)
 
     def _show_model_problem(self, text: str) -> None:
         self.model_banner.setText(f"<span style='color:#C62828'><b>{html.escape(text)}</b></span>")
@@ -405,12 +408,8 @@ class MainWindow(QMainWindow):
         if good is not None and good[0] != path and Path(good[0]).exists():
             # The header read cleanly but the weights did not load (truncated, tampered): go back to
             # the model that worked, with the same files, rather than leave the user with none.
-            text = f"Cannot load the model: {message} Still using {good[1]}."
             self.open_model(good[0])
-            self.statusBar().showMessage(text, 15000)
-            self.inputFailed.emit("", text)
-            if self.isVisible():
-                QMessageBox.warning(self, "Open model", text)
+            self._warn_model_not_opened(f"Cannot load the model: {message} Still using {good[1]}.")
             return
         self.setWindowTitle("QMF Studio")
         self._show_model_problem(f"Cannot load the model: {message}")
