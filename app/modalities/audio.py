@@ -368,15 +368,31 @@ class AudioModality(Modality):
         return log_mel(raw, self.params)
 
     def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
-        """float32 [1, n_mels, frames]: log-mel of the model window, fixed mean/std normalisation."""
-        x = _log_mel_tensor(waveform_window(raw, self.params), self.params)
-        x = (x - float(self.params["mean"])) / float(self.params["std"])
-        return x.unsqueeze(0).contiguous()
+        """float32 [C, n_mels, frames]: log-mel of the model window, fixed mean/std normalisation.
+
+        With the (experimental) `utterance_norm_channel` parameter a second channel holds the same
+        log-mel with each band's mean over the utterance's louder half of frames subtracted: the
+        recording's stationary colour (microphone, room, a speaker's average timbre) removed, while
+        the first channel keeps the absolute level that tells silence and noise apart.
+        """
+        import torch
+
+        logmel = _log_mel_tensor(waveform_window(raw, self.params), self.params)
+        std = float(self.params["std"])
+        x = ((logmel - float(self.params["mean"])) / std).unsqueeze(0)
+        if self.params.get("utterance_norm_channel"):
+            frame_energy = logmel.mean(dim=0)
+            loud = frame_energy.topk(max(1, logmel.shape[1] // 2)).indices
+            centred = (logmel - logmel[:, loud].mean(dim=1, keepdim=True)) / std
+            x = torch.cat([x, centred.unsqueeze(0)], dim=0)
+        return x.contiguous()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """(1, n_mels, 1 + n_samples // hop_length): torch.stft with center=True."""
-        return (1, int(self.params["n_mels"]), 1 + self.n_samples // int(self.params["hop_length"]))
+        """(C, n_mels, 1 + n_samples // hop_length): torch.stft with center=True; C = 2 with
+        `utterance_norm_channel`, else 1."""
+        channels = 2 if self.params.get("utterance_norm_channel") else 1
+        return (channels, int(self.params["n_mels"]), 1 + self.n_samples // int(self.params["hop_length"]))
 
     def _missing(self, raw: np.ndarray) -> np.ndarray:
         x = np.asarray(raw).reshape(-1)

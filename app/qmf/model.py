@@ -107,7 +107,10 @@ class TextEncoder(nn.Module):
 def build_encoder(config: ModalityConfig) -> nn.Module:
     settings = config.encoder_settings()
     if config.kind in ("image", "audio"):
-        in_channels = int(config.preprocessing.get("channels", 1)) if config.kind == "image" else 1
+        if config.kind == "image":
+            in_channels = int(config.preprocessing.get("channels", 1))
+        else:
+            in_channels = 2 if config.preprocessing.get("utterance_norm_channel") else 1
         return ConvEncoder(in_channels, list(settings["channels"]), int(settings["hidden"]), float(settings["dropout"]))
     if config.kind == "text":
         vocab_size = len(config.preprocessing.get("vocab", [])) + 2

@@ -115,6 +115,20 @@ def test_log_mel_fixed_normalisation() -> None:
     assert torch.allclose(normed, (plain + 3.0) / 2.0, atol=1e-5)
 
 
+def test_utterance_normalised_channel_drops_the_recording_gain_but_keeps_the_level_channel() -> None:
+    """The optional second channel ignores a microphone's gain; the first still tells loud from quiet."""
+    m = AudioModality({"utterance_norm_channel": True})
+    quiet = m.to_tensor(_sine(440, 8000, 0.5, amp=0.02))
+    loud = m.to_tensor(_sine(440, 8000, 0.5, amp=0.4))
+    assert tuple(quiet.shape) == m.input_shape == (2, 40, 126)
+    assert torch.allclose(AudioModality().to_tensor(_sine(440, 8000, 0.5, amp=0.02))[0], quiet[0])
+    assert loud[0].max() > quiet[0].max() + 5  # 26 dB apart in the level channel
+    frames = quiet[0].mean(dim=0) > quiet[0].mean(dim=0).median()  # while the tone sounds
+    bands = quiet[0][:, frames].mean(dim=1).topk(3).indices  # the bands it sounds in (far above the floor)
+    assert torch.allclose(loud[1][bands][:, frames], quiet[1][bands][:, frames], atol=0.05)
+    assert not torch.allclose(loud[0][bands][:, frames], quiet[0][bands][:, frames], atol=0.05)
+
+
 def test_log_mel_any_length_for_display() -> None:
     params = AudioModality.default_params()
     assert audio_mod.log_mel(np.zeros(0, np.float32), params).shape == (40, 1)
@@ -251,3 +265,16 @@ def test_missing() -> None:
     assert out.shape == (3000,) and out.max() == 0 and out.dtype == np.float32
     empty = m.corrupt(np.zeros(0, np.float32), "missing", 1, np.random.default_rng(0))
     assert empty.shape == (8000,) and empty.max() == 0
+
+
+def test_a_model_with_the_utterance_channel_takes_its_two_channel_input() -> None:
+    from app.qmf.model import ModalityConfig, ModelConfig, QMFModel
+
+    pre = {"duration": 0.5, "utterance_norm_channel": True}
+    model = QMFModel(ModelConfig(name="m", labels=["a", "b"], modalities=[
+        ModalityConfig("left", "audio", pre, {"channels": [4], "hidden": 8, "dropout": 0.0}),
+        ModalityConfig("right", "audio", {"duration": 0.5}, {"channels": [4], "hidden": 8, "dropout": 0.0})]))
+    m2, m1 = get_modality("audio", pre), get_modality("audio", {"duration": 0.5})
+    wave = _sine(300, 8000, 0.4)
+    out = model.eval()({"left": m2.to_tensor(wave).unsqueeze(0), "right": m1.to_tensor(wave).unsqueeze(0)})
+    assert out.fused.shape == (1, 2) and torch.isfinite(out.fused).all()
