@@ -8,7 +8,9 @@ augmentation and audio corruption augmentation) is trained from scratch on the F
 (index 5-44) of the other speakers plus the synthetic training voices, then measured on ALL 500 of
 S's recordings (each once). "Fused, speaker unseen" combines that audio branch with the bundle's image
 branch by QMF's energy weights on test images paired with S's recordings: an approximation (the image
-branch was trained next to a different audio branch), labelled as such in the report.
+branch was trained next to a different audio branch), labelled as such in the report. "quality_auroc"
+gives, per corruption kind and level, the chance that the branch's quality score is higher for each of S's
+clean recordings than for its corrupted copy (does the score still tell the truth for an unheard voice?).
 Results: work/loso/results.json, merged into work/report_extra.json.
 """
 
@@ -31,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 from app.data.manifest import read_manifest  # noqa: E402
 from app.modalities import get_modality  # noqa: E402
 from app.modalities.augment import augment_raw  # noqa: E402
-from app.qmf.fusion import fuse_by_energy  # noqa: E402
+from app.qmf.evaluate import auroc  # noqa: E402
+from app.qmf.fusion import confidence, fuse_by_energy  # noqa: E402
 from app.qmf.model import ModalityBranch  # noqa: E402
 from app.qmf.predictor import Predictor  # noqa: E402
 from app.qmf.train import Recipe  # noqa: E402
@@ -50,6 +53,9 @@ def main() -> int:
     ap.add_argument("--speakers")
     ap.add_argument("--test-pairs", type=int, default=1000)
     ap.add_argument("--extra-key", default="leave_one_speaker_out", help="key in work/report_extra.json")
+    ap.add_argument("--quality-kinds", default="white_noise,dropout,clipping,bandlimit,babble",
+                    help="audio corruptions for the quality AUROC on the held-out speaker ('' = none)")
+    ap.add_argument("--quality-levels", default="5,10")
     args = ap.parse_args()
     torch.set_num_threads(1)
     recipe = Recipe.from_file(args.config)
@@ -112,7 +118,20 @@ def main() -> int:
                 z = {"image": bundle.model.branches["image"](imgs), "audio": branch(auds)}
                 fused = fuse_by_energy(z, bundle.model.config.confidence_scale).fused
                 hits += int((fused.argmax(-1) == torch.tensor([int(r.label) for r in chunk])).sum())
-        results[s] = {"audio_branch_accuracy": acc, "recordings": len(mine),
+        # quality score of the branch on the held-out speaker: clean vs each corruption (AUROC: the chance
+        # that a clean recording scores above a corrupted one)
+        quality: dict[str, float | None] = {}
+        kinds = [k for k in args.quality_kinds.split(",") if k]
+        if kinds:
+            clean_raws = [audio.load(p) for p in mine]
+            with torch.inference_mode():
+                clean_q = confidence(branch(torch.stack([audio.to_tensor(x) for x in clean_raws]))).numpy()
+                for kind in kinds:
+                    for level in (float(v) for v in args.quality_levels.split(",")):
+                        qrng = np.random.default_rng(2)
+                        bad = torch.stack([audio.to_tensor(audio.corrupt(x, kind, level, qrng)) for x in clean_raws])
+                        quality[f"{kind}@{level:g}"] = auroc(clean_q, confidence(branch(bad)).numpy())
+        results[s] = {"audio_branch_accuracy": acc, "recordings": len(mine), "quality_auroc": quality,
                       "fused_accuracy_unseen_speaker_approx": hits / len(pick), "test_pairs": len(pick),
                       "steps": args.steps, "batch": args.batch, "seconds": round(time.time() - t0, 1),
                       "train_recordings": len(train_files)}
