@@ -9,8 +9,9 @@ augmentation and audio corruption augmentation) is trained from scratch on the F
 S's recordings (each once). "Fused, speaker unseen" combines that audio branch with the bundle's image
 branch by QMF's energy weights on test images paired with S's recordings: an approximation (the image
 branch was trained next to a different audio branch), labelled as such in the report. "quality_auroc"
-gives, per corruption kind and level, the chance that the branch's quality score is higher for each of S's
-clean recordings than for its corrupted copy (does the score still tell the truth for an unheard voice?).
+gives, per corruption kind and level, the chance that one of S's clean recordings, drawn at random, gets a
+higher quality score than a corrupted one drawn at random (does the score still tell the truth for an
+unheard voice?).
 Results: work/loso/results.json, merged into work/report_extra.json.
 """
 
