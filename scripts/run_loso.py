@@ -102,8 +102,9 @@ def main() -> int:
             sched.step()
         branch.eval()
         mine = [p for p in recs if p.name.split("_")[1] == s]
+        clean_raws = [audio.load(p) for p in mine]
         with torch.inference_mode():
-            logits = branch(torch.stack([audio.to_tensor(audio.load(p)) for p in mine]))
+            logits = branch(torch.stack([audio.to_tensor(x) for x in clean_raws]))
         truth = torch.tensor([int(p.name[0]) for p in mine])
         acc = float((logits.argmax(-1) == truth).float().mean())
         # fused, speaker unseen (approximation, see the docstring)
@@ -124,9 +125,8 @@ def main() -> int:
         quality: dict[str, float | None] = {}
         kinds = [k for k in args.quality_kinds.split(",") if k]
         if kinds:
-            clean_raws = [audio.load(p) for p in mine]
+            clean_q = confidence(logits).numpy()
             with torch.inference_mode():
-                clean_q = confidence(branch(torch.stack([audio.to_tensor(x) for x in clean_raws]))).numpy()
                 for kind in kinds:
                     for level in (float(v) for v in args.quality_levels.split(",")):
                         qrng = np.random.default_rng(2)

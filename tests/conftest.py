@@ -36,12 +36,7 @@ def _collect_cycles_between_tests():
     yield
     import sys
 
-    collector_module = sys.modules.get("app.gui.collector")
-    if collector_module is None:
-        return
-    from PySide6.QtCore import QCoreApplication
-
-    app = QCoreApplication.instance()
-    collector = app.findChild(collector_module.GuiThreadCollector) if app is not None else None
+    collector_module = sys.modules.get("app.gui.collector")  # not imported: no window, nothing to do
+    collector = collector_module.installed_collector() if collector_module is not None else None
     if collector is not None:
         collector.check()

@@ -27,19 +27,17 @@ import gc
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer
 
-__all__ = ["GuiThreadCollector", "freeze_long_lived_objects", "install_gui_thread_collector"]
+__all__ = ["GuiThreadCollector", "freeze_long_lived_objects", "install_gui_thread_collector", "installed_collector"]
 
 CHECK_INTERVAL_MS = 500
 
 
 class GuiThreadCollector(QObject):
-    """Owns the timer; `uninstall()` gives automatic collection back to Python."""
+    """Owns the timer that collects in the GUI thread; lives as long as its parent, the application."""
 
     def __init__(self, parent: QObject, interval_ms: int = CHECK_INTERVAL_MS) -> None:
         super().__init__(parent)
         self.threshold = gc.get_threshold()
-        self.was_enabled = gc.isenabled()
-        self.collections = 0
         gc.disable()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -56,19 +54,17 @@ class GuiThreadCollector(QObject):
         if count1 > t1:
             generation = 2 if count2 > t2 else 1
         gc.collect(generation)
-        self.collections += 1
 
     def freeze_long_lived(self) -> None:
         """Collect now, then keep the survivors out of later collections (see the module's text)."""
         gc.collect()
         gc.freeze()
 
-    def uninstall(self) -> None:
-        self._timer.stop()
-        gc.unfreeze()
-        gc.collect()
-        if self.was_enabled:
-            gc.enable()
+
+def installed_collector() -> GuiThreadCollector | None:
+    """The application's collector if one was installed, else None (installs nothing)."""
+    app = QCoreApplication.instance()
+    return app.findChild(GuiThreadCollector) if app is not None else None
 
 
 def install_gui_thread_collector() -> GuiThreadCollector | None:
@@ -79,10 +75,7 @@ def install_gui_thread_collector() -> GuiThreadCollector | None:
     app = QCoreApplication.instance()
     if app is None or QThread.currentThread() is not app.thread():
         return None
-    existing = app.findChild(GuiThreadCollector)
-    if existing is not None:
-        return existing
-    return GuiThreadCollector(app)
+    return installed_collector() or GuiThreadCollector(app)
 
 
 def freeze_long_lived_objects() -> None:

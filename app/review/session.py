@@ -369,10 +369,9 @@ class ReviewSession:
         """Drop the error rows' results (verdicts stay), so the next run tries those pairs again:
         the analyst may have replaced the broken file. Returns how many."""
         with self.transaction():
-            idx = [r[0] for r in self.conn.execute("SELECT pair_idx FROM results WHERE status = 'error'")]
-            self.conn.executemany("DELETE FROM modality_results WHERE pair_idx = ?", ((i,) for i in idx))
-            self.conn.executemany("DELETE FROM results WHERE pair_idx = ?", ((i,) for i in idx))
-        return len(idx)
+            self.conn.execute("DELETE FROM modality_results WHERE pair_idx IN "
+                              "(SELECT pair_idx FROM results WHERE status = 'error')")
+            return self.conn.execute("DELETE FROM results WHERE status = 'error'").rowcount
 
     # ------------------------------------------------------------------ pairs
     def add_pairs(self, pairs: Iterable[PairRow]) -> int:
