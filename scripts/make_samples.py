@@ -44,17 +44,19 @@ CLEAN = [
 ]
 
 
-def find_font(name: str) -> Path | None:
+def find_font(name: str) -> Path:
+    """The font file; missing fonts stop the script (a substitute would make different samples under the same name)."""
     for d in FONT_DIRS:
         hits = list(d.rglob(name))
         if hits:
             return hits[0]
-    return None
+    raise SystemExit(f"make_samples.py: font {name} not found under {', '.join(map(str, FONT_DIRS))}; "
+                     "install fonts-dejavu-core, fonts-freefont-ttf and fonts-liberation (Debian/Ubuntu)")
 
 
 def draw_digit(digit: int, font_name: str, rng: np.random.Generator) -> Image.Image:
     """A digit drawn with a font, warped like handwriting, framed like MNIST; black ink on white paper."""
-    path = find_font(font_name) or find_font("DejaVuSans.ttf")
+    path = find_font(font_name)
     font = ImageFont.truetype(str(path), 300)
     canvas = Image.new("L", (420, 420), 0)
     d = ImageDraw.Draw(canvas)

@@ -6,6 +6,7 @@ These are the pairs the app opens first, so a retrained bundle that breaks them 
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from app.qmf.bundle import default_model_path, resources_dir
