@@ -300,6 +300,11 @@ def main() -> int:
                          "inputs: same --pairs/--seeds), merge them in and re-render; no clean pass, no sweeps")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core machine: 2 threads spin-wait on each other")
     args = ap.parse_args()
+    try:  # the plots come last: find out now, not after the evaluation
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("make_report.py needs matplotlib for the plots: .venv/bin/pip install matplotlib", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     t0 = time.time()
     log = lambda s: print(f"[{time.time() - t0:6.0f} s] {s}", file=sys.stderr, flush=True)  # noqa: E731
@@ -350,10 +355,6 @@ def main() -> int:
         sweeps["late"] = sweep(late, raws, y, log)
         sweeps["late_model"] = late["key"]
 
-    plot_protocol(cells_seen, cells_unseen, FIG / "protocol.png")
-    plot_sweep(sweeps["bundle"], "auroc", "quality-score AUROC (clean vs corrupted)", FIG / "auroc_by_kind.png")
-    plot_sweep(sweeps["bundle"], "share", "mean share of the corrupted modality", FIG / "share_by_kind.png")
-    plot_sweep(sweeps["bundle"], "accuracy_qmf", "QMF accuracy, one modality corrupted", FIG / "accuracy_by_kind.png")
     examples = worked_examples(ref)
     extra = json.loads(Path(args.extra).read_text()) if Path(args.extra).exists() else {}
 
@@ -363,7 +364,11 @@ def main() -> int:
                "protocol_raw": {"seen": {str(k): v for k, v in seen.items()}, "unseen": {str(k): v for k, v in unseen.items()}},
                "sweeps": sweeps, "examples": examples, "extra": extra,
                "models": [{k: m[k] for k in ("key", "label", "rule", "variant", "seed")} for m in models]}
-    (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))  # first: plots can fail
+    plot_protocol(cells_seen, cells_unseen, FIG / "protocol.png")
+    plot_sweep(sweeps["bundle"], "auroc", "quality-score AUROC (clean vs corrupted)", FIG / "auroc_by_kind.png")
+    plot_sweep(sweeps["bundle"], "share", "mean share of the corrupted modality", FIG / "share_by_kind.png")
+    plot_sweep(sweeps["bundle"], "accuracy_qmf", "QMF accuracy, one modality corrupted", FIG / "accuracy_by_kind.png")
     write_markdown(results, models, ref)
     if not args.no_store:
         store_in_bundle(Path(args.bundle), results)
