@@ -530,8 +530,10 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
     # QMF vs late
     L += ["## Where QMF does and does not beat late fusion", "",
           "Fair comparisons are between rows trained on the same schedule. Full schedule (the bundle's: 10 epochs x 12,000 pairs): "
-          "the bundle and the `-full` rows against `late-full` (same recipe, late-fusion loss). Short schedule (3 epochs x 8,000 "
-          "pairs): `qmf-paper` and the other short rows against `late`. And the bundle against the late-fusion RULE applied to the "
+          "the bundle and the `-full` rows against `late-full` (same recipe, late-fusion loss). "
+          + ("Short schedule (3 epochs x 8,000 pairs): `qmf-paper` and the other short rows against `late`. "
+             if "late" in results["protocol_seen"]["0.0"] else "")
+          + "And the bundle against the late-fusion RULE applied to the "
           "bundle's own branches (same branches, only the fusion differs). Rows of different schedules are not compared.", ""]
     for title, cells in (("seen", results["protocol_seen"]), ("unseen", results["protocol_unseen"])):
         if "bundle" in cells["0.0"]:
