@@ -833,11 +833,14 @@ def model_card_html(manifest: dict[str, Any]) -> str:
 
 def _headline_figures(evaluation: dict[str, Any]) -> list[tuple[str, str]]:
     """The figures that read as one line each: numbers, and small tables of numbers."""
+    def number(v: int | float) -> str:  # counts in full (10,000, not 1e+04), measurements to 4 digits
+        return f"{v:,}" if isinstance(v, int) else f"{v:.4g}"
+
     rows = []
     for key, value in evaluation.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
-            rows.append((key.replace("_", " "), f"{value:.4g}"))
+            rows.append((key.replace("_", " "), number(value)))
         elif (isinstance(value, dict) and 0 < len(value) <= 12
               and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())):
-            rows.append((key.replace("_", " "), ", ".join(f"{k} {v:.4g}" for k, v in value.items())))
+            rows.append((key.replace("_", " "), ", ".join(f"{k} {number(v)}" for k, v in value.items())))
     return rows

@@ -363,7 +363,9 @@ def test_model_card_credits_come_from_the_models_own_provenance():
     base = {"name": "mine", "model": {"labels": ["a"], "modalities": []}}
     own = model_card_html({**base, "description": "digits like MNIST",
                            "provenance": {"credits": ["My recordings (CC0)"], "data": {"rows": 3}},
-                           "evaluation": {"clean_accuracy": {"qmf": 0.97, "late": 0.95}, "notes": ["x"]}})
+                           "evaluation": {"clean_accuracy": {"qmf": 0.97, "late": 0.95, "pairs": 10000},
+                                          "test_pairs": 10000, "notes": ["x"]}})
     assert "My recordings (CC0)" in own and "Free Spoken Digit" not in own  # no borrowed credit line
-    assert "qmf 0.97, late 0.95" in own  # headline figures as a line, not only a JSON dump
+    assert "qmf 0.97, late 0.95, pairs 10,000" in own  # headline figures as a line, not only a JSON dump
+    assert "<td>10,000</td>" in own and "1e+04" not in own  # counts in full
     assert "no data credits recorded" in model_card_html(base)
