@@ -16,10 +16,14 @@ SAMPLES = resources_dir() / "samples"
 
 
 @pytest.fixture(scope="module")
-def shipped():
+def predictor() -> Predictor:
     if not default_model_path().exists():
         pytest.fail(f"the bundled model is missing: {default_model_path()}")
-    predictor = Predictor.load(default_model_path())
+    return Predictor.load(default_model_path())
+
+
+@pytest.fixture(scope="module")
+def shipped(predictor):
     pairs = json.loads((SAMPLES / "samples.json").read_text(encoding="utf-8"))
     results = {}
     for pair in pairs:
@@ -58,8 +62,7 @@ def test_a_degraded_input_scores_lower_quality_than_the_same_input_clean(shipped
     assert len(checked) >= 4, checked
 
 
-def test_the_bundled_model_is_small_and_credits_its_data() -> None:
-    path = default_model_path()
-    assert path.stat().st_size < 5 * 1024 * 1024, "the bundled weights must stay under 5 MB"
-    credits = " ".join(Predictor.load(path).manifest["provenance"]["credits"])
+def test_the_bundled_model_is_small_and_credits_its_data(predictor) -> None:
+    assert default_model_path().stat().st_size < 5 * 1024 * 1024, "the bundled weights must stay under 5 MB"
+    credits = " ".join(predictor.manifest["provenance"]["credits"])
     assert "MNIST" in credits and "Free Spoken Digit Dataset" in credits

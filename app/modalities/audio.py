@@ -370,7 +370,7 @@ class AudioModality(Modality):
     def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
         """float32 [C, n_mels, frames]: log-mel of the model window, fixed mean/std normalisation.
 
-        With the (experimental) `utterance_norm_channel` parameter a second channel holds the same
+        With the `utterance_norm_channel` parameter (the bundled model's recipe sets it) a second channel holds the same
         log-mel with each band's mean over the utterance's louder half of frames subtracted: the
         recording's stationary colour (microphone, room, a speaker's average timbre) removed, while
         the first channel keeps the absolute level that tells silence and noise apart.

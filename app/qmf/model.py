@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from app.modalities import get_modality
 from app.qmf.fusion import DEFAULT_CONFIDENCE_SCALE, FusionOutput, fuse_by_energy
 
 DEFAULT_ENCODER: dict[str, dict[str, Any]] = {
@@ -107,10 +108,7 @@ class TextEncoder(nn.Module):
 def build_encoder(config: ModalityConfig) -> nn.Module:
     settings = config.encoder_settings()
     if config.kind in ("image", "audio"):
-        if config.kind == "image":
-            in_channels = int(config.preprocessing.get("channels", 1))
-        else:
-            in_channels = 2 if config.preprocessing.get("utterance_norm_channel") else 1
+        in_channels = get_modality(config.kind, config.preprocessing).input_shape[0]  # what to_tensor makes
         return ConvEncoder(in_channels, list(settings["channels"]), int(settings["hidden"]), float(settings["dropout"]))
     if config.kind == "text":
         vocab_size = len(config.preprocessing.get("vocab", [])) + 2

@@ -29,6 +29,12 @@ KINDS = {"image": "image", "audio": "audio"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def write_manifest(path: Path, rows: list[tuple]) -> Path:
+    """A pairs manifest: one (id, image, audio, label) tuple per row."""
+    path.write_text("id,image,audio,label\n" + "".join(",".join(map(str, row)) + "\n" for row in rows))
+    return path
+
+
 def run_batch(model: Path, folder: Path, session: Path, *extra: str) -> int:
     return qmf(["batch", "--model", str(model), "--folder", str(folder), "--session", str(session), "--quiet", *extra])
 
@@ -66,14 +72,12 @@ def test_folder_with_modality_subfolders(tmp_path: Path) -> None:
 
 
 def test_manifest_source_keeps_rows_with_missing_files_and_index_labels(tmp_path: Path, review_folder: Path) -> None:
-    csv_path = tmp_path / "pairs.csv"
-    csv_path.write_text(
-        "id,image,audio,label\n"
-        f"a,{review_folder / 'low/low_000.png'},{review_folder / 'low/low_000.wav'},low\n"
-        f"b,{review_folder / 'mid/mid_000.png'},{review_folder / 'mid/mid_000.wav'},1\n"
-        f"c,{review_folder / 'nope.png'},{review_folder / 'mid/mid_001.wav'},mid\n"
-        "d,,x.wav,low\n"
-    )
+    csv_path = write_manifest(tmp_path / "pairs.csv", [
+        ("a", review_folder / "low/low_000.png", review_folder / "low/low_000.wav", "low"),
+        ("b", review_folder / "mid/mid_000.png", review_folder / "mid/mid_000.wav", "1"),
+        ("c", review_folder / "nope.png", review_folder / "mid/mid_001.wav", "mid"),
+        ("d", "", "x.wav", "low"),
+    ])
     src = load_source(csv_path, KINDS, CLASSES)
     assert [p.id for p in src.pairs] == ["a", "b", "c"]
     assert [p.label for p in src.pairs] == ["low", "mid", "mid"]
@@ -96,12 +100,10 @@ def test_folder_names_that_are_no_labels_leave_pairs_unlabelled(tmp_path: Path) 
 
 
 def test_manifest_labels_the_model_does_not_know_are_kept_and_named(tmp_path: Path, review_folder: Path) -> None:
-    csv_path = tmp_path / "pairs.csv"
-    csv_path.write_text(
-        "id,image,audio,label\n"
-        f"a,{review_folder / 'low/low_000.png'},{review_folder / 'low/low_000.wav'},three\n"
-        f"b,{review_folder / 'mid/mid_000.png'},{review_folder / 'mid/mid_000.wav'},mid\n"
-    )
+    csv_path = write_manifest(tmp_path / "pairs.csv", [
+        ("a", review_folder / "low/low_000.png", review_folder / "low/low_000.wav", "three"),
+        ("b", review_folder / "mid/mid_000.png", review_folder / "mid/mid_000.wav", "mid"),
+    ])
     src = load_source(csv_path, KINDS, CLASSES)
     assert [p.label for p in src.pairs] == ["three", "mid"]
     assert len(src.notes) == 1 and "pairs.csv:2" in src.notes[0] and "'three'" in src.notes[0]
