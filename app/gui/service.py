@@ -80,6 +80,9 @@ class PredictionService(QObject):
     modelFailed = Signal(str, str)  # path, message
     predicted = Signal(int, object)  # request id, result
     failed = Signal(int, str, str)  # request id, modality name ("" = not one input), message
+    # before `failed` for an unreadable input: the inputs of that request that did decode, so their
+    # previews show ({"raw": {name: array}, "info": {name: text}})
+    partlyDecoded = Signal(int, object)
     sweepDone = Signal(int, object)
     sweepFailed = Signal(int, str)
     busyChanged = Signal(bool)
@@ -204,7 +207,7 @@ class PredictionService(QObject):
 
         raw: dict[str, np.ndarray] = {}
         info: dict[str, str] = {}
-        ok = True
+        errors: list[tuple[str, str]] = []
         for name, modality in self._predictor.modalities.items():
             path = files.get(name)
             if path is None:
@@ -214,12 +217,17 @@ class PredictionService(QObject):
             try:
                 raw[name], info[name] = self._decode(name, path)
             except InputError as exc:
-                self.failed.emit(request_id, name, str(exc))
-                ok = False
+                errors.append((name, str(exc)))
             except Exception as exc:  # a decoder bug must not kill the worker
-                self.failed.emit(request_id, name, f"{path}: cannot read this file: {_describe(exc)}")
-                ok = False
-        return (raw, info) if ok else None
+                errors.append((name, f"{path}: cannot read this file: {_describe(exc)}"))
+        if not errors:
+            return raw, info
+        readable = {n: r for n, r in raw.items() if files.get(n) is not None}
+        if readable:
+            self.partlyDecoded.emit(request_id, {"raw": readable, "info": {n: info[n] for n in readable}})
+        for name, message in errors:
+            self.failed.emit(request_id, name, message)
+        return None
 
     def _predict(self, request: PredictRequest) -> None:
         if self._predictor is None:

@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.service.modelFailed.connect(self._on_model_failed)
         self.service.predicted.connect(self._on_predicted)
         self.service.failed.connect(self._on_failed)
+        self.service.partlyDecoded.connect(self._on_partly_decoded)
         self.service.sweepDone.connect(self._on_sweep)
         self.service.sweepFailed.connect(self._on_sweep_failed)
         self.service.busyChanged.connect(self._on_busy)
@@ -569,6 +570,14 @@ class MainWindow(QMainWindow):
         if self._freeze_after_result:
             self._freeze_after_result = False
             freeze_long_lived_objects()
+
+    def _on_partly_decoded(self, request_id: int, decoded: dict) -> None:
+        """Another input of this request cannot be read: still show the ones that can."""
+        if request_id != self.latest_request_id:
+            return
+        for name, raw in decoded["raw"].items():
+            if name in self.panels:
+                self.panels[name].show_input(raw, decoded["info"].get(name, ""))
 
     def _on_failed(self, request_id: int, name: str, message: str) -> None:
         if request_id != self.latest_request_id:

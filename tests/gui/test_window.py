@@ -109,6 +109,11 @@ def test_bad_file_shows_an_error_and_the_next_pair_predicts(qtbot, window, pair,
     assert not panel.error_label.isHidden()
     assert "not-a-picture.png" in panel.error_label.text()
     assert "No prediction" in window.result_view.headline.text()
+    # the readable recording is still shown, not left "reading…"
+    audio = window.panels["audio"]
+    assert audio.info_label.text() not in ("", "reading…")
+    shown = audio.preview.wave_curve.getData()[1]
+    assert shown is not None and len(shown) > 0
     with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
         window.set_files(pair)
     assert panel.error_label.isHidden()
