@@ -93,7 +93,20 @@ CREATE TABLE IF NOT EXISTS verdicts (
 
 
 class ModelMismatchError(ValueError):
-    """The session was made by a different model file than the one given now."""
+    """The session was made by a different model file than the one given now.
+
+    The facts are attributes (the app builds its own message and button from them); `reason` is
+    the one line of what is wrong, str(err) adds what would work on the command line."""
+
+    def __init__(self, path: Path | str, session_model: str, session_sha256: str, given_model: str,
+                 given_sha256: str):
+        self.path = str(path)
+        self.session_model, self.session_sha256 = session_model, session_sha256
+        self.given_model, self.given_sha256 = given_model, given_sha256
+        self.reason = (f"{path}: made by model {session_model} (sha256 {session_sha256[:12]}), "
+                       f"not by {given_model} (sha256 {given_sha256[:12]})")
+        super().__init__(f"{self.reason}; re-run with --rerun to replace the results with this model's "
+                         "(verdicts and notes are kept)")
 
 
 @dataclass
@@ -347,11 +360,7 @@ class ReviewSession:
     def check_model(self, name: str, sha256: str) -> None:
         """ModelMismatchError when the session's results were made by another model."""
         if sha256 != self.model_sha256:
-            raise ModelMismatchError(
-                f"{self.path}: made by model {self.model_name} (sha256 {self.model_sha256[:12]}), "
-                f"not by {name} (sha256 {sha256[:12]}); re-run with --rerun to replace the results "
-                "with this model's (verdicts and notes are kept)"
-            )
+            raise ModelMismatchError(self.path, self.model_name, self.model_sha256, name, sha256)
 
     def start_rerun(self, model_name: str, model_sha256: str, model_path: str | None,
                     manifest_modalities: Sequence[Mapping[str, Any]] | None = None) -> None:

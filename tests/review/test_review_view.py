@@ -123,7 +123,7 @@ def test_review_view_pause_cancel_resume_and_model_mismatch(qtbot, tiny_model: P
     view.open_source(folder, session_path)
     qtbot.waitUntil(lambda: view.progress_bar.value() >= 4, timeout=TIMEOUT_MS)
     view.toggle_pause()
-    assert view.worker.paused and view.pause_button.text() == "Continue"
+    assert view.worker.control.paused and view.pause_button.text() == "Continue"
     qtbot.wait(400)
     paused_at = view.progress_bar.value()
     qtbot.wait(400)

@@ -44,6 +44,7 @@ from app.gui.review.table_model import ReviewTableModel, VerdictDelegate
 from app.gui.review.worker import ReviewWorker
 from app.qmf.bundle import BundleError, read_bundle_manifest
 from app.review.flags import FlagThresholds
+from app.review.messages import ErrorKind, Failed, Finished, Prepared, Progress
 from app.review.session import ANY_FLAG, NO_FLAG, ReviewRow, ReviewSession, RowFilter
 from app.review.sources import SESSION_SUFFIX
 
@@ -373,17 +374,17 @@ class ReviewView(QWidget):
     def toggle_pause(self) -> None:
         if self.worker is None or not self.worker.isRunning():
             return
-        if self.worker.paused:
-            self.worker.resume()
+        if self.worker.control.paused:
+            self.worker.control.resume()
             self.pause_button.setText("Pause")
         else:
-            self.worker.pause()
+            self.worker.control.pause()
             self.pause_button.setText("Continue")
             self.progress_label.setText(self.progress_label.text() + " · paused")
 
     def cancel_run(self, wait: bool = False) -> None:
         if self.worker is not None and self.worker.isRunning():
-            self.worker.cancel()
+            self.worker.control.cancel()
             if wait:
                 self.worker.wait()
 
@@ -407,17 +408,17 @@ class ReviewView(QWidget):
         for b in (self.open_folder_button, self.open_manifest_button, self.open_session_button):
             b.setEnabled(not running)
 
-    def _on_prepared(self, info: dict) -> None:
-        path = Path(info["session"])
+    def _on_prepared(self, info: Prepared) -> None:
+        path = Path(info.session)
         if self.session is None or self.session.path != path:
             self._close_session_only()
             self._attach(ReviewSession.open(path))
         else:
             self.session.reload()
             self._attach(self.session)
-        for w in info["warnings"]:
+        for w in info.warnings:
             self._show_banner(w, "", None)
-        unmatched = info["unmatched"]
+        unmatched = info.unmatched
         if unmatched:
             shown = "\n".join(f"{p}: {r}" for p, r in unmatched[:50])
             self.banner_label.setToolTip(shown)
@@ -430,15 +431,17 @@ class ReviewView(QWidget):
             self.session.close()
             self.session = None
 
-    def _on_progress(self, done: int, total: int, rate: float, left: float) -> None:
-        self.progress_bar.setRange(0, max(1, total))
-        self.progress_bar.setValue(done)
-        paused = " · paused" if self.worker is not None and self.worker.paused else ""
-        self.progress_label.setText(f"{done} / {total} pairs · {rate:.0f} pairs/s · {_format_seconds(left)} left{paused}")
+    def _on_progress(self, p: Progress) -> None:
+        self.progress_bar.setRange(0, max(1, p.total))
+        self.progress_bar.setValue(p.done)
+        paused = " · paused" if self.worker is not None and self.worker.control.paused else ""
+        left = _format_seconds(p.seconds_left) if p.seconds_left is not None else "—"
+        self.progress_label.setText(f"{p.done} / {p.total} pairs · {p.rate:.0f} pairs/s · {left} left{paused}")
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
-    def _on_finished(self, stats: dict) -> None:
+    def _on_finished(self, finished: Finished) -> None:
+        stats = finished.as_dict()
         self._run_over = True
         self._last_run = stats
         if self._thresholds_changed_during_run:
@@ -458,12 +461,13 @@ class ReviewView(QWidget):
         self._set_running(False)
         self.run_finished.emit(stats)
 
-    def _on_failed(self, message: str, kind: str) -> None:
+    def _on_failed(self, failed: Failed) -> None:
+        message = failed.message
         self._run_over = True
         self._set_running(False)
-        if kind == "model_mismatch":
+        if failed.kind is ErrorKind.MODEL_MISMATCH:
             path = self.worker.session_path if self.worker else None
-            self._show_banner(message.split("; re-run")[0] + ".", "Re-run with this model",
+            self._show_banner(message + ".", "Re-run with this model",
                               lambda: self.start_run(session_path=path, rerun=True))
             if path is not None and (self.session is None or self.session.path != path.absolute()):
                 self._close_session_only()
