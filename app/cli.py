@@ -44,21 +44,15 @@ def _model_path(arg: str | None) -> Path:
 # --------------------------------------------------------------------------- predict
 
 def _route_files(manifest_modalities: list[dict[str, Any]], named: dict[str, str], positional: list[str]) -> dict[str, str]:
-    """Assign positional files to modalities by type; named ones (`--image F`) win."""
-    from app.modalities import kind_for_path
+    """Assign positional files to modalities by type (app.modalities.routing); named ones (`--image F`) win."""
+    from app.modalities.routing import route_files
 
-    files = dict(named)
-    for f in positional:
-        kind = kind_for_path(f)
-        if kind is None:
-            raise UsageError(f"{f}: cannot tell which input this is from its extension; name it, e.g. --image {f}")
-        targets = [m["name"] for m in manifest_modalities if m["kind"] == kind and m["name"] not in files]
-        if not targets:
-            taken = [m["name"] for m in manifest_modalities if m["kind"] == kind]
-            if taken:
-                raise UsageError(f"{f}: a {kind} file, but the {kind} input ({taken[0]}) is already given")
-            raise UsageError(f"{f}: a {kind} file, but the model takes {', '.join(m['kind'] for m in manifest_modalities)}")
-        files[targets[0]] = f
+    files, problems = route_files(manifest_modalities, positional, named)
+    if problems:
+        first = problems[0]
+        hint = f"; name it, e.g. --{manifest_modalities[0]['name']} {first.path}" if first.kind is None and \
+            manifest_modalities else ""
+        raise UsageError(first.message + hint)
     return files
 
 

@@ -120,9 +120,12 @@ def gui_run(model: Path, folder: Path, session_path: Path, batch_size: int, work
     browser.setInterval(500)
     clicks: list[float] = []  # GUI-thread milliseconds inside each click's handler
 
-    def click() -> None:
+    def click() -> None:  # the next row each time, so every click shows a different pair
+        n = view.table_model.rowCount()
+        if n == 0:
+            return
         t = time.perf_counter()
-        view.select_row(min(view.table_model.rowCount() - 1, int(time.time() * 7) % 200))
+        view.select_row(len(clicks) * 7 % min(n, 200))
         clicks.append((time.perf_counter() - t) * 1000)
 
     browser.timeout.connect(click)
