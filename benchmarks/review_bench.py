@@ -107,7 +107,6 @@ def gui_run(model: Path, folder: Path, session_path: Path, batch_size: int, work
     timer = QTimer()
     timer.setInterval(1)
     timer.timeout.connect(tick)
-    view.worker = None
     view.run_finished.connect(lambda stats: state.update(done=stats))
     view.run_failed.connect(lambda msg: state.update(done={"error": msg}))
     clock.start()

@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
     """QMF Studio's main window. `model_path=None` opens the bundled model."""
 
     closed = Signal()
+    predict: PredictPage | None = None  # palette events arrive during construction, before the page
 
     def __init__(self, model_path: str | Path | None = None, settings: QSettings | None = None,
                  parent: QWidget | None = None):
@@ -189,7 +190,7 @@ class MainWindow(QMainWindow):
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) and \
-                hasattr(self, "predict"):  # palette events arrive during construction too
+                self.predict is not None:
             self.predict.apply_palette()
         super().changeEvent(event)
 

@@ -10,7 +10,6 @@ handlers here are plain methods.
 
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 from typing import Any
@@ -18,40 +17,34 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QMessageBox,
     QProgressBar,
-    QPushButton,
-    QScrollArea,
     QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
 from app.gui.actions import Action
-from app.gui.charts import SweepPlot
 from app.gui.collector import freeze_long_lived_objects
-from app.gui.panels import InputPanel, make_panel
+from app.gui.panels import InputPanel
 from app.gui.predict import files as dialogs
+from app.gui.predict.demo import demo_actions
+from app.gui.predict.inputs import InputColumn
 from app.gui.predict.messages import (
-    ModelFailed,
-    ModelLoaded,
-    ModelLoading,
     PartlyDecoded,
     Predicted,
     PredictFailed,
     SweepDone,
-    SweepFailed,
 )
 from app.gui.predict.model_card import model_card_dialog
+from app.gui.predict.model_life import ModelLife
 from app.gui.predict.recent import RecentPairs
 from app.gui.predict.service import PredictionService
+from app.gui.predict.sweep import SweepBox
 from app.gui.result_view import ResultView
 from app.modalities.routing import route_files
-from app.qmf.bundle import BundleError, read_bundle_manifest
-from app.resources import default_model_path, read_demo_samples
+from app.resources import read_demo_samples
 
 DEBOUNCE_MS = 40
 STATUS_MS = 15000
@@ -73,26 +66,20 @@ class PredictPage(QWidget):
         super().__init__(parent)
         self.settings = settings
         self.recent = RecentPairs(settings)
-        self.manifest: dict[str, Any] | None = None
-        self.model_path: str | None = None
-        self.model_ready = False
         self.panels: dict[str, InputPanel] = {}
         self.last_result: Predicted | None = None
         self.last_sweep: dict[str, Any] | None = None
         self._request_started: dict[int, float] = {}
         self._freeze_after_result = False
-        self._working_model: tuple[str, str] | None = None  # (path, name) of the last model that loaded
 
         self.service = PredictionService(self)
-        self.service.modelLoading.connect(self._on_model_loading)
-        self.service.modelLoaded.connect(self._on_model_loaded)
-        self.service.modelFailed.connect(self._on_model_failed)
         self.service.predicted.connect(self._on_predicted)
         self.service.failed.connect(self._on_failed)
         self.service.partlyDecoded.connect(self._on_partly_decoded)
         self.service.sweepDone.connect(self._on_sweep)
-        self.service.sweepFailed.connect(self._on_sweep_failed)
+        self.service.sweepFailed.connect(lambda failed: self.sweep_box.show_failure(failed))
         self.service.busyChanged.connect(self._on_busy)
+        self.model = ModelLife(self)
         self.service.start()
 
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS, timeout=self.request_prediction)
@@ -105,38 +92,16 @@ class PredictPage(QWidget):
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         outer.addWidget(self.main_splitter)
 
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        self.model_banner = QLabel("", wordWrap=True)
-        self.model_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        left_layout.addWidget(self.model_banner)
-        self.panel_host = QWidget()
-        self.panel_layout = QVBoxLayout(self.panel_host)
-        self.panel_layout.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
-        scroll.setWidget(self.panel_host)
-        left_layout.addWidget(scroll, 1)
-        hint = QLabel("Drop files here or use File ▸ Open; move a slider to degrade an input.", wordWrap=True)
-        hint.setStyleSheet("color: gray")
-        left_layout.addWidget(hint)
-        self.main_splitter.addWidget(left)
+        self.inputs = InputColumn()
+        self.model_banner = self.inputs.model_banner
+        self.main_splitter.addWidget(self.inputs)
 
         self.right_splitter = QSplitter(Qt.Orientation.Vertical)
         self.result_view = ResultView(show_previews=False)
         self.right_splitter.addWidget(self.result_view)
-        self.sweep_box = QGroupBox("Degradation sweep")
-        sweep_layout = QVBoxLayout(self.sweep_box)
-        row = QHBoxLayout()
-        self.sweep_button = QPushButton("Sweep", clicked=self.run_sweep)
-        self.sweep_button.setToolTip("Degrade each input over the whole severity range with its chosen corruption")
-        self.sweep_status = QLabel("Plot each input's quality and the fused confidence over severity 0–10.")
-        self.sweep_status.setStyleSheet("color: gray")
-        row.addWidget(self.sweep_button)
-        row.addWidget(self.sweep_status, 1)
-        sweep_layout.addLayout(row)
-        self.sweep_plot = SweepPlot()
-        sweep_layout.addWidget(self.sweep_plot, 1)
+        self.sweep_box = SweepBox()
+        self.sweep_box.requested.connect(self.run_sweep)
+        self.sweep_plot = self.sweep_box.plot
         self.right_splitter.addWidget(self.sweep_box)
         self.right_splitter.setStretchFactor(0, 3)
         self.right_splitter.setStretchFactor(1, 1)
@@ -167,118 +132,40 @@ class PredictPage(QWidget):
     def _say(self, text: str, ms: int = STATUS_MS) -> None:
         self.statusMessage.emit(text, ms)
 
-    # --- model life cycle ------------------------------------------------------------------------------
-    def open_bundled_model(self) -> bool:
-        return self.open_model(None)
+    # --- model: app.gui.predict.model_life ---------------------------------------------------------------
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        return self.model.manifest
+
+    @property
+    def model_path(self) -> str | None:
+        return self.model.path
+
+    @property
+    def model_ready(self) -> bool:
+        return self.model.ready
 
     def open_model(self, path: str | Path | None) -> bool:
         """Read the model's manifest (header only), rebuild the panels, load it in the worker."""
-        path = Path(path) if path is not None else default_model_path()
-        try:
-            manifest = read_bundle_manifest(path)
-        except BundleError as exc:
-            if not path.exists():
-                text = (f"No model: {path} not found. Open a QMF Studio model (.safetensors) with "
-                        "Model ▸ Open model… (or pass --model FILE).")
-            else:
-                text = f"Cannot open the model: {exc}"
-            if self.manifest is not None:  # keep working with the model already open
-                self._warn_model_not_opened(f"{text} Still using {self.manifest.get('name', 'the current model')}.")
-                return False
-            self._show_model_problem(text)
-            return False
-        self.model_ready = False
-        previous_files = {name: p.path for name, p in self.panels.items()}
-        self.manifest = manifest
-        self.model_path = str(path)
-        specs = manifest["model"]["modalities"]
-        self._build_panels(specs)
-        for name, file in previous_files.items():
-            if name in self.panels and file and self.panels[name].kind == next(
-                    (s["kind"] for s in specs if s["name"] == name), None):
+        return self.model.open(path)
+
+    def open_bundled_model(self) -> bool:
+        return self.model.open(None)
+
+    def _build_panels(self, specs: list[dict[str, Any]]) -> None:
+        """New panels for another model's inputs; the files of inputs with the same name and kind stay."""
+        previous = {name: p.path for name, p in self.panels.items()}
+        self.panels = self.inputs.build_panels(specs, self.panels, self.open_input_dialog,
+                                               self._on_degradation_changed)
+        kinds = {s["name"]: s.get("kind") for s in specs}
+        for name, file in previous.items():
+            if name in self.panels and file and self.panels[name].kind == kinds.get(name):
                 self.panels[name].set_file(file)
-        self.result_view.set_modalities(specs, manifest["model"].get("labels"))
-        self.result_view.clear("Loading model…")
+        self.result_view.set_modalities(specs, self.manifest["model"].get("labels") if self.manifest else None)
         self.sweep_plot.set_modalities([s["name"] for s in specs])
         self._route_drops_to_page()
         self.last_result = None
-        e = html.escape
-        self.model_banner.setText(f"<b>Model:</b> {e(str(manifest.get('name', path.name)))} "
-                                  f"— inputs: {', '.join(e(s['name']) for s in specs)}; "
-                                  f"labels: {e(', '.join(map(str, manifest['model'].get('labels', []))))}")
-        self.model_status.setText("Loading model…")
-        self.busy_bar.setVisible(True)
-        self.service.load_model(path)
-        if self._has_files():
-            self.request_prediction()
-        return True
-
-    def _warn_model_not_opened(self, text: str) -> None:
-        """The user's model choice failed but a working model stays: say so without ending anything."""
-        self._say(text)
-        self.inputFailed.emit("", text)
-        if self.isVisible():
-            QMessageBox.warning(self.window(), "Open model", text)
-
-    def _show_model_problem(self, text: str) -> None:
-        self.model_banner.setText(f"<span style='color:#C62828'><b>{html.escape(text)}</b></span>")
-        self.model_status.setText("No model")
-        self.busy_bar.setVisible(False)
-        if self.manifest is None:
-            self.result_view.clear("No model loaded")
-        self._say(text)
-        self.inputFailed.emit("", text)
-
-    def _build_panels(self, specs: list[dict[str, Any]]) -> None:
-        for panel in self.panels.values():
-            self.panel_layout.removeWidget(panel)
-            panel.deleteLater()
-        self.panels = {}
-        while self.panel_layout.count():
-            self.panel_layout.takeAt(0)
-        for spec in specs:
-            panel = make_panel(spec)
-            panel.openRequested.connect(self.open_input_dialog)
-            panel.degradationChanged.connect(self._on_degradation_changed)
-            self.panel_layout.addWidget(panel, 1)
-            self.panels[spec["name"]] = panel
         self.inputsChanged.emit()
-
-    def _on_model_loading(self, message: ModelLoading) -> None:
-        self.model_status.setText(f"Loading model {Path(message.path).name}…")
-        self.busy_bar.setVisible(True)
-
-    def _on_model_loaded(self, message: ModelLoaded) -> None:
-        manifest = message.manifest
-        self.model_ready = True
-        self._working_model = (message.path, str(manifest.get("name", Path(message.path).name)))
-        self.manifest = {**(self.manifest or {}), **manifest}
-        self.model_status.setText(f"Model: {manifest.get('name', '?')}")
-        self.titleChanged.emit(str(manifest.get("name", "?")))
-        self.busy_bar.setVisible(False)
-        if self.last_result is None and not self._has_files():
-            self.result_view.clear("Model ready: open or drop input files")
-        # torch and the model are in: one collection, then later ones skip them. It holds the GIL for
-        # ~0.1 s, so with the first prediction already queued it waits until that one is shown.
-        self._freeze_after_result = self._has_files()
-        if not self._freeze_after_result:
-            freeze_long_lived_objects()
-        self.modelReady.emit(manifest)
-
-    def _on_model_failed(self, failed: ModelFailed) -> None:
-        self.model_ready = False
-        self.time_label.setText("")
-        good = self._working_model
-        if good is not None and good[0] != failed.path and Path(good[0]).exists():
-            # The header read cleanly but the weights did not load (truncated, tampered): go back to
-            # the model that worked, with the same files, rather than leave the user with none.
-            self.open_model(good[0])
-            self._warn_model_not_opened(f"Cannot load the model: {failed.message} Still using {good[1]}.")
-            return
-        self.titleChanged.emit("")
-        self._show_model_problem(f"Cannot load the model: {failed.message}")
-        self.result_view.clear("No model loaded")
-        self.modelFailed.emit(failed.message)
 
     # --- inputs -------------------------------------------------------------------------------------------
     def _has_files(self) -> bool:
@@ -339,18 +226,7 @@ class PredictPage(QWidget):
         return self.recent.actions(self.load_pair)
 
     def demo_sample_actions(self) -> list[Action | None]:
-        try:
-            samples = read_demo_samples()
-        except ValueError as exc:
-            return [Action(str(exc), enabled=False)]
-        out: list[Action | None] = []
-        for sample in samples:
-            title = sample.get("title") or sample.get("id") or "sample"
-            if sample.get("expected") is not None:
-                title += f"  (expected: {sample['expected']})"
-            out.append(Action(title, lambda s=sample: self.load_pair(s["files"]),
-                              tip=str(sample["note"]) if sample.get("note") else None))
-        return out
+        return demo_actions(self.load_pair)
 
     def load_first_demo(self) -> bool:
         try:
@@ -444,21 +320,16 @@ class PredictPage(QWidget):
     # --- sweep ----------------------------------------------------------------------------------------------
     def run_sweep(self) -> int | None:
         if self.manifest is None or not self._has_files():
-            self.sweep_status.setText("Open an input pair first.")
+            self.sweep_box.status.setText("Open an input pair first.")
             return None
         kinds = {name: panel.corruption()[0] for name, panel in self.panels.items()}
-        self.sweep_status.setText("Sweeping…")
+        self.sweep_box.status.setText("Sweeping…")
         return self.service.sweep(self.current_files(), kinds)
 
     def _on_sweep(self, sweep: SweepDone) -> None:
         self.last_sweep = sweep.as_json()
-        self.sweep_plot.set_sweep(self.last_sweep)
-        kinds = ", ".join(f"{n}: {c.kind}" for n, c in sweep.curves.items())
-        self.sweep_status.setText(f"One input degraded at a time ({kinds}); the others clean.")
+        self.sweep_box.show_sweep(sweep)
         self.sweepShown.emit(self.last_sweep)
-
-    def _on_sweep_failed(self, failed: SweepFailed) -> None:
-        self.sweep_status.setText(f"Sweep failed: {failed.message}")
 
     def show_sweep(self, checked: bool) -> None:
         self.sweep_box.setVisible(checked)

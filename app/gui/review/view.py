@@ -20,13 +20,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
-    QFileDialog,
-    QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -34,16 +29,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.collector import freeze_long_lived_objects
 from app.gui.review.bars import FilterBar, MessageBar, ThresholdBar
 from app.gui.review.pair_detail import PairDetail
 from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
+from app.gui.review.run import ReviewRun
+from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
 from app.gui.review.table_model import ReviewTableModel, VerdictDelegate
 from app.gui.review.worker import ReviewWorker
-from app.qmf.bundle import BundleError, read_bundle_manifest
 from app.review.flags import FlagThresholds
-from app.review.messages import ErrorKind, Failed, Finished, Prepared, Progress
 from app.review.models import session_model_path
 from app.review.session import ReviewRow, ReviewSession, RowFilter
 from app.review.sources import SESSION_SUFFIX
@@ -51,21 +45,6 @@ from app.review.sources import SESSION_SUFFIX
 __all__ = ["ReviewView", "default_session_path"]
 
 REFRESH_MS = 300
-
-
-def default_session_path(source: Path) -> Path:
-    """Where a new review of ``source`` is saved unless the user says otherwise: next to it."""
-    source = Path(source).absolute()
-    if source.is_dir():
-        return source.parent / f"{source.name}{SESSION_SUFFIX}"
-    return source.with_suffix(SESSION_SUFFIX)
-
-
-def _format_seconds(s: float) -> str:
-    if s < 0:
-        return "—"
-    s = int(round(s))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class ReviewView(QWidget):
@@ -85,13 +64,11 @@ class ReviewView(QWidget):
         self.workers = workers
         self.in_process = in_process  # True: run in a thread of this process (see worker.py for why not)
         self.session: ReviewSession | None = None
-        self.worker: ReviewWorker | None = None
         self.decoder = PreviewDecoder(self)
         self.decoder.decoded.connect(self._on_decoded)
         self._current_id: str | None = None
-        self._thresholds_changed_during_run = False
-        self._last_run: dict[str, Any] | None = None
-        self._run_over = True
+        self.run = ReviewRun(self)
+        self._result_view_key: str | None = None  # the inputs and labels the detail charts are built for
         self._build()
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS, timeout=self._refresh_now)
         app = QApplication.instance()
@@ -104,30 +81,17 @@ class ReviewView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
 
-        bar = QHBoxLayout()
-        self.open_folder_button = QPushButton("Open folder…", clicked=self._open_folder_dialog)
-        self.open_manifest_button = QPushButton("Open manifest…", clicked=self._open_manifest_dialog)
-        self.open_session_button = QPushButton("Open session…", clicked=self._open_session_dialog)
-        self.run_button = QPushButton("Resume", clicked=lambda: self.start_run())
-        self.pause_button = QPushButton("Pause", clicked=self.toggle_pause)
-        self.cancel_button = QPushButton("Cancel", clicked=self.cancel_run)
-        self.export_csv_button = QPushButton("Export CSV…", clicked=lambda: self._export_dialog("csv"))
-        self.export_json_button = QPushButton("Export JSON…", clicked=lambda: self._export_dialog("json"))
-        for w in (self.open_folder_button, self.open_manifest_button, self.open_session_button, self.run_button,
-                  self.pause_button, self.cancel_button):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.export_csv_button)
-        bar.addWidget(self.export_json_button)
-        layout.addLayout(bar)
-
-        prog = QHBoxLayout()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        self.progress_label = QLabel("Open a folder of pairs, a manifest or a review session.")
-        prog.addWidget(self.progress_bar, 2)
-        prog.addWidget(self.progress_label, 3)
-        layout.addLayout(prog)
+        self.session_bar = SessionBar()
+        self.session_bar.sourceChosen.connect(lambda source, path: self._guard(lambda: self.open_source(source, path)))
+        self.session_bar.sessionChosen.connect(lambda path: self._guard(lambda: self.open_session(path)))
+        self.session_bar.exportChosen.connect(self._export_chosen)
+        self.session_bar.resumeClicked.connect(lambda: self.start_run())
+        self.session_bar.pauseClicked.connect(self.toggle_pause)
+        self.session_bar.cancelClicked.connect(self.cancel_run)
+        layout.addWidget(self.session_bar)
+        self.progress_bar = self.session_bar.progress_bar
+        self.progress_label = self.session_bar.progress_label
+        self.pause_button = self.session_bar.pause_button
 
         self.message_bar = MessageBar()
         layout.addWidget(self.message_bar)
@@ -207,7 +171,7 @@ class ReviewView(QWidget):
         pending = session.pending_count()
         if pending:
             self.message_bar.show_message(f"{pending} of {session.pair_count()} pairs have no result yet.", "Resume",
-                              lambda: self.start_run())
+                                          lambda: self.start_run())
         else:
             self.message_bar.hide_message()
         self.progress_bar.setRange(0, max(1, session.pair_count()))
@@ -217,6 +181,7 @@ class ReviewView(QWidget):
 
     def _attach(self, session: ReviewSession) -> None:
         self.session = session
+        self.session_bar.session_path = session.path
         self.threshold_bar.show_thresholds(session.thresholds)
         self.table_model.set_session(session)
         verdict_col = [k for k, _ in self.table_model.columns].index("verdict")
@@ -239,59 +204,30 @@ class ReviewView(QWidget):
             self._show_pair(None)
 
     # ================================================================== running
+    # ================================================================== running: app.gui.review.run
     def start_run(self, source: Path | None = None, session_path: Path | None = None, rerun: bool = False) -> None:
-        if self.worker is not None and self.worker.isRunning():
-            if not self._run_over:
-                return
-            self.worker.wait()  # the last run has reported; its thread is only tidying up
-        self._run_over = False
-        if session_path is None:
-            if self.session is None:
-                return
-            session_path = self.session.path
-        model = self.current_model_path()
-        self.message_bar.hide_message()
-        try:  # build the detail charts for the model's inputs now, on the click, not mid-run
-            manifest = read_bundle_manifest(model)
-            self._prepare_result_view(manifest["model"]["modalities"], manifest["model"]["labels"])
-        except (BundleError, KeyError, TypeError):
-            pass  # the worker reports a bad model
-        freeze_long_lived_objects()  # one collection now, on the click, instead of long ones mid-run
-        self.worker = ReviewWorker(model, Path(session_path), source, rerun=rerun, batch_size=self.batch_size,
-                                   workers=self.workers, in_process=self.in_process, parent=self)
-        self.worker.prepared.connect(self._on_prepared)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.run_finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.finished.connect(lambda: self._set_running(False))
-        self._set_running(True)
-        self.progress_label.setText(f"loading {model.name}…")
-        self.worker.start()
-        self.run_started.emit()
+        self.run.start(source, session_path, rerun)
+
+    def toggle_pause(self) -> None:
+        self.run.toggle_pause()
+
+    def cancel_run(self, wait: bool = False) -> None:
+        self.run.cancel_run(wait)
+
+    @property
+    def worker(self) -> ReviewWorker | None:
+        return self.run.worker
+
+    @property
+    def running(self) -> bool:
+        return self.run.running
 
     def _prepare_result_view(self, modalities: list[dict[str, Any]], labels: list[str]) -> None:
         """(Re)build the detail view's previews and charts only when the inputs or labels changed."""
         key = json.dumps([modalities, list(labels)], sort_keys=True, default=str)
-        if key != getattr(self, "_result_view_key", None):
+        if key != self._result_view_key:
             self.detail.result_view.set_modalities(modalities, labels)
             self._result_view_key = key
-
-    def toggle_pause(self) -> None:
-        if self.worker is None or not self.worker.isRunning():
-            return
-        if self.worker.control.paused:
-            self.worker.control.resume()
-            self.pause_button.setText("Pause")
-        else:
-            self.worker.control.pause()
-            self.pause_button.setText("Continue")
-            self.progress_label.setText(self.progress_label.text() + " · paused")
-
-    def cancel_run(self, wait: bool = False) -> None:
-        if self.worker is not None and self.worker.isRunning():
-            self.worker.control.cancel()
-            if wait:
-                self.worker.wait()
 
     def shutdown(self) -> None:
         """Stop a run cleanly (the results so far are in the file) and close the session."""
@@ -302,86 +238,14 @@ class ReviewView(QWidget):
         except RuntimeError:  # the C++ side is already gone at interpreter exit
             pass
 
-    @property
-    def running(self) -> bool:
-        return self.worker is not None and self.worker.isRunning() and not self._run_over
-
     def _set_running(self, running: bool) -> None:
-        self.pause_button.setEnabled(running)
-        self.cancel_button.setEnabled(running)
-        self.pause_button.setText("Pause")
-        self.run_button.setEnabled(not running and self.session is not None and self.session.pending_count() > 0)
-        for b in (self.open_folder_button, self.open_manifest_button, self.open_session_button):
-            b.setEnabled(not running)
-
-    def _on_prepared(self, info: Prepared) -> None:
-        path = Path(info.session)
-        if self.session is None or self.session.path != path:
-            self._close_session_only()
-            self._attach(ReviewSession.open(path))
-        else:
-            self.session.reload()
-            self._attach(self.session)
-        for w in info.warnings:
-            self.message_bar.show_message(w, "", None)
-        unmatched = info.unmatched
-        if unmatched:
-            shown = "\n".join(f"{p}: {r}" for p, r in unmatched[:50])
-            self.message_bar.label.setToolTip(shown)
-            self.message_bar.show_message(f"{len(unmatched)} file(s) could not be paired and are not reviewed "
-                              "(hover to see which and why).", "", None)
+        self.session_bar.set_running(running, self.session is not None and self.session.pending_count() > 0)
 
     def _close_session_only(self) -> None:
         if self.session is not None:
             self.table_model.set_session(None)
             self.session.close()
             self.session = None
-
-    def _on_progress(self, p: Progress) -> None:
-        self.progress_bar.setRange(0, max(1, p.total))
-        self.progress_bar.setValue(p.done)
-        paused = " · paused" if self.worker is not None and self.worker.control.paused else ""
-        left = _format_seconds(p.seconds_left) if p.seconds_left is not None else "—"
-        self.progress_label.setText(f"{p.done} / {p.total} pairs · {p.rate:.0f} pairs/s · {left} left{paused}")
-        if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
-
-    def _on_finished(self, finished: Finished) -> None:
-        stats = finished.as_dict()
-        self._run_over = True
-        self._last_run = stats
-        if self._thresholds_changed_during_run:
-            self._thresholds_changed_during_run = False
-            self._apply_thresholds()
-        self._refresh_now()
-        self._fill_filter_choices()
-        if self.tabs.currentIndex() == 1:
-            self.refresh_summary()
-        word = "cancelled" if stats["cancelled"] else "finished"
-        self.progress_label.setText(
-            f"{word}: {stats['done']} / {stats['total']} pairs · {stats['processed']} this run in "
-            f"{stats['seconds']:.1f} s ({stats['rate']:.0f} pairs/s) · {stats['errors']} errors")
-        if stats["cancelled"] and self.session is not None and self.session.pending_count():
-            self.message_bar.show_message(f"{self.session.pending_count()} pairs have no result yet.", "Resume",
-                              lambda: self.start_run())
-        self._set_running(False)
-        self.run_finished.emit(stats)
-
-    def _on_failed(self, failed: Failed) -> None:
-        message = failed.message
-        self._run_over = True
-        self._set_running(False)
-        if failed.kind is ErrorKind.MODEL_MISMATCH:
-            path = self.worker.session_path if self.worker else None
-            self.message_bar.show_message(message + ".", "Re-run with this model",
-                              lambda: self.start_run(session_path=path, rerun=True))
-            if path is not None and (self.session is None or self.session.path != path.absolute()):
-                self._close_session_only()
-                self._attach(ReviewSession.open(path))
-        else:
-            self.message_bar.show_message(message, "", None)
-        self.progress_label.setText("stopped")
-        self.run_failed.emit(message)
 
     # ================================================================== table
     def _refresh_now(self) -> None:
@@ -426,7 +290,7 @@ class ReviewView(QWidget):
             return
         self.session.set_thresholds(th)
         if self.running:
-            self._thresholds_changed_during_run = True
+            self.run.thresholds_changed_during_run = True
         self._fill_filter_choices()
         self.table_model.refresh()
         if self.tabs.currentIndex() == 1:
@@ -543,41 +407,11 @@ class ReviewView(QWidget):
         fn = export_json if fmt == "json" else export_csv
         return fn(self.session, path, self.current_filter(), self.table_model.order_by, self.table_model.descending)
 
-    def _export_dialog(self, fmt: str) -> None:
-        if self.session is None:
-            return
-        default = str(self.session.path.with_suffix(f".{fmt}"))
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", default, f"{fmt.upper()} (*.{fmt})")
-        if path:
-            try:
-                self.export(path, fmt)
-            except (OSError, ValueError) as exc:
-                QMessageBox.warning(self, "Export failed", str(exc))
-
-    def _open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of pairs")
-        if folder:
-            self._ask_session_and_open(Path(folder))
-
-    def _open_manifest_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Manifest of pairs", "", "Manifest (*.csv)")
-        if path:
-            self._ask_session_and_open(Path(path))
-
-    def _ask_session_and_open(self, source: Path) -> None:
-        default = default_session_path(source)
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save the review session as", str(default), f"Review session (*{SESSION_SUFFIX})",
-            options=QFileDialog.Option.DontConfirmOverwrite)
-        if path:
-            if not path.endswith(SESSION_SUFFIX):
-                path += SESSION_SUFFIX
-            self._guard(lambda: self.open_source(source, Path(path)))
-
-    def _open_session_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open review session", "", f"Review session (*{SESSION_SUFFIX})")
-        if path:
-            self._guard(lambda: self.open_session(path))
+    def _export_chosen(self, path: Path, fmt: str) -> None:
+        try:
+            self.export(path, fmt)
+        except (OSError, ValueError) as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
 
     def _guard(self, fn: Callable[[], Any]) -> None:
         try:
