@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from app.data.manifest import PairRow, write_manifest
+from app.util.files import atomic_path
 
 __all__ = [
     "FsddRecording",
@@ -270,9 +271,8 @@ def _write_pngs(
         if name in existing[d]:
             skipped += 1
         else:
-            tmp = p.with_name(f".{name}.tmp")
-            Image.fromarray(np.ascontiguousarray(images[n])).save(tmp, format="PNG")
-            os.replace(tmp, p)
+            with atomic_path(p) as tmp:
+                Image.fromarray(np.ascontiguousarray(images[n])).save(tmp, format="PNG")
             written += 1
         if (n + 1) % step == 0 and total >= 1000:
             log(f"  {folder.name}: {n + 1}/{total} images")

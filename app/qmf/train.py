@@ -30,6 +30,7 @@ from app.qmf.fusion import fuse_late
 from app.qmf.losses import LossHistory, normalise_batch, qmf_loss
 from app.qmf.model import ModelConfig, QMFModel
 from app.qmf.recipe import FUSION_LOSSES, AugmentSpec, Recipe, TrainingSettings
+from app.util.files import atomic_path
 
 __all__ = [
     "FUSION_LOSSES",
@@ -209,14 +210,14 @@ def train(
             f"val accuracy clean {validation['clean_accuracy']:.4f} corrupted {validation['corrupted_accuracy']:.4f}"
             f"{' (best)' if improved else ''}")
         if ckpt is not None:
-            tmp = ckpt.with_name(ckpt.name + ".tmp")
-            torch.save({
-                "model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-                "histories": {n: torch.from_numpy(h.state()) for n, h in histories.items()},
-                "log": json.dumps(epoch_log), "best_loss": best["loss"], "best_epoch": best["epoch"],
-                "best_state": best["state"], "best_validation": json.dumps(best["validation"]), "epoch": epoch,
-            }, tmp)
-            tmp.replace(ckpt)
+            with atomic_path(ckpt) as tmp:
+                torch.save({
+                    "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "histories": {n: torch.from_numpy(h.state()) for n, h in histories.items()},
+                    "log": json.dumps(epoch_log), "best_loss": best["loss"], "best_epoch": best["epoch"],
+                    "best_state": best["state"], "best_validation": json.dumps(best["validation"]), "epoch": epoch,
+                }, tmp)
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     model.eval()

@@ -257,6 +257,8 @@ def test_csv_export_round_trips_and_json_export(tiny_model: Path, review_folder:
                 assert rec[f"{m}_file"] == d["modalities"][m]["file"]
         data = json.loads(export_json(s, tmp_path / "out.json").read_text())
         assert len(data["pairs"]) == 15 and data["model"]["sha256"] == s.model_sha256
+    # exports are ordinary shared files like every other output (they were once created 0600)
+    assert {(tmp_path / n).stat().st_mode & 0o777 for n in ("out.csv", "out.json")} == {0o644}
     # the exported verdicts and notes restore a fresh session of the same pairs
     predictor = Predictor.load(tiny_model)
     with prepare_session(tmp_path / "fresh.qmfreview", predictor, review_folder, tiny_model).session as fresh:
