@@ -28,9 +28,11 @@ from typing import Any
 
 from app.data.manifest import PairRow
 from app.review import session_queries, session_summary
-from app.review.flags import FLAG_ERROR, FlagThresholds, compute_flags
+from app.review.flags import FlagThresholds, compute_flags
 from app.review.session_schema import (
     ANY_FLAG,
+    INSERT_MODALITY_RESULT,
+    INSERT_RESULT,
     NO_FLAG,
     SCHEMA_SQL,
     SCHEMA_VERSION,
@@ -42,8 +44,9 @@ from app.review.session_schema import (
     RowFilter,
     Transaction,
     connect,
-    finite_or_none,
     flags_text,
+    record_rows,
+    upgrade,
 )
 
 __all__ = [
@@ -135,6 +138,12 @@ class ReviewSession:
         if version > SCHEMA_VERSION:
             conn.close()
             raise ValueError(f"{p}: made by a newer QMF Studio (session format {version}, this one reads {SCHEMA_VERSION})")
+        try:
+            upgrade(conn, version)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ValueError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
+                             f"could not be changed ({exc}); open a writable copy") from None
         return cls(p, conn)
 
     def close(self) -> None:
@@ -292,32 +301,11 @@ class ReviewSession:
     # ------------------------------------------------------------------ results
     def write_results(self, records: Sequence[ResultRecord], thresholds: FlagThresholds | None = None) -> None:
         """Store a batch of results in one transaction (all or nothing)."""
-        th = thresholds or self.thresholds
-        now = time.time()
-        result_rows = []
-        modality_rows = []
-        for rec in records:
-            if rec.error is not None or rec.prediction is None:
-                error = rec.error or "no prediction"
-                result_rows.append((rec.pair_idx, "error", error, None, None, None, None,
-                                    flags_text([FLAG_ERROR]), rec.decode_seconds, rec.predict_seconds, None, now))
-                continue
-            pred = rec.prediction
-            mods = pred["modalities"]
-            flags = compute_flags(pred["probability"], pred["label"], mods, rec.label, th)
-            correct = None if rec.label is None else int(rec.label == pred["label"])
-            result_rows.append((rec.pair_idx, "ok", None, pred["label"], float(pred["probability"]),
-                                json.dumps(pred["probabilities"]), correct, flags_text(flags),
-                                rec.decode_seconds, rec.predict_seconds, pred["model"]["sha256"], now))
-            for name, m in mods.items():
-                modality_rows.append((rec.pair_idx, name, m["label"], finite_or_none(m["probability"]),
-                                      json.dumps(m["probabilities"]), finite_or_none(m["energy"]),
-                                      finite_or_none(m["quality"]), finite_or_none(m["share"])))
+        result_rows, modality_rows = record_rows(records, thresholds or self.thresholds, time.time())
         with self.transaction():
-            idxs = [(r[0],) for r in result_rows]
-            self.conn.executemany("DELETE FROM modality_results WHERE pair_idx = ?", idxs)
-            self.conn.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", result_rows)
-            self.conn.executemany("INSERT INTO modality_results VALUES (?,?,?,?,?,?,?,?)", modality_rows)
+            self.conn.executemany("DELETE FROM modality_results WHERE pair_idx = ?", [(r[0],) for r in result_rows])
+            self.conn.executemany(INSERT_RESULT, result_rows)
+            self.conn.executemany(INSERT_MODALITY_RESULT, modality_rows)
 
     def set_thresholds(self, thresholds: FlagThresholds) -> None:
         """Save new thresholds and recompute every stored pair's flags from its stored numbers."""
@@ -399,37 +387,14 @@ class ReviewSession:
         return found[0] if found else None
 
     def prediction_json(self, pair_id: str) -> dict[str, Any] | None:
-        """The stored result in ``Prediction.to_json()`` shape (for the result view), or None."""
+        """The stored result as ``Prediction.to_json()`` (the same builder as ``qmf predict --json``), or None.
+
+        ``seconds`` is the pair's decode + predict time in the batch; a result stored by a format-1
+        session has no late-fusion probabilities (an empty list)."""
         row = self.row(pair_id)
         if row is None or row.status != "ok":
             return None
-        (probs,) = self.conn.execute("SELECT probabilities FROM results WHERE pair_idx = ?", (row.idx,)).fetchone()
-        mprobs = dict(self.conn.execute(
-            "SELECT modality, probabilities FROM modality_results WHERE pair_idx = ?", (row.idx,)
-        ).fetchall())
-        labels = self.labels
-        return {
-            "model": {"name": self.model_name, "sha256": self.model_sha256},
-            "labels": labels,
-            "label": row.prediction,
-            "index": labels.index(row.prediction) if row.prediction in labels else -1,
-            "probability": row.probability,
-            "probabilities": json.loads(probs),
-            "modalities": {
-                name: {
-                    "file": row.files.get(name),
-                    "label": m["label"],
-                    "index": labels.index(m["label"]) if m["label"] in labels else -1,
-                    "probability": m["probability"],
-                    "probabilities": json.loads(mprobs.get(name) or "[]"),
-                    "energy": m["energy"],
-                    "quality": m["quality"],
-                    "share": m["share"],
-                }
-                for name, m in row.modalities.items()
-            },
-            "seconds": row.seconds,
-        }
+        return session_queries.stored_prediction(self.conn, row, self.meta())
 
     # ------------------------------------------------------------------ summary (session_summary.py)
     def distinct(self, column: str) -> list[str]:

@@ -14,9 +14,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from app.qmf.prediction import ModalityResult, Prediction
 from app.review.session_schema import ANY_FLAG, NO_FLAG, ReviewRow, RowFilter, flags_list
 
-__all__ = ["SORT_KEYS", "count_rows", "select_rows", "sort_expr", "where_clause"]
+__all__ = ["SORT_KEYS", "count_rows", "select_rows", "sort_expr", "stored_prediction", "where_clause"]
 
 SORT_KEYS = ("index", "id", "label", "prediction", "probability", "correct", "flags", "verdict", "note",
              "status", "seconds")
@@ -123,3 +124,33 @@ def select_rows(conn: sqlite3.Connection, modality_names: Sequence[str], tail: s
             seconds=rec[10], verdict=rec[11], relabel=rec[12], note=rec[13] or "", modalities=mods,
         ))
     return out
+
+
+def stored_prediction(conn: sqlite3.Connection, row: ReviewRow, meta: dict[str, Any]) -> dict[str, Any]:
+    """An "ok" row's stored numbers rebuilt into ``Prediction.to_json()`` (the one builder of that JSON)."""
+    probs, late = conn.execute(
+        "SELECT probabilities, late_probabilities FROM results WHERE pair_idx = ?", (row.idx,)).fetchone()
+    mprobs = dict(conn.execute(
+        "SELECT modality, probabilities FROM modality_results WHERE pair_idx = ?", (row.idx,)).fetchall())
+    labels = list(meta["labels"])
+    kinds = meta["modalities"]
+
+    def index(label: str | None) -> int:
+        return labels.index(label) if label in labels else -1
+
+    return Prediction(
+        model_name=meta["model_name"], model_sha256=meta["model_sha256"], labels=labels,
+        label=row.prediction, index=index(row.prediction), probability=row.probability,
+        probabilities=json.loads(probs),
+        modalities={
+            name: ModalityResult(
+                name=name, kind=kinds.get(name, ""), file=row.files.get(name), label=m["label"],
+                index=index(m["label"]), probability=m["probability"],
+                probabilities=json.loads(mprobs.get(name) or "[]"),
+                energy=m["energy"], quality=m["quality"], share=m["share"],
+            )
+            for name, m in row.modalities.items()
+        },
+        late_fusion_probabilities=json.loads(late) if late else [],
+        seconds=row.seconds or 0.0,
+    ).to_json()

@@ -8,6 +8,7 @@ the data it stores, kept apart from the queries (session_queries.py) and the sum
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from collections.abc import Sequence
@@ -15,8 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.review.flags import FLAG_ERROR, FlagThresholds, compute_flags
+
 __all__ = [
     "ANY_FLAG",
+    "INSERT_MODALITY_RESULT",
+    "INSERT_RESULT",
     "NO_FLAG",
     "SCHEMA_SQL",
     "SCHEMA_VERSION",
@@ -31,9 +36,13 @@ __all__ = [
     "finite_or_none",
     "flags_list",
     "flags_text",
+    "record_rows",
+    "upgrade",
 ]
 
-SCHEMA_VERSION = 1
+# 1: the first format; 2: results.late_probabilities (the late-fusion comparison's probabilities, so a
+# stored prediction is the whole of Prediction.to_json()). A version-1 file is upgraded when opened.
+SCHEMA_VERSION = 2
 ANY_FLAG = "(any flag)"  # RowFilter.flag values that mean "has some flag" / "a result without flags"
 NO_FLAG = "(no flag)"
 VERDICTS = ("accept", "reject", "relabel")
@@ -58,7 +67,8 @@ CREATE TABLE IF NOT EXISTS results (
     decode_seconds  REAL,
     predict_seconds REAL,
     model_sha256    TEXT,
-    created         REAL NOT NULL
+    created         REAL NOT NULL,
+    late_probabilities TEXT
 );
 CREATE TABLE IF NOT EXISTS modality_results (
     pair_idx    INTEGER NOT NULL REFERENCES pairs(idx),
@@ -161,6 +171,43 @@ def finite_or_none(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+INSERT_RESULT = (
+    "INSERT OR REPLACE INTO results(pair_idx, status, error, prediction, probability, probabilities, correct, "
+    "flags, decode_seconds, predict_seconds, model_sha256, created, late_probabilities) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_MODALITY_RESULT = (
+    "INSERT INTO modality_results(pair_idx, modality, label, probability, probabilities, energy, quality, share) "
+    "VALUES (?,?,?,?,?,?,?,?)"
+)
+
+
+def record_rows(records: Sequence[ResultRecord], thresholds: FlagThresholds,
+                now: float) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The ``results`` and ``modality_results`` rows (for INSERT_RESULT / INSERT_MODALITY_RESULT) of a
+    batch of records; flags are computed here from the prediction's numbers."""
+    result_rows: list[tuple[Any, ...]] = []
+    modality_rows: list[tuple[Any, ...]] = []
+    for rec in records:
+        if rec.error is not None or rec.prediction is None:
+            result_rows.append((rec.pair_idx, "error", rec.error or "no prediction", None, None, None, None,
+                                flags_text([FLAG_ERROR]), rec.decode_seconds, rec.predict_seconds, None, now, None))
+            continue
+        pred = rec.prediction
+        mods = pred["modalities"]
+        flags = compute_flags(pred["probability"], pred["label"], mods, rec.label, thresholds)
+        correct = None if rec.label is None else int(rec.label == pred["label"])
+        late = (pred.get("late_fusion") or {}).get("probabilities") or []
+        result_rows.append((rec.pair_idx, "ok", None, pred["label"], float(pred["probability"]),
+                            json.dumps(pred["probabilities"]), correct, flags_text(flags),
+                            rec.decode_seconds, rec.predict_seconds, pred["model"]["sha256"], now, json.dumps(late)))
+        for name, m in mods.items():
+            modality_rows.append((rec.pair_idx, name, m["label"], finite_or_none(m["probability"]),
+                                  json.dumps(m["probabilities"]), finite_or_none(m["energy"]),
+                                  finite_or_none(m["quality"]), finite_or_none(m["share"])))
+    return result_rows, modality_rows
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit, see :class:`Transaction`)."""
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
@@ -168,6 +215,19 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")  # a committed batch survives a power cut too, not only a crash
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a session file of an older format `version` up to SCHEMA_VERSION, in one transaction.
+    Only columns are added, so nothing stored before is lost."""
+    if version >= SCHEMA_VERSION:
+        return
+    with Transaction(conn):
+        if version < 2:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
+            if "late_probabilities" not in columns:
+                conn.execute("ALTER TABLE results ADD COLUMN late_probabilities TEXT")
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 class Transaction:
