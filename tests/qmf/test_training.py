@@ -9,7 +9,7 @@ from PIL import Image
 
 from app.data.manifest import read_manifest
 from app.qmf.predictor import Predictor
-from app.qmf.train import Recipe, train
+from app.qmf.train import Recipe, checkpoint_path, train
 from tests.synthetic import TINY_RECIPE
 
 
@@ -59,7 +59,7 @@ def test_resume_continues_from_the_checkpoint(synthetic_pairs, tmp_path):
     val = read_manifest(synthetic_pairs.val_csv, modalities=["image", "audio"]).rows
     out = tmp_path / "m.safetensors"
     first = train(recipe(epochs=2, patience=10), rows, val, out=out, progress=False, log=lambda s: None)
-    assert out.with_name(out.name + ".ckpt").exists()
+    assert checkpoint_path(out) == tmp_path / "m.safetensors.ckpt" and checkpoint_path(out).exists()  # OUT.ckpt (--help)
     assert [e["epoch"] for e in first.history] == [0, 1]
     r = recipe(epochs=4, patience=10)
     messages = []
