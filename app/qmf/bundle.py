@@ -25,6 +25,7 @@ from typing import Any
 # The locator moved to app.resources (one place for the app, the self-test and the CLI); these
 # names stay importable from here.
 from app.resources import DEFAULT_MODEL_NAME, default_model_path, resources_dir  # noqa: F401
+from app.util.files import atomic_path
 
 FORMAT_NAME = "qmf-studio-bundle"
 FORMAT_VERSION = 1
@@ -180,10 +181,8 @@ def save_bundle(path: str | Path, model: Any, manifest: dict[str, Any]) -> Path:
     weights_sha256 = weights_digest(state)
     metadata = {MANIFEST_KEY: manifest_text, WEIGHTS_HASH_KEY: weights_sha256,
                 MANIFEST_HASH_KEY: manifest_digest(manifest_text, weights_sha256)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 
