@@ -12,8 +12,10 @@ Prints, from one process and the same files:
   * the longest GUI event-loop stall while ReviewView runs the same review (target < 50 ms),
     measured by a 1 ms QTimer recording the gaps between its ticks: once with nobody touching the
     window (what the run itself costs the GUI), once with a row selected every 0.5 s as an analyst
-    would (each selection decodes that pair and redraws the detail charts, so the longest gap there
-    is the response time of a click, not a stall caused by the run).
+    would (target < 50 ms there too: a click redraws the detail numbers at once and the pair's files
+    are decoded for the previews off the GUI thread), with the GUI-thread time inside each click;
+  * rows of the finished session clicked with no run going on: a click's own GUI-thread time and
+    the longest gap it leaves.
 
 Pairs: 28x28 PNG + 1 s 8 kHz WAV, written to a temporary folder. Model: the bundled
 resources/models/avmnist-qmf.safetensors if present, else a tiny model trained here in seconds.
