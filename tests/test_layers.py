@@ -28,7 +28,8 @@ def test_core_layers_import_without_qt():
     code = (
         "import sys, app.qmf.fusion, app.qmf.model, app.qmf.bundle, app.qmf.predictor, app.qmf.train, "
         "app.qmf.evaluate, app.modalities, app.data.manifest, app.data.pairing, app.data.avmnist, app.cli, "
-        "app.review.session, app.review.runner, app.review.export, app.util.files\n"
+        "app.review, app.review.session, app.review.runner, app.review.cli, app.review.export, app.review.workflow, "
+        "app.review.flags, app.review.sources, app.util.files\n"
         "bad = sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken')))\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
