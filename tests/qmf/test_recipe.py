@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from app.modalities.augment import AudioAugment
-from app.qmf.recipe import Recipe
+from app.qmf.recipe import Recipe, from_table
 from tests.synthetic import TINY_RECIPE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,3 +101,21 @@ def test_shipped_experiments_differ_from_the_bundle_recipe_only_where_they_say()
     assert vtlp.modalities[1].preprocessing["utterance_norm_channel"] is False
     assert bundle.modalities[1].preprocessing["utterance_norm_channel"] is True
     assert vtlp.training == bundle.training
+
+
+@dataclass
+class _Exposure:
+    weight: float = 0.5
+
+
+@dataclass
+class _Settings:
+    epochs: int = 1
+    exposure: _Exposure = field(default_factory=_Exposure)
+
+
+def test_a_new_nested_option_is_one_dataclass_read_like_the_others():
+    """How the next training option is added: a field (here a nested table) on a settings dataclass."""
+    assert from_table(_Settings, {"exposure": {"weight": 1.0}}, "training") == _Settings(1, _Exposure(1.0))
+    with pytest.raises(ValueError, match=r"\[training.exposure\]: unknown entries \['wieght'\]"):
+        from_table(_Settings, {"exposure": {"wieght": 1.0}}, "training")
