@@ -119,3 +119,10 @@ def test_a_new_nested_option_is_one_dataclass_read_like_the_others():
     assert from_table(_Settings, {"exposure": {"weight": 1.0}}, "training") == _Settings(1, _Exposure(1.0))
     with pytest.raises(ValueError, match=r"\[training.exposure\]: unknown entries \['wieght'\]"):
         from_table(_Settings, {"exposure": {"wieght": 1.0}}, "training")
+
+
+def test_the_recipe_stored_in_a_bundle_reads_back_the_same():
+    """A model file's recipe (Recipe.to_dict, written as JSON) can train the same model again."""
+    recipe = Recipe.from_file(ROOT / "recipes" / "avmnist-qmf.toml")
+    stored = json.loads(json.dumps(recipe.to_dict()))
+    assert Recipe.from_dict(stored).to_dict() == recipe.to_dict()
