@@ -67,6 +67,7 @@ def test_a_list_without_names_replaces_the_base_list(tmp_path):
     ({"augment": [{"modality": "image", "kinds": ["gausian"]}]}, r"unknown image corruptions \['gausian'\]"),
     ({"augment": [{"modality": "image", "kinds": ["gaussian"], "levels": [0, 11]}]}, "levels must satisfy"),
     ({"epoch": 3}, r"\[training\]: unknown entries \['epoch'\]"),
+    ({"augment": [{"modality": "image"}]}, r"\[training.augment\]: missing entries \[.kinds.\]"),
 ])
 def test_a_wrong_setting_stops_the_read_naming_the_file_and_the_setting(tmp_path, change, message):
     data = full_recipe()
