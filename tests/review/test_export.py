@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from app.qmf.predictor import Predictor
 from app.review.export import export_csv, export_json, import_verdicts, read_csv_export, row_dict
 from app.review.session import ReviewSession
@@ -43,3 +45,22 @@ def test_csv_export_round_trips_and_json_export(tiny_model: Path, review_folder:
         assert fresh.verdict("low/low_002") == {"verdict": "reject", "relabel": None,
                                                 "note": 'comma, "quotes"\nand a newline'}
         assert fresh.verdict("high/high_004")["relabel"] == "mid"
+
+
+def test_the_exported_numbers_are_the_predictors(tiny_model: Path, review_folder: Path, tmp_path: Path) -> None:
+    """What an analyst exports is what `qmf predict` says for the same files and model."""
+    session_path = tmp_path / "s.qmfreview"
+    assert run_batch(tiny_model, review_folder, session_path) == 0
+    with ReviewSession.open(session_path) as s:
+        data = json.loads(export_json(s, tmp_path / "out.json").read_text())
+    predictor = Predictor.load(tiny_model)
+    assert len(data["pairs"]) == 15
+    for pair in data["pairs"]:
+        want = predictor.predict_files({m: pair["modalities"][m]["file"] for m in ("image", "audio")}).to_json()
+        assert pair["prediction"] == want["label"]
+        assert pair["probability"] == pytest.approx(want["probability"], abs=1e-5)
+        for m in ("image", "audio"):
+            for key in ("label", "file"):
+                assert pair["modalities"][m][key] == want["modalities"][m][key]
+            for key in ("probability", "quality", "share", "energy"):
+                assert pair["modalities"][m][key] == pytest.approx(want["modalities"][m][key], abs=1e-5)
