@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from app.review.cli import add_batch_parser
+
 EXIT_USAGE = 2
 EXIT_INPUT = 1
 
@@ -325,12 +327,7 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
     i.add_argument("model", nargs="?", help="model file; default: the bundled model")
     i.add_argument("--json", action="store_true")
 
-    try:
-        from app.review.cli import add_batch_parser
-    except ImportError:
-        pass
-    else:
-        add_batch_parser(sub)
+    add_batch_parser(sub)
     return parser
 
 

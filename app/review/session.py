@@ -49,18 +49,9 @@ from app.review.session_schema import (
     upgrade,
 )
 
-__all__ = [
-    "ANY_FLAG",
-    "NO_FLAG",
-    "SCHEMA_VERSION",
-    "VERDICTS",
-    "ModelMismatchError",
-    "PendingPair",
-    "ResultRecord",
-    "ReviewRow",
-    "ReviewSession",
-    "RowFilter",
-]
+# the facade and the records callers use (defined in session_schema.py, re-exported here)
+__all__ = ["ANY_FLAG", "NO_FLAG", "SCHEMA_VERSION", "VERDICTS", "ModelMismatchError", "PendingPair", "ResultRecord",
+           "ReviewRow", "ReviewSession", "RowFilter"]
 
 
 class ReviewSession:
