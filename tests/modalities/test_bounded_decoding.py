@@ -140,3 +140,12 @@ def test_truncated_flac_is_refused(tmp_path: Path) -> None:
 def test_limits_are_what_the_docs_say() -> None:
     assert (audio_mod.MIN_SAMPLE_RATE, audio_mod.MAX_SAMPLE_RATE) == (1_000, 384_000)
     assert image_mod.MAX_DECODED_BYTES == 256 * 2**20
+
+
+def test_text_with_one_enormous_word_among_many_is_refused(tmp_path: Path) -> None:
+    from app.modalities import TextModality
+
+    path = tmp_path / "caption.txt"
+    path.write_text("x" * 200_000 + " a" * 1_000_000, encoding="utf-8")  # 2.2 MB: would need 800 GB as tokens
+    with pytest.raises(InputError, match="too large to hold as tokens"):
+        TextModality().load(path)
