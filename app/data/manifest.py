@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.errors import UserError
+
 __all__ = [
     "ID_COLUMN",
     "LABEL_COLUMN",
@@ -41,7 +43,7 @@ LABEL_COLUMN = "label"
 _RESERVED = (ID_COLUMN, LABEL_COLUMN)
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError):
     """The manifest cannot be read at all (missing, not UTF-8, bad header).
 
     Row-level problems are *not* errors: they are reported in

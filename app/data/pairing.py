@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from app.data.manifest import PairRow
+from app.errors import UserError
 
 __all__ = ["LAYOUT_BY_NAME", "LAYOUT_MODALITY_FOLDERS", "FolderPairing", "pair_folder"]
 
@@ -125,7 +126,7 @@ def pair_folder(
         raise NotADirectoryError(f"{root}: not a folder")
     names = list(modality_kinds)
     if not names:
-        raise ValueError("no modalities given")
+        raise UserError("no modalities given")
 
     files = _walk(root)
     unmatched: list[tuple[Path, str]] = []
@@ -165,7 +166,7 @@ def pair_folder(
         by_kind: dict[str, str] = {}
         for m, k in modality_kinds.items():
             if k in by_kind:
-                raise ValueError(
+                raise UserError(
                     f"modalities '{by_kind[k]}' and '{m}' are both {k} files, so files cannot be paired by "
                     f"name; put them in sub-folders named {by_kind[k]}/ and {m}/"
                 )

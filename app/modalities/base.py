@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from app.errors import UserError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 MAX_LEVEL = 10.0
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A file the user gave cannot be used.
 
     `str(err)` is one line, `'<file>: <what is wrong> (<what would work>)'`, so the command line and
@@ -151,13 +153,13 @@ class Modality:
 def require_file(path: str | Path, hint: str) -> Path:
     """Common checks before decoding: the path exists, is a file and is not empty."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(p, "file not found")
-    if not p.is_file():
-        raise InputError(p, "not a file", hint)
     try:
+        if not p.exists():
+            raise InputError(p, "file not found")
+        if not p.is_file():
+            raise InputError(p, "not a file", hint)
         size = p.stat().st_size
-    except OSError as exc:
+    except OSError as exc:  # a name too long for the file system, a folder without permission ...
         raise InputError(p, f"cannot read the file: {exc.strerror or exc}") from None
     if size == 0:
         raise InputError(p, "empty file (0 bytes)", hint)

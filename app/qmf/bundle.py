@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.errors import UserError
 from app.qmf.manifest_schema import MAX_JSON_DEPTH, SchemaError, json_depth, validate_manifest
 
 FORMAT_NAME = "qmf-studio-bundle"
@@ -40,7 +41,7 @@ MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # the bundled model is ~0.6 MB; weights ar
 DEFAULT_MODEL_NAME = "avmnist-qmf.safetensors"
 
 
-class BundleError(ValueError):
+class BundleError(UserError):
     """A model file cannot be used; the message names the file and what is wrong."""
 
     def __init__(self, path: str | Path, reason: str):

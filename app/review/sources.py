@@ -14,6 +14,7 @@ from pathlib import Path
 
 from app.data.manifest import PairRow, read_manifest
 from app.data.pairing import pair_folder
+from app.errors import UserError
 from app.modalities import kind_for_path
 
 __all__ = ["SOURCE_FOLDER", "SOURCE_MANIFEST", "SESSION_SUFFIX", "PairSource", "load_source", "source_kind"]
@@ -52,10 +53,10 @@ def source_kind(path: str | os.PathLike[str]) -> str:
     if p.suffix.lower() == ".csv":
         return SOURCE_MANIFEST
     if p.suffix.lower() == SESSION_SUFFIX:
-        raise ValueError(f"{p}: a review session, not a source of pairs (open it as a session)")
+        raise UserError(f"{p}: a review session, not a source of pairs (open it as a session)")
     if not p.exists():
         raise FileNotFoundError(f"{p}: not found (give a folder of pairs or a manifest .csv)")
-    raise ValueError(f"{p}: not a folder or a manifest .csv")
+    raise UserError(f"{p}: not a folder or a manifest .csv")
 
 
 def _normalise_label(label: str | None, labels: Sequence[str]) -> str | None:

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.errors import UserError
 from app.qmf.predictor import Predictor
 from app.review.flags import FlagThresholds
 from app.review.session import ReviewSession
@@ -48,7 +49,7 @@ def prepare_session(
     kinds = {name: m.kind for name, m in predictor.modalities.items()}
     if not path.exists():
         if source_path is None:
-            raise ValueError(f"{path}: no such session; give a folder or a manifest to start one")
+            raise UserError(f"{path}: no such session; give a folder or a manifest to start one")
         source = load_source(source_path, kinds, predictor.labels)
         session = ReviewSession.create(
             path, model_name=predictor.name, model_sha256=predictor.sha256,
@@ -69,7 +70,7 @@ def prepare_session(
                                 str(Path(model_path).absolute()) if model_path else session.model_path,
                                 manifest_modalities=predictor.manifest["model"]["modalities"])
         if list(session.meta()["modalities"]) != list(kinds):
-            raise ValueError(f"{path}: made for inputs {session.modality_names}, the model takes {list(kinds)}")
+            raise UserError(f"{path}: made for inputs {session.modality_names}, the model takes {list(kinds)}")
         if thresholds is not None:
             session.set_thresholds(thresholds)
         if retry_errors:
@@ -78,7 +79,7 @@ def prepare_session(
                 warnings.append(f"retrying {retried} pair(s) that ended in an error")
         given = Path(source_path).expanduser().absolute() if source_path is not None else None
         if given is not None and os.path.normpath(given) != os.path.normpath(session.source_path):
-            raise ValueError(
+            raise UserError(
                 f"{path}: this session reviews {session.source_path}, not {given}; "
                 "give the same source to resume, or a new --session file"
             )
