@@ -139,6 +139,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.manifest, modalities=list(predictor.modalities), labels=predictor.labels)
     for p in manifest.problems:
         print(f"warning: {p}", file=sys.stderr)
+    if manifest.more_problems:
+        print(f"warning: {args.manifest}: {manifest.more_problems:,} more rows left out", file=sys.stderr)
     if not manifest.rows:
         raise UsageError(f"{args.manifest}: no usable rows")
     try:
@@ -170,7 +172,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     result["model"] = {"name": predictor.name, "sha256": predictor.sha256}
-    result["skipped_rows"] = len({p.line for p in manifest.problems}) + len(data.skipped)
+    result["skipped_rows"] = len({p.line for p in manifest.problems}) + manifest.more_problems + len(data.skipped)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
