@@ -218,7 +218,7 @@ def _print_sweep(args: argparse.Namespace, predictor: Any, data: Any, levels: li
 def cmd_train(args: argparse.Namespace) -> int:
     from app.data.manifest import read_manifest
     from app.qmf.bundle import save_bundle
-    from app.qmf.train import Recipe, bundle_manifest, train
+    from app.qmf.train import Recipe, bundle_manifest, checkpoint_path, train
 
     recipe = _as_usage_error(Recipe.from_file, args.config)
     if args.epochs is not None:
@@ -240,7 +240,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     provenance = {"train_manifest": str(Path(args.manifest).name), "train_rows": len(train_manifest.rows),
                   "val_manifest": str(Path(args.val).name) if args.val else None}
     save_bundle(out, result.model, bundle_manifest(result, provenance))
-    ckpt = out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_path(out)
     if ckpt.exists() and not args.keep_checkpoint:
         ckpt.unlink()
     print(f"wrote {out} (best epoch {result.best_epoch}, validation accuracy "

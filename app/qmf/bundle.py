@@ -30,6 +30,7 @@ from typing import Any
 
 from app.errors import UserError
 from app.qmf.manifest_schema import MAX_JSON_DEPTH, SchemaError, json_depth, validate_manifest
+from app.util.files import atomic_path
 
 FORMAT_NAME = "qmf-studio-bundle"
 FORMAT_VERSION = 1
@@ -274,10 +275,8 @@ def seal_bundle(path: str | Path, state: dict[str, Any], manifest: dict[str, Any
     weights_sha256 = weights_digest(state)
     metadata = {MANIFEST_KEY: manifest_text, WEIGHTS_HASH_KEY: weights_sha256,
                 MANIFEST_HASH_KEY: manifest_digest(manifest_text, weights_sha256)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 

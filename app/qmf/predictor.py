@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,59 +18,9 @@ import torch
 from app.modalities import Modality, get_modality
 from app.qmf.bundle import Bundle, load_bundle
 from app.qmf.fusion import fuse_late
+from app.qmf.prediction import ModalityResult, Prediction
 
-
-@dataclass
-class ModalityResult:
-    name: str
-    kind: str
-    file: str | None
-    label: str
-    index: int
-    probability: float
-    probabilities: list[float]
-    energy: float
-    quality: float
-    share: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "label": self.label,
-            "index": self.index,
-            "probability": self.probability,
-            "probabilities": self.probabilities,
-            "energy": self.energy,
-            "quality": self.quality,
-            "share": self.share,
-        }
-
-
-@dataclass
-class Prediction:
-    model_name: str
-    model_sha256: str
-    labels: list[str]
-    label: str
-    index: int
-    probability: float
-    probabilities: list[float]
-    modalities: dict[str, ModalityResult]
-    late_fusion_probabilities: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": {"name": self.model_name, "sha256": self.model_sha256},
-            "labels": self.labels,
-            "label": self.label,
-            "index": self.index,
-            "probability": self.probability,
-            "probabilities": self.probabilities,
-            "modalities": {n: r.to_json() for n, r in self.modalities.items()},
-            "late_fusion": {"probabilities": self.late_fusion_probabilities},
-            "seconds": self.seconds,
-        }
+__all__ = ["Corruption", "ModalityResult", "Prediction", "Predictor", "parse_corruption"]
 
 
 Corruption = tuple[str, str, float]  # (modality name, corruption kind, level 0..10)

@@ -35,6 +35,22 @@ def write_manifest(path: Path, rows: list[tuple]) -> Path:
     return path
 
 
+def assert_same_json(got, want, where="prediction"):
+    """Same keys all the way down, same strings, numbers equal to float32 precision."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), f"{where}: keys {sorted(got)} != {sorted(want)}"
+        for k in want:
+            assert_same_json(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            assert_same_json(g, w, f"{where}[{i}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, abs=1e-5), where
+    else:
+        assert got == want, where
+
+
 def run_batch(model: Path, folder: Path, session: Path, *extra: str) -> int:
     return qmf(["batch", "--model", str(model), "--folder", str(folder), "--session", str(session), "--quiet", *extra])
 
@@ -124,13 +140,10 @@ def test_batch_rows_equal_qmf_predict(tiny_model: Path, review_folder: Path, tmp
         for r in rows:
             want = predictor.predict_files(r.files).to_json()
             got = s.prediction_json(r.id)
-            assert got["label"] == want["label"]
-            assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
-            for name in ("image", "audio"):
-                for key in ("quality", "share", "energy", "probability"):
-                    assert got["modalities"][name][key] == pytest.approx(want["modalities"][name][key], abs=1e-5)
-                assert got["modalities"][name]["label"] == want["modalities"][name]["label"]
-                assert got["modalities"][name]["file"] == want["modalities"][name]["file"]
+            # the whole JSON, late fusion included; only the time differs (batch vs one pair)
+            assert got.pop("seconds") > 0 and want.pop("seconds") > 0
+            assert_same_json(got, want)
+            assert len(got["late_fusion"]["probabilities"]) == len(CLASSES)
             assert r.correct == (r.label == want["label"])
         summary = s.summary()
         assert summary["labelled"] == 15
@@ -257,6 +270,8 @@ def test_csv_export_round_trips_and_json_export(tiny_model: Path, review_folder:
                 assert rec[f"{m}_file"] == d["modalities"][m]["file"]
         data = json.loads(export_json(s, tmp_path / "out.json").read_text())
         assert len(data["pairs"]) == 15 and data["model"]["sha256"] == s.model_sha256
+    # exports are ordinary shared files like every other output (they were once created 0600)
+    assert {(tmp_path / n).stat().st_mode & 0o777 for n in ("out.csv", "out.json")} == {0o644}
     # the exported verdicts and notes restore a fresh session of the same pairs
     predictor = Predictor.load(tiny_model)
     with prepare_session(tmp_path / "fresh.qmfreview", predictor, review_folder, tiny_model).session as fresh:
@@ -300,3 +315,27 @@ def test_review_core_never_imports_qt() -> None:
             "print([m for m in sys.modules if m.startswith('PySide6') or m.startswith('pyqtgraph')])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_format_1_session_is_upgraded_when_opened_and_keeps_its_results(tiny_model: Path, review_folder: Path,
+                                                                           tmp_path: Path) -> None:
+    session_path = tmp_path / "old.qmfreview"
+    assert run_batch(tiny_model, review_folder, session_path) == 0
+    with ReviewSession.open(session_path) as s:
+        before = s.prediction_json("low/low_001")
+        s.set_verdict("low/low_001", "accept")
+    conn = sqlite3.connect(session_path)  # as QMF Studio wrote it before results kept late fusion
+    conn.execute("ALTER TABLE results DROP COLUMN late_probabilities")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with ReviewSession.open(session_path) as s:
+        after = s.prediction_json("low/low_001")
+        assert s.meta()["schema_version"] == 2 and s.verdict("low/low_001")["verdict"] == "accept"
+        assert after["late_fusion"] == {"probabilities": []}
+        assert {**after, "late_fusion": None} == {**before, "late_fusion": None}
+        assert s.result_count() == 15
+    # the upgraded file takes new results with late fusion
+    assert run_batch(tiny_model, review_folder, session_path, "--rerun") == 0
+    with ReviewSession.open(session_path) as s:
+        assert len(s.prediction_json("low/low_001")["late_fusion"]["probabilities"]) == len(CLASSES)
