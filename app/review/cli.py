@@ -79,14 +79,10 @@ def sqlite_error_text(path: str | Path, exc: sqlite3.Error) -> str:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """`qmf batch`; SQLite errors about the session file become one-line UserErrors here, at the boundary."""
-    from app.review.session import ModelMismatchError
-
     try:
         return _cmd_batch(args)
     except sqlite3.Error as exc:
         raise UserError(sqlite_error_text(args.session, exc)) from None
-    except ModelMismatchError as exc:
-        raise UserError(str(exc)) from None
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
