@@ -239,7 +239,7 @@ def _modality(entry: Any, where: str) -> str:
     if not _NAME_RE.fullmatch(name):
         raise SchemaError(f"{where}.name", f"{_show(name)} is not a usable input name (letters, digits, _ - .)")
     kind = m["kind"]
-    if kind not in _PREPROCESSING:
+    if not isinstance(kind, str) or kind not in _PREPROCESSING:
         raise SchemaError(f"{where}.kind", f"must be one of {', '.join(_PREPROCESSING)}, got {_show(kind)}")
     given = _dict(m.get("preprocessing", {}), f"{where}.preprocessing")
     cls = modality_class(kind)
