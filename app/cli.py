@@ -2,9 +2,9 @@
 
 Every error a user can cause (a bad file, a bad model, a bad option, a full disk) ends as one line on
 stderr naming the file and the reason, and a non-zero exit code; never a traceback. The layers below
-raise `app.errors.UserError` (InputError, BundleError, ManifestError, a session's errors) for those;
+raise `app.util.errors.UserError` (InputError, BundleError, ManifestError, a session's errors) for those;
 an OSError is the machine's answer (disk full, permission denied) and is shown the same way.
-Anything else is a bug in QMF Studio, and is reported as one (`app.errors.bug_report`), exit code 3.
+Anything else is a bug in QMF Studio, and is reported as one (`app.util.errors.bug_report`), exit code 3.
 """
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.errors import UserError, bug_report, os_error_text
+from app.review.cli import add_batch_parser
+from app.util.errors import UsageError, UserError, bug_report, os_error_text
 
 EXIT_USAGE = 2
 EXIT_INPUT = 1
 EXIT_BUG = 3
-
-
-class UsageError(UserError):
-    """A problem with what the user asked for; printed as one line."""
 
 
 def _as_usage_error(call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -46,21 +43,15 @@ def _model_path(arg: str | None) -> Path:
 # --------------------------------------------------------------------------- predict
 
 def _route_files(manifest_modalities: list[dict[str, Any]], named: dict[str, str], positional: list[str]) -> dict[str, str]:
-    """Assign positional files to modalities by type; named ones (`--image F`) win."""
-    from app.modalities import kind_for_path
+    """Assign positional files to modalities by type (app.modalities.routing); named ones (`--image F`) win."""
+    from app.modalities.routing import route_files
 
-    files = dict(named)
-    for f in positional:
-        kind = kind_for_path(f)
-        if kind is None:
-            raise UsageError(f"{f}: cannot tell which input this is from its extension; name it, e.g. --image {f}")
-        targets = [m["name"] for m in manifest_modalities if m["kind"] == kind and m["name"] not in files]
-        if not targets:
-            taken = [m["name"] for m in manifest_modalities if m["kind"] == kind]
-            if taken:
-                raise UsageError(f"{f}: a {kind} file, but the {kind} input ({taken[0]}) is already given")
-            raise UsageError(f"{f}: a {kind} file, but the model takes {', '.join(m['kind'] for m in manifest_modalities)}")
-        files[targets[0]] = f
+    files, problems = route_files(manifest_modalities, positional, named)
+    if problems:
+        first = problems[0]
+        hint = f"; name it, e.g. --{manifest_modalities[0]['name']} {first.path}" if first.kind is None and \
+            manifest_modalities else ""
+        raise UsageError(first.message + hint)
     return files
 
 
@@ -342,12 +333,7 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
     i.add_argument("model", nargs="?", help="model file; default: the bundled model")
     i.add_argument("--json", action="store_true")
 
-    try:
-        from app.review.cli import add_batch_parser
-    except ImportError:
-        pass
-    else:
-        add_batch_parser(sub)
+    add_batch_parser(sub)
     return parser
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from app.data.idx import read_idx, write_idx
 from app.data.manifest import PairRow, write_manifest
@@ -168,8 +169,6 @@ def _write_pngs(
     Files are written under a temporary name and renamed, so an interrupted run
     never leaves a truncated PNG that a re-run would then skip.
     """
-    from PIL import Image  # noqa: PLC0415 - only needed for building
-
     paths: list[Path] = []
     existing: dict[int, set[str]] = {}
     for d in np.unique(labels):

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.errors import UserError
+from app.util.errors import UserError
 from app.util.files import atomic_open
 
 __all__ = [

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from app.data.manifest import PairRow
-from app.errors import UserError
+from app.util.errors import UserError
 
 __all__ = ["LAYOUT_BY_NAME", "LAYOUT_MODALITY_FOLDERS", "FolderPairing", "pair_folder"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from app.errors import UserError
+from app.util.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

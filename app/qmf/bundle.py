@@ -28,8 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.errors import UserError
 from app.qmf.manifest_schema import MAX_JSON_DEPTH, SchemaError, json_depth, validate_manifest
+
+# The locator moved to app.resources (one place for the app, the self-test and the CLI); these
+# names stay importable from here.
+from app.resources import DEFAULT_MODEL_NAME, default_model_path, resources_dir  # noqa: F401
+from app.util.errors import UserError
 from app.util.files import atomic_path
 
 FORMAT_NAME = "qmf-studio-bundle"
@@ -39,7 +43,6 @@ WEIGHTS_HASH_KEY = "qmf.weights_sha256"
 MANIFEST_HASH_KEY = "qmf.manifest_sha256"
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # the bundled model's header is a few KB; a 200,000-word vocabulary ~3 MB
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # the bundled model is ~0.6 MB; weights are read into memory twice
-DEFAULT_MODEL_NAME = "avmnist-qmf.safetensors"
 
 
 class BundleError(UserError):
@@ -49,20 +52,6 @@ class BundleError(UserError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}")
-
-
-def resources_dir() -> Path:
-    """The folder with bundled models and samples (next to `app/` in a checkout or a frozen build)."""
-    import sys
-
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
-
-
-def default_model_path() -> Path:
-    return resources_dir() / "models" / DEFAULT_MODEL_NAME
 
 
 def _read_header(path: Path) -> tuple[dict[str, Any], int]:

@@ -17,28 +17,11 @@ import torch
 
 from app.modalities import Modality, get_modality
 from app.qmf.bundle import Bundle, load_bundle
+from app.qmf.corruption import Corruption, parse_corruption  # the parser lives apart from torch; re-exported
 from app.qmf.fusion import fuse_late
 from app.qmf.prediction import ModalityResult, Prediction
 
 __all__ = ["Corruption", "ModalityResult", "Prediction", "Predictor", "parse_corruption"]
-
-
-Corruption = tuple[str, str, float]  # (modality name, corruption kind, level 0..10)
-
-
-def parse_corruption(text: str) -> Corruption:
-    """Parse `MODALITY:KIND:LEVEL`, e.g. `audio:white_noise:5`."""
-    parts = text.split(":")
-    if len(parts) != 3:
-        raise ValueError(f"corruption {text!r} should look like MODALITY:KIND:LEVEL, e.g. audio:white_noise:5")
-    name, kind, level_text = parts
-    try:
-        level = float(level_text)
-    except ValueError:
-        raise ValueError(f"corruption {text!r}: level {level_text!r} is not a number (0 to 10)") from None
-    if not 0 <= level <= 10:
-        raise ValueError(f"corruption {text!r}: level must be between 0 and 10")
-    return name, kind, level
 
 
 class Predictor:

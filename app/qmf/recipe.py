@@ -110,10 +110,6 @@ class TrainingSettings:
                         for a in self.augment]
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
@@ -130,7 +126,12 @@ def from_table(cls: type, table: Any, where: str) -> Any:
     unknown = sorted(set(table) - set(known))
     if unknown:
         raise ValueError(f"[{where}]: unknown entries {unknown}; known: {known}")
-    hints = _hints(cls)
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in table]
+    if missing:
+        raise ValueError(f"[{where}]: missing entries {missing}")
+    hints = typing.get_type_hints(cls)
     values = {}
     for key, value in table.items():
         tp = hints[key]
@@ -144,9 +145,7 @@ def from_table(cls: type, table: Any, where: str) -> Any:
         values[key] = value
     try:
         return cls(**values)
-    except TypeError as exc:  # a required entry missing
-        raise ValueError(f"[{where}]: {exc}") from None
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:  # a value of the wrong type or out of range
         raise ValueError(f"[{where}]: {exc}") from None
 
 

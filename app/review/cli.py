@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.errors import UserError
+from app.util.errors import UsageError, UserError
 
 __all__ = ["add_batch_parser", "cmd_batch"]
 
@@ -45,19 +45,9 @@ def add_batch_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _model_path(args: argparse.Namespace) -> Path:
-    from app.qmf.bundle import default_model_path
+    from app.review.models import session_model_path
 
-    if args.model:
-        return Path(args.model)
-    session = Path(args.session)
-    if session.exists():
-        from app.review.session import ReviewSession
-
-        with ReviewSession.open(session) as s:
-            stored = s.model_path
-        if stored and Path(stored).is_file():
-            return Path(stored)
-    return default_model_path()
+    return session_model_path(args.model, args.session)
 
 
 def sqlite_error_text(path: str | Path, exc: sqlite3.Error) -> str:
@@ -88,7 +78,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.cli import UsageError
     from app.qmf.predictor import Predictor
     from app.review.flags import FlagThresholds
     from app.review.runner import BatchRunner

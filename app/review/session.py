@@ -329,11 +329,7 @@ class ReviewSession:
     def check_model(self, name: str, sha256: str) -> None:
         """ModelMismatchError when the session's results were made by another model."""
         if sha256 != self.model_sha256:
-            raise ModelMismatchError(
-                f"{self.path}: made by model {self.model_name} (sha256 {self.model_sha256[:12]}), "
-                f"not by {name} (sha256 {sha256[:12]}); re-run with --rerun to replace the results "
-                "with this model's (verdicts and notes are kept)"
-            )
+            raise ModelMismatchError(self.path, self.model_name, self.model_sha256, name, sha256)
 
     def start_rerun(self, model_name: str, model_sha256: str, model_path: str | None,
                     manifest_modalities: Sequence[Mapping[str, Any]] | None = None) -> None:

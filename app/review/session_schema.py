@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.errors import UserError
 from app.review.flags import FLAG_ERROR, FlagThresholds, compute_flags
+from app.util.errors import UserError
 
 __all__ = [
     "ANY_FLAG",
@@ -104,7 +104,20 @@ class SessionBusyError(SessionError):
 
 
 class ModelMismatchError(SessionError):
-    """The session was made by a different model file than the one given now."""
+    """The session was made by a different model file than the one given now.
+
+    The facts are attributes (the app builds its own message and button from them); `reason` is
+    the one line of what is wrong, str(err) adds what would work on the command line."""
+
+    def __init__(self, path: Path | str, session_model: str, session_sha256: str, given_model: str,
+                 given_sha256: str):
+        self.path = str(path)
+        self.session_model, self.session_sha256 = session_model, session_sha256
+        self.given_model, self.given_sha256 = given_model, given_sha256
+        self.reason = (f"{path}: made by model {session_model} (sha256 {session_sha256[:12]}), "
+                       f"not by {given_model} (sha256 {given_sha256[:12]})")
+        super().__init__(f"{self.reason}; re-run with --rerun to replace the results with this model's "
+                         "(verdicts and notes are kept)")
 
 
 # The tables and key columns every session has; a file whose schema differs is damaged.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from app.data.manifest import PairRow, iter_manifest
 from app.data.pairing import pair_folder
-from app.errors import UserError
 from app.modalities import kind_for_path
+from app.util.errors import UserError
 
 __all__ = ["SOURCE_FOLDER", "SOURCE_MANIFEST", "SESSION_SUFFIX", "PairSource", "load_source", "source_kind"]
 

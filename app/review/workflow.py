@@ -11,11 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import UserError
 from app.qmf.predictor import Predictor
 from app.review.flags import FlagThresholds
 from app.review.session import ReviewSession
 from app.review.sources import PairSource, load_source
+from app.util.errors import UserError
 
 __all__ = ["PreparedSession", "prepare_session"]
 

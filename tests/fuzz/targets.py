@@ -36,7 +36,7 @@ def _file(name: str, data: bytes) -> Path:
 
 
 def _user_error() -> type[BaseException]:
-    from app.errors import UserError
+    from app.util.errors import UserError
 
     return UserError
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from app.modalities.augment import AudioAugment
-from app.qmf.recipe import Recipe
+from app.qmf.recipe import Recipe, from_table
 from tests.synthetic import TINY_RECIPE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +67,7 @@ def test_a_list_without_names_replaces_the_base_list(tmp_path):
     ({"augment": [{"modality": "image", "kinds": ["gausian"]}]}, r"unknown image corruptions \['gausian'\]"),
     ({"augment": [{"modality": "image", "kinds": ["gaussian"], "levels": [0, 11]}]}, "levels must satisfy"),
     ({"epoch": 3}, r"\[training\]: unknown entries \['epoch'\]"),
+    ({"augment": [{"modality": "image"}]}, r"\[training.augment\]: missing entries \[.kinds.\]"),
 ])
 def test_a_wrong_setting_stops_the_read_naming_the_file_and_the_setting(tmp_path, change, message):
     data = full_recipe()
@@ -100,3 +102,28 @@ def test_shipped_experiments_differ_from_the_bundle_recipe_only_where_they_say()
     assert vtlp.modalities[1].preprocessing["utterance_norm_channel"] is False
     assert bundle.modalities[1].preprocessing["utterance_norm_channel"] is True
     assert vtlp.training == bundle.training
+
+
+@dataclass
+class _Exposure:
+    weight: float = 0.5
+
+
+@dataclass
+class _Settings:
+    epochs: int = 1
+    exposure: _Exposure = field(default_factory=_Exposure)
+
+
+def test_a_new_nested_option_is_one_dataclass_read_like_the_others():
+    """How the next training option is added: a field (here a nested table) on a settings dataclass."""
+    assert from_table(_Settings, {"exposure": {"weight": 1.0}}, "training") == _Settings(1, _Exposure(1.0))
+    with pytest.raises(ValueError, match=r"\[training.exposure\]: unknown entries \['wieght'\]"):
+        from_table(_Settings, {"exposure": {"wieght": 1.0}}, "training")
+
+
+def test_the_recipe_stored_in_a_bundle_reads_back_the_same():
+    """A model file's recipe (Recipe.to_dict, written as JSON) can train the same model again."""
+    recipe = Recipe.from_file(ROOT / "recipes" / "avmnist-qmf.toml")
+    stored = json.loads(json.dumps(recipe.to_dict()))
+    assert Recipe.from_dict(stored).to_dict() == recipe.to_dict()

@@ -11,12 +11,12 @@ import pytest
 
 from app.cli import main
 from app.data.manifest import PairRow
-from app.errors import UserError
 from app.qmf.predictor import Predictor
 from app.review.export import export_csv, read_csv_export
 from app.review.session import ReviewSession, SessionBusyError, SessionError
 from app.review.session_schema import ResultRecord
 from app.review.workflow import prepare_session
+from app.util.errors import UserError
 
 
 def _create(path: Path, modalities=None) -> ReviewSession:

@@ -6,7 +6,7 @@ app show it as is. Anything else that escapes is a bug in QMF Studio, and `bug_r
 (instead of dressing it up as a problem with the user's files). `UserError` is a ValueError so
 callers that caught ValueError before keep working.
 
-Pure Python; imported by every layer, imports none.
+Pure Python; in app/util, the bottom layer: every layer may import it, it imports none.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import traceback
 
-__all__ = ["BUG_REPORT_WHERE", "DEBUG_ENV", "UserError", "bug_report", "os_error_text"]
+__all__ = ["BUG_REPORT_WHERE", "DEBUG_ENV", "UsageError", "UserError", "bug_report", "os_error_text"]
 
 DEBUG_ENV = "QMF_DEBUG"  # set to 1 to see the full traceback of a bug
 BUG_REPORT_WHERE = "the QMF Studio issue tracker (the project's repository)"
@@ -22,6 +22,10 @@ BUG_REPORT_WHERE = "the QMF Studio issue tracker (the project's repository)"
 
 class UserError(ValueError):
     """A problem with what the user gave or asked for; str(err) is one line a person can act on."""
+
+
+class UsageError(UserError):
+    """A problem with the options of a command (the command line exits with 2, not 1)."""
 
 
 def os_error_text(exc: OSError) -> str:
