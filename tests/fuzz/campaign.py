@@ -40,6 +40,15 @@ def _child(target: str, stats_path: Path, libfuzzer_args: list[str]) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["app"]):
+        # The targets import the app lazily: import every module they reach here, inside the
+        # instrumentation, or libFuzzer gets no coverage and mutates blindly.
+        import app.data.manifest
+        import app.modalities
+        import app.qmf.bundle
+        import app.qmf.manifest_schema
+        import app.qmf.model
+        import app.review.export
+        import app.review.session  # noqa: F401
         from tests.fuzz import targets
     function = targets.TARGETS[target]
     if target in ("bundle", "bundle_schema"):
