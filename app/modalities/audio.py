@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import soundfile as sf
 
-from .base import InputError, Modality, check_level, check_rng, positive_number, require_file
+from .base import InputError, Modality, check_level, check_rng, decode_budget, positive_number, require_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -400,27 +400,28 @@ class AudioModality(Modality):
                 self._check_header(p, frames, rate, channels)
                 if f.format in ("WAV", "WAVEX"):
                     _check_riff_length(p, f.channels * _sample_bytes(f.subtype))
-                mono = np.empty(frames, dtype=np.float32)
-                done = 0
-                while done < frames:
-                    block = f.read(min(_BLOCK_FRAMES, frames - done), dtype="float32", always_2d=True)
-                    if block.shape[0] == 0:
-                        break
-                    if not np.all(np.isfinite(block)):
+                with decode_budget(frames * 4):  # large files take turns across decoding threads
+                    mono = np.empty(frames, dtype=np.float32)
+                    done = 0
+                    while done < frames:
+                        block = f.read(min(_BLOCK_FRAMES, frames - done), dtype="float32", always_2d=True)
+                        if block.shape[0] == 0:
+                            break
+                        if not np.all(np.isfinite(block)):
+                            raise InputError(
+                                p, "contains NaN or infinite samples", "re-export the audio as PCM WAV or FLAC"
+                            )
+                        n = block.shape[0]
+                        mono[done : done + n] = block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0]
+                        done += n
+                    if done < frames and (f.format in _EXACT_LENGTH_FORMATS or done == 0):
                         raise InputError(
-                            p, "contains NaN or infinite samples", "re-export the audio as PCM WAV or FLAC"
+                            p,
+                            f"truncated: the header promises {frames:,} frames ({frames / rate:.3g} s), "
+                            f"the file holds {done:,}",
+                            "re-export or re-copy the recording",
                         )
-                    n = block.shape[0]
-                    mono[done : done + n] = block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0]
-                    done += n
-                if done < frames and (f.format in _EXACT_LENGTH_FORMATS or done == 0):
-                    raise InputError(
-                        p,
-                        f"truncated: the header promises {frames:,} frames ({frames / rate:.3g} s), "
-                        f"the file holds {done:,}",
-                        "re-export or re-copy the recording",
-                    )
-                mono = mono[:done]
+                    mono = mono[:done]
         except InputError:
             raise
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:

@@ -7,10 +7,12 @@ input is one new subclass. Nothing here imports Qt; torch is imported lazily by 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -164,6 +166,22 @@ def require_file(path: str | Path, hint: str) -> Path:
     if size == 0:
         raise InputError(p, "empty file (0 bytes)", hint)
     return p
+
+
+# Decodes that need more than this many bytes take turns (one at a time per process): a batch run
+# decodes with several threads, and four 250 MB pictures at once would be a gigabyte.
+LARGE_DECODE_BYTES = 32 * 1024 * 1024
+_LARGE_DECODE = threading.BoundedSemaphore(1)
+
+
+@contextlib.contextmanager
+def decode_budget(nbytes: int) -> Iterator[None]:
+    """Hold while decoding `nbytes`: small decodes run freely, large ones one after another."""
+    if nbytes <= LARGE_DECODE_BYTES:
+        yield
+        return
+    with _LARGE_DECODE:
+        yield
 
 
 def positive_number(params: Mapping[str, Any], key: str, kind: str, allow_zero: bool = False) -> float:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from .base import InputError, Modality, check_level, check_rng, positive_number, require_file
+from .base import InputError, Modality, check_level, check_rng, decode_budget, positive_number, require_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -197,8 +197,9 @@ class ImageModality(Modality):
                 # Pillow only warns between MAX_IMAGE_PIXELS and twice that; treat it as the error it is.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(p) as im:
-                    self._check_size(p, im)
-                    return self._prepare(im)
+                    decoded = self._check_size(p, im)
+                    with decode_budget(decoded):
+                        return self._prepare(im)
         except InputError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -214,8 +215,8 @@ class ImageModality(Modality):
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise InputError(p, f"image data is truncated or corrupt ({exc})", SUPPORTED_HINT) from None
 
-    def _check_size(self, path: Path, im: Image.Image) -> None:
-        """Refuse from the header alone what would take too many pixels or bytes to decode."""
+    def _check_size(self, path: Path, im: Image.Image) -> int:
+        """Refuse from the header alone what would take too many pixels or bytes to decode; the bytes."""
         width, height = im.size
         limit = int(self.params["max_pixels"])
         if width * height > limit:
@@ -235,6 +236,7 @@ class ImageModality(Modality):
                 f"the limit of {MAX_DECODED_BYTES / 2**20:,.0f} MiB",
                 "scale the image down or save it with 8 bits per channel",
             )
+        return decoded
 
     def _prepare(self, im: Image.Image) -> np.ndarray:
         height, width = self.params["size"]

@@ -149,3 +149,35 @@ def test_text_with_one_enormous_word_among_many_is_refused(tmp_path: Path) -> No
     path.write_text("x" * 200_000 + " a" * 1_000_000, encoding="utf-8")  # 2.2 MB: would need 800 GB as tokens
     with pytest.raises(InputError, match="too large to hold as tokens"):
         TextModality().load(path)
+
+
+def test_large_decodes_take_turns_across_threads_small_ones_do_not():
+    import threading
+    import time
+
+    from app.modalities.base import LARGE_DECODE_BYTES, decode_budget
+
+    def concurrency(nbytes: int) -> int:
+        inside, most = [0], [0]
+        lock = threading.Lock()
+        barrier = threading.Barrier(4)
+
+        def work() -> None:
+            barrier.wait()
+            with decode_budget(nbytes):
+                with lock:
+                    inside[0] += 1
+                    most[0] = max(most[0], inside[0])
+                time.sleep(0.05)
+                with lock:
+                    inside[0] -= 1
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return most[0]
+
+    assert concurrency(2 * LARGE_DECODE_BYTES) == 1
+    assert concurrency(1024) > 1
