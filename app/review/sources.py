@@ -82,8 +82,10 @@ def load_source(
 
     Manifest rows are read without checking that files exist: a missing or unreadable file is found
     when the pair is decoded and becomes an error row in the session, which the analyst can see and
-    sort, rather than a row that quietly vanished. Labels the model does not know are kept (they
-    count as a label mismatch), because the analyst's data is allowed to disagree with the model.
+    sort, rather than a row that quietly vanished. Manifest labels the model does not know are kept
+    (they count as a label mismatch), because the analyst's data is allowed to disagree with the
+    model; a folder name the model does not know leaves that pair unlabelled (a folder is often
+    named for a date or a site, a manifest's label column is written on purpose).
     """
     kind = source_kind(path)
     p = Path(os.path.normpath(Path(path).expanduser().absolute()))
@@ -91,13 +93,17 @@ def load_source(
         pairing = pair_folder(p, dict(modality_kinds), kind_for_path)
         pairs = [PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels)) for r in pairing.pairs]
         notes = []
-        folder_labels = sorted({r.label for r in pairs if r.label is not None})
-        if labels and folder_labels and not set(folder_labels) & set(labels):
-            # Folders named by date, site or batch are not classes: scoring them as labels would flag
-            # every pair as a mismatch and report an accuracy of 0.
-            shown = ", ".join(folder_labels[:3]) + (" …" if len(folder_labels) > 3 else "")
-            notes.append(f"folder names ({shown}) are none of the model's labels: the pairs are left unlabelled")
-            pairs = [PairRow(r.line, r.id, r.files, None) for r in pairs]
+        if labels:
+            # Per pair: a folder named after a class gives that class; any other folder name (a date, a
+            # site, "samples") is no class, and scoring it as one would count the pair as a mismatch.
+            others = sorted({r.label for r in pairs if r.label is not None and r.label not in labels})
+            if others:
+                left = sum(1 for r in pairs if r.label in others)
+                shown = ", ".join(others[:3]) + (" …" if len(others) > 3 else "")
+                notes.append(f"folder names ({shown}) are none of the model's labels: "
+                             f"the {left} pair(s) in them are left unlabelled")
+                pairs = [r if r.label is None or r.label in labels else PairRow(r.line, r.id, r.files, None)
+                         for r in pairs]
         return PairSource(SOURCE_FOLDER, p, pairs, unmatched=list(pairing.unmatched), layout=pairing.layout,
                           notes=notes)
     iter_manifest(p, modalities=list(modality_kinds), check_files=False).close()  # whole-file problems: now

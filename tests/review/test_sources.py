@@ -76,3 +76,17 @@ def test_manifest_labels_the_model_does_not_know_are_kept_and_named(tmp_path: Pa
     src = load_source(csv_path, KINDS, CLASSES)
     assert [p.label for p in src.pairs] == ["three", "mid"]
     assert len(src.notes) == 1 and "pairs.csv:2" in src.notes[0] and "'three'" in src.notes[0]
+
+
+def test_a_folder_name_that_is_no_label_leaves_only_its_own_pairs_unlabelled(tmp_path: Path) -> None:
+    """Class folders beside a `samples/` folder: the class folders keep their labels, `samples/` has none."""
+    root = make_review_folder(tmp_path / "pairs", per_class=2)
+    extra = root / "samples"
+    extra.mkdir()
+    for f in sorted((root / "low").glob("low_000.*")):
+        (extra / f.name.replace("low", "s")).write_bytes(f.read_bytes())
+    src = load_source(root, KINDS, CLASSES)
+    labels = {p.id: p.label for p in src.pairs}
+    assert labels["samples/s_000"] is None
+    assert labels["low/low_001"] == "low" and {labels[k] for k in labels if not k.startswith("samples/")} == set(CLASSES)
+    assert len(src.notes) == 1 and "samples" in src.notes[0] and "1 pair" in src.notes[0]
