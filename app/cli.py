@@ -108,17 +108,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- eval
 
-def _progress_bar(desc: str, quiet: bool):
-    from tqdm import tqdm
+def _progress_bar(desc: str, quiet: bool, unit: str = "pair"):
+    from app.util.progress import ProgressReporter
 
-    bar = tqdm(total=0, desc=desc, disable=quiet, leave=False, file=sys.stderr)
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return bar, update
+    bar = ProgressReporter(desc, unit=unit, quiet=quiet)
+    return bar, bar.update
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -157,7 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.manifest}: no pair could be evaluated (see the warnings above)")
     if args.sweep:
         return _print_sweep(args, predictor, data, levels)
-    bar, update = _progress_bar("evaluating", quiet)
+    bar, update = _progress_bar("evaluating", quiet, unit="step")
     try:
         result = evaluate.protocol(predictor, data, levels, kinds, seeds=args.seeds, progress=update)
     finally:

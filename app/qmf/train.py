@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -170,7 +171,8 @@ def train(
         model.train()
         running = 0.0
         bar = tqdm(make_loader(view, settings.batch_size, settings.workers), total=steps_per_epoch,
-                   desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress, leave=False)
+                   desc=f"epoch {epoch + 1}/{settings.epochs}", leave=False,
+                   disable=not progress or not sys.stderr.isatty())  # a log gets the epoch lines, not redraws
         for step, (tensors, y, ids, _) in enumerate(bar):
             tensors = {k: v.to(device) for k, v in tensors.items()}
             y = y.to(device)

@@ -1,7 +1,7 @@
 """`qmf batch`: the headless twin of the app's Review view.
 
 Same session file, same runner: ``qmf batch --folder DIR --session S.qmfreview`` twice resumes; the
-app opens S.qmfreview and shows the same rows. Progress goes to stderr (tqdm), the summary to stdout.
+app opens S.qmfreview and shows the same rows. Progress goes to stderr (a bar on a terminal, plain lines in a log), the summary to stdout.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.util.errors import UsageError, UserError
+from app.util.progress import ProgressReporter
 
 __all__ = ["add_batch_parser", "cmd_batch"]
 
@@ -76,8 +77,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from app.qmf.predictor import Predictor
     from app.review.flags import FlagThresholds
     from app.review.runner import BatchRunner
@@ -112,13 +111,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         if not prepared.created:
             print(f"resuming {session.path}: {session.result_count()} of {session.pair_count()} pairs done"
                   + (f", {prepared.new_pairs} new" if prepared.new_pairs else ""), file=sys.stderr)
-        bar = tqdm(total=session.pair_count(), initial=session.result_count(), desc="reviewing", unit="pair",
-                   disable=args.quiet, file=sys.stderr, smoothing=0.1)
+        bar = ProgressReporter("reviewing", total=session.pair_count(), initial=session.result_count(), unit="pair",
+                               quiet=args.quiet)
 
         def progress(done: int, total: int, rate: float, left: float | None) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+            bar.update(done, total)
 
         runner = BatchRunner(predictor, session, batch_size=args.batch_size, workers=args.workers, progress=progress)
         try:
