@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["DEFAULT_MODEL_NAME", "default_model_path", "icon_path", "read_demo_samples", "resources_dir",
-           "samples_dir"]
+           "samples_dir", "user_guide_path"]
 
 DEFAULT_MODEL_NAME = "avmnist-qmf.safetensors"
 SAMPLES_INDEX = "samples.json"
@@ -27,6 +27,13 @@ def resources_dir() -> Path:
     if frozen_root:
         return Path(frozen_root) / "resources"
     return Path(__file__).resolve().parents[1] / "resources"
+
+
+def user_guide_path() -> Path:
+    """docs/user-guide.md: beside app/ in a checkout, under sys._MEIPASS/docs in a frozen build."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    root = Path(frozen_root) if frozen_root else Path(__file__).resolve().parents[1]
+    return root / "docs" / "user-guide.md"
 
 
 def default_model_path() -> Path:

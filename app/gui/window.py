@@ -14,9 +14,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSettings, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QWidget
 
 import app
+from app.gui import help as help_sheets
 from app.gui.actions import MENUS, Action, Submenu
 from app.gui.predict import PredictPage
 from app.gui.predict import files as dialogs
@@ -45,7 +46,8 @@ class MainWindow(QMainWindow):
     """QMF Studio's main window. `model_path=None` opens the bundled model."""
 
     closed = Signal()
-    predict: PredictPage | None = None  # palette events arrive during construction, before the page
+    predict: PredictPage | None = None  # palette events arrive during construction, before the pages
+    review: ReviewView | None = None
 
     def __init__(self, model_path: str | Path | None = None, settings: QSettings | None = None,
                  parent: QWidget | None = None):
@@ -54,7 +56,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("QMF Studio")
         self.setAcceptDrops(True)
         self.predict = PredictPage(self.settings)
-        self.review = ReviewView(model_path_provider=self._model_for_review)
+        self.review = ReviewView(model_path_provider=self._model_for_review, settings=self.settings)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.predict, "Predict")
         self.tabs.addTab(self.review, "Review")
@@ -64,6 +66,12 @@ class MainWindow(QMainWindow):
         for widget in self.predict.status_widgets():
             status.addPermanentWidget(widget)
         self.predict.statusMessage.connect(self._show_status)
+        self.review.statusMessage.connect(self._show_status)
+        self.review_status = QLabel("")  # a review run's progress, seen from either tab
+        self.review_status.setVisible(False)
+        status.addPermanentWidget(self.review_status)
+        self.review.runStatus.connect(self._show_review_status)
+        self.review.openPairInPredict.connect(self._open_pair_in_predict)
         self.predict.titleChanged.connect(
             lambda name: self.setWindowTitle(f"QMF Studio — {name}" if name else "QMF Studio"))
 
@@ -76,6 +84,14 @@ class MainWindow(QMainWindow):
         """The Review tab runs the model the Predict tab has open."""
         return Path(self.predict.model_path) if self.predict.model_path else None
 
+    def _show_review_status(self, text: str) -> None:
+        self.review_status.setText(text)
+        self.review_status.setVisible(bool(text))
+
+    def _open_pair_in_predict(self, files: dict[str, str]) -> None:
+        self.predict.load_pair(files)
+        self.tabs.setCurrentWidget(self.predict)
+
     def _show_status(self, text: str, ms: int) -> None:
         if text:
             self.statusBar().showMessage(text, ms)
@@ -85,7 +101,7 @@ class MainWindow(QMainWindow):
     # --- menus, rendered from app.gui.actions ------------------------------------------------------
     def _slot(self, name: str) -> Callable:
         owner, _, method = name.partition(".")
-        return getattr({"window": self, "predict": self.predict}[owner], method)
+        return getattr({"window": self, "predict": self.predict, "review": self.review}[owner], method)
 
     def _add_action(self, menu: QMenu, spec: Action) -> QAction:
         action = QAction(spec.text, self)
@@ -159,6 +175,18 @@ class MainWindow(QMainWindow):
             + CREDITS_HTML,
         )
 
+    def show_shortcuts(self) -> None:
+        help_sheets.show_shortcuts(self, {"open_input": self.predict.open_input_actions()})
+
+    def show_user_guide(self) -> None:
+        help_sheets.show_user_guide(self)
+
+    def show_predict_tab(self) -> None:
+        self.tabs.setCurrentWidget(self.predict)
+
+    def show_review_tab(self) -> None:
+        self.tabs.setCurrentWidget(self.review)
+
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
@@ -192,9 +220,22 @@ class MainWindow(QMainWindow):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) and \
                 self.predict is not None:
             self.predict.apply_palette()
+            if self.review is not None:
+                self.review.summary_panel.apply_palette()
         super().changeEvent(event)
 
+    def confirm_quit_during_run(self) -> bool:
+        """Asked before closing while a review run goes on (its results so far are kept either way)."""
+        answer = QMessageBox.question(
+            self, "Quit during a review run?",
+            "A review run is going on. Quit now? The results so far are saved in the session; "
+            "reopen it later and press Resume to finish.")
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event) -> None:
+        if self.review.running and not self.confirm_quit_during_run():
+            event.ignore()
+            return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.predict.save_state()
         self.settings.sync()

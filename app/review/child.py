@@ -60,7 +60,8 @@ def run_review(conn: Any, cancel: Any, running: Any, params: dict[str, Any]) -> 
         predictor = Predictor.load(model_path)
         source = params.get("source_path")
         prepared = prepare_session(params["session_path"], predictor, Path(source) if source else None,
-                                   model_path, rerun=bool(params.get("rerun")))
+                                   model_path, rerun=bool(params.get("rerun")),
+                                   retry_errors=bool(params.get("retry_errors")))
         session = prepared.session
         src = prepared.source
         conn.send(Prepared(

@@ -495,6 +495,12 @@ class ReviewSession:
         found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
         return found[0] if found else None
 
+    def shows(self, pair_id: str, flt: RowFilter | None = None) -> bool:
+        """Whether the filter lets this pair through (the table lists it)."""
+        where, params = session_queries.where_clause(flt)
+        where = f"{where} AND p.id = ?" if where else " WHERE p.id = ?"
+        return session_queries.count_rows(self.conn, self.modality_names, where, [*params, pair_id]) > 0
+
     def prediction_json(self, pair_id: str) -> dict[str, Any] | None:
         """The stored result as ``Prediction.to_json()`` (the same builder as ``qmf predict --json``), or None.
 

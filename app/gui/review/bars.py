@@ -15,7 +15,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -75,6 +77,17 @@ class FilterBar(QWidget):
             combo.setCurrentText(value)
             combo.blockSignals(False)
 
+    def reset(self) -> None:
+        """Every filter back to (all) and the search emptied, quietly (another session opened)."""
+        for combo in self.combos.values():
+            combo.blockSignals(True)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(False)
+        self.search.blockSignals(True)
+        self.search.clear()
+        self.search.blockSignals(False)
+        self._search_timer.stop()
+
     def fill_choices(self, session: ReviewSession) -> None:
         """The flags, labels and predictions the session holds (keeping the current choice if it still exists)."""
         for name, values in (("flag", [ANY_FLAG, NO_FLAG, *session.distinct("flag")]),
@@ -133,26 +146,52 @@ class ThresholdBar(QWidget):
 
 
 class MessageBar(QWidget):
-    """One line about the session (pairs missing, a model mismatch, a failure) with an optional button."""
+    """One line about the session (pairs missing, a model mismatch, a failure) with an optional button,
+    and, when there is more to say than one line holds, every item in a list shown by "Show all"."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        layout = QHBoxLayout()
         self.label = QLabel("", wordWrap=True)
+        self.details_button = QPushButton("Show all", checkable=True)
+        self.details_button.toggled.connect(self._toggle_details)
         self.button = QPushButton("")
         self.button.clicked.connect(lambda: self._action() if self._action else None)
         self._action: Callable[[], None] | None = None
         layout.addWidget(self.label, 1)
+        layout.addWidget(self.details_button)
         layout.addWidget(self.button)
+        outer.addLayout(layout)
+        self.details = QPlainTextEdit(readOnly=True)
+        self.details.setMaximumHeight(140)
+        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.details.setVisible(False)
+        outer.addWidget(self.details)
         self.setVisible(False)
 
-    def show_message(self, text: str, button: str = "", action: Callable[[], None] | None = None) -> None:
+    def show_message(self, text: str, button: str = "", action: Callable[[], None] | None = None,
+                     details: list[str] | None = None) -> None:
+        """``details``: every line behind the message (problems, files left out), listed on request."""
         self.label.setText(text)
         self.button.setText(button)
         self.button.setVisible(bool(button))
         self._action = action
+        self.details.setPlainText("\n".join(details or []))
+        self.details_button.setText(f"Show all ({len(details)})" if details else "Show all")
+        self.details_button.setVisible(bool(details))
+        self.details_button.setChecked(False)
+        self.details.setVisible(False)
         self.setVisible(True)
+
+    def detail_lines(self) -> list[str]:
+        text = self.details.toPlainText()
+        return text.splitlines() if text else []
+
+    def _toggle_details(self, shown: bool) -> None:
+        self.details.setVisible(shown)
+        self.details_button.setText(("Hide" if shown else "Show all") + f" ({len(self.detail_lines())})")
 
     def hide_message(self) -> None:
         self.setVisible(False)

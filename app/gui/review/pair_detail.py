@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from app.gui.result_view import ResultView
 from app.review.session import ReviewRow
+
+NOTE_QUIET_MS = 300
 
 
 class PairDetail(QWidget):
@@ -16,6 +18,7 @@ class PairDetail(QWidget):
 
     verdictChosen = Signal(object)  # "accept" | "reject" | "relabel" | None (clear)
     noteEdited = Signal(str)
+    openInPredict = Signal()  # the page knows the pair's files
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -32,19 +35,31 @@ class PairDetail(QWidget):
         self.relabel_button = QPushButton("Relabel (L) as", clicked=lambda: self.verdictChosen.emit("relabel"))
         self.relabel_combo = QComboBox()
         self.clear_verdict_button = QPushButton("Clear", clicked=lambda: self.verdictChosen.emit(None))
+        self.predict_button = QPushButton("Open in Predict", clicked=lambda: self.openInPredict.emit(),
+                                          toolTip="Open this pair's files in the Predict tab")
         for w in (self.accept_button, self.reject_button, self.relabel_button, self.relabel_combo,
                   self.clear_verdict_button):
             row.addWidget(w)
         row.addStretch(1)
+        row.addWidget(self.predict_button)
         layout.addLayout(row)
-        self.note_edit = QLineEdit(placeholderText="note (saved when you press Enter or leave the field)")
-        self.note_edit.editingFinished.connect(lambda: self.noteEdited.emit(self.note_edit.text()))
+        self.note_edit = QLineEdit(placeholderText="note (saved as you type)")
+        # saved as typed, once typing pauses; Enter, leaving the field or another pair save it at once
+        self._note_timer = QTimer(self, singleShot=True, interval=NOTE_QUIET_MS, timeout=self.flush_note)
+        self.note_edit.textEdited.connect(lambda _t: self._note_timer.start())
+        self.note_edit.editingFinished.connect(self.flush_note)
         layout.addWidget(self.note_edit)
         self.set_enabled(False)
 
+    def flush_note(self) -> None:
+        """Announce the note now if it was edited since it was last announced."""
+        self._note_timer.stop()
+        if self.note_edit.isEnabled():
+            self.noteEdited.emit(self.note_edit.text())
+
     def set_enabled(self, enabled: bool) -> None:
         for w in (self.accept_button, self.reject_button, self.relabel_button, self.relabel_combo,
-                  self.clear_verdict_button, self.note_edit):
+                  self.clear_verdict_button, self.note_edit, self.predict_button):
             w.setEnabled(enabled)
 
     def set_labels(self, labels: list[str]) -> None:
@@ -62,6 +77,7 @@ class PairDetail(QWidget):
         """The row's facts and numbers now; the previews come later (`show_inputs`), decoded off the GUI thread."""
         self.set_enabled(True)
         self.show_title(row)
+        self._note_timer.stop()
         self.note_edit.setText(row.note)
         if row.relabel:
             self.relabel_combo.setCurrentText(row.relabel)
@@ -80,6 +96,7 @@ class PairDetail(QWidget):
         self.result_view.show_inputs(raw)
 
     def clear(self) -> None:
+        self._note_timer.stop()
         self.title.setText("")
         self.note_edit.setText("")
         self.set_enabled(False)

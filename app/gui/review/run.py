@@ -13,7 +13,7 @@ from app.gui.collector import freeze_long_lived_objects
 from app.gui.review.worker import ReviewWorker
 from app.qmf.bundle import BundleError, read_bundle_manifest
 from app.review.messages import ErrorKind, Failed, Finished, Prepared, Progress
-from app.review.session import ReviewSession
+from app.review.session import ReviewSession, RowFilter
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.gui.review.view import ReviewView
@@ -37,7 +37,8 @@ class ReviewRun:
         self._last_run: dict[str, Any] | None = None
         self._run_over = True
 
-    def start(self, source: Path | None = None, session_path: Path | None = None, rerun: bool = False) -> None:
+    def start(self, source: Path | None = None, session_path: Path | None = None, rerun: bool = False,
+              retry_errors: bool = False) -> None:
         view = self.view
         if self.worker is not None and self.worker.isRunning():
             if not self._run_over:
@@ -57,7 +58,8 @@ class ReviewRun:
             pass  # the worker reports a bad model
         freeze_long_lived_objects()  # one collection now, on the click, instead of long ones mid-run
         self.worker = ReviewWorker(model, Path(session_path), source, rerun=rerun, batch_size=view.batch_size,
-                                   workers=view.workers, in_process=view.in_process, parent=view)
+                                   workers=view.workers, in_process=view.in_process, parent=view,
+                                   retry_errors=retry_errors)
         self.worker.prepared.connect(self._on_prepared)
         self.worker.progress.connect(self._on_progress)
         self.worker.run_finished.connect(self._on_finished)
@@ -65,6 +67,7 @@ class ReviewRun:
         self.worker.finished.connect(lambda: view._set_running(False))
         view._set_running(True)
         view.progress_label.setText(f"loading {model.name}…")
+        view.runStatus.emit(f"Review: loading {model.name}…")
         self.worker.start()
         view.run_started.emit()
 
@@ -99,14 +102,27 @@ class ReviewRun:
         else:
             view.session.reload()
             view._attach(view.session)
-        for w in info.warnings:
-            view.message_bar.show_message(w, "", None)
-        unmatched = info.unmatched
-        if unmatched:
-            shown = "\n".join(f"{p}: {r}" for p, r in unmatched[:50])
-            view.message_bar.label.setToolTip(shown)
-            view.message_bar.show_message(f"{len(unmatched)} file(s) could not be paired and are not reviewed "
-                                          "(hover to see which and why).", "", None)
+        self._show_source_report(info)
+
+    def _show_source_report(self, info: Prepared) -> None:
+        """Every warning, manifest problem and unpaired file: counted in one line, all listed on request."""
+        unmatched = [f"{p}: {r}" for p, r in info.unmatched]
+        lines = [*info.warnings, *info.problems, *unmatched]
+        if not lines:
+            return
+        if len(lines) == 1:
+            headline = lines[0]
+        else:
+            parts = []
+            if info.warnings:
+                parts.append(f"{len(info.warnings)} warning(s): {info.warnings[0]}"
+                             + (" …" if len(info.warnings) > 1 else ""))
+            if info.problems:
+                parts.append(f"{len(info.problems)} manifest problem(s), rows left out and not reviewed")
+            if unmatched:
+                parts.append(f"{len(unmatched)} file(s) could not be paired and are not reviewed")
+            headline = " · ".join(parts)
+        self.view.message_bar.show_message(headline, details=lines if len(lines) > 1 else None)
 
     def _on_progress(self, p: Progress) -> None:
         view = self.view
@@ -115,6 +131,7 @@ class ReviewRun:
         paused = " · paused" if self.worker is not None and self.worker.control.paused else ""
         left = _format_seconds(p.seconds_left) if p.seconds_left is not None else "—"
         view.progress_label.setText(f"{p.done} / {p.total} pairs · {p.rate:.0f} pairs/s · {left} left{paused}")
+        view.runStatus.emit(f"Review: {p.done} / {p.total} pairs · {left} left{paused}")
         if not view._refresh_timer.isActive():
             view._refresh_timer.start()
 
@@ -131,9 +148,15 @@ class ReviewRun:
         if view.tabs.currentIndex() == 1:
             view.refresh_summary()
         word = "cancelled" if stats["cancelled"] else "finished"
+        # the run's errors and the session's: a resumed session holds the earlier runs' errors too
+        held = view.session.count(RowFilter(status="error")) if view.session is not None else stats["errors"]
+        errors = (f"{held} errors in the session ({stats['errors']} this run)" if held != stats["errors"]
+                  else f"{held} errors")
         view.progress_label.setText(
             f"{word}: {stats['done']} / {stats['total']} pairs · {stats['processed']} this run in "
-            f"{stats['seconds']:.1f} s ({stats['rate']:.0f} pairs/s) · {stats['errors']} errors")
+            f"{stats['seconds']:.1f} s ({stats['rate']:.0f} pairs/s) · {errors}")
+        view.runStatus.emit("")
+        view.say(f"Review {word}: {stats['done']} / {stats['total']} pairs · {errors}", 10_000)
         if stats["cancelled"] and view.session is not None and view.session.pending_count():
             view.message_bar.show_message(f"{view.session.pending_count()} pairs have no result yet.", "Resume",
                                           lambda: self.start())
@@ -154,6 +177,8 @@ class ReviewRun:
                 view._attach(ReviewSession.open(path))
         else:
             view.message_bar.show_message(message, "", None)
-        view.progress_label.setText("stopped")
+        view.show_session_progress()  # the session's own results, or an empty bar: never a full one
+        view.progress_label.setText("stopped" if view.session is None else f"stopped · {view.progress_label.text()}")
+        view.runStatus.emit("")
         view.run_failed.emit(message)
 

@@ -32,8 +32,9 @@ def default_session_path(source: Path) -> Path:
 class SessionBar(QWidget):
     sourceChosen = Signal(object, object)  # folder or manifest, the session file to write
     sessionChosen = Signal(object)  # a session file
-    exportChosen = Signal(object, str)  # path, "csv" | "json"
+    exportChosen = Signal(object, str)  # path (None: no session is open), "csv" | "json"
     resumeClicked = Signal()
+    retryClicked = Signal()
     pauseClicked = Signal()
     cancelClicked = Signal()
 
@@ -48,10 +49,12 @@ class SessionBar(QWidget):
         self.run_button = QPushButton("Resume", clicked=lambda: self.resumeClicked.emit())
         self.pause_button = QPushButton("Pause", clicked=lambda: self.pauseClicked.emit())
         self.cancel_button = QPushButton("Cancel", clicked=lambda: self.cancelClicked.emit())
-        self.export_csv_button = QPushButton("Export CSV…", clicked=lambda: self._export_dialog("csv"))
-        self.export_json_button = QPushButton("Export JSON…", clicked=lambda: self._export_dialog("json"))
+        self.retry_button = QPushButton("Retry errors", clicked=lambda: self.retryClicked.emit(),
+                                        toolTip="Run again the pairs that ended in an error (after fixing their files)")
+        self.export_csv_button = QPushButton("Export CSV…", clicked=lambda: self.export_dialog("csv"))
+        self.export_json_button = QPushButton("Export JSON…", clicked=lambda: self.export_dialog("json"))
         for w in (self.open_folder_button, self.open_manifest_button, self.open_session_button, self.run_button,
-                  self.pause_button, self.cancel_button):
+                  self.pause_button, self.cancel_button, self.retry_button):
             bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(self.export_csv_button)
@@ -66,16 +69,18 @@ class SessionBar(QWidget):
         layout.addLayout(prog)
         self.session_path: Path | None = None  # the open session (the export dialog starts next to it)
 
-    def set_running(self, running: bool, can_resume: bool) -> None:
+    def set_running(self, running: bool, can_resume: bool, can_retry: bool = False) -> None:
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
         self.pause_button.setText("Pause")
         self.run_button.setEnabled(not running and can_resume)
+        self.retry_button.setEnabled(not running and can_retry)
         for b in (self.open_folder_button, self.open_manifest_button, self.open_session_button):
             b.setEnabled(not running)
 
-    def _export_dialog(self, fmt: str) -> None:
+    def export_dialog(self, fmt: str) -> None:
         if self.session_path is None:
+            self.exportChosen.emit(None, fmt)  # the page says that there is nothing to export
             return
         default = str(self.session_path.with_suffix(f".{fmt}"))
         path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", default, f"{fmt.upper()} (*.{fmt})")

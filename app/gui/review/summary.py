@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui import style
 from app.review.session import ReviewSession
 
 __all__ = ["SummaryPanel"]
@@ -57,6 +58,11 @@ class SummaryPanel(QWidget):
         self.summary: dict[str, Any] | None = None
         self.counts: dict[str, list[float]] = {}
 
+    def apply_palette(self) -> None:
+        """Restyle the histograms after the light/dark palette changed."""
+        for plot, _ in self.histograms.values():
+            style.style_plot(plot)
+
     def _ensure_histograms(self, names: list[str]) -> None:
         if list(self.histograms) == names:
             return
@@ -68,6 +74,7 @@ class SummaryPanel(QWidget):
             plot = pg.PlotWidget(title=f"{name} quality")
             plot.setMenuEnabled(False)
             plot.setLabel("left", "pairs")
+            style.style_plot(plot)  # the theme's background, not pyqtgraph's black
             bars = pg.BarGraphItem(x=[], height=[], width=1.0, brush=pg.mkBrush(70, 130, 200, 180))
             plot.addItem(bars)
             self.hist_layout.addWidget(plot, 0, i)

@@ -56,6 +56,9 @@ class ReviewTableModel(QAbstractTableModel):
         self._count = 0
         self._pages: OrderedDict[int, list[ReviewRow]] = OrderedDict()
         self.columns: list[tuple[str, str]] = []
+        # (pair id, verdict, relabel, note or None to keep it) -> writes it; the page's undoable writer.
+        # None: the model writes to the session itself.
+        self.write_verdict: Any = None
 
     # ------------------------------------------------------------------ setup
     def set_session(self, session: ReviewSession | None) -> None:
@@ -205,18 +208,32 @@ class ReviewTableModel(QAbstractTableModel):
         if row is None or key not in ("verdict", "note"):
             return False
         if key == "note":
-            self.session.set_verdict(row.id, note=str(value))
-            row.note = str(value)
+            verdict, relabel, note = row.verdict, row.relabel, str(value)
         else:
-            verdict, relabel = parse_verdict_text(str(value))
-            if verdict is None:
-                self.session.clear_verdict(row.id)
-            else:
-                self.session.set_verdict(row.id, verdict, relabel=relabel)
-            row.verdict, row.relabel = verdict, relabel
+            (verdict, relabel), note = parse_verdict_text(str(value)), row.note
+        if self.write_verdict is not None:
+            self.write_verdict(row.id, verdict, relabel, note)
+        elif verdict is None:
+            self.session.clear_verdict(row.id)
+            self.session.set_verdict(row.id, note=note)
+        else:
+            self.session.set_verdict(row.id, verdict, relabel=relabel, note=note)
+        row.verdict, row.relabel, row.note = verdict, relabel, note
         self.dataChanged.emit(index, index)
         self.verdictEdited.emit(row.id)
         return True
+
+    def rows_as_tsv(self, rows: list[int]) -> str:
+        """These rows (table order) as tab-separated text with a header line, as the table shows them."""
+        def clean(text: str) -> str:
+            return text.replace("\t", " ").replace("\n", " ")
+
+        lines = ["\t".join(title for _, title in self.columns)]
+        for r in sorted(rows):
+            row = self.row_at(r)
+            if row is not None:
+                lines.append("\t".join(clean(self._text(row, key)) for key, _ in self.columns))
+        return "\n".join(lines) + "\n"
 
     def update_row(self, pair_id: str) -> None:
         """Re-read one pair (after a verdict was set elsewhere) in the cache and repaint it."""

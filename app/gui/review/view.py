@@ -4,8 +4,10 @@ The session file is the truth: the worker writes results to it, the table reads 
 model, verdicts and notes are written to it the moment they change. Opening the same file later (or
 one made by ``qmf batch``) shows the same review and offers to resume what is missing.
 
-Keys (when the view has focus): N / Shift+N next / previous flagged pair, A accept, R reject,
-L relabel (to the label chosen next to the buttons), Ctrl+F search.
+Keys (when the view has focus) are declared in `app.gui.actions.REVIEW_KEYS`: N / Shift+N next /
+previous flagged pair, A accept, R reject, L relabel (to the label chosen next to the buttons),
+Ctrl+F search, Ctrl+C copy the selected rows. Verdicts and notes act only on the pair that is
+selected and that the current filter shows; each is undoable (`undo_stack`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -29,13 +31,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.actions import REVIEW_KEYS, Action
 from app.gui.review.bars import FilterBar, MessageBar, ThresholdBar
+from app.gui.review.page_state import ReviewPageState
 from app.gui.review.pair_detail import PairDetail
 from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
 from app.gui.review.run import ReviewRun
 from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
 from app.gui.review.table_model import ReviewTableModel, VerdictDelegate
+from app.gui.review.undo import VerdictChange, VerdictState, read_state, write_state
 from app.gui.review.worker import ReviewWorker
 from app.review.flags import FlagThresholds
 from app.review.models import session_model_path
@@ -54,11 +59,18 @@ class ReviewView(QWidget):
     run_started = Signal()
     run_finished = Signal(dict)
     run_failed = Signal(str)
+    statusMessage = Signal(str, int)  # text, milliseconds (0: until replaced)
+    runStatus = Signal(str)  # the run's progress in one line ("" when no run): the window's status bar
+    openPairInPredict = Signal(dict)  # modality -> file of the selected pair
 
     def __init__(self, model_path_provider: Callable[[], Path | None] | None = None, parent: QWidget | None = None,
-                 batch_size: int = 64, workers: int | None = None, in_process: bool = False):
-        """``model_path_provider``: the model the user has chosen (the Predict tab's), or None."""
+                 batch_size: int = 64, workers: int | None = None, in_process: bool = False,
+                 settings: QSettings | None = None):
+        """``model_path_provider``: the model the user has chosen (the Predict tab's), or None.
+        ``settings``: where the splitter, columns, sort and recent sessions are remembered (None: nowhere)."""
         super().__init__(parent)
+        self.state = ReviewPageState(settings)
+        self.undo_stack = QUndoStack(self)
         self.model_path_provider = model_path_provider
         self.batch_size = batch_size
         self.workers = workers
@@ -69,6 +81,7 @@ class ReviewView(QWidget):
         self._current_id: str | None = None
         self.run = ReviewRun(self)
         self._result_view_key: str | None = None  # the inputs and labels the detail charts are built for
+        self._splitter_restored = False
         self._build()
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS, timeout=self._refresh_now)
         app = QApplication.instance()
@@ -86,6 +99,7 @@ class ReviewView(QWidget):
         self.session_bar.sessionChosen.connect(lambda path: self._guard(lambda: self.open_session(path)))
         self.session_bar.exportChosen.connect(self._export_chosen)
         self.session_bar.resumeClicked.connect(lambda: self.start_run())
+        self.session_bar.retryClicked.connect(self.retry_errors)
         self.session_bar.pauseClicked.connect(self.toggle_pause)
         self.session_bar.cancelClicked.connect(self.cancel_run)
         layout.addWidget(self.session_bar)
@@ -103,29 +117,36 @@ class ReviewView(QWidget):
         layout.addWidget(self.threshold_bar)
 
         self.tabs = QTabWidget()
-        pairs_page = QSplitter(Qt.Orientation.Horizontal)
+        pairs_page = self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        pairs_page.setChildrenCollapsible(False)
+        pairs_page.splitterMoved.connect(lambda *_: self.state.save_splitter(pairs_page))
         self.table_model = ReviewTableModel(self)
         self.table = QTableView()
         self.table.setModel(self.table_model)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                    | QAbstractItemView.EditTrigger.EditKeyPressed
                                    | QAbstractItemView.EditTrigger.SelectedClicked)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().sectionResized.connect(lambda *_: self._save_columns())
+        self.table.horizontalHeader().sortIndicatorChanged.connect(lambda *_: self._save_columns())
+        self._columns_restored = False  # no saving while a session's columns are being set up
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.verdict_delegate = VerdictDelegate(lambda: self.session.labels if self.session else [], self.table)
         self.table_model.modelReset.connect(self._after_reset)
         self.table_model.verdictEdited.connect(self._verdict_edited)
+        self.table_model.write_verdict = self._write_from_table
         pairs_page.addWidget(self.table)
 
         self.detail = PairDetail()
         self.detail.verdictChosen.connect(self.set_verdict)
         self.detail.noteEdited.connect(lambda _text: self._save_note())
+        self.detail.openInPredict.connect(self.open_pair_in_predict)
         pairs_page.addWidget(self.detail)
         pairs_page.setStretchFactor(0, 3)
         pairs_page.setStretchFactor(1, 2)
@@ -135,16 +156,17 @@ class ReviewView(QWidget):
         self.tabs.currentChanged.connect(lambda i: self.refresh_summary() if i == 1 else None)
         layout.addWidget(self.tabs, 1)
 
-        def key(seq: str, fn: Callable[[], Any]) -> None:
-            sc = QShortcut(QKeySequence(seq), self, activated=fn)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-
-        key("N", lambda: self.goto_flagged(+1))
-        key("Shift+N", lambda: self.goto_flagged(-1))
-        key("A", lambda: self.set_verdict("accept"))
-        key("R", lambda: self.set_verdict("reject"))
-        key("L", lambda: self.set_verdict("relabel"))
-        key("Ctrl+F", lambda: self.filter_bar.search.setFocus())
+        commands: dict[str, Callable[[], Any]] = {
+            "next_flagged": lambda: self.goto_flagged(+1), "previous_flagged": lambda: self.goto_flagged(-1),
+            "accept": lambda: self.set_verdict("accept"), "reject": lambda: self.set_verdict("reject"),
+            "relabel": lambda: self.set_verdict("relabel"), "search": lambda: self.filter_bar.search.setFocus(),
+            "copy_rows": self.copy_selected_rows,
+        }
+        for key in REVIEW_KEYS:  # the table the Help ▸ Keyboard shortcuts sheet is made from
+            on_table = key.command == "copy_rows"  # Ctrl+C elsewhere (the note) copies text as usual
+            sc = QShortcut(QKeySequence(key.keys), self.table if on_table else self, activated=commands[key.command])
+            sc.setContext(Qt.ShortcutContext.WidgetShortcut if on_table
+                          else Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
     # ================================================================== opening
     def current_model_path(self) -> Path:
@@ -174,23 +196,42 @@ class ReviewView(QWidget):
                                           lambda: self.start_run())
         else:
             self.message_bar.hide_message()
+        self.show_session_progress()
+
+    def show_session_progress(self) -> None:
+        """The bar and line for the open session's results (an empty bar when none is open)."""
+        session = self.session
+        if session is None:
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.reset()
+            return
         self.progress_bar.setRange(0, max(1, session.pair_count()))
         self.progress_bar.setValue(session.result_count())
         self.progress_label.setText(f"{session.result_count()} / {session.pair_count()} pairs · "
                                     f"model {session.model_name}")
 
     def _attach(self, session: ReviewSession) -> None:
+        another = session.path != self.session_bar.session_path
+        if another:  # filters and undo steps belong to the session they were made in
+            self.filter_bar.reset()
+            self.table_model.filter = self.current_filter()
+            self.undo_stack.clear()
         self.session = session
+        self.state.add_recent(session.path)
         self.session_bar.session_path = session.path
         self.threshold_bar.show_thresholds(session.thresholds)
         self.table_model.set_session(session)
         verdict_col = [k for k, _ in self.table_model.columns].index("verdict")
         self.table.setItemDelegateForColumn(verdict_col, self.verdict_delegate)
+        self._columns_restored = False
+        self.state.restore_columns(self.table, [k for k, _ in self.table_model.columns])
+        self._columns_restored = True
         self.detail.set_labels(session.labels)
         self._prepare_result_view(session.manifest_modalities, session.labels)
         self._fill_filter_choices()
         if self.tabs.currentIndex() == 1:
             self.refresh_summary()
+        self._set_running(self.running)  # one state for the toolbar's Resume and the banner's
         self.session_opened.emit(str(session.path))
 
     def _close_session(self) -> None:
@@ -202,11 +243,20 @@ class ReviewView(QWidget):
             self.session = None
             self._current_id = None
             self._show_pair(None)
+        self.show_session_progress()  # nothing open: an empty bar, not the last session's
 
     # ================================================================== running
     # ================================================================== running: app.gui.review.run
-    def start_run(self, source: Path | None = None, session_path: Path | None = None, rerun: bool = False) -> None:
-        self.run.start(source, session_path, rerun)
+    def start_run(self, source: Path | None = None, session_path: Path | None = None, rerun: bool = False,
+                  retry_errors: bool = False) -> None:
+        self.run.start(source, session_path, rerun, retry_errors)
+
+    def retry_errors(self) -> None:
+        """Run again the pairs that ended in an error (after their files were replaced): `--retry-errors`."""
+        if self.session is None:
+            self.say("No review session is open.")
+        elif not self.running:
+            self.start_run(retry_errors=True)
 
     def toggle_pause(self) -> None:
         self.run.toggle_pause()
@@ -229,6 +279,16 @@ class ReviewView(QWidget):
             self.detail.result_view.set_modalities(modalities, labels)
             self._result_view_key = key
 
+    def _save_columns(self) -> None:
+        if self._columns_restored and self.session is not None:
+            self.state.save_columns(self.table)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._splitter_restored:
+            self._splitter_restored = True
+            self.state.restore_splitter(self.splitter, max(self.splitter.width(), self.width() - 8))
+
     def shutdown(self) -> None:
         """Stop a run cleanly (the results so far are in the file) and close the session."""
         try:
@@ -239,7 +299,13 @@ class ReviewView(QWidget):
             pass
 
     def _set_running(self, running: bool) -> None:
-        self.session_bar.set_running(running, self.session is not None and self.session.pending_count() > 0)
+        session = self.session
+        self.session_bar.set_running(running, session is not None and session.pending_count() > 0,
+                                     session is not None and session.count(RowFilter(status="error")) > 0)
+        if session is not None and not running:
+            banner = self.message_bar.isVisible() and self.message_bar.button.text() == "Resume"
+            if banner and not session.pending_count():
+                self.message_bar.hide_message()
 
     def _close_session_only(self) -> None:
         if self.session is not None:
@@ -256,7 +322,10 @@ class ReviewView(QWidget):
             self.refresh_summary()
 
     def _after_reset(self) -> None:
-        if self._current_id is None:
+        if self._current_id is None or self.session is None:
+            return
+        if not self.session.shows(self._current_id, self.table_model.filter):
+            self._show_pair(None)  # filtered out: the detail must not keep showing (and judging) it
             return
         row = self.table_model.cached_row_of(self._current_id)
         if row is None:
@@ -334,6 +403,7 @@ class ReviewView(QWidget):
 
     def _show_pair(self, row: ReviewRow | None) -> None:
         """The pair's numbers at once (one SQLite read); its previews when the decoder has read its files."""
+        self.detail.flush_note()  # a note still being typed belongs to the pair shown until now
         if row is None or self.session is None:
             self._current_id = None
             self.decoder.cancel()
@@ -366,28 +436,81 @@ class ReviewView(QWidget):
             r += step
         return None
 
+    def judged_pair_id(self) -> str | None:
+        """The pair a verdict or note acts on: the one shown, if the current filter shows it."""
+        if self.session is None or self._current_id is None:
+            return None
+        if not self.session.shows(self._current_id, self.table_model.filter):
+            return None
+        return self._current_id
+
     def set_verdict(self, verdict: str | None) -> None:
         """Record a verdict for the selected pair now (relabel uses the label chosen next to the buttons)."""
-        if self.session is None or self._current_id is None:
+        pair_id = self.judged_pair_id()
+        if pair_id is None or self.session is None:
             return
+        before = read_state(self.session, pair_id)
         if verdict is None:
-            self.session.clear_verdict(self._current_id)
+            after = VerdictState(None, None, before.note)
         else:
             relabel = self.detail.relabel_combo.currentText() if verdict == "relabel" else None
-            self.session.set_verdict(self._current_id, verdict, relabel=relabel)
-        self._verdict_edited(self._current_id)
+            if verdict == "relabel" and not relabel:
+                return
+            after = VerdictState(verdict, relabel, before.note)
+        self._change(pair_id, before, after)
 
     def set_note(self, note: str) -> None:
         self.detail.note_edit.setText(note)
         self._save_note()
 
     def _save_note(self) -> None:
-        if self.session is None or self._current_id is None:
+        pair_id = self.judged_pair_id()
+        if pair_id is None or self.session is None:
             return
+        before = read_state(self.session, pair_id)
         note = self.detail.note_edit.text()
-        if note != self.session.verdict(self._current_id)["note"]:
-            self.session.set_verdict(self._current_id, note=note)
-            self._verdict_edited(self._current_id)
+        if note != before.note:
+            self._change(pair_id, before, VerdictState(before.verdict, before.relabel, note))
+
+    def _write_from_table(self, pair_id: str, verdict: str | None, relabel: str | None, note: str) -> None:
+        if self.session is not None:
+            self._change(pair_id, read_state(self.session, pair_id), VerdictState(verdict, relabel, note))
+
+    def _change(self, pair_id: str, before: VerdictState, after: VerdictState) -> None:
+        if before != after:
+            self.undo_stack.push(VerdictChange(pair_id, before, after, self._apply_state))
+
+    def _apply_state(self, pair_id: str, state: VerdictState) -> None:
+        """Write one pair's verdict and note (an edit, its undo or its redo) and show it everywhere."""
+        if self.session is None:
+            return
+        write_state(self.session, pair_id, state)
+        self.table_model.update_row(pair_id)
+        if pair_id == self._current_id:
+            if self.detail.note_edit.text() != state.note:
+                self.detail.note_edit.setText(state.note)
+            self._verdict_edited(pair_id)
+
+    def undo(self) -> None:
+        self.undo_stack.undo()
+
+    def redo(self) -> None:
+        self.undo_stack.redo()
+
+    def copy_selected_rows(self) -> str:
+        """The selected rows as tab-separated text (with the header) on the clipboard; returns it."""
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        if not rows:
+            return ""
+        text = self.table_model.rows_as_tsv(rows)
+        QGuiApplication.clipboard().setText(text)
+        self.say(f"Copied {len(rows)} row(s) as tab-separated text.", 4000)
+        return text
+
+    def open_pair_in_predict(self) -> None:
+        row = self.current_pair()
+        if row is not None:
+            self.openPairInPredict.emit({name: str(path) for name, path in row.files.items()})
 
     def _verdict_edited(self, pair_id: str) -> None:
         self.table_model.update_row(pair_id)
@@ -402,16 +525,57 @@ class ReviewView(QWidget):
         from app.review.export import export_csv, export_json
 
         if self.session is None:
-            raise ValueError("no session open")
+            raise ValueError("no review session is open: open a folder, manifest or session first")
         fmt = fmt or Path(path).suffix.lower().lstrip(".")
         fn = export_json if fmt == "json" else export_csv
         return fn(self.session, path, self.current_filter(), self.table_model.order_by, self.table_model.descending)
 
-    def _export_chosen(self, path: Path, fmt: str) -> None:
+    def export_chosen(self, path: Path | None, fmt: str) -> str:
+        """Export and say what was written (where, how many rows, whether the filter applied); returns that."""
         try:
-            self.export(path, fmt)
+            if self.session is None or path is None:
+                raise ValueError("no review session is open: open a folder, manifest or session first")
+            written = self.export(path, fmt)
         except (OSError, ValueError) as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
+            text = f"Export failed: {exc}"
+            self.message_bar.show_message(text)
+            return text
+        shown, total = self.session.count(self.current_filter()), self.session.pair_count()
+        which = (f"{shown} of {total} pairs (the filter applied)" if self.current_filter() != RowFilter()
+                 else f"all {total} pairs")
+        text = f"Exported {which} to {written}"
+        self.message_bar.show_message(text)
+        self.say(text, 10_000)
+        return text
+
+    def _export_chosen(self, path: Path | None, fmt: str) -> None:
+        self.export_chosen(path, fmt)
+
+    def export_csv_dialog(self) -> None:
+        self.session_bar.export_dialog("csv")
+
+    def say(self, text: str, ms: int = 8000) -> None:
+        self.statusMessage.emit(text, ms)
+
+    # ================================================================== recent sessions (menus)
+    def recent_session_actions(self) -> list[Action]:
+        paths = self.state.recent_sessions()
+        if not paths:
+            return [Action("(no review sessions yet)", enabled=False)]
+        return [Action(f"&{i} {p.name}" if i < 10 else p.name, lambda p=p: self._guard(lambda: self._reopen(p)),
+                       tip=str(p)) for i, p in enumerate(paths, start=1)]
+
+    def reopen_last_session(self) -> None:
+        paths = self.state.recent_sessions()
+        if not paths:
+            self.say("No review session opened yet.")
+            return
+        self._guard(lambda: self._reopen(paths[0]))
+
+    def _reopen(self, path: Path) -> None:
+        if self.running:
+            raise ValueError("a run is going on: pause or cancel it before opening another session")
+        self.open_session(path)
 
     def _guard(self, fn: Callable[[], Any]) -> None:
         try:

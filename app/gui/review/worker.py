@@ -36,13 +36,15 @@ class ReviewWorker(QThread):
     failed = Signal(object)  # Failed: branch on its kind, show its message
 
     def __init__(self, model_path: Path, session_path: Path, source_path: Path | None = None, rerun: bool = False,
-                 batch_size: int = 64, workers: int | None = None, in_process: bool = False, parent: Any = None):
+                 batch_size: int = 64, workers: int | None = None, in_process: bool = False, parent: Any = None,
+                 retry_errors: bool = False):
         super().__init__(parent)
         install_gui_thread_collector()  # this thread runs Python code: collect cycles in the GUI thread only
         self.model_path = Path(model_path)
         self.session_path = Path(session_path)
         self.source_path = Path(source_path) if source_path is not None else None
         self.rerun = rerun
+        self.retry_errors = retry_errors  # forget the pairs that ended in an error and run them again
         self.batch_size = batch_size
         self.workers = workers
         self.in_process = in_process
@@ -57,6 +59,7 @@ class ReviewWorker(QThread):
     def _params(self) -> dict[str, Any]:
         return {"model_path": str(self.model_path), "session_path": str(self.session_path),
                 "source_path": str(self.source_path) if self.source_path else None, "rerun": self.rerun,
+                "retry_errors": self.retry_errors,
                 "batch_size": self.batch_size, "workers": self.workers, "nice": 0 if self.in_process else 10}
 
     def _dispatch(self, msg: object) -> bool:
