@@ -81,22 +81,29 @@ class ResultView(QWidget):
         charts = QSplitter(Qt.Orientation.Horizontal)
         charts.addWidget(self.quality_chart)
         charts.addWidget(self.probability_chart)
-        charts.setStretchFactor(0, 2)
-        charts.setStretchFactor(1, 3)
+        charts.setChildrenCollapsible(False)
+        charts.setStretchFactor(0, 1)  # equal halves: the quality chart's title and legend need the room
+        charts.setStretchFactor(1, 1)
         self.charts = charts
         layout.addWidget(charts, 3)
 
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        # the file column takes the room left and elides in the middle (the full path is its tooltip),
+        # and the table is exactly as tall as its rows: the numbers are read without scrolling
+        header.setSectionResizeMode(TABLE_COLUMNS.index("file"), QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.horizontalHeaderItem(TABLE_COLUMNS.index("quality")).setToolTip(QUALITY_TOOLTIP)
         self.table.horizontalHeaderItem(TABLE_COLUMNS.index("share")).setToolTip(QUALITY_TOOLTIP)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table, 0)
 
     # --- API ---------------------------------------------------------------------------------------
     def set_modalities(self, manifest_modalities: list[dict[str, Any]], labels: list[str] | None = None) -> None:
@@ -118,7 +125,14 @@ class ResultView(QWidget):
                 self.preview_layout.addWidget(preview)
                 self.previews[m["name"]] = preview
         self.table.setRowCount(len(names) + 1)
+        self._fit_table_height()
         self.clear()
+
+    def _fit_table_height(self) -> None:
+        rows = self.table.rowCount()
+        height = self.table.horizontalHeader().sizeHint().height() + 2 * self.table.frameWidth()
+        height += sum(self.table.verticalHeader().sectionSize(r) for r in range(rows))
+        self.table.setFixedHeight(height)
 
     def show_result(self, prediction_json: dict[str, Any], raw_inputs: dict[str, np.ndarray] | None = None) -> None:
         """Show one prediction (`Prediction.to_json()`); `raw_inputs` feed the previews if shown."""
@@ -191,7 +205,9 @@ class ResultView(QWidget):
 
     def _fill_table(self, p: dict[str, Any]) -> None:
         rows = list(p["modalities"].items())
-        self.table.setRowCount(len(rows) + 1)
+        if self.table.rowCount() != len(rows) + 1:
+            self.table.setRowCount(len(rows) + 1)
+            self._fit_table_height()
 
         def put(row: int, col: str, text: str, tip: str | None = None) -> None:
             # Reuse the cells: replacing items on every prediction (many per second while a slider

@@ -53,6 +53,6 @@ def test_qmf_batch_into_a_log_has_no_carriage_returns(tmp_path: Path) -> None:
                                "--session", str(tmp_path / "s.qmfreview"), "--workers", "1"],
                               cwd=root, stdout=subprocess.PIPE, stderr=err, text=True, timeout=300,
                               env={"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
-    text = log.read_bytes().decode()  # bytes: reading as text would turn each \\r into a newline
+    text = log.read_bytes().decode()  # as bytes: text mode reads a carriage return as a newline
     assert proc.returncode == 0, text
     assert "\r" not in text and "reviewing:" in text

@@ -16,8 +16,8 @@ __all__ = ["RECENT_MAX", "ReviewPageState", "default_column_width"]
 
 RECENT_MAX = 8
 TABLE_SHARE = 0.5  # of the Pairs tab's width, on first start: every column fits at 1366 px and up
-_WIDTHS = {"id": 150, "label": 56, "prediction": 72, "probability": 78, "correct": 56, "flags": 150,
-           "verdict": 86, "note": 140, "status": 56}
+_WIDTHS = {"id": 120, "label": 50, "prediction": 70, "probability": 78, "correct": 56, "flags": 120,
+           "verdict": 80, "note": 100, "status": 50}
 
 
 def default_column_width(key: str) -> int:

@@ -5,12 +5,46 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.gui.result_view import ResultView
 from app.review.session import ReviewRow
 
 NOTE_QUIET_MS = 300
+
+
+class _FitScroll(QScrollArea):
+    """Gives its widget the viewport's size, or its minimum height when the viewport is shorter (then
+    it scrolls). QScrollArea's own resizing follows word-wrapped labels' height-for-width, which asks
+    for the preferred height and scrolls long before the charts have reached their minimum."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def _fit(self) -> None:
+        widget = self.widget()
+        if widget is not None:
+            viewport = self.viewport().size()
+            widget.resize(viewport.width(), max(viewport.height(), widget.minimumSizeHint().height()))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self._fit()
 
 
 class PairDetail(QWidget):
@@ -28,7 +62,11 @@ class PairDetail(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.title)
         self.result_view = ResultView(show_previews=True)
-        layout.addWidget(self.result_view, 1)
+        # on a short screen the pair's pictures and charts scroll; the verdict buttons and note stay in view
+        self.scroll = _FitScroll()
+        self.scroll.setWidget(self.result_view)
+        self.scroll.setMinimumHeight(240)
+        layout.addWidget(self.scroll, 1)
         row = QHBoxLayout()
         self.accept_button = QPushButton("Accept (A)", clicked=lambda: self.verdictChosen.emit("accept"))
         self.reject_button = QPushButton("Reject (R)", clicked=lambda: self.verdictChosen.emit("reject"))

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -27,6 +28,14 @@ def default_session_path(source: Path) -> Path:
     if source.is_dir():
         return source.parent / f"{source.name}{SESSION_SUFFIX}"
     return source.with_suffix(SESSION_SUFFIX)
+
+
+class _CutLabel(QLabel):
+    """A one-line label that may be cut at the row's end; its tooltip always holds the whole line."""
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setToolTip(text)
 
 
 class SessionBar(QWidget):
@@ -56,17 +65,19 @@ class SessionBar(QWidget):
         for w in (self.open_folder_button, self.open_manifest_button, self.open_session_button, self.run_button,
                   self.pause_button, self.cancel_button, self.retry_button):
             bar.addWidget(w)
-        bar.addStretch(1)
+        # progress on the buttons' row: one row less above the table and the pair's charts
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setFixedWidth(130)
+        self.progress_label = _CutLabel("Open a folder of pairs, a manifest or a review session.")
+        # a long line must not widen the window: it is cut at the row's end (in full as its tooltip)
+        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.progress_label.setMinimumWidth(160)
+        bar.addWidget(self.progress_bar)
+        bar.addWidget(self.progress_label, 1)
         bar.addWidget(self.export_csv_button)
         bar.addWidget(self.export_json_button)
         layout.addLayout(bar)
-        prog = QHBoxLayout()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        self.progress_label = QLabel("Open a folder of pairs, a manifest or a review session.")
-        prog.addWidget(self.progress_bar, 2)
-        prog.addWidget(self.progress_label, 3)
-        layout.addLayout(prog)
         self.session_path: Path | None = None  # the open session (the export dialog starts next to it)
 
     def set_running(self, running: bool, can_resume: bool, can_retry: bool = False) -> None:

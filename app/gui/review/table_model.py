@@ -64,12 +64,13 @@ class ReviewTableModel(QAbstractTableModel):
     def set_session(self, session: ReviewSession | None) -> None:
         self.beginResetModel()
         self.session = session
-        self.columns = [("id", "id"), ("label", "label"), ("prediction", "prediction"),
-                        ("probability", "fused prob."), ("correct", "correct")]
+        # what a reviewer judges first, then the numbers (which may scroll off to the right)
+        self.columns = [("id", "id"), ("label", "label"), ("prediction", "prediction"), ("correct", "correct"),
+                        ("flags", "flags"), ("verdict", "verdict"), ("note", "note"), ("status", "status"),
+                        ("probability", "fused prob.")]
         if session is not None:
             for m in session.modality_names:
                 self.columns += [(f"{m}.quality", f"{m} quality"), (f"{m}.share", f"{m} share")]
-        self.columns += [("flags", "flags"), ("verdict", "verdict"), ("note", "note"), ("status", "status")]
         self._pages.clear()
         self._count = session.count(self.filter) if session is not None else 0
         self.endResetModel()

@@ -93,6 +93,7 @@ class ReviewView(QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(3)
 
         self.session_bar = SessionBar()
         self.session_bar.sourceChosen.connect(lambda source, path: self._guard(lambda: self.open_source(source, path)))
