@@ -90,7 +90,7 @@ class MainWindow(QMainWindow):
 
     def _open_pair_in_predict(self, files: dict[str, str]) -> None:
         self.predict.load_pair(files)
-        self.tabs.setCurrentWidget(self.predict)
+        self.show_predict_tab()
 
     def _show_status(self, text: str, ms: int) -> None:
         if text:
@@ -175,17 +175,17 @@ class MainWindow(QMainWindow):
             + CREDITS_HTML,
         )
 
-    def show_shortcuts(self) -> None:
-        help_sheets.show_shortcuts(self, {"open_input": self.predict.open_input_actions()})
+    def show_shortcuts(self) -> QWidget:
+        return help_sheets.show_shortcuts(self, {"open_input": self.predict.open_input_actions()})
 
-    def show_user_guide(self) -> None:
-        help_sheets.show_user_guide(self)
+    def show_user_guide(self) -> QWidget:
+        return help_sheets.show_user_guide(self)
 
     def show_predict_tab(self) -> None:
-        self.tabs.setCurrentWidget(self.predict)
+        self.tabs.setCurrentIndex(0)
 
     def show_review_tab(self) -> None:
-        self.tabs.setCurrentWidget(self.review)
+        self.tabs.setCurrentIndex(1)
 
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()

@@ -124,3 +124,58 @@ def test_the_menus_are_the_declared_actions(window):
     assert window.predict.sweep_box.isHidden()
     toggle.setChecked(True)
     assert not window.predict.sweep_box.isHidden()
+
+
+def test_help_lists_every_declared_shortcut_and_the_review_keys_and_shows_the_guide(window):
+    from PySide6.QtWidgets import QTextBrowser
+
+    from app.gui.actions import MENUS, REVIEW_KEYS, Action
+
+    sheet = window.show_shortcuts()
+    text = sheet.findChild(QTextBrowser).toPlainText()
+    declared = [(a.text.replace("&", "").rstrip("…"), QKeySequence(a.shortcut).toString(
+        QKeySequence.SequenceFormat.NativeText)) for m in MENUS for a in m.items
+        if isinstance(a, Action) and a.shortcut is not None]
+    for what, keys in declared:
+        assert what in text and keys in text or not keys  # a standard key this platform leaves unbound
+    for key in REVIEW_KEYS:
+        assert key.text in text
+    assert {"N", "Shift+N", "A", "R", "L"} <= {k.keys for k in REVIEW_KEYS}
+    assert "Ctrl+1" in text and "Open image (image)" in text  # the inputs' entries, as filled now
+    sheet.close()
+
+    guide = window.show_user_guide()
+    body = guide.findChild(QTextBrowser).toPlainText()
+    assert "Review" in body and "cannot read" not in body
+    guide.close()
+
+
+def test_edit_undo_reaches_the_review_page_and_its_pair_opens_in_predict(window, pair):
+    undo = next(a for m in window.menuBar().actions() if m.menu() for a in m.menu().actions()
+                if a.text() == "&Undo verdict or note")
+    assert undo.shortcut() == QKeySequence(QKeySequence.StandardKey.Undo)
+    undo.trigger()  # nothing to undo yet: harmless
+    window.tabs.setCurrentIndex(1)
+    window.review.openPairInPredict.emit(pair)
+    assert window.tabs.currentIndex() == 0
+    assert window.predict.current_files() == pair
+
+
+def test_a_review_run_shows_in_the_status_bar_and_quitting_during_it_asks_first(window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.gui.review import ReviewView
+
+    window.review.runStatus.emit("Review: 3 / 10 pairs · 0:04 left")
+    assert window.review_status.isVisible() and "3 / 10" in window.review_status.text()
+    window.review.runStatus.emit("")
+    assert not window.review_status.isVisible()
+
+    asked = []
+    monkeypatch.setattr(ReviewView, "running", property(lambda self: True))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
+    window.close()
+    assert asked and window.isVisible()  # "No": the window stays
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.close()
+    assert not window.isVisible()

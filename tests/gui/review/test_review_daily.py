@@ -12,7 +12,6 @@ from PySide6.QtGui import QGuiApplication
 from app.gui import style
 from app.gui.review import ReviewView
 from app.review.export import read_csv_export
-from app.review.session import ReviewSession
 from tests.gui.review.test_review_view import TIMEOUT_MS, column
 from tests.review.conftest import make_review_folder, write_manifest
 
@@ -20,7 +19,8 @@ BROKEN_WAV = b"RIFF" + b"\x00" * 40 + b" not a recording " * 8
 
 
 def make_view(qtbot, model: Path, settings: QSettings | None = None, size=(1366, 720)) -> ReviewView:
-    view = ReviewView(model_path_provider=lambda: model, batch_size=4, workers=1, in_process=True, settings=settings)
+    extra = {"settings": settings} if settings is not None else {}
+    view = ReviewView(model_path_provider=lambda: model, batch_size=4, workers=1, in_process=True, **extra)
     qtbot.addWidget(view)
     view.resize(*size)
     view.show()
