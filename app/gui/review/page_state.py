@@ -16,7 +16,7 @@ __all__ = ["RECENT_MAX", "ReviewPageState", "default_column_width"]
 
 RECENT_MAX = 8
 TABLE_SHARE = 0.5  # of the Pairs tab's width, on first start: every column fits at 1366 px and up
-_WIDTHS = {"id": 120, "label": 50, "prediction": 70, "probability": 78, "correct": 56, "flags": 120,
+_WIDTHS = {"id": 110, "label": 50, "prediction": 70, "probability": 78, "correct": 56, "flags": 120,
            "verdict": 80, "note": 100, "status": 50}
 
 

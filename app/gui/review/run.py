@@ -152,9 +152,9 @@ class ReviewRun:
         held = view.session.count(RowFilter(status="error")) if view.session is not None else stats["errors"]
         errors = (f"{held} errors in the session ({stats['errors']} this run)" if held != stats["errors"]
                   else f"{held} errors")
-        view.progress_label.setText(
-            f"{word}: {stats['done']} / {stats['total']} pairs · {stats['processed']} this run in "
-            f"{stats['seconds']:.1f} s ({stats['rate']:.0f} pairs/s) · {errors}")
+        view.progress_label.setText(  # the errors before the speed: a short row cuts the end
+            f"{word}: {stats['done']} / {stats['total']} pairs · {errors} · {stats['processed']} this run in "
+            f"{stats['seconds']:.1f} s ({stats['rate']:.0f} pairs/s)")
         view.runStatus.emit("")
         view.say(f"Review {word}: {stats['done']} / {stats['total']} pairs · {errors}", 10_000)
         if stats["cancelled"] and view.session is not None and view.session.pending_count():
