@@ -104,6 +104,7 @@ class ResultView(QWidget):
         self.table.horizontalHeaderItem(TABLE_COLUMNS.index("quality")).setToolTip(QUALITY_TOOLTIP)
         self.table.horizontalHeaderItem(TABLE_COLUMNS.index("share")).setToolTip(QUALITY_TOOLTIP)
         layout.addWidget(self.table, 0)
+        self._fit_table_height()
 
     # --- API ---------------------------------------------------------------------------------------
     def set_modalities(self, manifest_modalities: list[dict[str, Any]], labels: list[str] | None = None) -> None:
