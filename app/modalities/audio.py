@@ -10,15 +10,12 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import soundfile as sf
 
 from .base import InputError, Modality, check_level, check_rng, positive_number, require_file
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
 
 def _audio_extensions() -> tuple[str, ...]:
@@ -82,39 +79,33 @@ def _feature_key(params: dict[str, Any]) -> tuple[int, int, int, float, float]:
     )
 
 
-def log_mel(waveform: np.ndarray | torch.Tensor, params: dict[str, Any]) -> np.ndarray:
-    """Log-mel power spectrogram [n_mels, frames] of any-length mono audio (for display, too).
+def log_mel(waveform: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Log-mel power spectrogram float32 [n_mels, frames] of any-length mono audio (for display, too).
 
-    Not normalised: `log(mel + log_floor)` only; `AudioModality.to_tensor` applies the fixed
-    mean/std. Short or empty waveforms are zero-padded so this never fails.
+    Not normalised: `log(mel + log_floor)` only; `AudioModality.to_array` applies the fixed
+    mean/std. Short or empty waveforms are zero-padded so this never fails. Numpy only: the same
+    frames as `torch.stft(center=True, pad_mode="constant")` with a periodic Hann window (1 + n // hop
+    frames), which the training code used before and tests/modalities compare against.
     """
-    return _log_mel_tensor(waveform, params).numpy()
-
-
-def _log_mel_tensor(waveform: np.ndarray | torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    import torch
-
-    if isinstance(waveform, torch.Tensor):
-        x = waveform.detach().to(torch.float32).reshape(-1)
-    else:
-        x = torch.tensor(np.asarray(waveform, dtype=np.float32).reshape(-1))
-    if x.numel() == 0:
-        x = torch.zeros(1)
+    x = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    if x.size == 0:
+        x = np.zeros(1, np.float32)
     n_fft = int(params["n_fft"])
-    spec = torch.stft(
-        x,
-        n_fft=n_fft,
-        hop_length=int(params["hop_length"]),
-        win_length=n_fft,
-        window=torch.hann_window(n_fft, periodic=True),
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    )
-    power = spec.real.square() + spec.imag.square()  # [freq, frames]
-    fb = torch.from_numpy(np.array(_mel_filterbank_np(*_feature_key(params))))
-    mel = fb @ power
-    return torch.log(mel + float(params["log_floor"]))
+    hop = int(params["hop_length"])
+    padded = np.pad(x, n_fft // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]  # [frames, n_fft], a view
+    spec = np.fft.rfft(frames * _hann_window(n_fft), axis=-1)  # [frames, freq]
+    power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32, copy=False)
+    mel = _mel_filterbank_np(*_feature_key(params)) @ power.T  # [n_mels, frames]
+    return np.log(mel + np.float32(params["log_floor"]), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _hann_window(n: int) -> np.ndarray:
+    """Periodic Hann window (as torch.hann_window(n, periodic=True)), float32, read-only."""
+    w = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
+    w.setflags(write=False)
+    return w
 
 
 def waveform_window(raw: np.ndarray, params: dict[str, Any]) -> np.ndarray:
@@ -367,7 +358,7 @@ class AudioModality(Modality):
         """Un-normalised log-mel [n_mels, frames] of any-length raw audio, for display."""
         return log_mel(raw, self.params)
 
-    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+    def to_array(self, raw: np.ndarray) -> np.ndarray:
         """float32 [C, n_mels, frames]: log-mel of the model window, fixed mean/std normalisation.
 
         With the `utterance_norm_channel` parameter (the bundled model's recipe sets it) a second channel holds the same
@@ -375,17 +366,16 @@ class AudioModality(Modality):
         recording's stationary colour (microphone, room, a speaker's average timbre) removed, while
         the first channel keeps the absolute level that tells silence and noise apart.
         """
-        import torch
-
-        logmel = _log_mel_tensor(waveform_window(raw, self.params), self.params)
-        std = float(self.params["std"])
-        x = ((logmel - float(self.params["mean"])) / std).unsqueeze(0)
-        if self.params.get("utterance_norm_channel"):
-            frame_energy = logmel.mean(dim=0)
-            loud = frame_energy.topk(max(1, logmel.shape[1] // 2)).indices
-            centred = (logmel - logmel[:, loud].mean(dim=1, keepdim=True)) / std
-            x = torch.cat([x, centred.unsqueeze(0)], dim=0)
-        return x.contiguous()
+        logmel = log_mel(waveform_window(raw, self.params), self.params)
+        std = np.float32(self.params["std"])
+        first = (logmel - np.float32(self.params["mean"])) / std
+        if not self.params.get("utterance_norm_channel"):
+            return np.ascontiguousarray(first[None], dtype=np.float32)
+        frame_energy = logmel.mean(axis=0)
+        k = max(1, logmel.shape[1] // 2)
+        loud = np.argpartition(-frame_energy, k - 1)[:k]  # the k loudest frames (order does not matter)
+        centred = (logmel - logmel[:, loud].mean(axis=1, keepdims=True)) / std
+        return np.ascontiguousarray(np.stack([first, centred]), dtype=np.float32)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

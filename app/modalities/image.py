@@ -11,15 +11,12 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .base import InputError, Modality, check_level, check_rng, positive_number, require_file
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
 SUPPORTED_HINT = "supported image formats: PNG, JPEG, BMP, TIFF, WebP, GIF"
 
@@ -228,17 +225,15 @@ class ImageModality(Modality):
         return np.zeros(shape, dtype=np.uint8)
 
     # --- model input -----------------------------------------------------------------------
-    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+    def to_array(self, raw: np.ndarray) -> np.ndarray:
         """float32 [C, H, W] = (raw/255 - mean)/std."""
-        import torch
-
         arr = np.asarray(raw)
         expected = self.blank().shape
         if arr.shape != expected:
             raise ValueError(f"image raw array has shape {arr.shape}, expected {expected}")
         chw = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
         x = (chw.astype(np.float32) / 255.0 - self._mean) / self._std
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        return np.ascontiguousarray(x, dtype=np.float32)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
