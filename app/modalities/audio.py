@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -85,19 +86,34 @@ def log_mel(waveform: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     Not normalised: `log(mel + log_floor)` only; `AudioModality.to_array` applies the fixed
     mean/std. Short or empty waveforms are zero-padded so this never fails. Numpy only: the same
     frames as `torch.stft(center=True, pad_mode="constant")` with a periodic Hann window (1 + n // hop
-    frames), which the training code used before and tests/modalities compare against.
+    frames), which the training code used before and tests/qmf/test_onnx.py compares against.
     """
     x = np.asarray(waveform, dtype=np.float32).reshape(-1)
     if x.size == 0:
         x = np.zeros(1, np.float32)
+    return log_mel_batch(x[None], params)[0]
+
+
+def log_mel_batch(waveforms: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """`log_mel` of K equal-length waveforms [K, n] at once: float32 [K, n_mels, frames] (one FFT call and
+    one matrix product for the batch, which is what makes batched preprocessing cheap)."""
+    x = np.asarray(waveforms, dtype=np.float32)
+    count, n = x.shape
     n_fft = int(params["n_fft"])
     hop = int(params["hop_length"])
-    padded = np.pad(x, n_fft // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]  # [frames, n_fft], a view
-    spec = np.fft.rfft(frames * _hann_window(n_fft), axis=-1)  # [frames, freq]
-    power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32, copy=False)
-    mel = _mel_filterbank_np(*_feature_key(params)) @ power.T  # [n_mels, frames]
-    return np.log(mel + np.float32(params["log_floor"]), dtype=np.float32)
+    pad = n_fft // 2
+    padded = np.zeros((count, n + 2 * pad), np.float32)
+    padded[:, pad : pad + n] = x
+    n_frames = 1 + (n + 2 * pad - n_fft) // hop
+    item, step = padded.strides
+    frames = np.lib.stride_tricks.as_strided(padded, (count, n_frames, n_fft), (item, hop * step, step),
+                                             writeable=False)  # a view: [K, frames, n_fft]
+    spec = np.fft.rfft(frames * _hann_window(n_fft), axis=-1)  # [K, frames, freq]
+    power = np.square(spec.real, dtype=np.float32)
+    power += np.square(spec.imag, dtype=np.float32)
+    mel = _mel_filterbank_np(*_feature_key(params)) @ power.transpose(0, 2, 1)  # [K, n_mels, frames]
+    mel += np.float32(params["log_floor"])
+    return np.log(mel, out=mel)
 
 
 @functools.lru_cache(maxsize=8)
@@ -366,16 +382,23 @@ class AudioModality(Modality):
         recording's stationary colour (microphone, room, a speaker's average timbre) removed, while
         the first channel keeps the absolute level that tells silence and noise apart.
         """
-        logmel = log_mel(waveform_window(raw, self.params), self.params)
+        return self.to_arrays([raw])[0]
+
+    def to_arrays(self, raws: Sequence[np.ndarray]) -> np.ndarray:
+        """`to_array` of several recordings, stacked [K, C, n_mels, frames], computed as one batch."""
+        if not len(raws):
+            return np.zeros((0, *self.input_shape), np.float32)
+        logmel = log_mel_batch(np.stack([waveform_window(r, self.params) for r in raws]), self.params)
         std = np.float32(self.params["std"])
         first = (logmel - np.float32(self.params["mean"])) / std
         if not self.params.get("utterance_norm_channel"):
-            return np.ascontiguousarray(first[None], dtype=np.float32)
-        frame_energy = logmel.mean(axis=0)
-        k = max(1, logmel.shape[1] // 2)
-        loud = np.argpartition(-frame_energy, k - 1)[:k]  # the k loudest frames (order does not matter)
-        centred = (logmel - logmel[:, loud].mean(axis=1, keepdims=True)) / std
-        return np.ascontiguousarray(np.stack([first, centred]), dtype=np.float32)
+            return np.ascontiguousarray(first[:, None], dtype=np.float32)
+        frame_energy = logmel.mean(axis=1)  # [K, frames]
+        k = max(1, logmel.shape[2] // 2)
+        loud = np.argpartition(-frame_energy, k - 1, axis=1)[:, :k]  # the k loudest frames (any order)
+        band_mean = np.take_along_axis(logmel, loud[:, None, :], axis=2).mean(axis=2, keepdims=True)
+        centred = (logmel - band_mean) / std
+        return np.ascontiguousarray(np.stack([first, centred], axis=1), dtype=np.float32)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -117,6 +117,13 @@ class Modality:
         """One sample's model input as a numpy array, without a batch dimension (no torch needed:
         the ONNX prediction path feeds this to onnxruntime)."""
         raise NotImplementedError
+
+    def to_arrays(self, raws: Sequence[np.ndarray]) -> np.ndarray:
+        """`to_array` of several samples, stacked with the batch first (a subclass may compute it as
+        one batch, which is cheaper; the numbers are the same)."""
+        if not len(raws):
+            return self.to_array(self.blank())[None][:0]
+        return np.stack([self.to_array(r) for r in raws])
 
     def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
         """`to_array` as a torch tensor, for training and the torch fallback path (same numbers)."""

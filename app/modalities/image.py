@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
 
 from .base import InputError, Modality, check_level, check_rng, positive_number, require_file
 
@@ -214,7 +214,7 @@ class ImageModality(Modality):
         im = ImageOps.exif_transpose(im) or im
         im = _flatten(im, channels)
         if self.params["invert_light_background"] and _border_median(im) > 127:
-            im = ImageOps.invert(im)
+            im = ImageChops.invert(im)  # 255 - v, as ImageOps.invert, without building a Python lookup table
         im = _fit(im, width, height)
         return np.array(im, dtype=np.uint8)
 

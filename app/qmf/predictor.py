@@ -229,7 +229,7 @@ class Predictor:
 
     def to_batch(self, raws: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Decoded pairs -> one batched model-input array per modality."""
-        return {name: np.stack([m.to_array(r[name]) for r in raws]) for name, m in self.modalities.items()}
+        return {name: m.to_arrays([r[name] for r in raws]) for name, m in self.modalities.items()}
 
     def predict_arrays(self, batch: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """Raw numbers for a batch of model inputs (numpy arrays), shared by predict_many and evaluation:
@@ -242,8 +242,11 @@ class Predictor:
         files: Sequence[Mapping[str, str | Path | None]] | None = None,
     ) -> list[Prediction]:
         """Predict decoded pairs in one batch."""
-        arrays = [{name: m.to_array(r[name]) for name, m in self.modalities.items()} for r in raws]
-        return self.predict_from_arrays(arrays, files)
+        if not raws:
+            return []
+        start = time.perf_counter()
+        numbers = self.predict_arrays(self.to_batch(raws))
+        return self._predictions(numbers, len(raws), files, (time.perf_counter() - start) / len(raws))
 
     def predict_from_arrays(
         self,
