@@ -15,6 +15,7 @@ from typing import Any
 
 EXIT_USAGE = 2
 EXIT_INPUT = 1
+_TRAINING_PACKAGES = ("torch", "onnx", "safetensors")  # left out of the packaged app (packaging/README.md)
 
 
 class UsageError(Exception):
@@ -302,10 +303,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_export_onnx(args: argparse.Namespace) -> int:
     from app.qmf.bundle import add_graph, read_bundle
 
-    try:
-        import onnx  # noqa: F401 - torch's exporter needs it; say so before any work
-    except ImportError:
-        raise UsageError("export-onnx needs the onnx package (pip install onnx) and torch") from None
+    import onnx  # noqa: F401 - torch's exporter needs it: a missing one is reported before any work
+    import torch  # noqa: F401
+
     source = Path(args.model)
     out = add_graph(source, args.out)
     bundle = read_bundle(out)
@@ -413,6 +413,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _known_errors() as exc:
         print(f"qmf {args.command}: error: {_error_text(exc)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_INPUT
+    except ModuleNotFoundError as exc:
+        if exc.name not in _TRAINING_PACKAGES:
+            raise
+        print(f"qmf {args.command}: error: this needs {exc.name}, which this installation does not include (the "
+              "installed app predicts, evaluates and reviews; training and export-onnx need QMF Studio installed "
+              "from source with torch: ./dev.sh setup)", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
         print(f"qmf {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -166,10 +166,11 @@ class PredictionService(QObject):
     def _load(self, path: str) -> None:
         self.modelLoading.emit(path)
         try:
-            _limit_torch_threads()
-            from app.qmf.predictor import Predictor  # imports torch: only ever in this thread
+            from app.qmf.predictor import Predictor  # torch only for a model file without its ONNX graph
 
             predictor = Predictor.load(path)
+            if predictor.backend == "torch":
+                _limit_torch_threads()
         except Exception as exc:  # BundleError, or anything a damaged file provokes
             self._predictor = None
             message = str(exc) if exc.__class__.__name__ == "BundleError" else _describe(exc)

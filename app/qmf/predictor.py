@@ -184,6 +184,12 @@ class Predictor:
             if backend == "onnx":
                 raise BundleError(bundle.path, "the model file has no ONNX graph; add one with "
                                                f"`qmf export-onnx {bundle.path}`")
+            import importlib.util
+
+            if importlib.util.find_spec("torch") is None:
+                raise BundleError(bundle.path, "the model file has no ONNX graph and this installation has no torch "
+                                               "to run it without one; add the graph with `qmf export-onnx` where "
+                                               "QMF Studio is installed with torch (a source install)")
             return cls(load_bundle(path, device=device))
         return cls(bundle)
 

@@ -272,3 +272,32 @@ def test_numpy_log_mel_matches_torch_stft() -> None:
         got = log_mel(x, params)
         assert got.shape == expected.shape and got.dtype == np.float32
         assert np.abs(got - expected).max() < 1e-3
+
+
+def test_without_torch_the_app_predicts_and_says_what_training_needs(tmp_path) -> None:
+    """The packaged app ships without torch (packaging/qmf_packaging.py): simulate that install."""
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text(
+        "import sys\n"
+        "class _NoTraining:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'onnx', 'safetensors'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, _NoTraining())\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+
+    def qmf(*argv):
+        return subprocess.run([sys.executable, "-m", "app.cli", *argv], capture_output=True, text=True, cwd=ROOT,
+                              env=env, timeout=120)
+
+    out = qmf("predict", "--json", str(SAMPLES / "three.png"), str(SAMPLES / "three.wav"))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["label"] == "3"
+    out = qmf("info")
+    assert out.returncode == 0 and "onnxruntime" in out.stdout, out.stderr
+    out = qmf("train", "--config", "x.toml", "--manifest", "x.csv", "--out", str(tmp_path / "m.safetensors"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "torch" in out.stderr and "source" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    selftest = subprocess.run([sys.executable, "-m", "app.selftest"], capture_output=True, text=True, cwd=ROOT,
+                              env=env, timeout=120)
+    assert selftest.returncode == 0, selftest.stderr
