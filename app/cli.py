@@ -301,10 +301,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- export-onnx
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
-    from app.qmf.bundle import add_graph, read_bundle
-
     import onnx  # noqa: F401 - torch's exporter needs it: a missing one is reported before any work
     import torch  # noqa: F401
+
+    from app.qmf.bundle import add_graph, read_bundle
 
     source = Path(args.model)
     out = add_graph(source, args.out)
