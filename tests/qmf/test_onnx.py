@@ -118,6 +118,7 @@ def test_predict_never_imports_torch() -> None:
         f"rc = main(['predict', '--json', '--corrupt', 'audio:white_noise:5', {str(SAMPLES / 'eight.png')!r}, "
         f"{str(SAMPLES / 'eight.wav')!r}])\n"
         "assert rc == 0\n"
+        "import app.qmf.evaluate, app.review.runner, app.review.cli  # eval and batch review: no torch either\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'safetensors'))\n"
         "print('LOADED', loaded)\n"
     )
