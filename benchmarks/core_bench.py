@@ -172,7 +172,8 @@ def main() -> None:
             c0 = time.process_time()
             p.predict(raw)
             predict_only.append(time.process_time() - c0)
-        print(f"in-process, one pair, {name:>11}: decode + predict median {1000 * statistics.median(cpu):.2f} ms CPU, "
+        print(f"in-process, one pair, {name:>11}: decode + predict median {1000 * statistics.median(cpu):.2f} ms CPU "
+              f"(least {1000 * min(cpu):.2f}), "
               f"{1000 * statistics.median(wall):.2f} ms wall; predict only {1000 * statistics.median(predict_only):.2f} ms "
               f"CPU ({args.runs} runs; target decode + predict <= 1.5 ms)")
 

@@ -171,6 +171,18 @@ def _source(data: EvalData | Pairs) -> Pairs | _InMemory:
 # --- one pass over the pairs, every condition at once ---------------------------------------------
 
 
+def _mask_rng(seed: int, j: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 7919, j])
+
+
+def corruption_masks(names: Sequence[str], n: int, probability: float, seed: int) -> dict[str, np.ndarray]:
+    """Which samples get which modality corrupted in one seed of the protocol: each modality of each
+    sample independently with `probability` (0.5: a quarter clean, a quarter each modality alone, a
+    quarter both), from a generator of its own so the masks do not depend on the corruption drawn.
+    The streaming evaluation draws the same values a batch at a time."""
+    return {m: _mask_rng(seed, j).random(n) < probability for j, m in enumerate(names)}
+
+
 @dataclass
 class _Condition:
     """One (level, seed, corrupted modalities) setting and what has been counted for it so far."""
@@ -194,7 +206,7 @@ class _Condition:
             if self.probability is None:
                 out[m] = np.full(count, m in self.always)
                 continue
-            rng = self._mask_rngs.setdefault(m, np.random.default_rng([self.seed, 7919, j]))
+            rng = self._mask_rngs.setdefault(m, _mask_rng(self.seed, j))
             out[m] = rng.random(count) < self.probability
         if self.level <= 0:
             out = {m: np.zeros(count, bool) for m in names}
