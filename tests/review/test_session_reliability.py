@@ -154,3 +154,25 @@ def test_batch_on_a_path_that_cannot_hold_a_session_is_one_line(tiny_model, tmp_
                  "--quiet"])
     _, err = capsys.readouterr()
     assert code == 1 and err.count("\n") == 1 and "/proc/x.qmfreview" in err and "internal error" not in err
+
+
+def test_full_disk_during_a_batch_is_one_line_and_keeps_what_was_written(tiny_model, review_folder, tmp_path,
+                                                                         capsys, monkeypatch):
+    path = tmp_path / "s.qmfreview"
+    real = ReviewSession.write_results
+    calls = [0]
+
+    def write_until_full(self, records, thresholds=None):
+        calls[0] += 1
+        if calls[0] > 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, records, thresholds)
+
+    monkeypatch.setattr(ReviewSession, "write_results", write_until_full)
+    code = main(["batch", "--model", str(tiny_model), "--folder", str(review_folder), "--session", str(path),
+                 "--batch-size", "4", "--workers", "1", "--quiet"])
+    _, err = capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1 and "the disk is full" in err and str(path) in err
+    monkeypatch.undo()
+    with ReviewSession.open(path) as s:
+        assert s.result_count() == 4  # the batch committed before the disk filled is kept
