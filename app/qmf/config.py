@@ -10,13 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-DEFAULT_CONFIDENCE_SCALE = 0.1
+from app.qmf.manifest_schema import DEFAULT_ENCODER  # documented with its ranges there; re-exported here
 
-DEFAULT_ENCODER: dict[str, dict[str, Any]] = {
-    "image": {"channels": [32, 64, 64], "hidden": 128, "dropout": 0.2},
-    "audio": {"channels": [32, 64, 64], "hidden": 128, "dropout": 0.2},
-    "text": {"embedding": 64, "hidden": 128, "dropout": 0.2},
-}
+DEFAULT_CONFIDENCE_SCALE = 0.1
 
 
 @dataclass

@@ -197,7 +197,7 @@ def _with_graph(src: Path, dst: Path, graph: bytes) -> Path:
     from safetensors.torch import load
 
     data = src.read_bytes()
-    header, _ = bundle_mod._read_header(src, data)
+    header, _ = bundle_mod._read_header(src)
     tensors = load(data)
     tensors[bundle_mod.GRAPH_TENSOR] = torch.frombuffer(bytearray(graph), dtype=torch.uint8)
     return bundle_mod._write(dst, tensors, header["__metadata__"][bundle_mod.MANIFEST_KEY])
@@ -216,7 +216,7 @@ def test_a_model_file_with_a_custom_op_graph_is_refused_with_one_line(tmp_path) 
 
 def test_a_changed_graph_byte_breaks_the_weights_checksum(tmp_path) -> None:
     data = bytearray(default_model_path().read_bytes())
-    header, start = bundle_mod._read_header(default_model_path(), bytes(data))
+    header, start = bundle_mod._read_header(default_model_path())
     begin, _ = header[bundle_mod.GRAPH_TENSOR]["data_offsets"]
     data[start + begin + 100] ^= 0x01
     bad = tmp_path / "flipped.safetensors"
