@@ -7,9 +7,12 @@ app opens S.qmfreview and shows the same rows. Progress goes to stderr (tqdm), t
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
+
+from app.util.errors import UsageError, UserError
 
 __all__ = ["add_batch_parser", "cmd_batch"]
 
@@ -47,7 +50,32 @@ def _model_path(args: argparse.Namespace) -> Path:
     return session_model_path(args.model, args.session)
 
 
+def sqlite_error_text(path: str | Path, exc: sqlite3.Error) -> str:
+    """One line for what SQLite said about a session file, in the words of what the user can do."""
+    text = str(exc)
+    lower = text.lower()
+    if "full" in lower:
+        return (f"{path}: the disk is full ({text}); every result written so far is kept: free some space and "
+                "run the same command again to resume")
+    if "locked" in lower or "busy" in lower:
+        return f"{path}: the session is in use by another program ({text}); try again when it has finished"
+    if "readonly" in lower or "read-only" in lower:
+        return f"{path}: the session file is read-only ({text}); copy it somewhere writable to continue it"
+    if "unable to open" in lower:
+        return f"{path}: cannot open the session file ({text}); check that its folder exists and is writable"
+    return (f"{path}: the session file is damaged ({text}); start a new session, or restore the file from a "
+            "backup")
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
+    """`qmf batch`; SQLite errors about the session file become one-line UserErrors here, at the boundary."""
+    try:
+        return _cmd_batch(args)
+    except sqlite3.Error as exc:
+        raise UserError(sqlite_error_text(args.session, exc)) from None
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from app.qmf.predictor import Predictor
@@ -56,9 +84,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from app.review.workflow import prepare_session
 
     if args.workers is not None and args.workers < 1:
-        raise ValueError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1")
     if args.batch_size < 1:
-        raise ValueError("--batch-size must be at least 1")
+        raise UsageError("--batch-size must be at least 1")
     model_path = _model_path(args)
     predictor = Predictor.load(model_path)
     thresholds = None
