@@ -190,12 +190,28 @@ _LARGE_DECODE = threading.BoundedSemaphore(1)
 
 @contextlib.contextmanager
 def decode_budget(nbytes: int) -> Iterator[None]:
-    """Hold while decoding `nbytes`: small decodes run freely, large ones one after another."""
+    """Hold while decoding `nbytes`: small decodes run freely, large ones one after another.
+
+    After a large decode the C allocator is asked to hand freed memory back to the system (glibc
+    keeps it per thread otherwise, and a pool of decoding threads would each keep a picture's worth).
+    """
     if nbytes <= LARGE_DECODE_BYTES:
         yield
         return
     with _LARGE_DECODE:
-        yield
+        try:
+            yield
+        finally:
+            _release_freed_memory()
+
+
+def _release_freed_memory() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        pass
 
 
 def positive_number(params: Mapping[str, Any], key: str, kind: str, allow_zero: bool = False) -> float:

@@ -196,7 +196,10 @@ class ImageModality(Modality):
                 with Image.open(p) as im:
                     decoded = self._check_size(p, im)
                     with decode_budget(decoded):
-                        return self._prepare(im)
+                        try:
+                            return self._prepare(im)
+                        finally:
+                            im.close()  # frees the decoded picture inside the budget
         except InputError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -210,10 +210,10 @@ class ReviewSession:
             if conn is not None:
                 conn.close()
             raise
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if conn is not None:
                 conn.close()
-            raise SessionError(f"{p}: not a QMF review session, or a damaged one ({exc})") from None
+            raise SessionError(f"{p}: not a QMF review session, or a damaged one ({_one_line(exc)})") from None
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -547,10 +547,13 @@ def _check_meta(p: Path, rows: Mapping[str, str]) -> int:
         if not isinstance(values[key], kind) or (kind is int and isinstance(values[key], bool)):
             raise SessionError(f"{p}: damaged session (its {key!r} entry is {type(values[key]).__name__}, "
                                f"not {kind.__name__})")
-    for key in ("thresholds", "unmatched", "manifest_modalities", "model_path", "created"):
-        if key in rows:
-            try:
-                json.loads(rows[key])
-            except (TypeError, ValueError):
-                raise SessionError(f"{p}: damaged session (its {key!r} entry is not readable)") from None
+    for key, text in rows.items():  # meta() parses every entry: each must be JSON
+        try:
+            json.loads(text)
+        except (TypeError, ValueError):
+            raise SessionError(f"{p}: damaged session (its {_one_line(key)[:60]!r} entry is not readable)") from None
     return values["schema_version"]
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())

@@ -176,3 +176,28 @@ def test_full_disk_during_a_batch_is_one_line_and_keeps_what_was_written(tiny_mo
     monkeypatch.undo()
     with ReviewSession.open(path) as s:
         assert s.result_count() == 4  # the batch committed before the disk filled is kept
+
+
+def test_meta_entry_that_is_not_json_is_a_damaged_session(tmp_path):
+    # found by the fuzz campaign: meta() parses every entry, so every entry is checked when opened
+    path = tmp_path / "s.qmfreview"
+    _create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO meta(key, value) VALUES('extra', 'not json')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SessionError, match="damaged session .*'extra' entry is not readable"):
+        ReviewSession.open(path)
+
+
+def test_text_that_is_not_utf8_is_shown_replaced_not_raised(tmp_path):
+    # found by the fuzz campaign: a damaged page can hold TEXT bytes that are not UTF-8
+    path = tmp_path / "s.qmfreview"
+    _create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE pairs SET label = CAST(x'61ff62' AS TEXT) WHERE id = 'p1'")
+    conn.commit()
+    conn.close()
+    with ReviewSession.open(path) as s:
+        assert s.rows()[0].label == "a\ufffdb"
+        export_csv(s, tmp_path / "out.csv")
