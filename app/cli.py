@@ -332,11 +332,12 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
     i.add_argument("--json", action="store_true")
 
     try:
-        from app.review.cli import add_batch_parser
+        from app.review.cli import add_batch_parser, add_review_parser
     except ImportError:
         pass
     else:
         add_batch_parser(sub)
+        add_review_parser(sub)
     return parser
 
 

@@ -49,13 +49,13 @@ def source_kind(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     if p.is_dir():
         return SOURCE_FOLDER
-    if p.suffix.lower() == ".csv":
+    if p.suffix.lower() in (".csv", ".parquet"):
         return SOURCE_MANIFEST
     if p.suffix.lower() == SESSION_SUFFIX:
         raise ValueError(f"{p}: a review session, not a source of pairs (open it as a session)")
     if not p.exists():
         raise FileNotFoundError(f"{p}: not found (give a folder of pairs or a manifest .csv)")
-    raise ValueError(f"{p}: not a folder or a manifest .csv")
+    raise ValueError(f"{p}: not a folder or a manifest (.csv or .parquet)")
 
 
 def _normalise_label(label: str | None, labels: Sequence[str]) -> str | None:
@@ -96,7 +96,12 @@ def load_source(
             pairs = [PairRow(r.line, r.id, r.files, None) for r in pairs]
         return PairSource(SOURCE_FOLDER, p, pairs, unmatched=list(pairing.unmatched), layout=pairing.layout,
                           notes=notes)
-    manifest = read_manifest(p, modalities=list(modality_kinds), check_files=False)
+    if p.suffix.lower() == ".parquet":
+        from app.review.parquet import read_parquet_manifest
+
+        manifest = read_parquet_manifest(p, modalities=list(modality_kinds))
+    else:
+        manifest = read_manifest(p, modalities=list(modality_kinds), check_files=False)
     pairs = [PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels)) for r in manifest.rows]
     unknown = [r for r in pairs if labels and r.label is not None and r.label not in labels]
     notes = [f"{p}:{r.line}: label {r.label!r} is not one of the model's labels (kept; it counts as a mismatch)"
