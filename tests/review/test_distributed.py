@@ -1,14 +1,16 @@
 """`qmf batch --engine ray`, Parquet results and `qmf review import`, on a local Ray started in the test.
 
 Ray starts once for the module (``ray.init(num_cpus=2)``, no cluster, no dashboard); the 400-pair runs
-are made once and shared by the tests that read them, so the module stays well inside a minute or
-two. Without Ray (or pyarrow) the Ray tests are skipped with the reason; the tests that check what a
+(one interrupted, then resumed) are made once and shared by the tests that read them, so Ray runs
+two pipelines in all. Without Ray (or pyarrow) the Ray tests are skipped with the reason; the tests that check what a
 user without the extra sees run either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import logging
 import subprocess
 import sys
@@ -68,23 +70,46 @@ def manifest(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(ray_local, tiny_model: Path, manifest: Path, tmp_path_factory) -> dict[str, Path]:
-    """The same 400 pairs through a local `qmf batch` (session + Parquet export) and `--engine ray`."""
+def runs(ray_local, tiny_model: Path, manifest: Path, tmp_path_factory) -> dict:
+    """The same 400 pairs through a local `qmf batch` (session + Parquet export) and `--engine ray`.
+
+    The Ray run is interrupted after two shards (what Ctrl-C in the driver does: the shards in flight
+    are lost) and then run again with the same command, so every test below reads a resumed run.
+    """
+    from app.review.distributed import run_on_ray
+
     out = tmp_path_factory.mktemp("ray-runs")
     local_session, local_parquet, results = out / "local.qmfreview", out / "local.parquet", out / "results"
     assert qmf(["batch", "--model", str(tiny_model), "--manifest", str(manifest), "--session", str(local_session),
                 "--parquet", str(local_parquet), "--quiet"]) == 0
-    assert qmf(["batch", "--engine", "ray", "--model", str(tiny_model), "--manifest", str(manifest),
-                "--out", str(results), "--shard-size", "50", "--concurrency", "2", "--quiet"]) == 0
-    return {"local_session": local_session, "local_parquet": local_parquet, "results": results, "dir": out}
+
+    written: list[int] = []
+
+    def stop_after_two(shard: int, rows: int, errors: int) -> None:
+        written.append(shard)
+        if len(written) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_on_ray(manifest, results, tiny_model, shard_size=50, batch_size=16, concurrency=2,
+                   on_shard=stop_after_two)
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("shard-*.parquet")}
+    (results / ".shard-000007.parquet.x1.tmp").write_bytes(b"half a file from a killed writer")
+
+    summary = io.StringIO()
+    with contextlib.redirect_stdout(summary):
+        code = qmf(["batch", "--engine", "ray", "--model", str(tiny_model), "--manifest", str(manifest),
+                    "--out", str(results), "--concurrency", "2", "--quiet"])
+    assert code == 0
+    return {"local_session": local_session, "local_parquet": local_parquet, "results": results, "dir": out,
+            "before": before, "summary": summary.getvalue()}
 
 
 @needs_ray
-def test_ray_rows_equal_a_local_batch(runs: dict[str, Path], capsys) -> None:
+def test_ray_rows_equal_a_local_batch(runs: dict) -> None:
     local = read_rows(runs["local_parquet"])
     ray_rows = read_rows(runs["results"])
     assert len(ray_rows) == len(local) == PAIRS
-    assert sorted(p.name for p in runs["results"].glob("shard-*.parquet")) == [f"shard-{k:06d}.parquet" for k in range(8)]
     for pid, row in local.items():
         for col in ("verdict", "relabel", "note"):  # a session's export has the analyst's columns; shards do not
             row.pop(col)
@@ -95,7 +120,30 @@ def test_ray_rows_equal_a_local_batch(runs: dict[str, Path], capsys) -> None:
 
 
 @needs_ray
-def test_unreadable_files_are_error_rows_not_a_failed_job(runs: dict[str, Path]) -> None:
+def test_interrupted_run_resumes_with_exactly_one_row_per_pair(runs: dict, tiny_model: Path, manifest: Path,
+                                                               tmp_path: Path) -> None:
+    import pyarrow.dataset
+
+    from app.review.distributed import run_on_ray
+
+    results = runs["results"]
+    assert len(runs["before"]) == 2  # the interrupted run left two whole shards
+    assert "8 shards (2 already written, 6 written now, 0 missing)" in runs["summary"]
+    assert {n: (results / n).stat().st_mtime_ns for n in runs["before"]} == runs["before"]  # not written again
+    assert sorted(p.name for p in results.glob("shard-*.parquet")) == [f"shard-{k:06d}.parquet" for k in range(8)]
+    ids = [r["id"] for r in pyarrow.dataset.dataset(results).to_table(columns=["id"]).to_pylist()]
+    assert sorted(ids) == [f"pair_{i:04d}" for i in range(PAIRS)]  # every pair once, none twice
+    assert not list(results.glob(".*.tmp"))
+
+    # a re-run over a changed pair list is refused instead of mixing results
+    files = manifest.parent / "files"
+    other = write_manifest(tmp_path / "other.csv", [("other", files / "pair_0000.png", files / "pair_0000.wav", "low")])
+    with pytest.raises(ValueError, match="different pair list"):
+        run_on_ray(other, results, tiny_model)
+
+
+@needs_ray
+def test_unreadable_files_are_error_rows_not_a_failed_job(runs: dict) -> None:
     rows = read_rows(runs["results"])
     broken, missing = rows[BROKEN], rows[MISSING]
     assert broken["status"] == missing["status"] == "error"
@@ -105,7 +153,7 @@ def test_unreadable_files_are_error_rows_not_a_failed_job(runs: dict[str, Path])
 
 
 @needs_ray
-def test_shards_carry_a_versioned_schema(runs: dict[str, Path]) -> None:
+def test_shards_carry_a_versioned_schema(runs: dict) -> None:
     import pyarrow.parquet as pq
 
     from app.review.parquet import RESULTS_SCHEMA_VERSION, SCHEMA_VERSION_KEY, read_results
@@ -118,44 +166,7 @@ def test_shards_carry_a_versioned_schema(runs: dict[str, Path]) -> None:
 
 
 @needs_ray
-def test_interrupted_run_resumes_with_exactly_one_row_per_pair(ray_local, tiny_model: Path, manifest: Path,
-                                                               tmp_path: Path) -> None:
-    import pyarrow.dataset
-
-    from app.review.distributed import run_on_ray
-
-    files = manifest.parent / "files"
-    small = write_manifest(tmp_path / "small.csv", [
-        (f"pair_{i:04d}", files / f"pair_{i:04d}.png", files / f"pair_{i:04d}.wav", CLASSES[i % 3]) for i in range(120)])
-    results = tmp_path / "results"
-    written: list[int] = []
-
-    def stop_after_two(shard: int, rows: int, errors: int) -> None:
-        written.append(shard)
-        if len(written) == 2:
-            raise KeyboardInterrupt  # what Ctrl-C in the driver does; the shards in flight are lost
-
-    with pytest.raises(KeyboardInterrupt):
-        run_on_ray(small, results, tiny_model, shard_size=10, batch_size=4, concurrency=2, on_shard=stop_after_two)
-    assert len(list(results.glob("shard-*.parquet"))) == 2
-    first = {p.name: p.stat().st_mtime_ns for p in results.glob("shard-*.parquet")}
-    (results / ".shard-000011.parquet.abc.tmp").write_bytes(b"half a file from a killed writer")
-
-    stats = run_on_ray(small, results, tiny_model, batch_size=4, concurrency=2)
-    assert (stats.shards, stats.shards_before, stats.shards_written) == (12, 2, 10)
-    assert {p.name: p.stat().st_mtime_ns for p in results.glob("shard-*.parquet") if p.name in first} == first
-    ids = [r["id"] for r in pyarrow.dataset.dataset(results).to_table(columns=["id"]).to_pylist()]
-    assert sorted(ids) == [f"pair_{i:04d}" for i in range(120)]  # every pair once, none twice
-    assert not list(results.glob(".*.tmp"))
-
-    # a re-run over a changed pair list is refused instead of mixing results
-    write_manifest(small, [("other", files / "pair_0000.png", files / "pair_0000.wav", "low")])
-    with pytest.raises(ValueError, match="different pair list"):
-        run_on_ray(small, results, tiny_model)
-
-
-@needs_ray
-def test_import_makes_the_same_session_as_a_local_run(runs: dict[str, Path], capsys) -> None:
+def test_import_makes_the_same_session_as_a_local_run(runs: dict, capsys) -> None:
     from app.review.export import export_parquet
     from app.review.session import ReviewSession
 
@@ -178,7 +189,7 @@ def test_import_makes_the_same_session_as_a_local_run(runs: dict[str, Path], cap
 
 
 @needs_ray
-def test_imported_session_opens_in_the_review_view(qtbot, runs: dict[str, Path], tiny_model: Path) -> None:
+def test_imported_session_opens_in_the_review_view(qtbot, runs: dict, tiny_model: Path) -> None:
     from app.gui.review import ReviewView
 
     imported = runs["dir"] / "for-view.qmfreview"
