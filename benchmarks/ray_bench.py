@@ -10,7 +10,9 @@ Prints, from one process and the same files (each figure next to its peer):
                             the whole run, and the steady rate once the actors are up (shards
                             written between the first and the last round of arrivals)
   * Ray's fixed cost        ray.init, and a one-shard run (actor start + model load + one shard)
-  * per-core rate           the steady Ray rate / actors, the figure docs/distributed.md scales from
+  * per-core rate           the steady Ray rate / actors, and pairs per CPU second of an actor (its
+                            process CPU time): the figure docs/distributed.md scales from, because
+                            it holds on a machine shared with other work, where wall-clock rates do not
 Then, with --session-rows R: R generated result rows written as shards, `qmf review import` of them,
 and the Review view's queries on the imported session (open, count, first page, sorts, a filter,
 the flag menu, the summary), each timed once.
@@ -56,7 +58,12 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
           f"CPUs {os.cpu_count()}, workers {args.workers}, torch threads {torch.get_num_threads()}", flush=True)
     files = [p.files for p in load_source(folder, {n: m.kind for n, m in predictor.modalities.items()}).pairs]
     decode_pair(predictor, files[0])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a Ray actor: one CPU, one thread
+    cpu = time.process_time()
     decode_1 = pool_rate(lambda f: decode_pair(predictor, f), files, 1)
+    decode_cpu = len(files) / (time.process_time() - cpu)
+    torch.set_num_threads(threads)
     decode_n = pool_rate(lambda f: decode_pair(predictor, f), files, args.workers)
 
     prepared = prepare_session(tmp / "local.qmfreview", predictor, folder, model)
@@ -86,6 +93,7 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
     rounds_after = len(arrivals) - args.workers
     steady = rounds_after * args.shard_size / (arrivals[-1] - arrivals[0]) if rounds_after > 0 else float("nan")
     busy = stats.rows_written / (stats.decode_seconds + stats.predict_seconds)
+    per_cpu = stats.rows_written / stats.cpu_seconds
     ray.shutdown()
 
     print()
@@ -97,7 +105,9 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
     print(f"ray steady     {steady:9.1f} pairs/s  after the first shard = {steady / local_rate:.2f} x local, "
           f"{steady / decode_n:.2f} x decoding-only")
     print(f"per core       {steady / args.workers:9.1f} pairs/s  (ray steady / actors; decoding-only on 1 thread "
-          f"{decode_1:.1f}; an actor's own decode+predict time gives {busy:.1f})")
+          f"{decode_1:.1f}; an actor's own decode+predict wall time gives {busy:.1f})")
+    print(f"per CPU second {per_cpu:9.1f} pairs    (an actor's CPU time: decode + model + Parquet; decoding-only "
+          f"{decode_cpu:.1f}) - the rate of one uncontended core")
     print(f"Ray fixed cost {init_s:9.1f} s ray.init (once per driver) + {fixed_s:.1f} s for a 100-pair, one-shard "
           f"run (actor start, model load, one shard)")
 

@@ -77,6 +77,8 @@ class RayRunStats:
     seconds: float = 0.0          # from submitting the dataset to the last shard written
     decode_seconds: float = 0.0   # summed over workers
     predict_seconds: float = 0.0
+    cpu_seconds: float = 0.0      # the workers' process CPU time for their shards: rows / this is the
+                                  # per-core rate, true even on a machine shared with other work
     unmatched: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -155,9 +157,10 @@ class ShardScorer:
         import numpy as np
 
         out: dict[str, list[Any]] = {k: [] for k in ("shard", "parquet", "rows", "errors", "decode_seconds",
-                                                    "predict_seconds")}
+                                                    "predict_seconds", "cpu_seconds")}
         names = list(self.predictor.modalities)
         for shard, first, pairs_json in zip(batch["shard"], batch["first_row"], batch["pairs"], strict=True):
+            cpu = time.process_time()
             pairs = [(pid, files, label) for pid, files, label in json.loads(pairs_json)]
             rows = score_pairs(self.predictor, pairs, self.batch_size, self.thresholds)
             schema = arrow_schema(names, verdicts=False,
@@ -168,6 +171,7 @@ class ShardScorer:
             out["errors"].append(sum(1 for r in rows if r["status"] == "error"))
             out["decode_seconds"].append(sum(r["decode_seconds"] for r in rows))
             out["predict_seconds"].append(sum(r["predict_seconds"] for r in rows))
+            out["cpu_seconds"].append(time.process_time() - cpu)
         result = {k: np.asarray(v) for k, v in out.items() if k != "parquet"}
         result["parquet"] = np.asarray(out["parquet"], dtype=object)
         return result
@@ -299,6 +303,7 @@ def _collect(rows: Any, out_dir: Path, stats: RayRunStats, t0: float, done_pairs
         stats.errors += int(rec["errors"])
         stats.decode_seconds += float(rec["decode_seconds"])
         stats.predict_seconds += float(rec["predict_seconds"])
+        stats.cpu_seconds += float(rec["cpu_seconds"])
         stats.seconds = time.perf_counter() - t0
         done_pairs += int(rec["rows"])
         if progress:
