@@ -93,6 +93,7 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
     rounds_after = len(arrivals) - args.workers
     steady = rounds_after * args.shard_size / (arrivals[-1] - arrivals[0]) if rounds_after > 0 else float("nan")
     busy = stats.rows_written / (stats.decode_seconds + stats.predict_seconds)
+    shard_bytes = sum(p.stat().st_size for p in (tmp / "results").glob("shard-*.parquet"))
     per_cpu = stats.rows_written / stats.cpu_seconds
     ray.shutdown()
 
@@ -108,6 +109,8 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
           f"{decode_1:.1f}; an actor's own decode+predict wall time gives {busy:.1f})")
     print(f"per CPU second {per_cpu:9.1f} pairs    (an actor's CPU time: decode + model + Parquet; decoding-only "
           f"{decode_cpu:.1f}) - the rate of one uncontended core")
+    print(f"results        {shard_bytes / args.pairs:9.0f} bytes a pair in Parquet shards (what the driver receives "
+          f"and writes)")
     print(f"Ray fixed cost {init_s:9.1f} s ray.init (once per driver) + {fixed_s:.1f} s for a 100-pair, one-shard "
           f"run (actor start, model load, one shard)")
 
