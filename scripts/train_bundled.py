@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.data.manifest import read_manifest  # noqa: E402
 from app.qmf.bundle import save_bundle  # noqa: E402
-from app.qmf.train import Recipe, bundle_manifest, train  # noqa: E402
+from app.qmf.train import Recipe, bundle_manifest, checkpoint_path, train  # noqa: E402
 
 CREDITS = [
     "MNIST database of handwritten digits - Y. LeCun, C. Cortes, C. J. C. Burges (CC BY-SA 3.0)",
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     result = train(recipe, train_m.rows, val_m.rows if val_m else None, out=out, progress=not args.quiet,
                    log=lambda s: print(s, file=sys.stderr, flush=True))
     save_bundle(out, result.model, bundle_manifest(result, provenance(args, len(train_m.rows))))
-    ckpt = out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_path(out)
     if ckpt.exists():
         ckpt.unlink()
     print(json.dumps({"out": str(out), "seconds": round(time.time() - start, 1), "best_epoch": result.best_epoch,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,78 +17,11 @@ import torch
 
 from app.modalities import Modality, get_modality
 from app.qmf.bundle import Bundle, load_bundle
+from app.qmf.corruption import Corruption, parse_corruption  # the parser lives apart from torch; re-exported
 from app.qmf.fusion import fuse_late
+from app.qmf.prediction import ModalityResult, Prediction
 
-
-@dataclass
-class ModalityResult:
-    name: str
-    kind: str
-    file: str | None
-    label: str
-    index: int
-    probability: float
-    probabilities: list[float]
-    energy: float
-    quality: float
-    share: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "label": self.label,
-            "index": self.index,
-            "probability": self.probability,
-            "probabilities": self.probabilities,
-            "energy": self.energy,
-            "quality": self.quality,
-            "share": self.share,
-        }
-
-
-@dataclass
-class Prediction:
-    model_name: str
-    model_sha256: str
-    labels: list[str]
-    label: str
-    index: int
-    probability: float
-    probabilities: list[float]
-    modalities: dict[str, ModalityResult]
-    late_fusion_probabilities: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": {"name": self.model_name, "sha256": self.model_sha256},
-            "labels": self.labels,
-            "label": self.label,
-            "index": self.index,
-            "probability": self.probability,
-            "probabilities": self.probabilities,
-            "modalities": {n: r.to_json() for n, r in self.modalities.items()},
-            "late_fusion": {"probabilities": self.late_fusion_probabilities},
-            "seconds": self.seconds,
-        }
-
-
-Corruption = tuple[str, str, float]  # (modality name, corruption kind, level 0..10)
-
-
-def parse_corruption(text: str) -> Corruption:
-    """Parse `MODALITY:KIND:LEVEL`, e.g. `audio:white_noise:5`."""
-    parts = text.split(":")
-    if len(parts) != 3:
-        raise ValueError(f"corruption {text!r} should look like MODALITY:KIND:LEVEL, e.g. audio:white_noise:5")
-    name, kind, level_text = parts
-    try:
-        level = float(level_text)
-    except ValueError:
-        raise ValueError(f"corruption {text!r}: level {level_text!r} is not a number (0 to 10)") from None
-    if not 0 <= level <= 10:
-        raise ValueError(f"corruption {text!r}: level must be between 0 and 10")
-    return name, kind, level
+__all__ = ["Corruption", "ModalityResult", "Prediction", "Predictor", "parse_corruption"]
 
 
 class Predictor:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from app.data.manifest import read_manifest
 from app.qmf.predictor import Predictor
-from app.qmf.train import Recipe, train
+from app.qmf.train import Recipe, checkpoint_path, train
 from tests.synthetic import TINY_RECIPE
 
 
@@ -59,7 +59,7 @@ def test_resume_continues_from_the_checkpoint(synthetic_pairs, tmp_path):
     val = read_manifest(synthetic_pairs.val_csv, modalities=["image", "audio"]).rows
     out = tmp_path / "m.safetensors"
     first = train(recipe(epochs=2, patience=10), rows, val, out=out, progress=False, log=lambda s: None)
-    assert out.with_name(out.name + ".ckpt").exists()
+    assert checkpoint_path(out) == tmp_path / "m.safetensors.ckpt" and checkpoint_path(out).exists()  # OUT.ckpt (--help)
     assert [e["epoch"] for e in first.history] == [0, 1]
     r = recipe(epochs=4, patience=10)
     messages = []
@@ -97,8 +97,14 @@ def test_text_input_gets_a_vocabulary_from_training_data(synthetic_pairs, tmp_pa
     data = {**TINY_RECIPE, "modalities": [*TINY_RECIPE["modalities"],
                                           {"name": "caption", "kind": "text", "encoder": {"embedding": 8, "hidden": 16}}],
             "training": {**TINY_RECIPE["training"], "augment": [], "epochs": 2}}
-    result = train(Recipe.from_dict(data), as_rows("train"), as_rows("val"), progress=False, log=lambda s: None)
+    data["labels"] = None
+    given = Recipe.from_dict(data)
+    before = given.to_dict()
+    result = train(given, as_rows("train"), as_rows("val"), progress=False, log=lambda s: None)
     vocab = result.model.config.modalities[2].preprocessing["vocab"]
+    # the recipe handed in is left as it was; the one the model was made with is a new object
+    assert given.to_dict() == before and given.labels is None and "vocab" not in given.modalities[2].preprocessing
+    assert result.recipe.labels == ["high", "low", "mid"] and result.recipe.modalities[2].preprocessing["vocab"] == vocab
     assert "line" in vocab and "slanted" in vocab
     from app.qmf.bundle import save_bundle
     from app.qmf.train import bundle_manifest
