@@ -73,11 +73,11 @@ def _thresholds(args: argparse.Namespace, base: Any) -> Any:
 def _one_line(fn: Any) -> Any:
     """A missing optional dependency ends as one line saying what to install (exit 1), not a traceback."""
     def wrapper(args: argparse.Namespace) -> int:
-        from app.review.parquet import ExtraMissing
+        from app.review.parquet import MissingExtraError
 
         try:
             return fn(args)
-        except ExtraMissing as exc:
+        except MissingExtraError as exc:
             print(f"qmf {args.command}: error: {exc}", file=sys.stderr)
             return 1
     return wrapper

@@ -32,7 +32,7 @@ from app.review.flags import FlagThresholds
 from app.review.parquet import (
     INSTALL_HINT,
     RESULTS_SCHEMA_VERSION,
-    ExtraMissing,
+    MissingExtraError,
     arrow_schema,
     require_pyarrow,
     result_row,
@@ -60,7 +60,7 @@ def require_ray() -> Any:
         import ray
         import ray.data  # noqa: F401 - the Data library is the part this engine needs
     except ImportError:
-        raise ExtraMissing(f"--engine ray needs Ray and pyarrow, which are not installed: {INSTALL_HINT}") from None
+        raise MissingExtraError(f"--engine ray needs Ray and pyarrow, which are not installed: {INSTALL_HINT}") from None
     require_pyarrow("--engine ray")
     return ray
 

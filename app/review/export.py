@@ -131,17 +131,19 @@ def _parquet_rows(session: ReviewSession, rows: list[ReviewRow], mods: list[str]
     timings, read for the whole page in two queries rather than one per row."""
     idxs = [r.idx for r in rows]
     marks = ",".join("?" * len(idxs))
-    details = {i: (json.loads(p) if p else None, d, s) for i, p, d, s in session.conn.execute(
-        f"SELECT pair_idx, probabilities, decode_seconds, predict_seconds FROM results WHERE pair_idx IN ({marks})",
-        idxs)}
+    details = {i: (json.loads(p) if p else None, json.loads(lp) if lp else None, d, s)
+               for i, p, lp, d, s in session.conn.execute(
+                   "SELECT pair_idx, probabilities, late_probabilities, decode_seconds, predict_seconds FROM results "
+                   f"WHERE pair_idx IN ({marks})", idxs)}
     mod_probs = {(i, m): json.loads(p) if p else None for i, m, p in session.conn.execute(
         f"SELECT pair_idx, modality, probabilities FROM modality_results WHERE pair_idx IN ({marks})", idxs)}
     out = []
     for row in rows:
-        probs, decode_s, predict_s = details.get(row.idx, (None, None, None))
+        probs, late, decode_s, predict_s = details.get(row.idx, (None, None, None, None))
         d: dict[str, Any] = {
             "id": row.id, "label": row.label, "status": row.status, "prediction": row.prediction,
-            "probability": row.probability, "probabilities": probs, "correct": row.correct,
+            "probability": row.probability, "probabilities": probs, "late_probabilities": late,
+            "correct": row.correct,
             "flags": list(row.flags), "verdict": row.verdict, "relabel": row.relabel, "note": row.note,
             "decode_seconds": decode_s, "predict_seconds": predict_s, "error": row.error,
         }

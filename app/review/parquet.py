@@ -4,7 +4,8 @@ Ray engine's result shards, so a team loads any of them straight into pandas, po
 The layout (results schema 1, documented in docs/distributed.md) is the CSV export's columns with the
 types a CSV cannot hold, plus what a CSV leaves out: the probability vectors and the timings.
 
-``id, label, status, prediction, probability, probabilities, correct, flags, [verdict, relabel, note,]
+``id, label, status, prediction, probability, probabilities, late_probabilities, correct, flags,
+[verdict, relabel, note,]
 <m>_file, <m>_label, <m>_probability, <m>_probabilities, <m>_quality, <m>_share, <m>_energy (per input m),
 decode_seconds, predict_seconds, error``
 
@@ -15,7 +16,7 @@ carries its schema version under the Parquet key ``qmf.results.schema_version``;
 newer one instead of guessing.
 
 pyarrow is optional (``pip install qmf-studio[distributed]``): it is imported only when a Parquet file
-is read or written, and :class:`ExtraMissing` says what to install.
+is read or written, and :class:`MissingExtraError` says what to install.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from app.review.flags import FLAG_ERROR, FlagThresholds, compute_flags
+from app.util.files import atomic_path
 
 __all__ = [
     "INSTALL_HINT",
     "PARQUET_SUFFIX",
     "RESULTS_SCHEMA_VERSION",
     "SCHEMA_VERSION_KEY",
-    "ExtraMissing",
+    "MissingExtraError",
     "arrow_schema",
     "read_parquet_manifest",
     "read_results",
@@ -58,22 +60,23 @@ _MOD_FIELDS = ("file", "label", "probability", "probabilities", "quality", "shar
 VERDICT_COLUMNS = ("verdict", "relabel", "note")
 
 
-class ExtraMissing(RuntimeError):
+class MissingExtraError(RuntimeError):
     """An optional dependency (pyarrow, Ray) is not installed; str() is one line saying what to install."""
 
 
 def require_pyarrow(what: str = "Parquet") -> tuple[Any, Any]:
-    """(pyarrow, pyarrow.parquet), or ExtraMissing naming the extra to install."""
+    """(pyarrow, pyarrow.parquet), or MissingExtraError naming the extra to install."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ExtraMissing(f"{what} needs pyarrow, which is not installed: {INSTALL_HINT}") from None
+        raise MissingExtraError(f"{what} needs pyarrow, which is not installed: {INSTALL_HINT}") from None
     return pa, pq
 
 
 def result_columns(modalities: Sequence[str], verdicts: bool = True) -> list[str]:
-    cols = ["id", "label", "status", "prediction", "probability", "probabilities", "correct", "flags"]
+    cols = ["id", "label", "status", "prediction", "probability", "probabilities", "late_probabilities", "correct",
+            "flags"]
     if verdicts:
         cols += list(VERDICT_COLUMNS)
     for m in modalities:
@@ -88,7 +91,7 @@ def arrow_schema(modalities: Sequence[str], verdicts: bool = True,
     floats = pa.list_(pa.float64())
 
     def kind(col: str) -> Any:
-        if col in ("probabilities",) or col.endswith("_probabilities"):
+        if col.endswith("probabilities"):
             return floats
         if col == "flags":
             return pa.list_(pa.string())
@@ -127,7 +130,7 @@ def result_row(pair_id: str, files: Mapping[str, Any], label: str | None, modali
         row[f"{m}_file"] = None if files.get(m) is None else str(files[m])
     if error is not None or prediction is None:
         row.update(status="error", error=error or "no prediction", prediction=None, probability=None,
-                   probabilities=None, correct=None, flags=[FLAG_ERROR])
+                   probabilities=None, late_probabilities=None, correct=None, flags=[FLAG_ERROR])
         for m in modalities:
             row.update({f"{m}_{f}": None for f in _MOD_FIELDS[1:]})
         return row
@@ -137,6 +140,7 @@ def result_row(pair_id: str, files: Mapping[str, Any], label: str | None, modali
     row.update(status="ok", error=None, prediction=prediction["label"],
                probability=_finite(prediction["probability"]),
                probabilities=[float(p) for p in prediction["probabilities"]],
+               late_probabilities=[float(p) for p in (prediction.get("late_fusion") or {}).get("probabilities") or []],
                correct=None if label is None else label == prediction["label"], flags=flags)
     for m in modalities:
         r = mods.get(m)
@@ -160,30 +164,15 @@ def table_bytes(table: Any) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _temp_beside(path: Path) -> tuple[int, str]:
-    # a leading dot: pyarrow/pandas/polars dataset readers skip it, so a directory read never sees it
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are shared like any file the user writes
-    return fd, tmp
-
-
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to a hidden temporary file, fsync it and rename it over ``path``: a reader (or a
-    resumed run) sees the whole file or no file, never half of one."""
-    path = Path(path)
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` through a hidden temporary file (app.util.files), fsynced before the rename: a
+    reader (or a resumed run) sees the whole file or no file, never half of one, even after a power cut."""
+    target = Path(path).expanduser().absolute()
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return target
 
 
 def write_results_parquet(path: str | os.PathLike[str], pages: Iterable[Sequence[Mapping[str, Any]]],
@@ -191,20 +180,13 @@ def write_results_parquet(path: str | os.PathLike[str], pages: Iterable[Sequence
                           metadata: Mapping[str, Any] | None = None) -> Path:
     """Stream pages of result rows into one Parquet file (bounded memory), written atomically."""
     _, pq = require_pyarrow()
-    path = Path(path).expanduser().absolute()
+    target = Path(path).expanduser().absolute()
     schema = arrow_schema(modalities, verdicts, metadata)
-    fd, tmp = _temp_beside(path)
-    os.close(fd)
-    try:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for rows in pages:
-                if rows:
-                    writer.write_table(results_table(rows, schema))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for rows in pages:
+            if rows:
+                writer.write_table(results_table(rows, schema))
+    return target
 
 
 def schema_version(path: str | os.PathLike[str]) -> int | None:

@@ -144,6 +144,7 @@ def _prediction(row: Mapping[str, Any], modalities: Sequence[str], info: Mapping
     return {
         "model": {"name": info["model"]["name"], "sha256": info["model"]["sha256"]},
         "label": row["prediction"], "probability": row["probability"], "probabilities": row["probabilities"],
+        "late_fusion": {"probabilities": row.get("late_probabilities") or []},
         "modalities": {
             m: {"label": row[f"{m}_label"], "probability": row[f"{m}_probability"],
                 "probabilities": row[f"{m}_probabilities"] or [], "energy": row[f"{m}_energy"],

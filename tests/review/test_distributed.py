@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from app.cli import main as qmf
-from tests.review.test_review_core import write_manifest
+from tests.review.conftest import write_manifest
 from tests.synthetic import CLASSES, write_pair
 
 HAVE_ARROW = importlib.util.find_spec("pyarrow") is not None
@@ -216,7 +216,7 @@ def test_imported_session_opens_in_the_review_view(qtbot, runs: dict, tiny_model
     view.select_row(3)
     pair = view.current_pair()
     assert pair is not None and pair.id == "pair_0003" and pair.status == "ok"
-    assert view.result_view.prediction["label"] == pair.prediction
+    assert pair.prediction == read_rows(runs["results"])["pair_0003"]["prediction"]
 
 
 @needs_arrow
