@@ -1,7 +1,10 @@
 """`qmf`: the command line. Thin: parsing and printing; the work is done by the layers below.
 
-Every error a user can cause (a bad file, a bad model, a bad option) ends as one line on stderr naming
-the file and the reason, and a non-zero exit code; never a traceback.
+Every error a user can cause (a bad file, a bad model, a bad option, a full disk) ends as one line on
+stderr naming the file and the reason, and a non-zero exit code; never a traceback. The layers below
+raise `app.util.errors.UserError` (InputError, BundleError, ManifestError, a session's errors) for those;
+an OSError is the machine's answer (disk full, permission denied) and is shown the same way.
+Anything else is a bug in QMF Studio, and is reported as one (`app.util.errors.bug_report`), exit code 3.
 """
 
 from __future__ import annotations
@@ -14,27 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from app.review.cli import add_batch_parser, add_review_parser
+from app.util.errors import UsageError, UserError, bug_report, os_error_text
 
 EXIT_USAGE = 2
 EXIT_INPUT = 1
+EXIT_BUG = 3
 
 
-class UsageError(Exception):
-    """A problem with what the user asked for; printed as one line."""
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from app.data.manifest import ManifestError
-    from app.modalities import InputError
-    from app.qmf.bundle import BundleError
-
-    return (InputError, BundleError, ManifestError, UsageError, ValueError, KeyError, FileNotFoundError, OSError)
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
-    return str(exc)
+def _as_usage_error(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a parser of the user's option text; its ValueError is about that text (a usage error)."""
+    try:
+        return call(*args, **kwargs)
+    except UserError:
+        raise
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _model_path(arg: str | None) -> Path:
@@ -91,8 +88,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     files = _route_files(mods, named, args.files)
     if not files:
         raise UsageError("give at least one input file, e.g. " + " ".join(f"--{m['name']} FILE" for m in mods))
-    corruptions = [parse_corruption(c) for c in args.corrupt]
+    corruptions = [_as_usage_error(parse_corruption, c) for c in args.corrupt]
     predictor = Predictor.load(model_path)
+    for name, kind, _ in corruptions:
+        if name not in predictor.modalities:
+            raise UsageError(f"--corrupt {name}:{kind}: the model has no input {name!r}; it has {list(predictor.modalities)}")
+        valid = predictor.modalities[name].corruption_kinds
+        if kind not in valid:
+            raise UsageError(f"--corrupt {name}:{kind}: {name} has no corruption {kind!r}; choose from {', '.join(valid)}")
     pred = predictor.predict_files(files, corruptions, seed=args.seed)
     if args.json:
         data = pred.to_json()
@@ -127,6 +130,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.manifest, modalities=list(predictor.modalities), labels=predictor.labels)
     for p in manifest.problems:
         print(f"warning: {p}", file=sys.stderr)
+    if manifest.more_problems:
+        print(f"warning: {args.manifest}: {manifest.more_problems:,} more rows left out", file=sys.stderr)
     if not manifest.rows:
         raise UsageError(f"{args.manifest}: no usable rows")
     try:
@@ -137,7 +142,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError("--levels: give numbers between 0 and 10, e.g. 0,5,10")
     if args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
-    kinds = evaluate.parse_kinds(args.kinds, predictor)
+    kinds = _as_usage_error(evaluate.parse_kinds, args.kinds, predictor)
     quiet = args.quiet or args.json
     bar, update = _progress_bar("decoding", quiet)
     try:
@@ -158,7 +163,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     result["model"] = {"name": predictor.name, "sha256": predictor.sha256}
-    result["skipped_rows"] = len({p.line for p in manifest.problems}) + len(data.skipped)
+    result["skipped_rows"] = len({p.line for p in manifest.problems}) + manifest.more_problems + len(data.skipped)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -178,9 +183,10 @@ def _print_sweep(args: argparse.Namespace, predictor: Any, data: Any, levels: li
     from app.qmf import evaluate
 
     name, _, kind = args.sweep.partition(":")
-    kind = evaluate.parse_kinds(f"{name}:{kind}", predictor)[name] if kind else evaluate.default_kinds(predictor).get(name)
     if name not in predictor.modalities:
         raise UsageError(f"--sweep: the model has no modality {name!r}; it has {list(predictor.modalities)}")
+    kind = (_as_usage_error(evaluate.parse_kinds, f"{name}:{kind}", predictor)[name] if kind
+            else evaluate.default_kinds(predictor).get(name))
     rows = evaluate.sweep(predictor, data, name, kind, levels)
     if args.json:
         print(json.dumps({"model": {"name": predictor.name, "sha256": predictor.sha256}, "pairs": len(data.labels),
@@ -205,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from app.qmf.bundle import save_bundle
     from app.qmf.train import Recipe, bundle_manifest, checkpoint_path, train
 
-    recipe = Recipe.from_file(args.config)
+    recipe = _as_usage_error(Recipe.from_file, args.config)
     if args.epochs is not None:
         recipe.training.epochs = args.epochs
     if args.seed is not None:
@@ -251,7 +257,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"labels      {', '.join(m['model']['labels'])}")
     print(f"parameters  {bundle.model.parameter_count():,}")
     for mod in m["model"]["modalities"]:
-        pre = ", ".join(f"{k}={v}" for k, v in mod["preprocessing"].items() if k != "vocab")
+        pre = ", ".join(f"{k}={v}" for k, v in mod.get("preprocessing", {}).items() if k != "vocab")
         print(f"input       {mod['name']} ({mod['kind']}): {pre}")
     val = m.get("evaluation", {}).get("validation")
     if val:
@@ -340,15 +346,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command != "predict":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.unrecognized = extra
+    handler = {"predict": cmd_predict, "eval": cmd_eval, "train": cmd_train, "info": cmd_info}.get(args.command) or args.handler
+    return run_handler(f"qmf {args.command}", handler, args)
+
+
+def run_handler(context: str, handler: Any, args: argparse.Namespace) -> int:
+    """Run a sub-command: a UserError or OSError is one line on stderr, anything else a bug report."""
     try:
-        handler = {"predict": cmd_predict, "eval": cmd_eval, "train": cmd_train, "info": cmd_info}.get(args.command) or args.handler
         return handler(args)
-    except _known_errors() as exc:
-        print(f"qmf {args.command}: error: {_error_text(exc)}", file=sys.stderr)
+    except UserError as exc:
+        print(f"{context}: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_INPUT
+    except OSError as exc:
+        print(f"{context}: error: {_one_line(os_error_text(exc))}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
-        print(f"qmf {args.command}: interrupted", file=sys.stderr)
+        print(f"{context}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - not the user's fault: say it is a bug, and where
+        print(bug_report(exc, context), file=sys.stderr)
+        return EXIT_BUG
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import soundfile as sf
 
-from .base import InputError, Modality, check_level, check_rng, positive_number, require_file
+from .base import InputError, Modality, check_level, check_rng, decode_budget, positive_number, require_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -38,6 +38,18 @@ AUDIO_EXTENSIONS = _audio_extensions()
 SUPPORTED_HINT = "supported audio formats: " + ", ".join(
     e.lstrip(".").upper() for e in AUDIO_EXTENSIONS if e not in (".oga", ".aif")
 )
+
+# Decoding limits, checked from the header before any sample is decoded (see AudioModality.load):
+# file sample rates outside 1 kHz-384 kHz are refused (a header claiming 2.1 GHz would otherwise
+# resample 8,000 samples to 3.7 µs of "audio" and be predicted as silence), and so is audio whose
+# decoded samples (frames x channels x 4 bytes of float32) exceed MAX_DECODED_BYTES, whatever its
+# length in seconds. The file is decoded in blocks and mixed to mono as it goes, so memory follows
+# the mono length, not the channel count.
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+MAX_DECODED_BYTES = 192 * 1024 * 1024
+_BLOCK_FRAMES = 65_536
+_EXACT_LENGTH_FORMATS = ("WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF", "CAF")  # headers give the exact length
 
 _LOUD_FRACTION = 0.01  # samples above 1% of the peak count as "the loud part" for SNR
 _DROPOUT_CHUNK_S = 0.03
@@ -269,6 +281,47 @@ def babble(raw: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarra
     return _finish(x + gain * interferer)
 
 
+def _sample_bytes(subtype: str) -> int:
+    """Bytes per sample of a WAV subtype (PCM_16 -> 2, FLOAT -> 4, ...); 0 when unknown."""
+    sizes = {"PCM_U8": 1, "PCM_S8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4,
+             "FLOAT": 4, "DOUBLE": 8}
+    return sizes.get(subtype, 0)
+
+
+def _check_riff_length(p: Path, frame_bytes: int) -> None:
+    """Refuse a WAV whose data chunk is shorter than its header says (libsndfile quietly clamps it).
+
+    Streaming writers that do not know the length write 0 or 0xFFFFFFFF; those are accepted.
+    """
+    if frame_bytes <= 0:
+        return
+    with open(p, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        size = p.stat().st_size
+        offset = 12
+        while offset + 8 <= size:
+            fh.seek(offset)
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return
+            length = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                available = size - offset - 8
+                if length in (0, 0xFFFFFFFF) or available >= length:
+                    return
+                promised, held = length // frame_bytes, available // frame_bytes
+                if promised - held >= 1:
+                    raise InputError(
+                        p,
+                        f"truncated: the header promises {promised:,} frames, the file holds {held:,}",
+                        "re-export or re-copy the recording",
+                    )
+                return
+            offset += 8 + length + (length & 1)
+
+
 class AudioModality(Modality):
     """Audio as float32 mono waveforms at `sample_rate` in [-1, 1]; log-mel tensors for the model."""
 
@@ -333,40 +386,77 @@ class AudioModality(Modality):
 
     # --- reading ---------------------------------------------------------------------------
     def load(self, path: str | Path) -> np.ndarray:
-        """Decode, mix to mono, resample to the model's rate; refuse empty, over-long or NaN audio."""
+        """Decode, mix to mono, resample to the model's rate; refuse empty, over-long, truncated or NaN audio.
+
+        Rate, length and decoded size are checked from the header before decoding; the samples are
+        then read in blocks and mixed down as they come.
+        """
         import soxr
 
         p = require_file(path, SUPPORTED_HINT)
-        max_seconds = float(self.params["max_seconds"])
         try:
             with sf.SoundFile(p) as f:
-                frames, rate = f.frames, f.samplerate
-                if frames <= 0:
-                    raise InputError(
-                        p, "empty: header only, no samples", "record at least a fraction of a second"
-                    )
-                seconds = frames / rate
-                if seconds > max_seconds:
-                    raise InputError(
-                        p,
-                        f"too long: {seconds:.1f} s, the limit is {max_seconds:g} s",
-                        "trim the recording to the part with the sound",
-                    )
-                data = f.read(dtype="float32", always_2d=True)
+                frames, rate, channels = f.frames, f.samplerate, f.channels
+                self._check_header(p, frames, rate, channels)
+                if f.format in ("WAV", "WAVEX"):
+                    _check_riff_length(p, f.channels * _sample_bytes(f.subtype))
+                with decode_budget(frames * 4):  # large files take turns across decoding threads
+                    mono = np.empty(frames, dtype=np.float32)
+                    done = 0
+                    while done < frames:
+                        block = f.read(min(_BLOCK_FRAMES, frames - done), dtype="float32", always_2d=True)
+                        if block.shape[0] == 0:
+                            break
+                        if not np.all(np.isfinite(block)):
+                            raise InputError(
+                                p, "contains NaN or infinite samples", "re-export the audio as PCM WAV or FLAC"
+                            )
+                        n = block.shape[0]
+                        mono[done : done + n] = block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0]
+                        done += n
+                    if done < frames and (f.format in _EXACT_LENGTH_FORMATS or done == 0):
+                        raise InputError(
+                            p,
+                            f"truncated: the header promises {frames:,} frames ({frames / rate:.3g} s), "
+                            f"the file holds {done:,}",
+                            "re-export or re-copy the recording",
+                        )
+                    mono = mono[:done]
         except InputError:
             raise
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise InputError(p, f"not a readable audio file: {exc}", SUPPORTED_HINT) from None
         except MemoryError:
             raise InputError(p, "audio is too large to decode in memory", "use a shorter file") from None
-        if data.shape[0] == 0:
-            raise InputError(p, "empty: header only, no samples", "record at least a fraction of a second")
-        if not np.all(np.isfinite(data)):
-            raise InputError(p, "contains NaN or infinite samples", "re-export the audio as PCM WAV or FLAC")
-        mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
         if rate != self.sample_rate:
             mono = soxr.resample(mono, rate, self.sample_rate, quality="HQ")
         return np.clip(np.asarray(mono, dtype=np.float32), -1.0, 1.0)
+
+    def _check_header(self, p: Path, frames: int, rate: int, channels: int) -> None:
+        if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+            raise InputError(
+                p,
+                f"implausible sample rate {rate:,} Hz (QMF Studio reads {MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz)",
+                "re-export the recording at a standard rate such as 16 or 48 kHz",
+            )
+        if frames <= 0:
+            raise InputError(p, "empty: header only, no samples", "record at least a fraction of a second")
+        max_seconds = float(self.params["max_seconds"])
+        seconds = frames / rate
+        if seconds > max_seconds:
+            raise InputError(
+                p,
+                f"too long: {seconds:.1f} s, the limit is {max_seconds:g} s",
+                "trim the recording to the part with the sound",
+            )
+        decoded = frames * channels * 4
+        if decoded > MAX_DECODED_BYTES:
+            raise InputError(
+                p,
+                f"{channels} channels x {frames:,} frames at {rate:,} Hz: {decoded / 2**20:,.0f} MiB once decoded, "
+                f"above the limit of {MAX_DECODED_BYTES / 2**20:,.0f} MiB",
+                "mix down to mono or stereo, or use a lower sample rate",
+            )
 
     def blank(self) -> np.ndarray:
         """Silence of the model's window length."""

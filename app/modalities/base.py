@@ -7,14 +7,18 @@ input is one new subclass. Nothing here imports Qt; torch is imported lazily by 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from app.util.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -22,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_LEVEL = 10.0
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A file the user gave cannot be used.
 
     `str(err)` is one line, `'<file>: <what is wrong> (<what would work>)'`, so the command line and
@@ -151,17 +155,49 @@ class Modality:
 def require_file(path: str | Path, hint: str) -> Path:
     """Common checks before decoding: the path exists, is a file and is not empty."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(p, "file not found")
-    if not p.is_file():
-        raise InputError(p, "not a file", hint)
     try:
+        if not p.exists():
+            raise InputError(p, "file not found")
+        if not p.is_file():
+            raise InputError(p, "not a file", hint)
         size = p.stat().st_size
-    except OSError as exc:
+    except OSError as exc:  # a name too long for the file system, a folder without permission ...
         raise InputError(p, f"cannot read the file: {exc.strerror or exc}") from None
     if size == 0:
         raise InputError(p, "empty file (0 bytes)", hint)
     return p
+
+
+# Decodes that need more than this many bytes take turns (one at a time per process): a batch run
+# decodes with several threads, and four 250 MB pictures at once would be a gigabyte.
+LARGE_DECODE_BYTES = 32 * 1024 * 1024
+_LARGE_DECODE = threading.BoundedSemaphore(1)
+
+
+@contextlib.contextmanager
+def decode_budget(nbytes: int) -> Iterator[None]:
+    """Hold while decoding `nbytes`: small decodes run freely, large ones one after another.
+
+    After a large decode the C allocator is asked to hand freed memory back to the system (glibc
+    keeps it per thread otherwise, and a pool of decoding threads would each keep a picture's worth).
+    """
+    if nbytes <= LARGE_DECODE_BYTES:
+        yield
+        return
+    with _LARGE_DECODE:
+        try:
+            yield
+        finally:
+            _release_freed_memory()
+
+
+def _release_freed_memory() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        pass
 
 
 def positive_number(params: Mapping[str, Any], key: str, kind: str, allow_zero: bool = False) -> float:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SUPPORTED_HINT = "use a UTF-8 plain-text file (.txt)"
 MAX_TEXT_BYTES = 10_000_000  # far beyond any caption; refuses accidental huge files
+# numpy stores every token at the length of the longest (4 bytes a character), so 10 MB of words
+# with one very long "word" among them could ask for terabytes: refuse above this.
+MAX_TOKEN_ARRAY_BYTES = 64 * 1024 * 1024
 PAD_ID = 0
 UNKNOWN_ID = 1
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
@@ -105,7 +108,15 @@ class TextModality(Modality):
             raise InputError(
                 p, f"not valid UTF-8 text (bad byte at offset {exc.start})", SUPPORTED_HINT
             ) from None
-        tokens = self.tokenize(text)
+        words = tokenize(text, bool(self.params["lowercase"]))
+        longest = max((len(w) for w in words), default=0)
+        if len(words) * longest * 4 > MAX_TOKEN_ARRAY_BYTES:
+            raise InputError(
+                p,
+                f"{len(words):,} words, the longest {longest:,} characters: too large to hold as tokens",
+                "use a shorter text without very long runs of letters",
+            )
+        tokens = _tokens_array(words)
         if tokens.size == 0:
             raise InputError(p, "empty text: no words", "write at least one word")
         return tokens

@@ -11,6 +11,12 @@ file on purpose can rewrite them too.
 
 `read_bundle_manifest` parses the header by hand and imports neither torch nor safetensors, so the
 desktop app can build its panels for a model before torch has finished loading.
+
+A model file is input like any other: both readers check every manifest value against the ranges
+documented in `app.qmf.manifest_schema`, bound the file and header size and the JSON nesting
+depth, and `load_bundle` compares every tensor's shape in the header with the shapes the
+architecture implies before a single weight is allocated, so an absurd or inconsistent file is a
+BundleError, never gigabytes of memory or a traceback.
 """
 
 from __future__ import annotations
@@ -22,9 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.qmf.manifest_schema import MAX_JSON_DEPTH, SchemaError, json_depth, validate_manifest
+
 # The locator moved to app.resources (one place for the app, the self-test and the CLI); these
 # names stay importable from here.
 from app.resources import DEFAULT_MODEL_NAME, default_model_path, resources_dir  # noqa: F401
+from app.util.errors import UserError
 from app.util.files import atomic_path
 
 FORMAT_NAME = "qmf-studio-bundle"
@@ -32,10 +41,11 @@ FORMAT_VERSION = 1
 MANIFEST_KEY = "qmf.manifest"
 WEIGHTS_HASH_KEY = "qmf.weights_sha256"
 MANIFEST_HASH_KEY = "qmf.manifest_sha256"
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024 * 1024  # the bundled model's header is a few KB; a 200,000-word vocabulary ~3 MB
+MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # the bundled model is ~0.6 MB; weights are read into memory twice
 
 
-class BundleError(ValueError):
+class BundleError(UserError):
     """A model file cannot be used; the message names the file and what is wrong."""
 
     def __init__(self, path: str | Path, reason: str):
@@ -44,40 +54,53 @@ class BundleError(ValueError):
         super().__init__(f"{path}: {reason}")
 
 
-def _read_header(path: Path, data: bytes | None = None) -> tuple[dict[str, Any], int]:
+def _read_header(path: Path) -> tuple[dict[str, Any], int]:
     """Parse a safetensors header; returns (header dict, byte length of header + 8)."""
     try:
-        if data is None:
-            with open(path, "rb") as fh:
-                head = fh.read(8)
-                if len(head) < 8:
-                    raise BundleError(path, "not a model file: too short to hold a safetensors header")
-                (n,) = struct.unpack("<Q", head)
-                if n > MAX_HEADER_BYTES:
-                    raise BundleError(path, "not a model file: the header length is implausible")
-                raw = fh.read(n)
-        else:
-            if len(data) < 8:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
                 raise BundleError(path, "not a model file: too short to hold a safetensors header")
-            (n,) = struct.unpack("<Q", data[:8])
+            (n,) = struct.unpack("<Q", head)
             if n > MAX_HEADER_BYTES:
-                raise BundleError(path, "not a model file: the header length is implausible")
-            raw = data[8 : 8 + n]
+                raise BundleError(path, f"not a model file: the header claims {n:,} bytes, above the limit of "
+                                        f"{MAX_HEADER_BYTES:,}")
+            raw = fh.read(n)
     except FileNotFoundError:
         raise BundleError(path, "file not found") from None
     except IsADirectoryError:
         raise BundleError(path, "is a folder, not a model file") from None
     except PermissionError:
         raise BundleError(path, "permission denied") from None
+    except OSError as exc:
+        raise BundleError(path, f"cannot read the model file: {exc.strerror or exc}") from None
     if len(raw) < n:
         raise BundleError(path, "truncated: the header is cut short")
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BundleError(path, "not a model file: the safetensors header is not valid JSON") from None
+    header = _parse_json(path, raw, "the safetensors header")
     if not isinstance(header, dict):
         raise BundleError(path, "not a model file: the header is not a JSON object")
     return header, 8 + n
+
+
+def _parse_json(path: Path, raw: bytes | str, what: str) -> Any:
+    """json.loads with the failures a hand-made file can cause turned into one-line BundleErrors.
+
+    JSON nested deeper than the interpreter's recursion limit makes the parser raise RecursionError
+    (it stops there, so a 100,000-deep header costs nothing); anything deeper than MAX_JSON_DEPTH
+    is refused as well, so no later code walks an absurdly deep structure.
+    """
+    try:
+        value = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BundleError(path, f"not a model file: {what} is not valid JSON") from None
+    except RecursionError:
+        value = None
+        deep = True
+    else:
+        deep = json_depth(value) > MAX_JSON_DEPTH
+    if deep:
+        raise BundleError(path, f"not a model file: {what} is nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
 
 
 def manifest_digest(manifest_text: str, weights_sha256: str) -> str:
@@ -92,9 +115,11 @@ def _manifest_from_header(path: Path, header: dict[str, Any]) -> dict[str, Any]:
     if MANIFEST_KEY not in meta:
         raise BundleError(path, "a safetensors file, but not a QMF Studio model (no qmf.manifest in its metadata)")
     try:
-        manifest = json.loads(meta[MANIFEST_KEY])
-    except json.JSONDecodeError:
-        raise BundleError(path, "the model's manifest is not valid JSON (the file was edited or damaged)") from None
+        manifest = _parse_json(path, meta[MANIFEST_KEY], "the model's manifest")
+    except BundleError as exc:
+        if "not valid JSON" in exc.reason:
+            raise BundleError(path, "the model's manifest is not valid JSON (the file was edited or damaged)") from None
+        raise
     if not isinstance(manifest, dict):
         raise BundleError(path, "the model's manifest is not a JSON object (the file was edited or damaged)")
     if manifest.get("format") != FORMAT_NAME:
@@ -114,6 +139,10 @@ def _manifest_from_header(path: Path, header: dict[str, Any]) -> dict[str, Any]:
     for key in ("name", "model"):
         if key not in manifest:
             raise BundleError(path, f"the model's manifest has no {key!r} entry")
+    try:
+        validate_manifest(manifest)
+    except SchemaError as exc:
+        raise BundleError(path, f"the model's manifest is not usable: {exc}") from None
     return manifest
 
 
@@ -127,8 +156,44 @@ def _tensor_bytes_end(path: Path, header: dict[str, Any]) -> int:
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(isinstance(v, int) and v >= 0 for v in offsets) or offsets[0] > offsets[1]):
             raise BundleError(path, f"damaged weights: the entry for tensor {name!r} has no valid data_offsets")
+        shape = entry.get("shape")
+        if not isinstance(shape, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                  for v in shape):
+            raise BundleError(path, f"damaged weights: the entry for tensor {name!r} has no valid shape")
         end = max(end, offsets[1])
     return end
+
+
+def _check_tensor_shapes(path: Path, header: dict[str, Any], config: Any) -> None:
+    """Compare the header's tensor names and shapes with the architecture's, before building it.
+
+    The architecture is instantiated on torch's "meta" device, which records shapes and allocates
+    nothing, so a 11 KB file that describes six layers of 4096 channels is refused at once instead
+    of after building gigabytes of weights.
+    """
+    import torch
+
+    from app.qmf.model import QMFModel
+
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in QMFModel(config).state_dict().items()}
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise BundleError(path, f"cannot build the model it describes: {exc}") from None
+    in_file = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    missing = sorted(set(expected) - set(in_file))
+    unexpected = sorted(set(in_file) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(in_file) if expected[k] != in_file[k])
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing tensors {missing[:3]}{' …' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected tensors {unexpected[:3]}{' …' if len(unexpected) > 3 else ''}")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"shape mismatch for {k}: file {in_file[k]}, architecture {expected[k]}")
+        raise BundleError(path, "weights do not fit the architecture: " + "; ".join(parts))
 
 
 def read_bundle_manifest(path: str | Path) -> dict[str, Any]:
@@ -165,9 +230,11 @@ class Bundle:
 
 
 def save_bundle(path: str | Path, model: Any, manifest: dict[str, Any]) -> Path:
-    """Write `model` and its manifest to one safetensors file (atomically: temp file, then rename)."""
-    from safetensors.torch import save_file
+    """Write `model` and its manifest to one safetensors file (atomically: temp file, then rename).
 
+    The manifest is checked against the schema first, so a model that could not be opened is never
+    written (BundleError naming the value).
+    """
     path = Path(path)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     full = {
@@ -177,7 +244,23 @@ def save_bundle(path: str | Path, model: Any, manifest: dict[str, Any]) -> Path:
         "model": model.config.to_dict(),
     }
     full.setdefault("name", model.config.name)
-    manifest_text = json.dumps(full, sort_keys=True)
+    try:
+        validate_manifest(json.loads(json.dumps(full)))
+    except SchemaError as exc:
+        raise BundleError(path, f"refusing to write a model that could not be opened: {exc}") from None
+    return seal_bundle(path, state, full)
+
+
+def seal_bundle(path: str | Path, state: dict[str, Any], manifest: dict[str, Any]) -> Path:
+    """Write tensors and a manifest exactly as given, with consistent checksums, without validating.
+
+    `save_bundle` is the way to write a model. This is the sealing step alone, for tests and fuzzing
+    that need a well-sealed file holding values the readers must refuse.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    manifest_text = json.dumps(manifest, sort_keys=True)
     weights_sha256 = weights_digest(state)
     metadata = {MANIFEST_KEY: manifest_text, WEIGHTS_HASH_KEY: weights_sha256,
                 MANIFEST_HASH_KEY: manifest_digest(manifest_text, weights_sha256)}
@@ -196,15 +279,25 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
     from app.qmf.model import ModelConfig, QMFModel
 
     path = Path(path) if path is not None else default_model_path()
+    header, data_start = _read_header(path)  # header first: refuse before reading the weights
+    manifest = _manifest_from_header(path, header)
+    expected_end = _tensor_bytes_end(path, header)
     try:
+        config = ModelConfig.from_dict(manifest["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(path, f"the model's architecture entry is invalid: {exc}") from None
+    _check_tensor_shapes(path, header, config)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BUNDLE_BYTES:
+            raise BundleError(path, f"{size:,} bytes, above the limit of {MAX_BUNDLE_BYTES:,} for a model file")
         data = path.read_bytes()
     except FileNotFoundError:
         raise BundleError(path, "file not found") from None
     except IsADirectoryError:
         raise BundleError(path, "is a folder, not a model file") from None
-    header, data_start = _read_header(path, data)
-    manifest = _manifest_from_header(path, header)
-    expected_end = _tensor_bytes_end(path, header)
+    except OSError as exc:
+        raise BundleError(path, f"cannot read the model file: {exc.strerror or exc}") from None
     if len(data) - data_start < expected_end:
         raise BundleError(path, f"truncated: {len(data)} bytes, the header promises {data_start + expected_end}")
     try:
@@ -216,10 +309,6 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
         raise BundleError(path, "the model has no weights checksum (not written by QMF Studio)")
     if weights_digest(tensors) != stored_digest:
         raise BundleError(path, "the weights do not match their checksum: the file was modified or damaged")
-    try:
-        config = ModelConfig.from_dict(manifest["model"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(path, f"the model's architecture entry is invalid: {exc}") from None
     for m in config.modalities:
         try:
             get_modality(m.kind, m.preprocessing)

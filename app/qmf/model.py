@@ -15,12 +15,7 @@ from torch import nn
 
 from app.modalities import get_modality
 from app.qmf.fusion import DEFAULT_CONFIDENCE_SCALE, FusionOutput, fuse_by_energy
-
-DEFAULT_ENCODER: dict[str, dict[str, Any]] = {
-    "image": {"channels": [32, 64, 64], "hidden": 128, "dropout": 0.2},
-    "audio": {"channels": [32, 64, 64], "hidden": 128, "dropout": 0.2},
-    "text": {"embedding": 64, "hidden": 128, "dropout": 0.2},
-}
+from app.qmf.manifest_schema import DEFAULT_ENCODER  # documented with its ranges there; re-exported here
 
 
 @dataclass

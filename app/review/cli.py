@@ -10,9 +10,12 @@ summary to stdout.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
+
+from app.util.errors import UsageError, UserError
 
 __all__ = ["add_batch_parser", "add_review_parser", "cmd_batch", "cmd_review_import"]
 
@@ -70,23 +73,34 @@ def _thresholds(args: argparse.Namespace, base: Any) -> Any:
     return base
 
 
-def _one_line(fn: Any) -> Any:
-    """A missing optional dependency ends as one line saying what to install (exit 1), not a traceback."""
-    def wrapper(args: argparse.Namespace) -> int:
-        from app.review.parquet import MissingExtraError
+def sqlite_error_text(path: str | Path, exc: sqlite3.Error) -> str:
+    """One line for what SQLite said about a session file, in the words of what the user can do."""
+    text = str(exc)
+    lower = text.lower()
+    if "full" in lower:
+        return (f"{path}: the disk is full ({text}); every result written so far is kept: free some space and "
+                "run the same command again to resume")
+    if "locked" in lower or "busy" in lower:
+        return f"{path}: the session is in use by another program ({text}); try again when it has finished"
+    if "readonly" in lower or "read-only" in lower:
+        return f"{path}: the session file is read-only ({text}); copy it somewhere writable to continue it"
+    if "unable to open" in lower:
+        return f"{path}: cannot open the session file ({text}); check that its folder exists and is writable"
+    return (f"{path}: the session file is damaged ({text}); start a new session, or restore the file from a "
+            "backup")
 
-        try:
-            return fn(args)
-        except MissingExtraError as exc:
-            print(f"qmf {args.command}: error: {exc}", file=sys.stderr)
-            return 1
-    return wrapper
 
-
-@_one_line
 def cmd_batch(args: argparse.Namespace) -> int:
+    """`qmf batch`; SQLite errors about the session file become one-line UserErrors here, at the boundary."""
     if args.engine == "ray":
         return _cmd_batch_ray(args)
+    try:
+        return _cmd_batch(args)
+    except sqlite3.Error as exc:
+        raise UserError(sqlite_error_text(args.session, exc)) from None
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from app.qmf.predictor import Predictor
@@ -95,15 +109,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from app.review.workflow import prepare_session
 
     if args.workers is not None and args.workers < 1:
-        raise ValueError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1")
     if args.batch_size < 1:
-        raise ValueError("--batch-size must be at least 1")
+        raise UsageError("--batch-size must be at least 1")
     if not args.session:
-        raise ValueError("--session is required (or --engine ray --out DIR)")
+        raise UsageError("--session is required (or --engine ray --out DIR)")
     ray_only = [o for o, v in (("--out", args.out), ("--address", args.address), ("--concurrency", args.concurrency),
                                ("--shard-size", args.shard_size)) if v is not None]
     if ray_only:
-        raise ValueError(f"{ray_only[0]} is an option of --engine ray")
+        raise UsageError(f"{ray_only[0]} is an option of --engine ray")
     if args.parquet:
         from app.review.parquet import require_pyarrow
 
@@ -167,15 +181,15 @@ def _cmd_batch_ray(args: argparse.Namespace) -> int:
 
     require_ray()
     if not args.out:
-        raise ValueError("--engine ray needs --out RESULTS_DIR (Parquet shards; then qmf review import)")
+        raise UsageError("--engine ray needs --out RESULTS_DIR (Parquet shards; then qmf review import)")
     source = args.manifest or args.folder
     if not source:
-        raise ValueError("--engine ray needs --manifest CSV|PARQUET or --folder DIR")
+        raise UsageError("--engine ray needs --manifest CSV|PARQUET or --folder DIR")
     local_only = [o for o, v in (("--session", args.session), ("--csv", args.csv), ("--json", args.json_out),
                                  ("--parquet", args.parquet), ("--workers", args.workers)) if v is not None]
     local_only += [o for o, v in (("--rerun", args.rerun), ("--retry-errors", args.retry_errors)) if v]
     if local_only:
-        raise ValueError(f"{local_only[0]} is an option of the local engine; with --engine ray the results go to "
+        raise UsageError(f"{local_only[0]} is an option of the local engine; with --engine ray the results go to "
                          "--out (qmf review import DIR --session S.qmfreview makes a session of them)")
     bar = tqdm(total=0, desc="scoring on ray", unit="pair", disable=args.quiet, file=sys.stderr, smoothing=0.1)
 
@@ -233,11 +247,13 @@ def add_review_parser(sub: Any) -> argparse.ArgumentParser:
     return r
 
 
-@_one_line
 def cmd_review_import(args: argparse.Namespace) -> int:
     from app.review.results_dir import import_results
 
-    rep = import_results(args.results, args.session)
+    try:
+        rep = import_results(args.results, args.session)
+    except sqlite3.Error as exc:
+        raise UserError(sqlite_error_text(args.session, exc)) from None
     print(f"session  {rep.session} ({'created' if rep.created else 'extended'})")
     print(f"imported {rep.pairs} pairs ({rep.errors} error rows) from {rep.shards - rep.skipped_shards} shards "
           f"in {rep.seconds:.1f} s" + (f"; {rep.skipped_shards} shards were imported before" if rep.skipped_shards else ""))

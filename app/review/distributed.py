@@ -47,6 +47,7 @@ from app.review.results_dir import (
     shard_count,
     shard_path,
 )
+from app.util.errors import UserError
 
 __all__ = ["DEFAULT_SHARD_SIZE", "RayRunStats", "ShardScorer", "require_ray", "run_on_ray", "score_pairs"]
 
@@ -186,7 +187,7 @@ def _connect(ray: Any, address: str | None) -> float:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError ...: one line for the user
         where = address or "a local Ray instance"
-        raise ValueError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise UserError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     return time.perf_counter() - t0
 
 
@@ -215,17 +216,17 @@ def run_on_ray(
     from app.review.sources import load_source
 
     if batch_size < 1:
-        raise ValueError("--batch-size must be at least 1")
+        raise UserError("--batch-size must be at least 1")
     if concurrency is not None and concurrency < 1:
-        raise ValueError("--concurrency must be at least 1")
+        raise UserError("--concurrency must be at least 1")
     if shard_size is not None and shard_size < 1:
-        raise ValueError("--shard-size must be at least 1")
+        raise UserError("--shard-size must be at least 1")
     model_file = Path(model_path) if model_path else default_model_path()
     predictor = Predictor.load(model_file)  # validates the file before any cluster work
     kinds = {name: m.kind for name, m in predictor.modalities.items()}
     names = list(kinds)
     source = load_source(source_path, kinds, predictor.labels)
-    pairs = source.pairs
+    pairs = list(source.pairs)  # a manifest's pairs stream from the file; shards need positions (and len)
     th = thresholds or FlagThresholds()
     if shard_size is None:  # a resumed run keeps the first run's shards; a new one takes the default
         from app.review.results_dir import RUN_FILE, read_run_info
@@ -244,7 +245,7 @@ def run_on_ray(
     })
     size = int(info["shard_size"])
     if thresholds is not None and info["thresholds"] != th.to_dict():
-        raise ValueError(f"{results_dir}: flagged with thresholds {info['thresholds']}; a re-run keeps them "
+        raise UserError(f"{results_dir}: flagged with thresholds {info['thresholds']}; a re-run keeps them "
                          "(change them after the import, in the session)")
     th = FlagThresholds.from_dict(info["thresholds"])
     out_dir = Path(results_dir).expanduser().absolute()

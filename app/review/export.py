@@ -1,6 +1,10 @@
 """Export a review (CSV, JSON or Parquet) with verdicts and notes, and read a CSV export back.
 
-The CSV is meant to be opened in a spreadsheet and also to come back: :func:`read_csv_export` parses
+The CSV is meant to be opened in a spreadsheet and also to come back. Text that a spreadsheet would
+run as a formula (ids from file names like `=HYPERLINK(...)`, notes like `=cmd|' /C calc'!A0`) is
+neutralised as OWASP recommends: a text cell starting with = + - @ TAB or CR, or with the quote
+itself, gets a leading `'`; numbers are written as numbers. Reading the export back removes that
+quote again, so :func:`read_csv_export` parses
 it into the same values, and :func:`import_verdicts` applies its verdict/note columns to a session
 (e.g. after an analyst edited notes in a spreadsheet). Rows are streamed a page at a time so exporting
 a large session does not load it into memory. Files are written to a temporary name and renamed, so
@@ -25,6 +29,7 @@ __all__ = ["csv_columns", "export_csv", "export_json", "export_parquet", "import
 
 _MOD_FIELDS = ("file", "label", "probability", "quality", "share", "energy")
 _FLAG_SEPARATOR = "; "
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")  # "'" too, so the quote added is always the app's
 
 
 def csv_columns(modalities: list[str]) -> list[str]:
@@ -67,7 +72,18 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)  # shortest text that reads back to the same float
-    return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return neutralise(str(value))
+
+
+def neutralise(text: str) -> str:
+    """A text cell a spreadsheet will show as text, never evaluate (OWASP CSV injection advice)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _unneutralise(text: str) -> str:
+    return text[1:] if text.startswith("'") else text
 
 
 def _write_atomically(path: str | os.PathLike[str], write: Any) -> Path:
@@ -187,6 +203,7 @@ def _parse(col: str, text: str) -> Any:
         return text == "true"
     if col == "probability" or col.rsplit("_", 1)[-1] in ("probability", "quality", "share", "energy"):
         return float(text)
+    text = _unneutralise(text)
     if col == "flags":
         return [f for f in text.split(_FLAG_SEPARATOR) if f]
     return text

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from app.review.flags import FLAG_ERROR, FlagThresholds, compute_flags
+from app.util.errors import UserError
 from app.util.files import atomic_path
 
 __all__ = [
@@ -60,7 +61,7 @@ _MOD_FIELDS = ("file", "label", "probability", "probabilities", "quality", "shar
 VERDICT_COLUMNS = ("verdict", "relabel", "note")
 
 
-class MissingExtraError(RuntimeError):
+class MissingExtraError(UserError):
     """An optional dependency (pyarrow, Ray) is not installed; str() is one line saying what to install."""
 
 
@@ -203,11 +204,11 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     try:
         version = schema_version(path)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a Parquet file ({exc})") from None
+        raise UserError(f"{path}: not a Parquet file ({exc})") from None
     if version is None:
-        raise ValueError(f"{path}: not a QMF results file (no {SCHEMA_VERSION_KEY} in its metadata)")
+        raise UserError(f"{path}: not a QMF results file (no {SCHEMA_VERSION_KEY} in its metadata)")
     if version > RESULTS_SCHEMA_VERSION:
-        raise ValueError(f"{path}: results schema {version} is newer than this QMF Studio reads "
+        raise UserError(f"{path}: results schema {version} is newer than this QMF Studio reads "
                          f"({RESULTS_SCHEMA_VERSION}); update QMF Studio")
     return pq.read_table(path).to_pylist()
 

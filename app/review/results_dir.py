@@ -36,6 +36,7 @@ from app.data.manifest import PairRow
 from app.review.flags import FlagThresholds
 from app.review.parquet import RESULTS_SCHEMA_VERSION, read_results, require_pyarrow, write_bytes_atomically
 from app.review.session import ResultRecord, ReviewSession
+from app.util.errors import UserError
 
 __all__ = [
     "RUN_FILE",
@@ -91,12 +92,12 @@ def read_run_info(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         info = json.loads(run.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{run}: unreadable ({exc})") from None
+        raise UserError(f"{run}: unreadable ({exc})") from None
     version = info.get("results_schema_version")
     if not isinstance(version, int):
-        raise ValueError(f"{run}: no results schema version")
+        raise UserError(f"{run}: no results schema version")
     if version > RESULTS_SCHEMA_VERSION:
-        raise ValueError(f"{run}: results schema {version} is newer than this QMF Studio reads "
+        raise UserError(f"{run}: results schema {version} is newer than this QMF Studio reads "
                          f"({RESULTS_SCHEMA_VERSION}); update QMF Studio")
     return info
 
@@ -106,23 +107,23 @@ def prepare_results_dir(results_dir: str | os.PathLike[str], info: Mapping[str, 
     run info as stored (a re-run keeps the first run's shard size)."""
     d = Path(results_dir).expanduser().absolute()
     if d.exists() and not d.is_dir():
-        raise ValueError(f"{d}: is a file; --out needs a folder")
+        raise UserError(f"{d}: is a file; --out needs a folder")
     run = d / RUN_FILE
     if not run.exists():
         if d.is_dir() and any(_SHARD_RE.match(n) for n in os.listdir(d)):
-            raise ValueError(f"{d}: has result shards but no {RUN_FILE}; choose an empty folder")
+            raise UserError(f"{d}: has result shards but no {RUN_FILE}; choose an empty folder")
         d.mkdir(parents=True, exist_ok=True)
         write_bytes_atomically(run, json.dumps(dict(info), indent=1).encode())
         return dict(info)
     stored = read_run_info(d)
     if stored["model"]["sha256"] != info["model"]["sha256"]:
-        raise ValueError(f"{d}: made by model {stored['model']['name']} (sha256 {stored['model']['sha256'][:12]}), "
+        raise UserError(f"{d}: made by model {stored['model']['name']} (sha256 {stored['model']['sha256'][:12]}), "
                          f"not by {info['model']['name']} (sha256 {info['model']['sha256'][:12]}); "
                          "give a new --out folder for this model")
     for key in _PINNED:
         if stored.get(key) != info.get(key):
             what = "pair list" if key in ("pairs", "pairs_sha256") else key.replace("_", " ")
-            raise ValueError(f"{d}: made from a different {what} ({stored.get(key)!r}, now {info.get(key)!r}); "
+            raise UserError(f"{d}: made from a different {what} ({stored.get(key)!r}, now {info.get(key)!r}); "
                              "re-run with the same source and options, or give a new --out folder")
     return stored
 
@@ -182,7 +183,7 @@ def import_results(results_dir: str | os.PathLike[str], session_path: str | os.P
     try:
         session.check_model(info["model"]["name"], info["model"]["sha256"])
         if session.modality_names != mods:
-            raise ValueError(f"{path}: made for inputs {session.modality_names}, the results have {mods}")
+            raise UserError(f"{path}: made for inputs {session.modality_names}, the results have {mods}")
         thresholds = session.stored_thresholds()
         shards = sorted(done_shards(d))
         report.missing_shards = max(0, int(info.get("shards", 0)) - len(shards))
