@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.review.cli import add_batch_parser
+from app.review.cli import add_batch_parser, add_review_parser
 from app.util.errors import UsageError, UserError, bug_report, os_error_text
 
 EXIT_USAGE = 2
@@ -392,6 +392,7 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
     x.add_argument("--out", help="where to write (default: the model file itself)")
 
     add_batch_parser(sub)
+    add_review_parser(sub)
     return parser
 
 

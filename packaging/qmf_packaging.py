@@ -63,6 +63,9 @@ EXCLUDED_MODULES = ([] if WITH_TORCH else TORCH_MODULES) + [
     "torchvision",
     "scipy",
     "pandas",
+    # the `distributed` extra (qmf batch --engine ray, Parquet): imported lazily, not part of the installers
+    "ray",
+    "pyarrow",
     # sympy (+ mpmath) and networkx are imported only by torch.compile / symbolic-shape tracing.
     "sympy",
     "mpmath",
