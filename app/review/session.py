@@ -18,6 +18,7 @@ WAL lets the GUI read while the worker writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -210,10 +211,10 @@ class ReviewSession:
             if conn is not None:
                 conn.close()
             raise
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if conn is not None:
                 conn.close()
-            raise SessionError(f"{p}: not a QMF review session, or a damaged one ({exc})") from None
+            raise SessionError(f"{p}: not a QMF review session, or a damaged one ({_one_line(exc)})") from None
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -489,10 +490,13 @@ class ReviewSession:
         direction = "DESC" if descending else "ASC"
         order = session_queries.sort_expr(order_by, self.modality_names)
         tail = f" ORDER BY {order} {direction} NULLS LAST, p.idx LIMIT ? OFFSET ?"
-        return session_queries.select_rows(self.conn, self.modality_names, where + tail, [*params, limit, offset])
+        with self._damage_is_session_error():
+            return session_queries.select_rows(self.conn, self.modality_names, where + tail,
+                                               [*params, limit, offset])
 
     def row(self, pair_id: str) -> ReviewRow | None:
-        found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
+        with self._damage_is_session_error():
+            found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
         return found[0] if found else None
 
     def shows(self, pair_id: str, flt: RowFilter | None = None) -> bool:
@@ -509,7 +513,15 @@ class ReviewSession:
         row = self.row(pair_id)
         if row is None or row.status != "ok":
             return None
-        return session_queries.stored_prediction(self.conn, row, self.meta())
+        with self._damage_is_session_error():
+            return session_queries.stored_prediction(self.conn, row, self.meta())
+
+    @contextlib.contextmanager
+    def _damage_is_session_error(self) -> Iterator[None]:
+        try:
+            yield
+        except session_queries.DamagedRowError as exc:
+            raise SessionError(f"{self.path}: damaged session ({exc})") from None
 
     # ------------------------------------------------------------------ summary (session_summary.py)
     def distinct(self, column: str) -> list[str]:
@@ -553,10 +565,13 @@ def _check_meta(p: Path, rows: Mapping[str, str]) -> int:
         if not isinstance(values[key], kind) or (kind is int and isinstance(values[key], bool)):
             raise SessionError(f"{p}: damaged session (its {key!r} entry is {type(values[key]).__name__}, "
                                f"not {kind.__name__})")
-    for key in ("thresholds", "unmatched", "manifest_modalities", "model_path", "created"):
-        if key in rows:
-            try:
-                json.loads(rows[key])
-            except (TypeError, ValueError):
-                raise SessionError(f"{p}: damaged session (its {key!r} entry is not readable)") from None
+    for key, text in rows.items():  # meta() parses every entry: each must be JSON
+        try:
+            json.loads(text)
+        except (TypeError, ValueError):
+            raise SessionError(f"{p}: damaged session (its {_one_line(key)[:60]!r} entry is not readable)") from None
     return values["schema_version"]
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())

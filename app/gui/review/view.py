@@ -20,12 +20,9 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
-    QHeaderView,
     QMessageBox,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -39,7 +36,7 @@ from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
 from app.gui.review.run import ReviewRun
 from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
-from app.gui.review.table_model import ReviewTableModel, VerdictDelegate
+from app.gui.review.table_model import ReviewTableModel, VerdictDelegate, pairs_table
 from app.gui.review.undo import VerdictChange, VerdictState, read_state, write_state
 from app.gui.review.worker import ReviewWorker
 from app.review.flags import FlagThresholds
@@ -122,18 +119,7 @@ class ReviewView(QWidget):
         pairs_page.setChildrenCollapsible(False)
         pairs_page.splitterMoved.connect(lambda *_: self.state.save_splitter(pairs_page))
         self.table_model = ReviewTableModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.table_model)
-        self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                   | QAbstractItemView.EditTrigger.EditKeyPressed
-                                   | QAbstractItemView.EditTrigger.SelectedClicked)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = pairs_table(self.table_model)
         self.table.horizontalHeader().sectionResized.connect(lambda *_: self._save_columns())
         self.table.horizontalHeader().sortIndicatorChanged.connect(lambda *_: self._save_columns())
         self._columns_restored = False  # no saving while a session's columns are being set up
