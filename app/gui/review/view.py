@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QUndoStack
+from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QMessageBox,
@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.actions import REVIEW_KEYS, Action
+from app.gui.actions import REVIEW_KEYS
 from app.gui.review.bars import FilterBar, MessageBar, ThresholdBar
+from app.gui.review.exports import ExportMixin
+from app.gui.review.judging import JudgingMixin
 from app.gui.review.page_state import ReviewPageState
 from app.gui.review.pair_detail import PairDetail
 from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
@@ -37,7 +39,6 @@ from app.gui.review.run import ReviewRun
 from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
 from app.gui.review.table_model import ReviewTableModel, VerdictDelegate, pairs_table
-from app.gui.review.undo import VerdictChange, VerdictState, read_state, write_state
 from app.gui.review.worker import ReviewWorker
 from app.review.flags import FlagThresholds
 from app.review.models import session_model_path
@@ -49,7 +50,7 @@ __all__ = ["ReviewView", "default_session_path"]
 REFRESH_MS = 300
 
 
-class ReviewView(QWidget):
+class ReviewView(JudgingMixin, ExportMixin, QWidget):
     """Embeddable (a tab of the main window) and usable standalone (tests construct it directly)."""
 
     session_opened = Signal(str)
@@ -422,147 +423,6 @@ class ReviewView(QWidget):
                 return r
             r += step
         return None
-
-    def judged_pair_id(self) -> str | None:
-        """The pair a verdict or note acts on: the one shown, if the current filter shows it."""
-        if self.session is None or self._current_id is None:
-            return None
-        if not self.session.shows(self._current_id, self.table_model.filter):
-            return None
-        return self._current_id
-
-    def set_verdict(self, verdict: str | None) -> None:
-        """Record a verdict for the selected pair now (relabel uses the label chosen next to the buttons)."""
-        pair_id = self.judged_pair_id()
-        if pair_id is None or self.session is None:
-            return
-        before = read_state(self.session, pair_id)
-        if verdict is None:
-            after = VerdictState(None, None, before.note)
-        else:
-            relabel = self.detail.relabel_combo.currentText() if verdict == "relabel" else None
-            if verdict == "relabel" and not relabel:
-                return
-            after = VerdictState(verdict, relabel, before.note)
-        self._change(pair_id, before, after)
-
-    def set_note(self, note: str) -> None:
-        self.detail.note_edit.setText(note)
-        self._save_note()
-
-    def _save_note(self) -> None:
-        pair_id = self.judged_pair_id()
-        if pair_id is None or self.session is None:
-            return
-        before = read_state(self.session, pair_id)
-        note = self.detail.note_edit.text()
-        if note != before.note:
-            self._change(pair_id, before, VerdictState(before.verdict, before.relabel, note))
-
-    def _write_from_table(self, pair_id: str, verdict: str | None, relabel: str | None, note: str) -> None:
-        if self.session is not None:
-            self._change(pair_id, read_state(self.session, pair_id), VerdictState(verdict, relabel, note))
-
-    def _change(self, pair_id: str, before: VerdictState, after: VerdictState) -> None:
-        if before != after:
-            self.undo_stack.push(VerdictChange(pair_id, before, after, self._apply_state))
-
-    def _apply_state(self, pair_id: str, state: VerdictState) -> None:
-        """Write one pair's verdict and note (an edit, its undo or its redo) and show it everywhere."""
-        if self.session is None:
-            return
-        write_state(self.session, pair_id, state)
-        self.table_model.update_row(pair_id)
-        if pair_id == self._current_id:
-            if self.detail.note_edit.text() != state.note:
-                self.detail.note_edit.setText(state.note)
-            self._verdict_edited(pair_id)
-
-    def undo(self) -> None:
-        self.undo_stack.undo()
-
-    def redo(self) -> None:
-        self.undo_stack.redo()
-
-    def copy_selected_rows(self) -> str:
-        """The selected rows as tab-separated text (with the header) on the clipboard; returns it."""
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        if not rows:
-            return ""
-        text = self.table_model.rows_as_tsv(rows)
-        QGuiApplication.clipboard().setText(text)
-        self.say(f"Copied {len(rows)} row(s) as tab-separated text.", 4000)
-        return text
-
-    def open_pair_in_predict(self) -> None:
-        row = self.current_pair()
-        if row is not None:
-            self.openPairInPredict.emit({name: str(path) for name, path in row.files.items()})
-
-    def _verdict_edited(self, pair_id: str) -> None:
-        self.table_model.update_row(pair_id)
-        if pair_id == self._current_id and self.session is not None:
-            row = self.session.row(pair_id)
-            if row is not None:
-                self.detail.show_title(row)
-
-    # ================================================================== export + dialogs
-    def export(self, path: str | Path, fmt: str | None = None) -> Path:
-        """Export the table as shown (filter and sort) to CSV or JSON, with verdicts and notes."""
-        from app.review.export import export_csv, export_json
-
-        if self.session is None:
-            raise ValueError("no review session is open: open a folder, manifest or session first")
-        fmt = fmt or Path(path).suffix.lower().lstrip(".")
-        fn = export_json if fmt == "json" else export_csv
-        return fn(self.session, path, self.current_filter(), self.table_model.order_by, self.table_model.descending)
-
-    def export_chosen(self, path: Path | None, fmt: str) -> str:
-        """Export and say what was written (where, how many rows, whether the filter applied); returns that."""
-        try:
-            if self.session is None or path is None:
-                raise ValueError("no review session is open: open a folder, manifest or session first")
-            written = self.export(path, fmt)
-        except (OSError, ValueError) as exc:
-            text = f"Export failed: {exc}"
-            self.message_bar.show_message(text)
-            return text
-        shown, total = self.session.count(self.current_filter()), self.session.pair_count()
-        which = (f"{shown} of {total} pairs (the filter applied)" if self.current_filter() != RowFilter()
-                 else f"all {total} pairs")
-        text = f"Exported {which} to {written}"
-        self.message_bar.show_message(text)
-        self.say(text, 10_000)
-        return text
-
-    def _export_chosen(self, path: Path | None, fmt: str) -> None:
-        self.export_chosen(path, fmt)
-
-    def export_csv_dialog(self) -> None:
-        self.session_bar.export_dialog("csv")
-
-    def say(self, text: str, ms: int = 8000) -> None:
-        self.statusMessage.emit(text, ms)
-
-    # ================================================================== recent sessions (menus)
-    def recent_session_actions(self) -> list[Action]:
-        paths = self.state.recent_sessions()
-        if not paths:
-            return [Action("(no review sessions yet)", enabled=False)]
-        return [Action(f"&{i} {p.name}" if i < 10 else p.name, lambda p=p: self._guard(lambda: self._reopen(p)),
-                       tip=str(p)) for i, p in enumerate(paths, start=1)]
-
-    def reopen_last_session(self) -> None:
-        paths = self.state.recent_sessions()
-        if not paths:
-            self.say("No review session opened yet.")
-            return
-        self._guard(lambda: self._reopen(paths[0]))
-
-    def _reopen(self, path: Path) -> None:
-        if self.running:
-            raise ValueError("a run is going on: pause or cancel it before opening another session")
-        self.open_session(path)
 
     def _guard(self, fn: Callable[[], Any]) -> None:
         try:
