@@ -1,8 +1,8 @@
 """What every modality offers: load a file, give a blank input, make a tensor, degrade a sample.
 
 The rest of the app (model, data manifests, GUI) only talks to `Modality` objects, so a new kind of
-input is one new subclass. Nothing here imports Qt; torch is imported lazily by the subclasses'
-`to_tensor` so that reading and validating files stays cheap.
+input is one new subclass. Nothing here imports Qt; preprocessing (`to_array`) is numpy, and torch is
+imported only by `to_tensor`, which training and the torch fallback path use.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import copy
 import json
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -76,7 +76,7 @@ class Modality:
     """One kind of input (image, audio, text) with its preprocessing parameters.
 
     Subclasses set `kind`, `extensions` and `corruption_kinds`, and implement `default_params`,
-    `load`, `blank`, `to_tensor`, `input_shape` and `_corrupt`.
+    `load`, `blank`, `to_array`, `input_shape` and `_corrupt`.
     """
 
     kind: ClassVar[str] = ""
@@ -117,13 +117,27 @@ class Modality:
         raise NotImplementedError
 
     # --- model input -----------------------------------------------------------------------
-    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
-        """One sample's model input, without a batch dimension."""
+    def to_array(self, raw: np.ndarray) -> np.ndarray:
+        """One sample's model input as a numpy array, without a batch dimension (no torch needed:
+        the ONNX prediction path feeds this to onnxruntime)."""
         raise NotImplementedError
+
+    def to_arrays(self, raws: Sequence[np.ndarray]) -> np.ndarray:
+        """`to_array` of several samples, stacked with the batch first (a subclass may compute it as
+        one batch, which is cheaper; the numbers are the same)."""
+        if not len(raws):
+            return self.to_array(self.blank())[None][:0]
+        return np.stack([self.to_array(r) for r in raws])
+
+    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+        """`to_array` as a torch tensor, for training and the torch fallback path (same numbers)."""
+        import torch
+
+        return torch.from_numpy(self.to_array(raw))
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of `to_tensor`'s output."""
+        """Shape of `to_array`'s output."""
         raise NotImplementedError
 
     # --- degradation -----------------------------------------------------------------------

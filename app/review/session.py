@@ -18,6 +18,7 @@ WAL lets the GUI read while the worker writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -489,10 +490,13 @@ class ReviewSession:
         direction = "DESC" if descending else "ASC"
         order = session_queries.sort_expr(order_by, self.modality_names)
         tail = f" ORDER BY {order} {direction} NULLS LAST, p.idx LIMIT ? OFFSET ?"
-        return session_queries.select_rows(self.conn, self.modality_names, where + tail, [*params, limit, offset])
+        with self._damage_is_session_error():
+            return session_queries.select_rows(self.conn, self.modality_names, where + tail,
+                                               [*params, limit, offset])
 
     def row(self, pair_id: str) -> ReviewRow | None:
-        found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
+        with self._damage_is_session_error():
+            found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
         return found[0] if found else None
 
     def prediction_json(self, pair_id: str) -> dict[str, Any] | None:
@@ -503,7 +507,15 @@ class ReviewSession:
         row = self.row(pair_id)
         if row is None or row.status != "ok":
             return None
-        return session_queries.stored_prediction(self.conn, row, self.meta())
+        with self._damage_is_session_error():
+            return session_queries.stored_prediction(self.conn, row, self.meta())
+
+    @contextlib.contextmanager
+    def _damage_is_session_error(self) -> Iterator[None]:
+        try:
+            yield
+        except session_queries.DamagedRowError as exc:
+            raise SessionError(f"{self.path}: damaged session ({exc})") from None
 
     # ------------------------------------------------------------------ summary (session_summary.py)
     def distinct(self, column: str) -> list[str]:

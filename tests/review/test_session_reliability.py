@@ -201,3 +201,16 @@ def test_text_that_is_not_utf8_is_shown_replaced_not_raised(tmp_path):
     with ReviewSession.open(path) as s:
         assert s.rows()[0].label == "a\ufffdb"
         export_csv(s, tmp_path / "out.csv")
+
+
+def test_row_whose_stored_json_is_damaged_is_a_session_error_naming_the_pair(tmp_path):
+    # found by the fuzz campaign: select_rows and stored predictions parse JSON cells
+    path = tmp_path / "s.qmfreview"
+    _create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE pairs SET files = '{\"image\": \"a\\x01' WHERE id = 'p3'")
+    conn.commit()
+    conn.close()
+    with ReviewSession.open(path) as s:
+        with pytest.raises(SessionError, match=r"s.qmfreview: damaged session \(the files of pair 'p3' cannot be read\)"):
+            export_csv(s, tmp_path / "out.csv")
