@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QHeaderView, QSplitter, QTableView
 __all__ = ["RECENT_MAX", "ReviewPageState", "default_column_width"]
 
 RECENT_MAX = 8
-TABLE_SHARE = 0.5  # of the Pairs tab's width, on first start: every column fits at 1366 px and up
+TABLE_SHARE = 0.5  # of the Pairs tab's width on first start: the judging columns fit at 1366 px, the numbers scroll
 _WIDTHS = {"id": 110, "label": 50, "prediction": 70, "probability": 78, "correct": 56, "flags": 120,
            "verdict": 80, "note": 100, "status": 50}
 
