@@ -6,7 +6,9 @@
 
 The recipe's [training] entries can be overridden from the command line (comparison models are the
 same recipe with one thing changed). The bundle's manifest gets `provenance.credits` (shown by
-`qmf info` and the app's About box) and, later, `evaluation` figures from scripts/make_report.py.
+`qmf info` and the app's About box), `calibration` (clean-validation quality percentiles, measured on
+--val right after training: app/qmf/calibration.py) and, later, `evaluation` figures from
+scripts/make_report.py.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.data.manifest import read_manifest  # noqa: E402
 from app.qmf.bundle import save_bundle  # noqa: E402
+from app.qmf.calibration import calibrate_bundle  # noqa: E402
 from app.qmf.train import Recipe, bundle_manifest, train  # noqa: E402
 
 CREDITS = [
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     result = train(recipe, train_m.rows, val_m.rows if val_m else None, out=out, progress=not args.quiet,
                    log=lambda s: print(s, file=sys.stderr, flush=True))
     save_bundle(out, result.model, bundle_manifest(result, provenance(args, len(train_m.rows))))
+    if val_m is not None and val_m.rows:  # clean-validation quality percentiles and the unfamiliar-input threshold
+        calibrate_bundle(out, val_m.rows, f"{Path(args.val).name}: clean pairs")
     ckpt = out.with_name(out.name + ".ckpt")
     if ckpt.exists():
         ckpt.unlink()

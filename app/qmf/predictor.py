@@ -18,6 +18,7 @@ import torch
 
 from app.modalities import Modality, get_modality
 from app.qmf.bundle import Bundle, load_bundle
+from app.qmf.calibration import is_unfamiliar, modality_table, percentile, read_calibration
 from app.qmf.fusion import fuse_late
 
 
@@ -33,6 +34,10 @@ class ModalityResult:
     energy: float
     quality: float
     share: float
+    # Among clean validation inputs (the bundle's calibration table; None for a bundle without one):
+    # the percentile of this quality (3.0 = lower than 97 % of clean inputs) and the "unfamiliar" mark.
+    quality_percentile: float | None = None
+    unfamiliar: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +49,8 @@ class ModalityResult:
             "energy": self.energy,
             "quality": self.quality,
             "share": self.share,
+            "quality_percentile": self.quality_percentile,
+            "unfamiliar": self.unfamiliar,
         }
 
 
@@ -59,6 +66,8 @@ class Prediction:
     modalities: dict[str, ModalityResult]
     late_fusion_probabilities: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    # {"percentile": 1.0, "unfamiliar_below": {modality: quality}} from the bundle; None without calibration
+    calibration: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +80,7 @@ class Prediction:
             "modalities": {n: r.to_json() for n, r in self.modalities.items()},
             "late_fusion": {"probabilities": self.late_fusion_probabilities},
             "seconds": self.seconds,
+            "calibration": self.calibration,
         }
 
 
@@ -103,6 +113,11 @@ class Predictor:
             m.name: get_modality(m.kind, m.preprocessing) for m in self.config.modalities
         }
         self.device = next(self.model.parameters()).device
+        self.calibration = read_calibration(bundle.manifest)  # None: no percentiles, no marks
+        self._calibration_summary = None if self.calibration is None else {
+            "percentile": self.calibration.get("unfamiliar_percentile"),
+            "unfamiliar_below": {n: t["unfamiliar_below"] for n, t in self.calibration.get("modalities", {}).items()},
+        }
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: str = "cpu") -> Predictor:
@@ -200,6 +215,8 @@ class Predictor:
                 probs = numbers["per_modality"][name][i]
                 k = int(probs.argmax())
                 file = (files[i].get(name) if files is not None else None) or None
+                quality = float(numbers["quality"][name][i])
+                table = modality_table(self.calibration, name)
                 mods[name] = ModalityResult(
                     name=name,
                     kind=m.kind,
@@ -209,8 +226,10 @@ class Predictor:
                     probability=float(probs[k]),
                     probabilities=[float(p) for p in probs],
                     energy=float(numbers["energy"][name][i]),
-                    quality=float(numbers["quality"][name][i]),
+                    quality=quality,
                     share=float(numbers["share"][name][i]),
+                    quality_percentile=percentile(table, quality),
+                    unfamiliar=is_unfamiliar(table, quality),
                 )
             k = int(fused.argmax())
             preds.append(
@@ -225,6 +244,7 @@ class Predictor:
                     modalities=mods,
                     late_fusion_probabilities=[float(p) for p in numbers["late"][i]],
                     seconds=per_item,
+                    calibration=self._calibration_summary,
                 )
             )
         return preds

@@ -58,6 +58,10 @@ class TrainingSettings:
     workers: int = 0
     augment: list[AugmentSpec] = field(default_factory=list)
     modality_augment: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # outlier exposure and what evaluation holds out: app/qmf/outlier_exposure.py
+    outliers: dict[str, Any] = field(default_factory=dict)
+    energy_bound: dict[str, Any] = field(default_factory=dict)
+    held_out: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.ranking_target not in RANKING_TARGETS:
@@ -69,6 +73,11 @@ class TrainingSettings:
         self.augment = [a if isinstance(a, AugmentSpec) else AugmentSpec(**a) for a in self.augment]
         for a in self.augment:
             a.levels = (float(a.levels[0]), float(a.levels[1]))
+        from app.qmf.outlier_exposure import EnergyBound, HeldOut, OutlierSettings
+
+        self.outlier_settings = OutlierSettings.from_dict(self.outliers)
+        self.energy_settings = EnergyBound.from_dict(self.energy_bound)
+        self.held_out_settings = HeldOut.from_dict(self.held_out)
 
 
 @dataclass
@@ -199,8 +208,18 @@ class EpochView(torch.utils.data.Dataset):
     def __getitem__(self, k: int):
         r = int(self.order[k])
         rng = np.random.default_rng([self.settings.seed, self.epoch, r, 1 if self.augment else 0])
-        tensors, ids, corrupted = {}, {}, {}
+        tensors, ids, corrupted, foreign = {}, {}, {}, {}
+        replaced = None
+        if self.augment:
+            from app.qmf.outlier_exposure import pick_foreign
+
+            replaced = pick_foreign(self.settings.outlier_settings, self.data.modalities, rng, self._source)
         for name, modality in self.data.modalities.items():
+            if replaced is not None and replaced[0] == name:
+                tensors[name] = modality.to_tensor(replaced[1])
+                ids[name] = int(self.data.ids[name][r])
+                corrupted[name], foreign[name] = 0.0, True
+                continue
             item = int(self.data.ids[name][r])
             raw = self.data.items[name][item]
             extra = self.settings.modality_augment.get(name)
@@ -208,26 +227,35 @@ class EpochView(torch.utils.data.Dataset):
                 from app.modalities.augment import augment_raw  # the modality's own augment() wins
 
                 raw = augment_raw(modality, raw, rng, **extra)
-            flag = False
+            flag = 0.0
             for spec in self.settings.augment if self.augment else ():  # augment=False: clean (validation)
                 if spec.modality == name and rng.random() < spec.probability:
+                    from app.modalities.zoo import degrade
+
                     kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
                     level = float(rng.uniform(*spec.levels))
-                    raw = modality.corrupt(raw, kind, level, rng)
-                    flag = level > 0
+                    raw = degrade(modality, raw, kind, level, rng)
+                    flag = level
             tensors[name] = modality.to_tensor(raw)
             ids[name] = item
-            corrupted[name] = flag
-        return tensors, int(self.data.y[r]), ids, corrupted
+            corrupted[name], foreign[name] = flag, False
+        return tensors, int(self.data.y[r]), ids, corrupted, foreign
+
+    def _source(self, name: str, rng: np.random.Generator) -> np.ndarray:
+        """A random real input of modality `name`, for foreign families that transform one."""
+        items = self.data.items[name]
+        return items[int(rng.integers(len(items)))]
 
 
 def _collate(batch):
+    """Batch of samples -> (tensors, labels, input ids, degradation levels (0 = clean), foreign flags)."""
     names = list(batch[0][0])
     tensors = {n: torch.stack([b[0][n] for b in batch]) for n in names}
     y = torch.tensor([b[1] for b in batch], dtype=torch.long)
     ids = {n: torch.tensor([b[2][n] for b in batch], dtype=torch.long) for n in names}
-    corrupted = {n: torch.tensor([b[3][n] for b in batch], dtype=torch.bool) for n in names}
-    return tensors, y, ids, corrupted
+    levels = {n: torch.tensor([float(b[3][n]) for b in batch], dtype=torch.float32) for n in names}
+    foreign = {n: torch.tensor([b[4][n] for b in batch], dtype=torch.bool) for n in names}
+    return tensors, y, ids, levels, foreign
 
 
 @dataclass
@@ -258,7 +286,7 @@ def _validate(model: QMFModel, data: PairedData, settings: TrainingSettings, dev
     with torch.inference_mode():
         for augment, key in ((False, "clean_accuracy"), (True, "corrupted_accuracy")):
             view = EpochView(data, order, settings, epoch=VALIDATION_EPOCH, augment=augment)
-            for tensors, y, _, _ in _loader(view, 512, 0):
+            for tensors, y, *_ in _loader(view, 512, 0):
                 tensors = {k: v.to(device) for k, v in tensors.items()}
                 y = y.to(device)
                 out = model(tensors)
@@ -296,6 +324,7 @@ def train(
     modalities = {m.name: get_modality(m.kind, m.preprocessing) for m in recipe.modalities}
     for m in recipe.modalities:  # store the full preprocessing (defaults filled in) in the bundle
         m.preprocessing = dict(modalities[m.name].params)
+    check_training_kinds(settings, modalities)
     rng = np.random.default_rng(settings.seed)
     train_rows = list(train_rows)
     if val_rows is None:
@@ -353,9 +382,10 @@ def train(
         running = 0.0
         bar = tqdm(_loader(view, settings.batch_size, settings.workers), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress, leave=False)
-        for step, (tensors, y, ids, _) in enumerate(bar):
+        for step, (tensors, y, ids, levels, foreign) in enumerate(bar):
             tensors = {k: v.to(device) for k, v in tensors.items()}
             y = y.to(device)
+            foreign = {k: v.to(device) for k, v in foreign.items()}
             out_ = model(tensors)
             records = None
             if settings.rank_weight > 0:
@@ -364,9 +394,18 @@ def train(
                 else:
                     records = {n: normalise_batch(F.cross_entropy(out_.logits[n], y, reduction="none"))
                                for n in modalities}
+                # a foreign input is the worst input there is, whatever its cross-entropy happens to be
+                records = {n: torch.where(foreign[n], torch.ones_like(r), r) for n, r in records.items()}
             fused_for_loss = fuse_late(out_.logits) if settings.fusion_loss == "late" else None
+            any_foreign = any(bool(v.any()) for v in foreign.values())
             loss, per_sample = qmf_loss(out_.logits, out_.fused, out_.quality, y, records,
-                                        settings.rank_weight, fused_for_loss, settings.ranking_margin)
+                                        settings.rank_weight, fused_for_loss, settings.ranking_margin,
+                                        branch_mask={n: ~v for n, v in foreign.items()} if any_foreign else None)
+            if settings.energy_settings.weight > 0:
+                from app.qmf.outlier_exposure import outlier_loss
+
+                loss = loss + outlier_loss(out_.energy, foreign, {k: v.to(device) for k, v in levels.items()},
+                                           settings.energy_settings)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -405,6 +444,20 @@ def train(
     model.eval()
     return TrainResult(model=model.cpu(), recipe=recipe, history=epoch_log, best_epoch=best["epoch"] + 1,
                        validation=best["validation"], seconds=time.perf_counter() - start, device=str(device))
+
+
+def check_training_kinds(settings: TrainingSettings, modalities: dict[str, Modality]) -> None:
+    """Every degradation kind, foreign family and held-out name exists, and none is both trained on and held out."""
+    from app.modalities.zoo import check_kinds
+    from app.qmf.outlier_exposure import check_against_modalities
+
+    kinds: dict[str, list[str]] = {}
+    for spec in settings.augment:
+        if spec.modality not in modalities:
+            raise ValueError(f"[[training.augment]] names modality {spec.modality!r}, not one of {list(modalities)}")
+        check_kinds(modalities[spec.modality], spec.kinds, training=True)
+        kinds.setdefault(spec.modality, []).extend(spec.kinds)
+    check_against_modalities(settings.outlier_settings, settings.held_out_settings, kinds, modalities)
 
 
 def build_text_vocabularies(recipe: Recipe, rows: Sequence[PairRow]) -> None:

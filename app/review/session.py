@@ -440,7 +440,10 @@ class ReviewSession:
                 modality_rows.append((rec.pair_idx, name, m["label"], _finite(m["probability"]),
                                       json.dumps(m["probabilities"]), _finite(m["energy"]),
                                       _finite(m["quality"]), _finite(m["share"])))
+        calibrated = next((r.prediction.get("calibration") for r in records if r.prediction), None)
         with self.transaction():
+            if calibrated and "unfamiliar_below" not in self.meta():  # one model per session: stored once, for re-flagging
+                self._set_meta_many({"unfamiliar_below": calibrated.get("unfamiliar_below") or {}})
             idxs = [(r[0],) for r in result_rows]
             self.conn.executemany("DELETE FROM modality_results WHERE pair_idx = ?", idxs)
             self.conn.executemany("INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", result_rows)
@@ -449,10 +452,12 @@ class ReviewSession:
     def set_thresholds(self, thresholds: FlagThresholds) -> None:
         """Save new thresholds and recompute every stored pair's flags from its stored numbers."""
         per_pair: dict[int, dict[str, dict[str, Any]]] = {}
-        for idx, name, label, share in self.conn.execute(
-            "SELECT pair_idx, modality, label, share FROM modality_results ORDER BY pair_idx"
+        below = self.meta().get("unfamiliar_below") or {}  # the model's calibration, when it has one
+        for idx, name, label, share, quality in self.conn.execute(
+            "SELECT pair_idx, modality, label, share, quality FROM modality_results ORDER BY pair_idx"
         ):
-            per_pair.setdefault(idx, {})[name] = {"label": label, "share": share}
+            mark = None if name not in below or quality is None else bool(quality < below[name])
+            per_pair.setdefault(idx, {})[name] = {"label": label, "share": share, "unfamiliar": mark}
         order = self.modality_names
         updates = []
         for idx, status, error, prediction, probability, label in self.conn.execute(

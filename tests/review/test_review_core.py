@@ -300,3 +300,30 @@ def test_review_core_never_imports_qt() -> None:
             "print([m for m in sys.modules if m.startswith('PySide6') or m.startswith('pyqtgraph')])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_calibrated_model_flags_unfamiliar_inputs_instead_of_low_share(tiny_model: Path, review_folder: Path,
+                                                                       tmp_path: Path) -> None:
+    """With a calibrated model the flag follows the unfamiliar mark (also when re-flagged without the model)."""
+    from app.data.manifest import read_manifest
+    from app.qmf.calibration import calibrate_bundle
+
+    src = load_source(review_folder, KINDS, CLASSES)
+    rows = write_manifest(tmp_path / "cal.csv", [(p.id.replace("/", "_"), p.files["image"], p.files["audio"], p.label)
+                                                  for p in src.pairs])
+    calibrated = tmp_path / "cal.safetensors"
+    # calibrate on a *noisy-image* version of nothing: the clean pairs themselves, at the 50th percentile, so about
+    # half of the images fall below the threshold and are marked
+    calibrate_bundle(tiny_model, read_manifest(rows, modalities=["image", "audio"]).rows, "cal.csv", 50.0, out=calibrated)
+    session_path = tmp_path / "s.qmfreview"
+    assert run_batch(calibrated, review_folder, session_path) == 0
+    with ReviewSession.open(session_path) as s:
+        counts = s.flag_counts()
+        assert 0 < counts.get("unfamiliar image", 0) < 15
+        assert "low-quality image" not in counts  # the share threshold is not used for a calibrated model
+        before = counts["unfamiliar image"]
+        s.set_thresholds(FlagThresholds(low_share=1.01, low_confidence=0.0))  # re-flag from stored numbers
+        counts = s.flag_counts()
+        assert counts["unfamiliar image"] == before and "low-quality image" not in counts
+        s.set_thresholds(FlagThresholds(low_share=1.01, unfamiliar=False))  # mark off: back to the share threshold
+        assert s.flag_counts()["low-quality image"] == 15
