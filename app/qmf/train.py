@@ -62,6 +62,10 @@ class TrainingSettings:
     outliers: dict[str, Any] = field(default_factory=dict)
     energy_bound: dict[str, Any] = field(default_factory=dict)
     held_out: dict[str, Any] = field(default_factory=dict)
+    # Start from the weights of this bundle (same architecture) instead of a random initialisation: Liu et al.
+    # fine-tune a trained classifier with the energy bound. Relative paths are from the working directory.
+    # The bundle's file name, SHA-256 and recipe are stored in the new bundle's manifest (training.init).
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.ranking_target not in RANKING_TARGETS:
@@ -267,6 +271,7 @@ class TrainResult:
     validation: dict[str, float]
     seconds: float
     device: str
+    init: dict[str, Any] | None = None  # the bundle the weights started from (training.init_from)
 
 
 def _loader(view: EpochView, batch_size: int, workers: int) -> torch.utils.data.DataLoader:
@@ -343,6 +348,7 @@ def train(
         confidence_scale=recipe.confidence_scale, detach_weights=recipe.detach_weights,
     )
     model = QMFModel(config).to(device)
+    init = _initialise_from(model, settings.init_from, log) if settings.init_from else None
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     steps_per_epoch = math.ceil((settings.samples_per_epoch or len(train_data)) / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -443,7 +449,26 @@ def train(
         model.load_state_dict(best["state"])
     model.eval()
     return TrainResult(model=model.cpu(), recipe=recipe, history=epoch_log, best_epoch=best["epoch"] + 1,
-                       validation=best["validation"], seconds=time.perf_counter() - start, device=str(device))
+                       validation=best["validation"], seconds=time.perf_counter() - start, device=str(device),
+                       init=init)
+
+
+def _initialise_from(model: QMFModel, path: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """Load a bundle's weights into `model` (the architectures must match); returns its provenance."""
+    from app.qmf.bundle import load_bundle
+
+    bundle = load_bundle(path)
+    state = bundle.model.state_dict()
+    mine = model.state_dict()
+    wrong = sorted(k for k in mine if k not in state or tuple(state[k].shape) != tuple(mine[k].shape))
+    if wrong or set(state) - set(mine):
+        raise ValueError(f"init_from {path}: its architecture differs from the recipe's (first difference: "
+                         f"{(wrong or sorted(set(state) - set(mine)))[0]})")
+    model.load_state_dict(state)
+    log(f"initialised from {path} (sha256 {bundle.sha256[:12]})")
+    training = bundle.manifest.get("training", {})
+    return {"file": Path(path).name, "sha256": bundle.sha256, "recipe": training.get("recipe"),
+            "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run")}
 
 
 def check_training_kinds(settings: TrainingSettings, modalities: dict[str, Modality]) -> None:
@@ -493,6 +518,7 @@ def bundle_manifest(result: TrainResult, provenance: dict[str, Any] | None = Non
             "seconds": round(result.seconds, 1),
             "device": result.device,
             "log": result.history,
+            **({"init": result.init} if result.init else {}),
         },
         "evaluation": {"validation": result.validation, **(evaluation or {})},
         "provenance": provenance or {},

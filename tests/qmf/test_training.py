@@ -109,3 +109,28 @@ def test_text_input_gets_a_vocabulary_from_training_data(synthetic_pairs, tmp_pa
     pred = predictor.predict_files(files)
     assert set(pred.modalities) == {"image", "audio", "caption"}
     assert sum(m.share for m in pred.modalities.values()) == pytest.approx(1.0)
+
+
+def test_init_from_starts_at_a_bundles_weights_and_records_it(synthetic_pairs, tmp_path):
+    from app.qmf.bundle import read_bundle_manifest, save_bundle
+    from app.qmf.train import bundle_manifest
+    from tests.synthetic import train_tiny_model
+
+    base = train_tiny_model(synthetic_pairs, tmp_path / "base.safetensors", epochs=2)
+    rows = read_manifest(synthetic_pairs.train_csv, modalities=["image", "audio"]).rows
+    val = read_manifest(synthetic_pairs.val_csv, modalities=["image", "audio"]).rows
+    messages = []
+    # no epochs at all: the result is the base model itself
+    same = train(recipe(epochs=0, init_from=str(base)), rows, val, progress=False, log=messages.append)
+    base_pred = Predictor.load(base)
+    raw = base_pred.load_inputs(val[0].files)
+    path = save_bundle(tmp_path / "same.safetensors", same.model, bundle_manifest(same))
+    assert Predictor.load(path).predict(raw).probabilities == pytest.approx(base_pred.predict(raw).probabilities, abs=1e-6)
+    init = read_bundle_manifest(path)["training"]["init"]
+    assert init["sha256"] == base_pred.sha256 and init["file"] == "base.safetensors"
+    assert any("initialised from" in m for m in messages)
+    # another architecture is refused with the difference named
+    with pytest.raises(ValueError, match="architecture differs"):
+        other = recipe(epochs=0, init_from=str(base))
+        other.modalities[0].encoder = {"channels": [4], "hidden": 8, "dropout": 0.0}
+        train(other, rows, val, progress=False, log=lambda s: None)
