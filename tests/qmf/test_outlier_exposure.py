@@ -64,3 +64,72 @@ def test_branch_mask_leaves_a_foreign_input_out_of_its_branch_cross_entropy():
     wrong = torch.nn.functional.cross_entropy(logits["image"][1:], y[1:]).item()
     assert full.item() - masked.item() == pytest.approx(wrong / 2, rel=1e-5)
     assert np.isfinite(masked.item())
+
+
+OE_TRAINING = {
+    "outliers": {"probability": 0.4, "families": {"image": ["uniform_noise", "gratings"], "audio": ["tone", "pink_noise"]}},
+    "energy_bound": {"weight": 0.1, "m_in": -4.0, "m_out": -1.0},
+    "held_out": {"foreign": {"image": ["checkerboard"], "audio": ["hum"]},
+                 "degradations": {"image": ["blur"], "audio": ["dropout"]}},
+    "augment": [{"modality": "image", "kinds": ["gaussian", "jpeg+speckle"], "levels": [0, 10], "probability": 0.3},
+                {"modality": "audio", "kinds": ["white_noise", "reverb"], "levels": [0, 10], "probability": 0.3}],
+}
+
+
+def test_outlier_exposure_trains_foreign_inputs_down_and_its_options_reach_the_bundle(synthetic_pairs, tmp_path):
+    import copy
+
+    from app.data.manifest import read_manifest
+    from app.modalities import outliers as foreign
+    from app.qmf.bundle import read_bundle_manifest, save_bundle
+    from app.qmf.predictor import Predictor
+    from app.qmf.train import Recipe, bundle_manifest, train
+    from tests.synthetic import TINY_RECIPE
+
+    data = copy.deepcopy(TINY_RECIPE)
+    data["training"].update(copy.deepcopy(OE_TRAINING), epochs=8)
+    rows = read_manifest(synthetic_pairs.train_csv, modalities=["image", "audio"]).rows
+    val = read_manifest(synthetic_pairs.val_csv, modalities=["image", "audio"]).rows
+    result = train(Recipe.from_dict(data), rows, val, progress=False, log=lambda s: None)
+    path = save_bundle(tmp_path / "oe.safetensors", result.model, bundle_manifest(result))
+
+    stored = read_bundle_manifest(path)["training"]["recipe"]["training"]
+    for key in ("outliers", "energy_bound", "held_out"):
+        assert stored[key] == OE_TRAINING[key]
+    assert Recipe.from_dict(read_bundle_manifest(path)["training"]["recipe"]).training.energy_settings.m_out == -1.0
+
+    predictor = Predictor.load(path)
+    clean = [predictor.load_inputs(r.files) for r in val]
+    rng = np.random.default_rng(0)
+    noise = [{**c, "image": foreign.generate("image", "uniform_noise", rng, predictor.modalities["image"].params)}
+             for c in clean]
+    q_clean = np.array([p.modalities["image"].quality for p in predictor.predict_many(clean)])
+    q_noise = np.array([p.modalities["image"].quality for p in predictor.predict_many(noise)])
+    assert q_noise.mean() < q_clean.mean()
+
+
+def test_held_out_names_cannot_also_be_trained_on():
+    import copy
+
+    from app.modalities import get_modality
+    from app.qmf.train import Recipe, check_training_kinds
+    from tests.synthetic import TINY_RECIPE
+
+    def check(**training):
+        data = copy.deepcopy(TINY_RECIPE)
+        data["training"].update(training)
+        r = Recipe.from_dict(data)
+        check_training_kinds(r.training, {m.name: get_modality(m.kind, m.preprocessing) for m in r.modalities})
+
+    check(**copy.deepcopy(OE_TRAINING))
+    with pytest.raises(ValueError, match="both trained on and held out"):
+        check(outliers={"probability": 0.2, "families": {"image": ["checkerboard"]}},
+              held_out={"foreign": {"image": ["checkerboard"]}})
+    with pytest.raises(ValueError, match="both trained on and held out"):
+        check(augment=[{"modality": "image", "kinds": ["jpeg+blur"]}], held_out={"degradations": {"image": ["blur"]}})
+    with pytest.raises(ValueError, match="unknown image foreign family"):
+        check(outliers={"probability": 0.2, "families": {"image": ["tone"]}})
+    with pytest.raises(ValueError, match="held out for evaluation"):
+        check(augment=[{"modality": "audio", "kinds": ["hum"]}])
+    with pytest.raises(ValueError, match="energy_bound"):
+        Recipe.from_dict({**TINY_RECIPE, "training": {**TINY_RECIPE["training"], "energy_bound": {"wieght": 1}}})
