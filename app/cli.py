@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from app.review.cli import add_batch_parser
+
 EXIT_USAGE = 2
 EXIT_INPUT = 1
 
@@ -44,21 +46,15 @@ def _model_path(arg: str | None) -> Path:
 # --------------------------------------------------------------------------- predict
 
 def _route_files(manifest_modalities: list[dict[str, Any]], named: dict[str, str], positional: list[str]) -> dict[str, str]:
-    """Assign positional files to modalities by type; named ones (`--image F`) win."""
-    from app.modalities import kind_for_path
+    """Assign positional files to modalities by type (app.modalities.routing); named ones (`--image F`) win."""
+    from app.modalities.routing import route_files
 
-    files = dict(named)
-    for f in positional:
-        kind = kind_for_path(f)
-        if kind is None:
-            raise UsageError(f"{f}: cannot tell which input this is from its extension; name it, e.g. --image {f}")
-        targets = [m["name"] for m in manifest_modalities if m["kind"] == kind and m["name"] not in files]
-        if not targets:
-            taken = [m["name"] for m in manifest_modalities if m["kind"] == kind]
-            if taken:
-                raise UsageError(f"{f}: a {kind} file, but the {kind} input ({taken[0]}) is already given")
-            raise UsageError(f"{f}: a {kind} file, but the model takes {', '.join(m['kind'] for m in manifest_modalities)}")
-        files[targets[0]] = f
+    files, problems = route_files(manifest_modalities, positional, named)
+    if problems:
+        first = problems[0]
+        hint = f"; name it, e.g. --{manifest_modalities[0]['name']} {first.path}" if first.kind is None and \
+            manifest_modalities else ""
+        raise UsageError(first.message + hint)
     return files
 
 
@@ -217,7 +213,7 @@ def _print_sweep(args: argparse.Namespace, predictor: Any, data: Any, levels: li
 def cmd_train(args: argparse.Namespace) -> int:
     from app.data.manifest import read_manifest
     from app.qmf.bundle import save_bundle
-    from app.qmf.train import Recipe, bundle_manifest, train
+    from app.qmf.train import Recipe, bundle_manifest, checkpoint_path, train
 
     recipe = Recipe.from_file(args.config)
     if args.epochs is not None:
@@ -243,7 +239,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from app.qmf.calibration import calibrate_bundle
 
         calibrate_bundle(out, val_manifest.rows, f"{Path(args.val).name}: clean pairs")
-    ckpt = out.with_name(out.name + ".ckpt")
+    ckpt = checkpoint_path(out)
     if ckpt.exists() and not args.keep_checkpoint:
         ckpt.unlink()
     print(f"wrote {out} (best epoch {result.best_epoch}, validation accuracy "
@@ -378,12 +374,7 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
     i.add_argument("model", nargs="?", help="model file; default: the bundled model")
     i.add_argument("--json", action="store_true")
 
-    try:
-        from app.review.cli import add_batch_parser
-    except ImportError:
-        pass
-    else:
-        add_batch_parser(sub)
+    add_batch_parser(sub)
     return parser
 
 

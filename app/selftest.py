@@ -46,28 +46,6 @@ def _where(module_name: str) -> str | None:
     return str(Path(path).resolve()) if path else None
 
 
-def _read_samples(folder: Path) -> list[dict[str, Any]]:
-    index = folder / "samples.json"
-    try:
-        data = json.loads(index.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{index}: not found (no demo samples installed)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{index}: cannot be read: {exc}") from None
-    if isinstance(data, dict) and isinstance(data.get("samples"), list):
-        data = data["samples"]
-    if not isinstance(data, list):
-        raise ValueError(f"{index}: expected a list of demo pairs")
-    pairs = []
-    for i, item in enumerate(data):
-        if not isinstance(item, dict) or not isinstance(item.get("files"), dict):
-            raise ValueError(f"{index}: entry {i} has no 'files' object")
-        pairs.append(item)
-    if not pairs:
-        raise ValueError(f"{index}: lists no demo pairs")
-    return pairs
-
-
 def _emit(report: dict[str, Any], output: str | None) -> None:
     text = json.dumps(report, indent=2, sort_keys=False)
     print(text, flush=True)
@@ -83,7 +61,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
 
     import app
-    from app.qmf.bundle import default_model_path, resources_dir
+    from app.resources import default_model_path, read_demo_samples, resources_dir, samples_dir
 
     report: dict[str, Any] = {
         "self_test": "qmf-studio",
@@ -104,11 +82,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
     model_path = Path(args.model).resolve() if args.model else default_model_path()
-    samples_dir = Path(args.samples).resolve() if args.samples else resources_dir() / "samples"
-    report["samples"] = str(samples_dir)
+    samples = Path(args.samples).resolve() if args.samples else samples_dir()
+    report["samples"] = str(samples)
 
     try:
-        pairs = _read_samples(samples_dir)
+        pairs = read_demo_samples(samples)
     except ValueError as exc:
         return fail(str(exc))
 
@@ -144,7 +122,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     for pair in pairs:
         pid = str(pair.get("id", f"pair-{len(results) + 1}"))
         expected = pair.get("expected")
-        files = {name: str((samples_dir / rel).resolve()) for name, rel in pair["files"].items() if rel}
+        files = pair["files"]  # absolute already
         entry: dict[str, Any] = {"id": pid, "title": pair.get("title"), "expected": expected, "files": files}
         try:
             pred = predictor.predict_files(files)

@@ -116,7 +116,7 @@ def drop_latency(window, pairs: list[dict[str, str]], repeats: int) -> list[floa
                            Qt.KeyboardModifier.NoModifier)
         t = time.perf_counter()
         window.dropEvent(event)
-        if not wait_for(window.resultShown):
+        if not wait_for(window.predict.resultShown):
             raise RuntimeError("no result after a drop")
         times.append(time.perf_counter() - t)
     return times
@@ -125,10 +125,10 @@ def drop_latency(window, pairs: list[dict[str, str]], repeats: int) -> list[floa
 def drag_stalls(window, app, seconds: float) -> dict[str, float]:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, Qt, QTimer
 
-    panel = next(iter(window.panels.values()))
+    panel = next(iter(window.predict.panels.values()))
     gaps: list[float] = []
     shown = {"n": 0}
-    window.resultShown.connect(lambda _p: shown.__setitem__("n", shown["n"] + 1))
+    window.predict.resultShown.connect(lambda _p: shown.__setitem__("n", shown["n"] + 1))
     clock = QElapsedTimer()
     clock.start()
     last = {"t": clock.nsecsElapsed()}
@@ -199,7 +199,7 @@ def main() -> int:
 
         window = MainWindow(model)
         window.show()
-        if not window.model_ready and not wait_for(window.modelReady):
+        if not window.predict.model_ready and not wait_for(window.predict.modelReady):
             print("model did not load", file=sys.stderr)
             return 1
         drop_latency(window, pairs, 2)  # warm-up: first decode, first forward pass

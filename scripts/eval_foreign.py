@@ -74,6 +74,15 @@ def forward(predictor: Predictor, raws: list[dict], batch: int = 500) -> dict:
     return {k: np.concatenate(v) for k, v in acc.items()}
 
 
+def gated_fusion(out: dict, names: list[str], cal: dict) -> np.ndarray:
+    """NOT the shipped rule, measured beside it: QMF's fusion with an unfamiliar input's weight set to 0
+    (both unfamiliar: plain QMF)."""
+    w = np.stack([np.clip(out[f"q:{n}"], 0, None) for n in names])
+    keep = np.stack([out[f"q:{n}"] >= modality_table(cal, n)["unfamiliar_below"] for n in names])
+    keep[:, ~keep.any(0)] = True
+    return sum((w[i] * keep[i])[:, None] * out[f"z:{n}"] for i, n in enumerate(names))
+
+
 def signals(z: np.ndarray, f: np.ndarray, maha: tuple[np.ndarray, np.ndarray] | None, scale: float) -> dict[str, np.ndarray]:
     """Confidence scores (larger = more trusted) from one branch's logits z [N, K] and features f [N, D]."""
     zt = torch.from_numpy(z)
@@ -118,6 +127,7 @@ def evaluate(path: str, data, cal_data, args, trained: dict[str, list[str]], hel
     clean = forward(predictor, data.raws)
     res: dict = {"model": Path(path).name, "calibration": cal_note, "pairs": len(y)}
     res["clean_fused_accuracy"] = rate(clean["fused"].argmax(1) == y)
+    res["clean_gated_fused_accuracy"] = rate(gated_fusion(clean, names, cal).argmax(1) == y)
     res["clean_late_accuracy"] = rate(clean["late"].argmax(1) == y)
     res["clean_branch_accuracy"] = {n: rate(clean[f"z:{n}"].argmax(1) == y) for n in names}
     res["percentile_calibration"] = {}
@@ -147,13 +157,15 @@ def evaluate(path: str, data, cal_data, args, trained: dict[str, list[str]], hel
             q_f = out[f"q:{n}"]
             fused = out["fused"].argmax(1)
             t = modality_table(cal, n)
+            gated = gated_fusion(out, names, cal).argmax(1)
             row = {"modality": n, "family": fam,
                    "split": "train" if fam in trained.get(n, []) else "held out",
                    "auroc": auroc(clean[f"q:{n}"], q_f),
                    "foreign_larger_share": rate(out[f"s:{n}"] > out[f"s:{partner}"]),
                    "fused_equals_partner": rate(fused == alone),
                    "fused_accuracy": rate(fused == y), "partner_accuracy": rate(alone == y),
-                   "unfamiliar_marked": rate(q_f < t["unfamiliar_below"])}
+                   "unfamiliar_marked": rate(q_f < t["unfamiliar_below"]),
+                   "gated_fused_equals_partner": rate(gated == alone)}
             res["foreign"].append(row)
             sig = signals(out[f"z:{n}"], out[f"f:{n}"], maha[n], scale)
             for k, v in sig.items():
@@ -233,12 +245,15 @@ def drawn_accuracy(path: str, seeds: int) -> dict:
 
 def markdown(results: list[dict]) -> str:
     names = [r["model"] for r in results]
-    lines = ["| input / family | split | " + " | ".join(f"{m}: AUROC / larger share / fused=partner" for m in names) + " |",
-             "|---|---|" + "---|" * len(names)]
+    lines = ["| input / family | split | " + " | ".join(
+        f"{m}: AUROC / larger share / fused=partner / fused acc (partner alone) / marked / gated fused=partner" for m in names)
+        + " |", "|---|---|" + "---|" * len(names)]
     for i, row in enumerate(results[0]["foreign"]):
-        cells = [f"{r['foreign'][i]['auroc']:.3f} / {r['foreign'][i]['foreign_larger_share']:.1%} / "
-                 f"{r['foreign'][i]['fused_equals_partner']:.1%}" for r in results]
-        lines.append(f"| {row['modality']} {row['family']} | {row['split']} | " + " | ".join(cells) + " |")
+        cells = [f"{f['auroc']:.3f} / {f['foreign_larger_share']:.1%} / {f['fused_equals_partner']:.1%} / "
+                 f"{f['fused_accuracy']:.1%} ({f['partner_accuracy']:.1%}) / {f['unfamiliar_marked']:.1%} / "
+                 f"{f['gated_fused_equals_partner']:.1%}" for f in (r["foreign"][i] for r in results)]
+        split = results[-1]["foreign"][i]["split"]  # as the last (newest) model's recipe declares it
+        lines.append(f"| {row['modality']} {row['family']} | {split} | " + " | ".join(cells) + " |")
     lines += ["", "| held-out degradation | eps | " + " | ".join(f"{m}: AUROC" for m in names) + " |",
               "|---|---|" + "---|" * len(names)]
     for i, row in enumerate(results[0]["degradations"]):
@@ -246,6 +261,8 @@ def markdown(results: list[dict]) -> str:
                      + " | ".join(f"{r['degradations'][i]['auroc']:.3f}" for r in results) + " |")
     lines += ["", "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines.append("| clean fused accuracy | " + " | ".join(f"{r['clean_fused_accuracy']:.2%}" for r in results) + " |")
+    lines.append("| clean fused accuracy, unfamiliar gate (not shipped) | "
+                 + " | ".join(f"{r['clean_gated_fused_accuracy']:.2%}" for r in results) + " |")
     for j, p in enumerate(results[0]["protocol"]):
         lines.append(f"| held-out kinds eps {p['level']:g}: QMF / late (same branches) | "
                      + " | ".join(f"{r['protocol'][j]['qmf']:.2%} / {r['protocol'][j]['late_same_branches']:.2%}" for r in results) + " |")
@@ -276,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drawn", action="store_true")
     ap.add_argument("--drawn-seeds", type=int, default=5)
     ap.add_argument("--json-out")
+    ap.add_argument("--previous", help="a --json-out file of an earlier run on the same pairs: its models' columns come first")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -293,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     data = decode_rows(ref, [rows[i] for i in sorted(order)])
     cal_rows = read_manifest(args.calibration_manifest, modalities=names).rows[: args.calibration_pairs]
     cal_data = decode_rows(ref, cal_rows)
-    results = []
+    results = json.loads(Path(args.previous).read_text())["results"] if args.previous else []
     for path in args.model:
         r = evaluate(path, data, cal_data, args, trained, held)
         if args.drawn:

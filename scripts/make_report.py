@@ -452,26 +452,26 @@ def store_in_bundle(path: Path, results: dict) -> None:
 
 def targets_section(results: dict) -> list[str]:
     """The issue's targets, checked against the figures above (met / missed and by how much)."""
-    L = ["## Targets", "", "| target | measured | met? |", "|---|---|---|"]
+    lines = ["## Targets", "", "| target | measured | met? |", "|---|---|---|"]
     cf = results["clean_full_test"]
-    L.append(f"| clean fused accuracy >= 99.9 % (all {cf['pairs']} test pairs) | {pct(cf['qmf'])} % | {'yes' if cf['qmf'] >= 0.999 else 'no'} |")
+    lines.append(f"| clean fused accuracy >= 99.9 % (all {cf['pairs']} test pairs) | {pct(cf['qmf'])} % | {'yes' if cf['qmf'] >= 0.999 else 'no'} |")
     loso = results["extra"].get("leave_one_speaker_out", {}).get("per_speaker", {})
     if loso:
         fused = {k: v["fused_accuracy_unseen_speaker_approx"] for k, v in loso.items()}
         audio = {k: v["audio_branch_accuracy"] for k, v in loso.items()}
-        L.append("| clean fused accuracy >= 99 % with the speaker unseen (approximation, see below) | "
+        lines.append("| clean fused accuracy >= 99 % with the speaker unseen (approximation, see below) | "
                  + ", ".join(f"{k} {pct(v)}" for k, v in fused.items()) + f" | {'yes' if min(fused.values()) >= 0.99 else 'no'} |")
-        L.append("| audio branch, leave-one-speaker-out >= 85 % for every speaker | "
+        lines.append("| audio branch, leave-one-speaker-out >= 85 % for every speaker | "
                  + ", ".join(f"{k} {pct(v)}" for k, v in audio.items()) + f" | {'yes' if min(audio.values()) >= 0.85 else 'no, worst ' + pct(min(audio.values())) + ' %'} |")
     sw = results["sweeps"]["bundle"]
     miss10 = {k: r[-1]["auroc"] for k, r in sw.items() if r[-1]["auroc"] < 0.9}
     miss5 = {k: r[2]["auroc"] for k, r in sw.items() if r[2]["auroc"] < 0.8}
-    L.append(f"| quality AUROC >= 0.90 at ε = 10, every modality and kind | {len(sw) - len(miss10)} of {len(sw)} kinds; below: "
+    lines.append(f"| quality AUROC >= 0.90 at ε = 10, every modality and kind | {len(sw) - len(miss10)} of {len(sw)} kinds; below: "
              + (", ".join(f"{k} {v:.3f}" for k, v in miss10.items()) or "none") + f" | {'yes' if not miss10 else 'no'} |")
-    L.append(f"| quality AUROC >= 0.80 at ε = 5 | {len(sw) - len(miss5)} of {len(sw)}; below: "
+    lines.append(f"| quality AUROC >= 0.80 at ε = 5 | {len(sw) - len(miss5)} of {len(sw)}; below: "
              + (", ".join(f"{k} {v:.3f}" for k, v in miss5.items()) or "none") + f" | {'yes' if not miss5 else 'no'} |")
     not_falling = [k for k, r in sw.items() if not all(b["share"] <= a["share"] + 1e-9 for a, b in zip(r, r[1:], strict=False))]
-    L.append(f"| mean share of a modality falls as its corruption grows, every kind | {len(sw) - len(not_falling)} of {len(sw)}; not monotonic: "
+    lines.append(f"| mean share of a modality falls as its corruption grows, every kind | {len(sw) - len(not_falling)} of {len(sw)}; not monotonic: "
              + (", ".join(not_falling) or "none") + f" | {'yes' if not not_falling else 'no'} |")
     seen, unseen = results["protocol_seen"], results["protocol_unseen"]
     for q, ref, what in (("qmf-paper-full", "late-full", "QMF (bundle recipe, all its training seeds) vs static late-fusion model, same full schedule"),
@@ -482,25 +482,25 @@ def targets_section(results: dict) -> list[str]:
             continue
         worst = min(100 * (seen[lv][q]["mean"] - seen[lv][ref]["mean"]) for lv in seen)
         d10 = 100 * (unseen["10.0"][q]["mean"] - unseen["10.0"][ref]["mean"])
-        L.append(f"| seen kinds: never more than 0.3 points below late fusion ({what}) | worst level {worst:+.2f} points | {'yes' if worst >= -0.3 else 'no'} |")
-        L.append(f"| unseen kinds at ε = 10: at least 2 points above late fusion ({what}) | {d10:+.2f} points | {'yes' if d10 >= 2 else 'no'} |")
+        lines.append(f"| seen kinds: never more than 0.3 points below late fusion ({what}) | worst level {worst:+.2f} points | {'yes' if worst >= -0.3 else 'no'} |")
+        lines.append(f"| unseen kinds at ε = 10: at least 2 points above late fusion ({what}) | {d10:+.2f} points | {'yes' if d10 >= 2 else 'no'} |")
     if "bundle" in seen["0.0"]:
-        L.append(f"| gap to the oracle at ε = 10 (bundle) | seen {100 * (seen['10.0']['oracle']['mean'] - seen['10.0']['bundle']['mean']):+.2f}, "
+        lines.append(f"| gap to the oracle at ε = 10 (bundle) | seen {100 * (seen['10.0']['oracle']['mean'] - seen['10.0']['bundle']['mean']):+.2f}, "
                  f"unseen {100 * (unseen['10.0']['oracle']['mean'] - unseen['10.0']['bundle']['mean']):+.2f} points | reported |")
     syn = results["extra"].get("synthesised_speech")
     if syn:
-        L.append(f"| synthesised speech (espeak-ng voices never used in training), audio branch alone | {syn['correct']}/{syn['utterances']} = {pct(syn['accuracy'])} % | (no target) |")
+        lines.append(f"| synthesised speech (espeak-ng voices never used in training), audio branch alone | {syn['correct']}/{syn['utterances']} = {pct(syn['accuracy'])} % | (no target) |")
     drawn = results["extra"].get("drawn_digits")
     if drawn:
-        L.append(f"| digits drawn with fonts (never used in training), image branch alone | {drawn['correct']}/{drawn['images']} = {pct(drawn['accuracy'])} % | (no target) |")
-    L.append("")
-    return L
+        lines.append(f"| digits drawn with fonts (never used in training), image branch alone | {drawn['correct']}/{drawn['images']} = {pct(drawn['accuracy'])} % | (no target) |")
+    lines.append("")
+    return lines
 
 
 def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
-    L: list[str] = []
+    lines: list[str] = []
     cf = results["clean_full_test"]
-    L += ["# Robustness report: the bundled AV-MNIST QMF model", "",
+    lines += ["# Robustness report: the bundled AV-MNIST QMF model", "",
           "Regenerate (manifests first, then the report; ~15-25 min on 2 CPU cores):", "",
           "```", ".venv/bin/python -m app.data.avmnist", ".venv/bin/python scripts/make_report.py", "```", "",
           f"Clean test accuracy of the bundle on all {cf['pairs']} test pairs: **QMF {pct(cf['qmf'])} %**, "
@@ -517,18 +517,18 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
                   "image_only": "image only (bundle's image branch)", "audio_only": "audio only (bundle's audio branch)",
                   "bundle_late_rule": "late-fusion rule on the bundle's own branches"})
     for title, cells in (("Seen corruption kinds", results["protocol_seen"]), ("Unseen corruption kinds", results["protocol_unseen"])):
-        L += [f"## {title}: accuracy (%), mean ± std", "", "| model | n | " + " | ".join(f"ε = {float(lv):g}" for lv in cells) + " |",
+        lines += [f"## {title}: accuracy (%), mean ± std", "", "| model | n | " + " | ".join(f"ε = {float(lv):g}" for lv in cells) + " |",
               "|---|---|" + "---|" * len(cells)]
         for key in rows_order:
             n_models = cells["0.0"][key]["n_models"]
-            L.append(f"| {names.get(key, key)} | {n_models} | " + " | ".join(
+            lines.append(f"| {names.get(key, key)} | {n_models} | " + " | ".join(
                 f"{pct(cells[lv][key]['mean'])} ± {pct(cells[lv][key]['std'])}" for lv in cells) + " |")
-        L.append("")
-    L += ["n = number of trained models (training seeds) pooled in a row; with n > 1 the ± is the spread over training seeds, "
+        lines.append("")
+    lines += ["n = number of trained models (training seeds) pooled in a row; with n > 1 the ± is the spread over training seeds, "
           "with n = 1 over corruption seeds.", "", "![protocol](report/protocol.png)", ""]
-    L += targets_section(results)
+    lines += targets_section(results)
     # QMF vs late
-    L += ["## Where QMF does and does not beat late fusion", "",
+    lines += ["## Where QMF does and does not beat late fusion", "",
           "Fair comparisons are between rows trained on the same schedule. Full schedule (the bundle's: 10 epochs x 12,000 pairs): "
           "the bundle and the `-full` rows against `late-full` (same recipe, late-fusion loss). "
           + ("Short schedule (3 epochs x 8,000 pairs): `qmf-paper` and the other short rows against `late`. "
@@ -538,7 +538,7 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
     for title, cells in (("seen", results["protocol_seen"]), ("unseen", results["protocol_unseen"])):
         if "bundle" in cells["0.0"]:
             txt = ", ".join(f"ε={float(lv):g}: {100 * (cells[lv]['bundle']['mean'] - cells[lv]['bundle_late_rule']['mean']):+.2f}" for lv in cells)
-            L.append(f"- {title} kinds, bundle (QMF rule) minus late-fusion rule on the same branches (points): {txt}")
+            lines.append(f"- {title} kinds, bundle (QMF rule) minus late-fusion rule on the same branches (points): {txt}")
         for q, base in (("bundle", "late-full"), ("qmf-paper-full", "late-full"), ("qmf-current-full", "late-full"),
                         ("qmf-history-full", "late-full"), ("qmf-l0-full", "late-full"),
                         ("qmf-paper", "late"), ("qmf-current", "late"), ("qmf-history", "late"), ("qmf-l0", "late")):
@@ -547,46 +547,46 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
             diffs = [(float(lv), 100 * (cells[lv][q]["mean"] - cells[lv][base]["mean"])) for lv in cells]
             txt = ", ".join(f"ε={lv:g}: {d:+.2f}" for lv, d in diffs)
             sched = "full" if base == "late-full" else "short"
-            L.append(f"- {title} kinds, {names.get(q, q)} minus static late fusion ({sched} schedule, n = "
+            lines.append(f"- {title} kinds, {names.get(q, q)} minus static late fusion ({sched} schedule, n = "
                      f"{cells['0.0'][base]['n_models']}) (points): {txt}")
         if "bundle" in cells["0.0"]:
             gap = ", ".join(f"ε={float(lv):g}: {100 * (cells[lv]['oracle']['mean'] - cells[lv]['bundle']['mean']):+.2f}" for lv in cells)
-            L.append(f"- {title} kinds, gap from the bundle to the oracle (points): {gap}")
-    L += ["", "## Quality score per corruption kind (bundle)", "",
+            lines.append(f"- {title} kinds, gap from the bundle to the oracle (points): {gap}")
+    lines += ["", "## Quality score per corruption kind (bundle)", "",
           "One modality of every pair corrupted at a time (the other clean). AUROC: the chance that a clean input's "
           "quality score is above its corrupted version's (1 = perfectly truthful, 0.5 = blind, < 0.5 = inverted). "
           "Share: the corrupted modality's mean share of the fusion weight (level 0 = clean).", ""]
     sw = results["sweeps"]["bundle"]
-    L += ["| modality:kind | seen? | " + " | ".join(f"AUROC ε={lv:g}" for lv in LEVELS[1:]) + " | " + " | ".join(f"share ε={lv:g}" for lv in LEVELS) + " | share falls? |",
+    lines += ["| modality:kind | seen? | " + " | ".join(f"AUROC ε={lv:g}" for lv in LEVELS[1:]) + " | " + " | ".join(f"share ε={lv:g}" for lv in LEVELS) + " | share falls? |",
           "|---|---|" + "---|" * (2 * len(LEVELS))]
     for key, rows in sw.items():
         m, kind = key.split(":")
         seen = "seen" if kind in SEEN[m] or kind == "missing" else "unseen"
         shares = [r["share"] for r in rows]
         falls = all(b <= a + 1e-9 for a, b in zip(shares, shares[1:], strict=False))
-        L.append(f"| {key} | {seen} | " + " | ".join(f"{r['auroc']:.3f}" for r in rows[1:]) + " | "
+        lines.append(f"| {key} | {seen} | " + " | ".join(f"{r['auroc']:.3f}" for r in rows[1:]) + " | "
                  + " | ".join(f"{s:.3f}" for s in shares) + f" | {'yes' if falls else 'NO'} |")
     if "late" in results["sweeps"]:
-        L += ["", f"For comparison, the same AUROC for the static late-fusion model's energy (`{results['sweeps'].get('late_model', 'late-s0')}`; "
+        lines += ["", f"For comparison, the same AUROC for the static late-fusion model's energy (`{results['sweeps'].get('late_model', 'late-s0')}`; "
               "ε = 5 / ε = 10):", "",
               "| modality:kind | late-fusion model | bundle |", "|---|---|---|"]
         for key, rows in results["sweeps"]["late"].items():
-            L.append(f"| {key} | {rows[2]['auroc']:.3f} / {rows[-1]['auroc']:.3f} | {sw[key][2]['auroc']:.3f} / {sw[key][-1]['auroc']:.3f} |")
-    L += ["", "![AUROC by kind](report/auroc_by_kind.png)", "", "![share by kind](report/share_by_kind.png)", "",
+            lines.append(f"| {key} | {rows[2]['auroc']:.3f} / {rows[-1]['auroc']:.3f} | {sw[key][2]['auroc']:.3f} / {sw[key][-1]['auroc']:.3f} |")
+    lines += ["", "![AUROC by kind](report/auroc_by_kind.png)", "", "![share by kind](report/share_by_kind.png)", "",
           "![accuracy by kind](report/accuracy_by_kind.png)", ""]
     ex = results["examples"]
     if ex:
-        L += ["## Worked examples (resources/samples, made by scripts/make_samples.py)", "",
+        lines += ["## Worked examples (resources/samples, made by scripts/make_samples.py)", "",
               "| sample | expected | fused | image: label / quality / share | audio: label / quality / share |", "|---|---|---|---|---|"]
         for e in ex:
-            L.append(f"| {e['title']} | {e['expected']} | {e['fused']} ({e['probability']:.2f}) | "
+            lines.append(f"| {e['title']} | {e['expected']} | {e['fused']} ({e['probability']:.2f}) | "
                      f"{e['image']['label']} / {e['image']['quality']:.2f} / {e['image']['share']:.0%} | "
                      f"{e['audio']['label']} / {e['audio']['quality']:.2f} / {e['audio']['share']:.0%} |")
-        L.append("")
+        lines.append("")
     extra = results["extra"]
     if extra:
-        L += ["## Other measurements", "", "```json", json.dumps(extra, indent=1), "```", ""]
-    (DOCS / "report.md").write_text("\n".join(L) + "\n", encoding="utf-8")
+        lines += ["## Other measurements", "", "```json", json.dumps(extra, indent=1), "```", ""]
+    (DOCS / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ CLEAN = [
 
 def find_font(name: str) -> Path:
     """The font file; missing fonts stop the script (a substitute would make different samples under the same name)."""
+    if Path(name).is_file():  # a font file's own path (scripts/make_font_training.py)
+        return Path(name)
     for d in FONT_DIRS:
         hits = list(d.rglob(name))
         if hits:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.data.manifest import read_manifest  # noqa: E402
 from app.modalities import get_modality  # noqa: E402
-from app.modalities.augment import augment_raw  # noqa: E402
+from app.modalities.augment import AudioAugment, augment_raw  # noqa: E402
 from app.qmf.evaluate import auroc  # noqa: E402
 from app.qmf.fusion import confidence, fuse_by_energy  # noqa: E402
 from app.qmf.model import ModalityBranch  # noqa: E402
@@ -62,7 +62,8 @@ def main() -> int:
     recipe = Recipe.from_file(args.config)
     audio_cfg = next(m for m in recipe.modalities if m.kind == "audio")
     audio = get_modality("audio", audio_cfg.preprocessing)
-    extra = recipe.training.modality_augment.get(audio_cfg.name, {})
+    # no table: augment_audio's defaults, as before the settings were typed
+    extra = recipe.training.modality_augment.get(audio_cfg.name) or AudioAugment()
     specs = [s for s in recipe.training.augment if s.modality == audio_cfg.name]
     recs = sorted(args.fsdd.glob("*.wav"))
     speakers = args.speakers.split(",") if args.speakers else sorted({p.name.split("_")[1] for p in recs})
@@ -89,7 +90,7 @@ def main() -> int:
             idx = rng.integers(len(raws), size=args.batch)
             xs = []
             for i in idx:
-                x = augment_raw(audio, raws[i], rng, **extra)
+                x = augment_raw(audio, raws[i], rng, extra)
                 for spec in specs:
                     if rng.random() < spec.probability:
                         kind = spec.kinds[int(rng.integers(len(spec.kinds)))]

@@ -24,12 +24,9 @@ Run ``python -m app.data.avmnist [--data DIR] [--out DIR]``.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import math
 import os
 import re
-import struct
 import sys
 import time
 from collections.abc import Callable
@@ -37,8 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
+from app.data.idx import read_idx, write_idx
 from app.data.manifest import PairRow, write_manifest
+from app.util.files import atomic_path
 
 __all__ = [
     "FsddRecording",
@@ -55,16 +55,6 @@ __all__ = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-# idx type code -> big-endian numpy dtype
-_IDX_DTYPES: dict[int, str] = {
-    0x08: ">u1",
-    0x09: ">i1",
-    0x0B: ">i2",
-    0x0C: ">i4",
-    0x0D: ">f4",
-    0x0E: ">f8",
-}
 
 _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -85,78 +75,6 @@ def default_data_dir() -> Path:
 def default_out_dir() -> Path:
     """``work/avmnist`` inside the repository (git-ignored)."""
     return REPO_ROOT / "work" / "avmnist"
-
-
-# --------------------------------------------------------------------------- idx files
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an idx file (gzip-compressed or plain), as used by MNIST.
-
-    The header is validated (two zero bytes, a known type code, the number of
-    dimensions, and a payload of exactly the announced size) so that a truncated
-    download or a wrong file fails here with a clear message rather than as a
-    strange reshape error later.
-
-    Raises:
-        FileNotFoundError: the file is missing.
-        ValueError: not an idx file, truncated, or corrupt gzip.
-    """
-    p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(2)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{p}: file not found") from None
-    try:
-        if head == b"\x1f\x8b":
-            with gzip.open(p, "rb") as fh:
-                data = fh.read()
-        else:
-            data = p.read_bytes()
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{p}: corrupt or truncated gzip file ({exc})") from None
-
-    if len(data) < 4:
-        raise ValueError(f"{p}: too short to be an idx file ({len(data)} bytes)")
-    zero, code, ndim = data[0:2], data[2], data[3]
-    if zero != b"\x00\x00" or code not in _IDX_DTYPES:
-        raise ValueError(
-            f"{p}: not an idx file (magic number 0x{data[:4].hex()}; expected 0x0000TTNN with type "
-            f"TT in {', '.join(f'{c:02x}' for c in _IDX_DTYPES)})"
-        )
-    if ndim == 0:
-        raise ValueError(f"{p}: idx file with zero dimensions")
-    header_len = 4 + 4 * ndim
-    if len(data) < header_len:
-        raise ValueError(f"{p}: truncated idx header")
-    shape = struct.unpack(f">{ndim}I", data[4:header_len])
-    dtype = np.dtype(_IDX_DTYPES[code])
-    expected = math.prod(shape) * dtype.itemsize
-    payload = len(data) - header_len
-    if payload != expected:
-        raise ValueError(
-            f"{p}: idx payload is {payload} bytes but the header {tuple(shape)} announces {expected} "
-            "(truncated or corrupt file)"
-        )
-    arr = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
-    return arr.astype(dtype.newbyteorder("="), copy=False)
-
-
-def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> Path:
-    """Write ``array`` as a gzip idx file (used for test fixtures and small exports)."""
-    arr = np.asarray(array)
-    codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_DTYPES.items()}
-    native = arr.dtype.newbyteorder("=")
-    if native not in codes:
-        raise ValueError(f"idx cannot store dtype {arr.dtype}")
-    code = codes[native]
-    header = bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
-    body = arr.astype(_IDX_DTYPES[code], copy=False).tobytes()
-    p = Path(path)
-    with gzip.open(p, "wb") as fh:
-        fh.write(header + body)
-    return p
 
 
 def load_mnist(data_dir: str | os.PathLike[str], split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -251,8 +169,6 @@ def _write_pngs(
     Files are written under a temporary name and renamed, so an interrupted run
     never leaves a truncated PNG that a re-run would then skip.
     """
-    from PIL import Image  # noqa: PLC0415 - only needed for building
-
     paths: list[Path] = []
     existing: dict[int, set[str]] = {}
     for d in np.unique(labels):
@@ -270,9 +186,8 @@ def _write_pngs(
         if name in existing[d]:
             skipped += 1
         else:
-            tmp = p.with_name(f".{name}.tmp")
-            Image.fromarray(np.ascontiguousarray(images[n])).save(tmp, format="PNG")
-            os.replace(tmp, p)
+            with atomic_path(p) as tmp:
+                Image.fromarray(np.ascontiguousarray(images[n])).save(tmp, format="PNG")
             written += 1
         if (n + 1) % step == 0 and total >= 1000:
             log(f"  {folder.name}: {n + 1}/{total} images")

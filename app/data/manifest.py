@@ -20,10 +20,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from app.util.files import atomic_open
 
 __all__ = [
     "ID_COLUMN",
@@ -382,16 +383,8 @@ def write_manifest(
         header.pop()
         out_rows = [r[:-1] for r in out_rows]
 
-    base.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=base)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(out_rows)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a manifest is an ordinary shared file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(out_rows)
     return path

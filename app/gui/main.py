@@ -76,11 +76,8 @@ def _named_inputs(extra: list[str]) -> tuple[dict[str, str], list[str]]:
 
 
 def _self_test(argv: list[str]) -> int:
-    try:
-        from app.selftest import run
-    except ImportError as exc:
-        print(f"qmf-studio: --self-test is not available in this build (app.selftest: {exc})", file=sys.stderr)
-        return 2
+    from app.selftest import run  # no Qt: it must work where the window cannot start
+
     return int(run(argv) or 0)
 
 
@@ -151,9 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     QGuiApplication.setDesktopFileName("qmf-studio")  # matches the installed .desktop entry
     from PySide6.QtGui import QIcon
 
-    from app.qmf.bundle import resources_dir
+    from app.resources import icon_path
 
-    icon = resources_dir() / "icons" / "qmf-studio.png"
+    icon = icon_path()
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
 
@@ -161,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.gui.window import MainWindow
 
     window = MainWindow(args.model)
+    page = window.predict
     reporter = install_excepthook(lambda: window, show_dialogs=not args.screenshot)
     if args.screenshot:
         window.resize(*SCREENSHOT_SIZE)
@@ -168,37 +166,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     _timing("window-shown")
     QTimer.singleShot(0, lambda: _timing("event-loop"))
 
-    window.modelReady.connect(lambda _m: _timing("model-ready"))
-    for text in args.corrupt:
-        name, _, rest = text.partition(":")
-        kind, _, level = rest.partition(":")
-        panel = window.panels.get(name)
-        try:
-            if panel is None or kind not in panel.corruption_kinds():
-                raise ValueError
-            panel.set_corruption_kind(kind)
-            panel.set_level(float(level))
-        except ValueError:
-            print(f"qmf-studio: --corrupt {text}: expected INPUT:KIND:LEVEL with an input of this model "
-                  f"({', '.join(window.panels)}), one of its corruptions and a level 0-10", file=sys.stderr)
+    page.modelReady.connect(lambda _m: _timing("model-ready"))
+    _apply_corruptions(page, args.corrupt)
     if args.sweep:
         def sweep_once(_p) -> None:
-            window.resultShown.disconnect(sweep_once)
-            window.run_sweep()
+            page.resultShown.disconnect(sweep_once)
+            page.run_sweep()
 
-        window.resultShown.connect(sweep_once)
+        page.resultShown.connect(sweep_once)
 
-    unknown = [n for n in named if n not in window.panels]
-    if unknown and window.panels:
+    unknown = [n for n in named if n not in page.panels]
+    if unknown and page.panels:
         print(f"qmf-studio: this model has no input {', '.join('--' + n for n in unknown)}; "
-              f"its inputs: {', '.join('--' + n for n in window.panels)}", file=sys.stderr)
-        named = {k: v for k, v in named.items() if k in window.panels}
+              f"its inputs: {', '.join('--' + n for n in page.panels)}", file=sys.stderr)
+        named = {k: v for k, v in named.items() if k in page.panels}
     if named:
-        window.set_files(named, predict=not args.files)
+        page.set_files(named, predict=not args.files)
     if args.files:
-        window.open_files(args.files)
-    if not named and not args.files and not args.no_demo and window.manifest is not None:
-        window.load_first_demo()
+        page.open_files(args.files)
+    if not named and not args.files and not args.no_demo and page.manifest is not None:
+        page.load_first_demo()
 
     # Run the application's loop when this call created the application; inside a running one
     # (tests, embedding) run a local loop instead: QCoreApplication.exit() would make every later
@@ -213,15 +200,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     exit_code = {"code": 0}
     if args.screenshot:
         _arrange_screenshot(quit_with, window, Path(args.screenshot), exit_code, wait_for_sweep=args.sweep)
-    window.resultShown.connect(lambda _p: _timing("first-result"))
+    page.resultShown.connect(lambda _p: _timing("first-result"))
     try:
         (app if loop is None else loop).exec()
     finally:
         app.setQuitOnLastWindowClosed(quit_on_close)
         reporter.uninstall()
-        if window.service.is_running():
-            window.service.stop()
+        if page.service.is_running():
+            page.service.stop()
     return exit_code["code"]
+
+
+def _apply_corruptions(page, specs: list[str]) -> None:
+    """`--corrupt INPUT:KIND:LEVEL` (parsed as `qmf predict --corrupt` parses it) set on the panels."""
+    from app.qmf.corruption import parse_corruption
+
+    for text in specs:
+        try:
+            name, kind, level = parse_corruption(text)
+        except ValueError as exc:
+            print(f"qmf-studio: --corrupt: {exc}", file=sys.stderr)
+            continue
+        panel = page.panels.get(name)
+        if panel is None or kind not in panel.corruption_kinds():
+            print(f"qmf-studio: --corrupt {text}: expected an input of this model ({', '.join(page.panels)}) "
+                  f"and one of its corruptions ({', '.join(panel.corruption_kinds()) if panel else '-'})",
+                  file=sys.stderr)
+            continue
+        panel.set_corruption_kind(kind)
+        panel.set_level(level)
 
 
 def _arrange_screenshot(quit_with, window, out: Path, exit_code: dict, wait_for_sweep: bool = False) -> None:
@@ -248,14 +255,16 @@ def _arrange_screenshot(quit_with, window, out: Path, exit_code: dict, wait_for_
 
         QTimer.singleShot(250, save)  # let the charts paint
 
-    def has_files() -> bool:
-        return any(p.path for p in window.panels.values())
+    page = window.predict
 
-    (window.sweepShown if wait_for_sweep else window.resultShown).connect(lambda _p: finish(0))
-    window.inputFailed.connect(lambda name, msg: finish(1, msg.splitlines()[0] if msg else "input failed"))
-    window.modelReady.connect(lambda _m: None if has_files() else finish(0, "no input pair to predict"))
-    window.service.modelFailed.connect(lambda _p, msg: finish(1, msg))
-    if window.manifest is None:
+    def has_files() -> bool:
+        return any(p.path for p in page.panels.values())
+
+    (page.sweepShown if wait_for_sweep else page.resultShown).connect(lambda _p: finish(0))
+    page.inputFailed.connect(lambda name, msg: finish(1, msg or "input failed"))
+    page.modelReady.connect(lambda _m: None if has_files() else finish(0, "no input pair to predict"))
+    page.modelFailed.connect(lambda msg: finish(1, msg))
+    if page.manifest is None:
         finish(1, "no model")
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: finish(1, "timed out waiting for the prediction"))
 

@@ -26,25 +26,23 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.previews import AudioPreview, GenericPreview, ImagePreview, Preview, TextPreview
+from app.modalities import modality_class
 
 SLIDER_STEPS_PER_LEVEL = 10  # slider 0..100 -> severity 0.0..10.0
 
 
 def corruption_kinds_for(kind: str) -> tuple[str, ...]:
+    """The corruptions a kind offers; none for a kind this version does not know (a newer model's)."""
     try:
-        from app.modalities import modality_class
-
         return tuple(modality_class(kind).corruption_kinds)
-    except (ValueError, ImportError):
+    except ValueError:
         return ()
 
 
 def extensions_for(kind: str) -> tuple[str, ...]:
     try:
-        from app.modalities import modality_class
-
         return tuple(modality_class(kind).extensions)
-    except (ValueError, ImportError):
+    except ValueError:
         return ()
 
 

@@ -1,9 +1,9 @@
 """Pictures of one input as the model sees it: image, waveform + log-mel spectrogram, text.
 
 Used by the input panels (live, degraded previews) and by `ResultView` (previews of a stored
-result). They draw raw arrays the worker sends back; nothing here runs model code. The log-mel for
-display is computed with numpy (same filterbank and framing as the model's features, cheap enough
-for the GUI thread).
+result). They draw raw arrays the worker sends back; nothing here runs model code. The log-mel
+picture is `app.modalities.audio.log_mel` (numpy, the model's framing and filterbank, cheap
+enough for the GUI thread).
 """
 
 from __future__ import annotations
@@ -16,29 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from app.gui import style
-
-
-def display_log_mel(raw: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """Log-mel power [n_mels, frames] like `app.modalities.audio.log_mel`, in numpy (no torch)."""
-    from app.modalities.audio import mel_filterbank
-
-    x = np.asarray(raw, dtype=np.float32).reshape(-1)
-    if x.size == 0:
-        x = np.zeros(1, np.float32)
-    n_fft = int(params.get("n_fft", 256))
-    hop = int(params.get("hop_length", 64))
-    sr = int(params.get("sample_rate", 8000))
-    padded = np.pad(x, (n_fft // 2, n_fft // 2))
-    frames = 1 + (padded.size - n_fft) // hop if padded.size >= n_fft else 1
-    if padded.size < n_fft:
-        padded = np.pad(padded, (0, n_fft - padded.size))
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-    spec = np.fft.rfft(padded[idx] * window, axis=1)
-    power = (spec.real**2 + spec.imag**2).T.astype(np.float32)
-    fb = mel_filterbank(sr, n_fft, int(params.get("n_mels", 40)), float(params.get("f_min", 20.0)),
-                        float(params.get("f_max", sr / 2)))
-    return np.log(fb @ power + float(params.get("log_floor", 1e-5))).astype(np.float32)
+from app.modalities.audio import AudioModality, log_mel
 
 
 def _mel_ticks(n_mels: int, f_min: float, f_max: float) -> list[tuple[float, str]]:
@@ -150,7 +128,7 @@ class AudioPreview(Preview):
         sr = int(self.params.get("sample_rate", 8000))
         t = np.arange(x.size, dtype=np.float32) / sr
         self.wave_curve.setData(t, x)
-        mel = display_log_mel(x, self.params)
+        mel = log_mel(x, {**AudioModality.default_params(), **self.params})
         floor = float(np.log(float(self.params.get("log_floor", 1e-5))))
         hi = max(float(mel.max()), floor + 1.0)
         # Fixed-ish levels: silence shows as dark, not as rescaled noise.

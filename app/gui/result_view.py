@@ -149,6 +149,11 @@ class ResultView(QWidget):
             for name, preview in self.previews.items():
                 preview.show_raw(raw_inputs.get(name))
 
+    def show_inputs(self, raw_inputs: dict[str, np.ndarray | None]) -> None:
+        """Feed the previews (an input not in `raw_inputs` shows as empty); the numbers stay."""
+        for name, preview in self.previews.items():
+            preview.show_raw(raw_inputs.get(name))
+
     def clear(self, message: str = "No prediction yet", detail: str = "") -> None:
         """Empty the charts; `message` is the headline, `detail` (plain text, e.g. an error) goes below it."""
         self.prediction = None

@@ -83,12 +83,26 @@ def _feature_key(params: dict[str, Any]) -> tuple[int, int, int, float, float]:
 
 
 def log_mel(waveform: np.ndarray | torch.Tensor, params: dict[str, Any]) -> np.ndarray:
-    """Log-mel power spectrogram [n_mels, frames] of any-length mono audio (for display, too).
+    """Log-mel power spectrogram [n_mels, frames] of any-length mono audio, in numpy (no torch).
 
-    Not normalised: `log(mel + log_floor)` only; `AudioModality.to_tensor` applies the fixed
-    mean/std. Short or empty waveforms are zero-padded so this never fails.
+    The picture of a recording the app shows (its previews are drawn before torch is loaded): the
+    same framing, window and filterbank as the model's features (`_log_mel_tensor`, torch.stft with
+    center=True, zero padding, periodic Hann; a test holds the two equal). Not normalised:
+    `log(mel + log_floor)` only. Short or empty waveforms are zero-padded so this never fails.
     """
-    return _log_mel_tensor(waveform, params).numpy()
+    x = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    if x.size == 0:
+        x = np.zeros(1, np.float32)
+    n_fft, hop = int(params["n_fft"]), int(params["hop_length"])
+    padded = np.pad(x, (n_fft // 2, n_fft // 2))
+    if padded.size < n_fft:
+        padded = np.pad(padded, (0, n_fft - padded.size))
+    frames = 1 + (padded.size - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    spec = np.fft.rfft(padded[idx] * window, axis=1)
+    power = (spec.real**2 + spec.imag**2).T.astype(np.float32)
+    return np.log(_mel_filterbank_np(*_feature_key(params)) @ power + float(params["log_floor"])).astype(np.float32)
 
 
 def _log_mel_tensor(waveform: np.ndarray | torch.Tensor, params: dict[str, Any]) -> torch.Tensor:

@@ -24,11 +24,16 @@ A recipe turns them on per modality with `[training.modality_augment.<name>]` ta
     tilt = 0.3               # first-order spectral tilt coefficient range [-tilt, tilt] (microphone colour)
     formant = [0.87, 1.15]   # optional, off by default: vocal-tract-length perturbation at constant tempo
     tempo = [0.85, 1.18]     # optional, off by default: speaking rate at constant pitch (WSOLA time stretch)
+
+Such a table is read into an :class:`AudioAugment` or :class:`ImageAugment` when the recipe is read
+(:func:`augment_spec`), so a misspelt key or a range the wrong way round stops the run before any
+data is decoded. A range that is on by default is turned off with an empty list (``speed = []``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -252,14 +257,111 @@ def elastic_warp(raw: np.ndarray, rng: np.random.Generator, sigma: float, grid: 
     return np.clip(np.rint(top * (1 - fy) + bottom * fy), 0, 255).astype(np.uint8)
 
 
-def augment_raw(modality: Any, raw: np.ndarray, rng: np.random.Generator, **params: Any) -> np.ndarray:
-    """Dispatch on the modality's kind; a modality object with its own `augment` method wins."""
-    if hasattr(modality, "augment"):
-        return modality.augment(raw, rng, **params)
-    if modality.kind == "audio":
-        params.setdefault("sample_rate", int(modality.params["sample_rate"]))
-        params.setdefault("window_seconds", float(modality.params["duration"]))
-        return augment_audio(raw, rng, **params)
-    if modality.kind == "image":
-        return augment_image(raw, rng, **params)
-    return raw
+# --- typed settings (one recipe table each) ----------------------------------------------------
+
+Range = tuple[float, float]
+
+
+def _range(name: str, value: Any, *, optional: bool, positive: bool = False) -> Range | None:
+    """A [lo, hi] pair from a recipe; None (or an empty list) turns an optional range off."""
+    if value is None or (optional and isinstance(value, list | tuple) and len(value) == 0):
+        if not optional:
+            raise ValueError(f"{name}: needs a range [low, high]")
+        return None
+    if not isinstance(value, list | tuple) or len(value) != 2 or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{name}: expected a range [low, high] of two numbers, got {value!r}"
+                         + (" (or [] for off)" if optional else ""))
+    lo, hi = float(value[0]), float(value[1])
+    if lo > hi:
+        raise ValueError(f"{name}: low {lo:g} is above high {hi:g}")
+    if positive and lo <= 0:
+        raise ValueError(f"{name}: factors must be above 0, got {lo:g}")
+    return (lo, hi)
+
+
+def _fraction(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name}: expected a probability between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _non_negative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or float(value) < 0:
+        raise ValueError(f"{name}: expected a number of at least 0, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class AudioAugment:
+    """``[training.modality_augment.<audio input>]``: the arguments of :func:`augment_audio`, checked."""
+
+    probability: float = 1.0
+    speed: Range | None = (0.8, 1.25)
+    gain_db: Range | None = (-12.0, 6.0)
+    shift: bool = True
+    shift_fraction: float = 0.5
+    noise_snr_db: Range | None = (30.0, 50.0)
+    noise_probability: float = 0.3
+    tilt: float = 0.0
+    formant: Range | None = None
+    tempo: Range | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("probability", "shift_fraction", "noise_probability"):
+            object.__setattr__(self, name, _fraction(name, getattr(self, name)))
+        object.__setattr__(self, "tilt", _non_negative("tilt", self.tilt))
+        for name, positive in (("speed", True), ("gain_db", False), ("noise_snr_db", False),
+                               ("formant", True), ("tempo", True)):
+            object.__setattr__(self, name, _range(name, getattr(self, name), optional=True, positive=positive))
+        if not isinstance(self.shift, bool):
+            raise ValueError(f"shift: expected true or false, got {self.shift!r}")
+
+
+@dataclass(frozen=True)
+class ImageAugment:
+    """``[training.modality_augment.<image input>]``: the arguments of :func:`augment_image`, checked."""
+
+    probability: float = 0.5
+    rotate: float = 12.0
+    scale: Range = (0.85, 1.1)
+    shear: float = 0.2
+    translate: float = 2.0
+    thickness: Range | None = None  # writing style: pen-width change range in px at 28x28 (stroke_width)
+    elastic: float = 0.0  # writing style: elastic wobble, std in px (elastic_warp)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "probability", _fraction("probability", self.probability))
+        for name in ("rotate", "shear", "translate", "elastic"):
+            object.__setattr__(self, name, _non_negative(name, getattr(self, name)))
+        object.__setattr__(self, "scale", _range("scale", self.scale, optional=False, positive=True))
+        object.__setattr__(self, "thickness", _range("thickness", self.thickness, optional=True))
+
+
+AUGMENT_SPECS: dict[str, type[AudioAugment] | type[ImageAugment]] = {"audio": AudioAugment, "image": ImageAugment}
+
+
+def augment_spec(kind: str, table: Mapping[str, Any] | AudioAugment | ImageAugment) -> AudioAugment | ImageAugment:
+    """The typed settings for an input of `kind` from a recipe table; ValueError naming the bad key or value."""
+    spec_type = AUGMENT_SPECS.get(kind)
+    if spec_type is None:
+        raise ValueError(f"{kind} inputs have no input augmentation (augmentable kinds: {', '.join(AUGMENT_SPECS)})")
+    if isinstance(table, spec_type):
+        return table
+    if not isinstance(table, Mapping):
+        raise ValueError(f"expected a table of settings, got {table!r}")
+    known = [f.name for f in fields(spec_type)]
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {kind} augmentation settings {unknown}; known: {known}")
+    return spec_type(**table)
+
+
+def augment_raw(modality: Any, raw: np.ndarray, rng: np.random.Generator,
+                spec: AudioAugment | ImageAugment) -> np.ndarray:
+    """Apply `spec` (see :func:`augment_spec`) to one raw input of `modality`."""
+    params = asdict(spec)
+    if isinstance(spec, AudioAugment):
+        return augment_audio(raw, rng, sample_rate=int(modality.params["sample_rate"]),
+                             window_seconds=float(modality.params["duration"]), **params)
+    return augment_image(raw, rng, **params)

@@ -203,14 +203,16 @@ def zoo_kinds(kind: str) -> tuple[str, ...]:
 
 
 def check_kinds(modality: Any, kinds: list[str], training: bool = True) -> None:
-    """Raise ValueError naming the first kind (or part of a composition) the modality cannot apply;
+    """Raise ValueError naming the kinds (or parts of compositions) the modality cannot apply;
     with `training`, an evaluation-only kind is refused too."""
     table = ZOO.get(modality.kind, {})
+    bad = [part for kind in kinds for part in kind.split("+")
+           if part not in modality.corruption_kinds and part not in table]
+    if bad:
+        valid = [*modality.corruption_kinds, *table]
+        raise ValueError(f"unknown {modality.kind} corruptions {bad}; valid: {valid} (or 'a+b' compositions of them)")
     for kind in kinds:
         for part in kind.split("+"):
-            if part not in modality.corruption_kinds and part not in table:
-                valid = ", ".join((*modality.corruption_kinds, *table))
-                raise ValueError(f"unknown {modality.kind} degradation {part!r} in {kind!r}; valid: {valid}")
             if training and part in EVAL_ONLY.get(modality.kind, ()):
                 raise ValueError(f"{modality.kind} degradation {part!r} is held out for evaluation; "
                                  f"it cannot be a training kind")

@@ -22,13 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# The locator moved to app.resources (one place for the app, the self-test and the CLI); these
+# names stay importable from here.
+from app.resources import DEFAULT_MODEL_NAME, default_model_path, resources_dir  # noqa: F401
+from app.util.files import atomic_path
+
 FORMAT_NAME = "qmf-studio-bundle"
 FORMAT_VERSION = 1
 MANIFEST_KEY = "qmf.manifest"
 WEIGHTS_HASH_KEY = "qmf.weights_sha256"
 MANIFEST_HASH_KEY = "qmf.manifest_sha256"
 MAX_HEADER_BYTES = 100 * 1024 * 1024
-DEFAULT_MODEL_NAME = "avmnist-qmf.safetensors"
 
 
 class BundleError(ValueError):
@@ -38,20 +42,6 @@ class BundleError(ValueError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}")
-
-
-def resources_dir() -> Path:
-    """The folder with bundled models and samples (next to `app/` in a checkout or a frozen build)."""
-    import sys
-
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
-
-
-def default_model_path() -> Path:
-    return resources_dir() / "models" / DEFAULT_MODEL_NAME
 
 
 def _read_header(path: Path, data: bytes | None = None) -> tuple[dict[str, Any], int]:
@@ -191,10 +181,8 @@ def save_bundle(path: str | Path, model: Any, manifest: dict[str, Any]) -> Path:
     weights_sha256 = weights_digest(state)
     metadata = {MANIFEST_KEY: manifest_text, WEIGHTS_HASH_KEY: weights_sha256,
                 MANIFEST_HASH_KEY: manifest_digest(manifest_text, weights_sha256)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 

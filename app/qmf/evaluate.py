@@ -139,6 +139,14 @@ def run_condition(
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+def corruption_masks(names: Sequence[str], n: int, probability: float, seed: int) -> dict[str, np.ndarray]:
+    """Which samples get which modality corrupted in one seed of the protocol: each modality of each
+    sample independently with `probability` (0.5: a quarter clean, a quarter each modality alone, a
+    quarter both), from a generator of its own so the masks do not depend on the corruption drawn."""
+    rng = np.random.default_rng([seed, 7919])
+    return {m: rng.random(n) < probability for m in names}
+
+
 def _mean_std(values: list[float]) -> dict[str, float]:
     arr = np.asarray(values, float)
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
@@ -165,8 +173,7 @@ def protocol(
         share_clean: dict[str, list[float]] = {m: [] for m in names}
         share_bad: dict[str, list[float]] = {m: [] for m in names}
         for seed in range(seeds):
-            rng = np.random.default_rng([seed, 7919])
-            mask = {m: rng.random(n) < probability for m in names}
+            mask = corruption_masks(names, n, probability, seed)
             res = run_condition(predictor, data, mask, kinds, float(level), seed)
             for rule in ("qmf", "late_fusion", "oracle", *names):
                 key = rule if rule not in names else f"pred:{rule}"

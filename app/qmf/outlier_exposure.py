@@ -47,22 +47,39 @@ def _names(where: str, value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
+def _name_table(where: str, value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected a table of input name = [names], got {value!r}")
+    return {str(k): _names(f"{where}.{k}", v) for k, v in value.items()}
+
+
+def _margin(where: str, value: Any) -> float | dict[str, float]:
+    if isinstance(value, Mapping):
+        return {str(k): float(v) for k, v in value.items()}
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}: expected a number or a table of input name = number, got {value!r}")
+    return float(value)
+
+
 @dataclass
 class OutlierSettings:
+    """``[training.outliers]``: per pair, with `probability`, one input replaced by a foreign one of `families`."""
+
     probability: float = 0.0
     families: dict[str, list[str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        p = self.probability
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+            raise ValueError(f"outliers probability must be between 0 and 1, got {p!r}")
+        self.probability = float(p)
+        self.families = _name_table("outliers families", self.families)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> OutlierSettings:
-        data = dict(data or {})
-        unknown = sorted(set(data) - {"probability", "families"})
-        if unknown:
-            raise ValueError(f"[training.outliers]: unknown entries {unknown}; known: ['families', 'probability']")
-        p = data.get("probability", 0.0)
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
-            raise ValueError(f"[training.outliers] probability must be between 0 and 1, got {p!r}")
-        fams = {str(k): _names(f"[training.outliers] families.{k}", v) for k, v in dict(data.get("families", {})).items()}
-        return cls(probability=float(p), families=fams)
+        from app.qmf.recipe import from_table
+
+        return from_table(cls, dict(data or {}), "training.outliers")
 
     @property
     def active(self) -> bool:
@@ -71,30 +88,26 @@ class OutlierSettings:
 
 @dataclass
 class EnergyBound:
+    """``[training.energy_bound]``: weight * (relu(E_clean - m_in)^2 + relu(m_out - E_foreign)^2) per branch."""
+
     weight: float = 0.0
     m_in: float | dict[str, float] = -14.0
     m_out: float | dict[str, float] = -3.0
     degraded_out_level: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.m_in = _margin("energy_bound m_in", self.m_in)
+        self.m_out = _margin("energy_bound m_out", self.m_out)
+        self.weight = float(self.weight)
+        self.degraded_out_level = float(self.degraded_out_level)
+        if self.weight < 0:
+            raise ValueError(f"energy_bound weight must be >= 0, got {self.weight}")
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> EnergyBound:
-        data = dict(data or {})
-        known = {"weight", "m_in", "m_out", "degraded_out_level"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"[training.energy_bound]: unknown entries {unknown}; known: {sorted(known)}")
-        out = cls(**data)
-        for key in ("m_in", "m_out"):
-            v = getattr(out, key)
-            if isinstance(v, Mapping):
-                setattr(out, key, {str(k): float(x) for k, x in v.items()})
-            else:
-                setattr(out, key, float(v))
-        out.weight = float(out.weight)
-        out.degraded_out_level = float(out.degraded_out_level)
-        if out.weight < 0:
-            raise ValueError(f"[training.energy_bound] weight must be >= 0, got {out.weight}")
-        return out
+        from app.qmf.recipe import from_table
+
+        return from_table(cls, dict(data or {}), "training.energy_bound")
 
     def margin(self, which: str, modality: str) -> float:
         v = getattr(self, which)
@@ -107,22 +120,20 @@ class EnergyBound:
 
 @dataclass
 class HeldOut:
-    """What the recipe keeps out of training on purpose, for evaluation (declarative)."""
+    """``[training.held_out]``: what the recipe keeps out of training on purpose, for evaluation (declarative)."""
 
     foreign: dict[str, list[str]] = field(default_factory=dict)
     degradations: dict[str, list[str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.foreign = _name_table("held_out foreign", self.foreign)
+        self.degradations = _name_table("held_out degradations", self.degradations)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> HeldOut:
-        data = dict(data or {})
-        unknown = sorted(set(data) - {"foreign", "degradations"})
-        if unknown:
-            raise ValueError(f"[training.held_out]: unknown entries {unknown}; known: ['degradations', 'foreign']")
-        return cls(
-            foreign={str(k): _names(f"[training.held_out] foreign.{k}", v) for k, v in dict(data.get("foreign", {})).items()},
-            degradations={str(k): _names(f"[training.held_out] degradations.{k}", v)
-                          for k, v in dict(data.get("degradations", {})).items()},
-        )
+        from app.qmf.recipe import from_table
+
+        return from_table(cls, dict(data or {}), "training.held_out")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

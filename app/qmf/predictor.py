@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,87 +18,11 @@ import torch
 from app.modalities import Modality, get_modality
 from app.qmf.bundle import Bundle, load_bundle
 from app.qmf.calibration import is_unfamiliar, modality_table, percentile, read_calibration
+from app.qmf.corruption import Corruption, parse_corruption  # the parser lives apart from torch; re-exported
 from app.qmf.fusion import fuse_late
+from app.qmf.prediction import ModalityResult, Prediction
 
-
-@dataclass
-class ModalityResult:
-    name: str
-    kind: str
-    file: str | None
-    label: str
-    index: int
-    probability: float
-    probabilities: list[float]
-    energy: float
-    quality: float
-    share: float
-    # Among clean validation inputs (the bundle's calibration table; None for a bundle without one):
-    # the percentile of this quality (3.0 = lower than 97 % of clean inputs) and the "unfamiliar" mark.
-    quality_percentile: float | None = None
-    unfamiliar: bool | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "label": self.label,
-            "index": self.index,
-            "probability": self.probability,
-            "probabilities": self.probabilities,
-            "energy": self.energy,
-            "quality": self.quality,
-            "share": self.share,
-            "quality_percentile": self.quality_percentile,
-            "unfamiliar": self.unfamiliar,
-        }
-
-
-@dataclass
-class Prediction:
-    model_name: str
-    model_sha256: str
-    labels: list[str]
-    label: str
-    index: int
-    probability: float
-    probabilities: list[float]
-    modalities: dict[str, ModalityResult]
-    late_fusion_probabilities: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    # {"percentile": 1.0, "unfamiliar_below": {modality: quality}} from the bundle; None without calibration
-    calibration: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": {"name": self.model_name, "sha256": self.model_sha256},
-            "labels": self.labels,
-            "label": self.label,
-            "index": self.index,
-            "probability": self.probability,
-            "probabilities": self.probabilities,
-            "modalities": {n: r.to_json() for n, r in self.modalities.items()},
-            "late_fusion": {"probabilities": self.late_fusion_probabilities},
-            "seconds": self.seconds,
-            "calibration": self.calibration,
-        }
-
-
-Corruption = tuple[str, str, float]  # (modality name, corruption kind, level 0..10)
-
-
-def parse_corruption(text: str) -> Corruption:
-    """Parse `MODALITY:KIND:LEVEL`, e.g. `audio:white_noise:5`."""
-    parts = text.split(":")
-    if len(parts) != 3:
-        raise ValueError(f"corruption {text!r} should look like MODALITY:KIND:LEVEL, e.g. audio:white_noise:5")
-    name, kind, level_text = parts
-    try:
-        level = float(level_text)
-    except ValueError:
-        raise ValueError(f"corruption {text!r}: level {level_text!r} is not a number (0 to 10)") from None
-    if not 0 <= level <= 10:
-        raise ValueError(f"corruption {text!r}: level must be between 0 and 10")
-    return name, kind, level
+__all__ = ["Corruption", "ModalityResult", "Prediction", "Predictor", "parse_corruption"]
 
 
 class Predictor:
@@ -114,10 +37,6 @@ class Predictor:
         }
         self.device = next(self.model.parameters()).device
         self.calibration = read_calibration(bundle.manifest)  # None: no percentiles, no marks
-        self._calibration_summary = None if self.calibration is None else {
-            "percentile": self.calibration.get("unfamiliar_percentile"),
-            "unfamiliar_below": {n: t["unfamiliar_below"] for n, t in self.calibration.get("modalities", {}).items()},
-        }
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: str = "cpu") -> Predictor:
@@ -244,7 +163,7 @@ class Predictor:
                     modalities=mods,
                     late_fusion_probabilities=[float(p) for p in numbers["late"][i]],
                     seconds=per_item,
-                    calibration=self._calibration_summary,
+                    calibration=self.calibration,
                 )
             )
         return preds

@@ -1,18 +1,20 @@
-"""Training a QMF model on paired data described by manifests.
+"""Training a QMF model on paired data described by manifests: the loop, validation, checkpoints.
 
-A run is described by a recipe (TOML or JSON): the modalities with their preprocessing and encoder
-sizes, and the training settings. The recipe is stored whole in the resulting bundle, so a model file
-says how it was made. Randomness flows from the recipe's seed through explicit generators only.
+The recipe (app/qmf/recipe.py) says what to train and how; the data (app/qmf/dataset.py) decodes the
+pairs once and serves each epoch's augmented samples. :func:`train` reads the recipe it is given and
+never changes it: the recipe the model was made with (labels found in the data, full preprocessing,
+text vocabularies) is a new object, returned in ``TrainResult.recipe`` and stored in the bundle.
+Randomness flows from the recipe's seed through explicit generators only.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
-import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,245 +23,37 @@ import torch
 from torch.nn import functional as F
 
 from app.data.manifest import PairRow
-from app.modalities import Modality, get_modality
+from app.modalities import get_modality
+from app.modalities.text import TextModality
+from app.qmf.dataset import VALIDATION_EPOCH, EpochView, PairedData, make_loader
 from app.qmf.fusion import fuse_late
-from app.qmf.losses import MARGIN_FORMS, RANKING_TARGETS, LossHistory, normalise_batch, qmf_loss
-from app.qmf.model import ModalityConfig, ModelConfig, QMFModel
+from app.qmf.losses import LossHistory, normalise_batch, qmf_loss
+from app.qmf.model import ModelConfig, QMFModel
+from app.qmf.outlier_exposure import outlier_loss
+from app.qmf.recipe import FUSION_LOSSES, AugmentSpec, Recipe, TrainingSettings
+from app.util.files import atomic_path
 
-FUSION_LOSSES = ("qmf", "late")
-VALIDATION_EPOCH = 1_000_000  # seeds validation corruption apart from any training epoch
-
-
-@dataclass
-class AugmentSpec:
-    """Corrupt `modality` during training with `probability`, kind drawn from `kinds`, level uniform in `levels`."""
-
-    modality: str
-    kinds: list[str]
-    levels: tuple[float, float] = (0.0, 10.0)
-    probability: float = 0.5
-
-
-@dataclass
-class TrainingSettings:
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-2
-    rank_weight: float = 1.0  # lambda
-    ranking_target: str = "history"  # see app.qmf.losses
-    ranking_margin: str = "official"  # "official" or "paper": see app.qmf.losses.ranking_loss
-    fusion_loss: str = "qmf"  # "late" trains a static late-fusion comparison model
-    seed: int = 0
-    patience: int = 3
-    val_fraction: float = 0.1  # used when no validation manifest is given
-    repair_each_epoch: bool = True
-    samples_per_epoch: int | None = None
-    workers: int = 0
-    augment: list[AugmentSpec] = field(default_factory=list)
-    modality_augment: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # outlier exposure and what evaluation holds out: app/qmf/outlier_exposure.py
-    outliers: dict[str, Any] = field(default_factory=dict)
-    energy_bound: dict[str, Any] = field(default_factory=dict)
-    held_out: dict[str, Any] = field(default_factory=dict)
-    # Start from the weights of this bundle (same architecture) instead of a random initialisation: Liu et al.
-    # fine-tune a trained classifier with the energy bound. Relative paths are from the working directory.
-    # The bundle's file name, SHA-256 and recipe are stored in the new bundle's manifest (training.init).
-    init_from: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.ranking_target not in RANKING_TARGETS:
-            raise ValueError(f"ranking_target must be one of {RANKING_TARGETS}, got {self.ranking_target!r}")
-        if self.ranking_margin not in MARGIN_FORMS:
-            raise ValueError(f"ranking_margin must be one of {MARGIN_FORMS}, got {self.ranking_margin!r}")
-        if self.fusion_loss not in FUSION_LOSSES:
-            raise ValueError(f"fusion_loss must be one of {FUSION_LOSSES}, got {self.fusion_loss!r}")
-        self.augment = [a if isinstance(a, AugmentSpec) else AugmentSpec(**a) for a in self.augment]
-        for a in self.augment:
-            a.levels = (float(a.levels[0]), float(a.levels[1]))
-        from app.qmf.outlier_exposure import EnergyBound, HeldOut, OutlierSettings
-
-        self.outlier_settings = OutlierSettings.from_dict(self.outliers)
-        self.energy_settings = EnergyBound.from_dict(self.energy_bound)
-        self.held_out_settings = HeldOut.from_dict(self.held_out)
-
-
-@dataclass
-class Recipe:
-    name: str
-    modalities: list[ModalityConfig]
-    training: TrainingSettings
-    labels: list[str] | None = None
-    confidence_scale: float = 0.1
-    detach_weights: bool = True
-    description: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Recipe:
-        known = {"name", "modalities", "training", "labels", "confidence_scale", "detach_weights", "description"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown recipe entries {unknown}; known: {sorted(known)}")
-        if "modalities" not in data:
-            raise ValueError("the recipe has no [[modalities]] entries")
-        try:
-            training = TrainingSettings(**data.get("training", {}))
-        except TypeError as exc:
-            raise ValueError(f"[training]: {exc}") from None
-        return cls(
-            name=str(data.get("name", "qmf-model")),
-            modalities=[ModalityConfig(**m) for m in data["modalities"]],
-            training=training,
-            labels=[str(x) for x in data["labels"]] if data.get("labels") else None,
-            confidence_scale=float(data.get("confidence_scale", 0.1)),
-            detach_weights=bool(data.get("detach_weights", True)),
-            description=str(data.get("description", "")),
-        )
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> Recipe:
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ValueError(f"{path}: recipe file not found") from None
-        try:
-            data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: not a valid recipe ({exc})") from None
-        try:
-            return cls.from_dict(data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: {exc}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = [
+    "FUSION_LOSSES",
+    "VALIDATION_EPOCH",
+    "AugmentSpec",
+    "EpochView",
+    "PairedData",
+    "Recipe",
+    "TrainResult",
+    "TrainingSettings",
+    "build_text_vocabularies",
+    "bundle_manifest",
+    "checkpoint_path",
+    "choose_device",
+    "prepare_recipe",
+    "train",
+]
 
 
 def choose_device() -> torch.device:
     """CUDA when present, else CPU: the same code runs on both."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-class PairedData:
-    """Decoded inputs of a manifest, held in memory once per unique file.
-
-    Each modality keeps a list of unique raw inputs; each row points at one item per modality. Re-pairing
-    shuffles the item a row uses within rows of the same label, which turns a fixed list of pairs into a
-    fresh pairing every epoch (as AV-MNIST is built).
-    """
-
-    def __init__(
-        self,
-        rows: Sequence[PairRow],
-        modalities: dict[str, Modality],
-        labels: list[str],
-        progress: Callable[[int, int], None] | None = None,
-    ):
-        self.modalities = modalities
-        self.labels = labels
-        label_index = {name: i for i, name in enumerate(labels)}
-        self.items: dict[str, list[np.ndarray]] = {n: [] for n in modalities}
-        self.item_files: dict[str, list[str]] = {n: [] for n in modalities}
-        index_of: dict[str, dict[str, int]] = {n: {} for n in modalities}
-        ids = {n: np.zeros(len(rows), dtype=np.int64) for n in modalities}
-        y = np.zeros(len(rows), dtype=np.int64)
-        total = len(rows)
-        for r, row in enumerate(rows):
-            if row.label is None:
-                raise ValueError(f"row {row.line} ({row.id}) has no label; training needs labels")
-            if row.label not in label_index:
-                raise ValueError(f"row {row.line} ({row.id}): label {row.label!r} is not one of {labels}")
-            y[r] = label_index[row.label]
-            for name, modality in modalities.items():
-                path = row.files.get(name)
-                key = str(path) if path is not None else ""
-                if key not in index_of[name]:
-                    index_of[name][key] = len(self.items[name])
-                    self.items[name].append(modality.load(path) if path is not None else modality.blank())
-                    self.item_files[name].append(key)
-                ids[name][r] = index_of[name][key]
-            if progress is not None and (r % 500 == 0 or r == total - 1):
-                progress(r + 1, total)
-        self.base_ids = ids
-        self.ids = {n: v.copy() for n, v in ids.items()}
-        self.y = y
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def repair(self, rng: np.random.Generator) -> None:
-        """New pairing: for every modality but the first, shuffle items among rows of the same label."""
-        names = list(self.modalities)
-        self.ids = {names[0]: self.base_ids[names[0]].copy()}
-        for name in names[1:]:
-            new = self.base_ids[name].copy()
-            for label in np.unique(self.y):
-                rows = np.flatnonzero(self.y == label)
-                new[rows] = self.base_ids[name][rng.permutation(rows)]
-            self.ids[name] = new
-
-
-class EpochView(torch.utils.data.Dataset):
-    """One epoch's samples: re-paired, augmented with a per-sample generator, turned into tensors."""
-
-    def __init__(self, data: PairedData, order: np.ndarray, settings: TrainingSettings, epoch: int, augment: bool):
-        self.data, self.order, self.settings, self.epoch, self.augment = data, order, settings, epoch, augment
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __getitem__(self, k: int):
-        r = int(self.order[k])
-        rng = np.random.default_rng([self.settings.seed, self.epoch, r, 1 if self.augment else 0])
-        tensors, ids, corrupted, foreign = {}, {}, {}, {}
-        replaced = None
-        if self.augment:
-            from app.qmf.outlier_exposure import pick_foreign
-
-            replaced = pick_foreign(self.settings.outlier_settings, self.data.modalities, rng, self._source)
-        for name, modality in self.data.modalities.items():
-            if replaced is not None and replaced[0] == name:
-                tensors[name] = modality.to_tensor(replaced[1])
-                ids[name] = int(self.data.ids[name][r])
-                corrupted[name], foreign[name] = 0.0, True
-                continue
-            item = int(self.data.ids[name][r])
-            raw = self.data.items[name][item]
-            extra = self.settings.modality_augment.get(name)
-            if self.augment and extra:
-                from app.modalities.augment import augment_raw  # the modality's own augment() wins
-
-                raw = augment_raw(modality, raw, rng, **extra)
-            flag = 0.0
-            for spec in self.settings.augment if self.augment else ():  # augment=False: clean (validation)
-                if spec.modality == name and rng.random() < spec.probability:
-                    from app.modalities.zoo import degrade
-
-                    kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
-                    level = float(rng.uniform(*spec.levels))
-                    raw = degrade(modality, raw, kind, level, rng)
-                    flag = level
-            tensors[name] = modality.to_tensor(raw)
-            ids[name] = item
-            corrupted[name], foreign[name] = flag, False
-        return tensors, int(self.data.y[r]), ids, corrupted, foreign
-
-    def _source(self, name: str, rng: np.random.Generator) -> np.ndarray:
-        """A random real input of modality `name`, for foreign families that transform one."""
-        items = self.data.items[name]
-        return items[int(rng.integers(len(items)))]
-
-
-def _collate(batch):
-    """Batch of samples -> (tensors, labels, input ids, degradation levels (0 = clean), foreign flags)."""
-    names = list(batch[0][0])
-    tensors = {n: torch.stack([b[0][n] for b in batch]) for n in names}
-    y = torch.tensor([b[1] for b in batch], dtype=torch.long)
-    ids = {n: torch.tensor([b[2][n] for b in batch], dtype=torch.long) for n in names}
-    levels = {n: torch.tensor([float(b[3][n]) for b in batch], dtype=torch.float32) for n in names}
-    foreign = {n: torch.tensor([b[4][n] for b in batch], dtype=torch.bool) for n in names}
-    return tensors, y, ids, levels, foreign
 
 
 @dataclass
@@ -274,13 +68,6 @@ class TrainResult:
     init: dict[str, Any] | None = None  # the bundle the weights started from (training.init_from)
 
 
-def _loader(view: EpochView, batch_size: int, workers: int) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(
-        view, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
-        persistent_workers=False,
-    )
-
-
 def _validate(model: QMFModel, data: PairedData, settings: TrainingSettings, device: torch.device) -> dict[str, float]:
     """Validation on clean pairs and on pairs corrupted as in training (fixed generator): model selection
     looks at both, so a model that is right on clean data but brittle is not picked."""
@@ -291,7 +78,7 @@ def _validate(model: QMFModel, data: PairedData, settings: TrainingSettings, dev
     with torch.inference_mode():
         for augment, key in ((False, "clean_accuracy"), (True, "corrupted_accuracy")):
             view = EpochView(data, order, settings, epoch=VALIDATION_EPOCH, augment=augment)
-            for tensors, y, *_ in _loader(view, 512, 0):
+            for tensors, y, *_ in make_loader(view, 512, 0):
                 tensors = {k: v.to(device) for k, v in tensors.items()}
                 y = y.to(device)
                 out = model(tensors)
@@ -305,7 +92,10 @@ def _validate(model: QMFModel, data: PairedData, settings: TrainingSettings, dev
     }
 
 
-def _checkpoint_path(out: Path) -> Path:
+def checkpoint_path(out: Path) -> Path:
+    """Where a run that writes `out` keeps its per-epoch checkpoint (``--resume`` reads it; ``qmf train``
+    deletes it after the bundle is written unless told to keep it)."""
+    out = Path(out)
     return out.with_name(out.name + ".ckpt")
 
 
@@ -321,15 +111,11 @@ def train(
     """Train; early-stop on validation (never on test); checkpoint each epoch next to `out`."""
     from tqdm import tqdm
 
-    settings = recipe.training
     start = time.perf_counter()
-    labels = recipe.labels or sorted({r.label for r in train_rows if r.label is not None}, key=_label_sort_key)
-    recipe.labels = labels
-    build_text_vocabularies(recipe, train_rows)
+    recipe = prepare_recipe(recipe, train_rows)
+    settings = recipe.training
+    labels = recipe.labels
     modalities = {m.name: get_modality(m.kind, m.preprocessing) for m in recipe.modalities}
-    for m in recipe.modalities:  # store the full preprocessing (defaults filled in) in the bundle
-        m.preprocessing = dict(modalities[m.name].params)
-    check_training_kinds(settings, modalities)
     rng = np.random.default_rng(settings.seed)
     train_rows = list(train_rows)
     if val_rows is None:
@@ -359,7 +145,7 @@ def train(
     best = {"loss": math.inf, "epoch": -1, "state": None, "validation": {}}
     first_epoch = 0
 
-    ckpt = _checkpoint_path(out) if out is not None else None
+    ckpt = checkpoint_path(out) if out is not None else None
     if resume and ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)  # our own file; weights_only executes nothing
         model.load_state_dict(state["model"])
@@ -386,7 +172,7 @@ def train(
         view = EpochView(train_data, order, settings, epoch, augment=True)
         model.train()
         running = 0.0
-        bar = tqdm(_loader(view, settings.batch_size, settings.workers), total=steps_per_epoch,
+        bar = tqdm(make_loader(view, settings.batch_size, settings.workers), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress, leave=False)
         for step, (tensors, y, ids, levels, foreign) in enumerate(bar):
             tensors = {k: v.to(device) for k, v in tensors.items()}
@@ -407,11 +193,9 @@ def train(
             loss, per_sample = qmf_loss(out_.logits, out_.fused, out_.quality, y, records,
                                         settings.rank_weight, fused_for_loss, settings.ranking_margin,
                                         branch_mask={n: ~v for n, v in foreign.items()} if any_foreign else None)
-            if settings.energy_settings.weight > 0:
-                from app.qmf.outlier_exposure import outlier_loss
-
+            if settings.energy_bound.weight > 0:  # Liu et al.'s energy bound per branch (outlier exposure)
                 loss = loss + outlier_loss(out_.energy, foreign, {k: v.to(device) for k, v in levels.items()},
-                                           settings.energy_settings)
+                                           settings.energy_bound)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -437,14 +221,14 @@ def train(
             f"val accuracy clean {validation['clean_accuracy']:.4f} corrupted {validation['corrupted_accuracy']:.4f}"
             f"{' (best)' if improved else ''}")
         if ckpt is not None:
-            tmp = ckpt.with_name(ckpt.name + ".tmp")
-            torch.save({
-                "model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-                "histories": {n: torch.from_numpy(h.state()) for n, h in histories.items()},
-                "log": json.dumps(epoch_log), "best_loss": best["loss"], "best_epoch": best["epoch"],
-                "best_state": best["state"], "best_validation": json.dumps(best["validation"]), "epoch": epoch,
-            }, tmp)
-            tmp.replace(ckpt)
+            with atomic_path(ckpt) as tmp:
+                torch.save({
+                    "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "histories": {n: torch.from_numpy(h.state()) for n, h in histories.items()},
+                    "log": json.dumps(epoch_log), "best_loss": best["loss"], "best_epoch": best["epoch"],
+                    "best_state": best["state"], "best_validation": json.dumps(best["validation"]), "epoch": epoch,
+                }, tmp)
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     model.eval()
@@ -471,23 +255,22 @@ def _initialise_from(model: QMFModel, path: str, log: Callable[[str], None]) -> 
             "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run")}
 
 
-def check_training_kinds(settings: TrainingSettings, modalities: dict[str, Modality]) -> None:
-    """Every degradation kind, foreign family and held-out name exists, and none is both trained on and held out."""
-    from app.modalities.zoo import check_kinds
-    from app.qmf.outlier_exposure import check_against_modalities
-
-    kinds: dict[str, list[str]] = {}
-    for spec in settings.augment:
-        if spec.modality not in modalities:
-            raise ValueError(f"[[training.augment]] names modality {spec.modality!r}, not one of {list(modalities)}")
-        check_kinds(modalities[spec.modality], spec.kinds, training=True)
-        kinds.setdefault(spec.modality, []).extend(spec.kinds)
-    check_against_modalities(settings.outlier_settings, settings.held_out_settings, kinds, modalities)
+def prepare_recipe(recipe: Recipe, train_rows: Sequence[PairRow]) -> Recipe:
+    """The recipe as the model is made with it (a copy; `recipe` is left as it was): labels from the
+    training rows when the recipe names none, text vocabularies built from the training texts, and every
+    input's full preprocessing (defaults filled in), which the bundle stores."""
+    recipe = copy.deepcopy(recipe)
+    if not recipe.labels:
+        recipe.labels = sorted({r.label for r in train_rows if r.label is not None}, key=_label_sort_key)
+    build_text_vocabularies(recipe, train_rows)
+    for m in recipe.modalities:
+        m.preprocessing = dict(get_modality(m.kind, m.preprocessing).params)
+    return recipe
 
 
 def build_text_vocabularies(recipe: Recipe, rows: Sequence[PairRow]) -> None:
-    """A text input without a vocabulary gets one from the training texts; it is stored in the bundle."""
-    from app.modalities.text import TextModality
+    """A text input without a vocabulary gets one from the training texts (in place: called on
+    :func:`prepare_recipe`'s copy)."""
 
     for m in recipe.modalities:
         if m.kind != "text" or m.preprocessing.get("vocab"):

@@ -7,17 +7,39 @@ cannot slow the window down; the window only reads the session file (WAL allows 
 progress messages. The child writes the same session format through the same BatchRunner as
 ``qmf batch``.
 
-Messages sent (tuples): ("prepared", info), ("progress", done, total, rate, left or -1),
-("finished", stats), ("failed", message, kind) with kind "model_mismatch" or "error".
+Messages sent: the dataclasses of ``app.review.messages`` — `Prepared`, then `Progress` after each
+batch, then `Finished` or `Failed` (whose `kind` says what went wrong; a different model than the
+session's is `ErrorKind.MODEL_MISMATCH`, which the app answers with a re-run button).
 """
 
 from __future__ import annotations
 
 import os
+import traceback
 from pathlib import Path
 from typing import Any
 
+from app.review.messages import ErrorKind, Failed, Finished, Prepared, Progress
+
 __all__ = ["run_review"]
+
+
+def _failure(exc: BaseException, params: dict[str, Any]) -> Failed:
+    """The exception as a message: known kinds keep their one-line text; anything else is INTERNAL."""
+    from app.data.manifest import ManifestError
+    from app.modalities import InputError
+    from app.qmf.bundle import BundleError
+    from app.review.session import ModelMismatchError
+
+    if isinstance(exc, ModelMismatchError):
+        return Failed(ErrorKind.MODEL_MISMATCH, exc.path, exc.reason)
+    if isinstance(exc, BundleError):
+        return Failed(ErrorKind.BAD_MODEL, exc.path, str(exc))
+    if isinstance(exc, InputError | ManifestError | OSError | ValueError):
+        return Failed(ErrorKind.BAD_INPUT, params.get("source_path") or params.get("session_path"),
+                      str(exc) or type(exc).__name__)
+    return Failed(ErrorKind.INTERNAL, params.get("session_path"), f"{type(exc).__name__}: {exc}",
+                  "".join(traceback.format_exception(exc)))
 
 
 def run_review(conn: Any, cancel: Any, running: Any, params: dict[str, Any]) -> None:
@@ -32,41 +54,34 @@ def run_review(conn: Any, cancel: Any, running: Any, params: dict[str, Any]) -> 
                 pass
         from app.qmf.predictor import Predictor
         from app.review.runner import BatchRunner
-        from app.review.session import ModelMismatchError
         from app.review.workflow import prepare_session
 
         model_path = Path(params["model_path"])
         predictor = Predictor.load(model_path)
         source = params.get("source_path")
-        try:
-            prepared = prepare_session(params["session_path"], predictor, Path(source) if source else None,
-                                       model_path, rerun=bool(params.get("rerun")))
-        except ModelMismatchError as exc:
-            conn.send(("failed", str(exc), "model_mismatch"))
-            return
+        prepared = prepare_session(params["session_path"], predictor, Path(source) if source else None,
+                                   model_path, rerun=bool(params.get("rerun")))
         session = prepared.session
         src = prepared.source
-        conn.send(("prepared", {
-            "session": str(session.path), "created": prepared.created, "new_pairs": prepared.new_pairs,
-            "warnings": list(prepared.warnings),
-            "unmatched": [(str(p), r) for p, r in (src.unmatched if src else [])],
-            "problems": list(src.problems if src else []),
-        }))
+        conn.send(Prepared(
+            session=str(session.path), created=prepared.created, new_pairs=prepared.new_pairs,
+            warnings=list(prepared.warnings),
+            unmatched=[(str(p), r) for p, r in (src.unmatched if src else [])],
+            problems=list(src.problems if src else []),
+        ))
 
         def progress(done: int, total: int, rate: float, left: float | None) -> None:
-            conn.send(("progress", done, total, rate, -1.0 if left is None else left))
+            conn.send(Progress(done, total, rate, left))
 
         runner = BatchRunner(predictor, session, batch_size=int(params.get("batch_size") or 64),
                              workers=params.get("workers"), progress=progress,
                              cancel_event=cancel, running_event=running)
         stats = runner.run()
-        conn.send(("finished", {
-            "processed": stats.processed, "errors": stats.errors, "seconds": stats.seconds,
-            "cancelled": stats.cancelled, "done": stats.done, "total": stats.total, "rate": stats.rate,
-        }))
+        conn.send(Finished(processed=stats.processed, errors=stats.errors, seconds=stats.seconds,
+                           cancelled=stats.cancelled, done=stats.done, total=stats.total, rate=stats.rate))
     except Exception as exc:  # noqa: BLE001 - reported to the app as a message, never a traceback
         try:
-            conn.send(("failed", str(exc) or type(exc).__name__, "error"))
+            conn.send(_failure(exc, params))
         except OSError:
             pass
     finally:

@@ -42,19 +42,9 @@ def add_batch_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _model_path(args: argparse.Namespace) -> Path:
-    from app.qmf.bundle import default_model_path
+    from app.review.models import session_model_path
 
-    if args.model:
-        return Path(args.model)
-    session = Path(args.session)
-    if session.exists():
-        from app.review.session import ReviewSession
-
-        with ReviewSession.open(session) as s:
-            stored = s.model_path
-        if stored and Path(stored).is_file():
-            return Path(stored)
-    return default_model_path()
+    return session_model_path(args.model, args.session)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

@@ -27,6 +27,16 @@ class RunControl:
         self._running.set()
 
     @property
+    def cancel_event(self) -> Any:
+        """The event a run checks between batches (share it with the process that runs)."""
+        return self._cancel
+
+    @property
+    def running_event(self) -> Any:
+        """Set while the run may go on; cleared while paused."""
+        return self._running
+
+    @property
     def paused(self) -> bool:
         return not self._running.is_set()
 

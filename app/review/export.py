@@ -13,12 +13,12 @@ import csv
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from app.review.session import ReviewRow, ReviewSession, RowFilter
+from app.util.files import atomic_open
 
 __all__ = ["csv_columns", "export_csv", "export_json", "import_verdicts", "iter_rows", "read_csv_export", "row_dict"]
 
@@ -69,17 +69,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _atomic_write(path: Path, write: Any) -> Path:
-    path = Path(path).expanduser().absolute()
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def _write_atomically(path: str | os.PathLike[str], write: Any) -> Path:
+    target = Path(path).expanduser().absolute()
+    with atomic_open(target, newline="") as fh:
+        write(fh)
+    return target
 
 
 def export_csv(session: ReviewSession, path: str | os.PathLike[str], flt: RowFilter | None = None,
@@ -100,7 +94,7 @@ def export_csv(session: ReviewSession, path: str | os.PathLike[str], flt: RowFil
                     values[f"{m}_{f}"] = d["modalities"][m][f]
             w.writerow([_cell(values[c]) for c in cols])
 
-    return _atomic_write(Path(path), write)
+    return _write_atomically(path, write)
 
 
 def export_json(session: ReviewSession, path: str | os.PathLike[str], flt: RowFilter | None = None,
@@ -128,7 +122,7 @@ def export_json(session: ReviewSession, path: str | os.PathLike[str], flt: RowFi
             first = False
         fh.write("\n ]\n}\n")
 
-    return _atomic_write(Path(path), write)
+    return _write_atomically(path, write)
 
 
 def _parse(col: str, text: str) -> Any:

@@ -49,8 +49,8 @@ def window(qtbot, gui_model):
     w = MainWindow(gui_model)
     qtbot.addWidget(w)
     w.show()
-    if not w.model_ready:
-        with qtbot.waitSignal(w.modelReady, timeout=60000):
+    if not w.predict.model_ready:
+        with qtbot.waitSignal(w.predict.modelReady, timeout=60000):
             pass
     yield w
     w.close()

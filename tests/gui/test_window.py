@@ -1,46 +1,15 @@
-"""The main window, driven through its real widgets on the offscreen platform."""
+"""The main window as a shell: it renders the declared menus, routes drops to the Predict page, shows
+itself before torch loads, and saves a screenshot from the command line."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QImage
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtGui import QDropEvent, QImage, QKeySequence
 
-from app.gui.panels import AudioPanel, ImagePanel
-from app.gui.result_view import format_number
-
-TIMEOUT = 60000
-
-
-def assert_shows(window, expected) -> None:
-    """The label, the table and the quality chart show the core's numbers."""
-    e = expected.to_json()
-    assert window.result_view.headline.text().startswith(f"Prediction: {e['label']} ")
-    assert f"{e['probability']:.3f}" in window.result_view.headline.text()
-    table = window.result_view.table_values()
-    bars = window.result_view.quality_chart.bar_heights()
-    for name, r in e["modalities"].items():
-        assert table[name]["prediction"] == r["label"]
-        for key in ("probability", "energy", "quality", "share"):
-            assert table[name][key] == format_number(key, r[key]), (name, key)
-        assert bars[name]["quality"] == pytest.approx(r["quality"], abs=1e-6)
-        assert bars[name]["share"] == pytest.approx(r["share"], abs=1e-6)
-    assert table["fused"]["prediction"] == e["label"]
-    shown = window.result_json()
-    assert shown["label"] == e["label"]
-    assert shown["probabilities"] == pytest.approx(e["probabilities"], abs=1e-6)
-
-
-def test_panels_follow_the_model_manifest(window):
-    assert list(window.panels) == ["image", "audio"]
-    assert isinstance(window.panels["image"], ImagePanel)
-    assert isinstance(window.panels["audio"], AudioPanel)
-    assert window.model_ready
-    assert "tiny-test-model" in window.model_status.text()
+from tests.gui.predict.test_page import TIMEOUT, assert_shows
 
 
 def test_loading_state_is_visible_before_the_model_is_ready(qtbot, gui_model):
@@ -48,24 +17,12 @@ def test_loading_state_is_visible_before_the_model_is_ready(qtbot, gui_model):
 
     w = MainWindow(gui_model)
     qtbot.addWidget(w)
-    assert not w.model_ready
-    assert "Loading model" in w.model_status.text()
-    assert list(w.panels) == ["image", "audio"]  # built from the header, before the weights load
-    with qtbot.waitSignal(w.modelReady, timeout=TIMEOUT):
+    assert not w.predict.model_ready
+    assert "Loading model" in w.predict.model_status.text()
+    assert list(w.predict.panels) == ["image", "audio"]  # built from the header, before the weights load
+    with qtbot.waitSignal(w.predict.modelReady, timeout=TIMEOUT):
         pass
     w.close()
-
-
-def test_open_through_panel_buttons_shows_the_core_prediction(qtbot, window, pair, core_predictor, monkeypatch):
-    for name in ("image", "audio"):
-        monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, n=name, **k: (pair[n], ""))
-        with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-            qtbot.mouseClick(window.panels[name].open_button, Qt.MouseButton.LeftButton)
-    assert window.panels["image"].path == pair["image"]
-    assert_shows(window, core_predictor.predict_files(pair))
-    assert "28×28 PNG" in window.panels["image"].info_label.text()
-    assert "8000 Hz" in window.panels["audio"].info_label.text()
-    assert "predicted in" in window.time_label.text()
 
 
 def test_drop_routes_files_by_type(qtbot, window, other_pair, core_predictor):
@@ -73,113 +30,11 @@ def test_drop_routes_files_by_type(qtbot, window, other_pair, core_predictor):
     mime.setUrls([QUrl.fromLocalFile(other_pair["audio"]), QUrl.fromLocalFile(other_pair["image"])])
     event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
+    with qtbot.waitSignal(window.predict.resultShown, timeout=TIMEOUT):
         window.dropEvent(event)
-    assert window.panels["audio"].path == other_pair["audio"]
-    assert window.panels["image"].path == other_pair["image"]
+    assert window.predict.panels["audio"].path == other_pair["audio"]
+    assert window.predict.panels["image"].path == other_pair["image"]
     assert_shows(window, core_predictor.predict_files(other_pair))
-
-
-def test_severity_slider_moves_weight_away_from_the_degraded_input(qtbot, window, pair, core_predictor):
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.set_files(pair)
-    clean_share = window.result_json()["modalities"]["image"]["share"]
-    panel = window.panels["image"]
-    panel.set_corruption_kind("gaussian")
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        for value in range(0, 101, 5):  # a drag: many values, debounced into few predictions
-            panel.slider.setValue(value)
-    degraded = window.result_json()
-    assert degraded["corruptions"] == [{"modality": "image", "kind": "gaussian", "level": 10.0}]
-    assert degraded["modalities"]["image"]["share"] < clean_share
-    assert_shows(window, core_predictor.predict_files(pair, [("image", "gaussian", 10.0)]))
-    # The preview shows the degraded picture the model saw, not the clean file.
-    shown = panel.preview.image.image
-    clean = core_predictor.load_inputs(pair)["image"]
-    assert shown.shape == clean.shape and not np.array_equal(shown, clean)
-
-
-def test_bad_file_shows_an_error_and_the_next_pair_predicts(qtbot, window, pair, tmp_path, core_predictor):
-    bad = tmp_path / "not-a-picture.png"
-    bad.write_text("hello, I am text")
-    with qtbot.waitSignal(window.inputFailed, timeout=TIMEOUT) as blocker:
-        window.set_files({"image": str(bad), "audio": pair["audio"]})
-    assert blocker.args[0] == "image"
-    panel = window.panels["image"]
-    assert not panel.error_label.isHidden()
-    assert "not-a-picture.png" in panel.error_label.text()
-    assert "No prediction" in window.result_view.headline.text()
-    # the readable recording is still shown, not left "reading…"
-    audio = window.panels["audio"]
-    assert audio.info_label.text() not in ("", "reading…")
-    shown = audio.preview.wave_curve.getData()[1]
-    assert shown is not None and len(shown) > 0
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.set_files(pair)
-    assert panel.error_label.isHidden()
-    assert_shows(window, core_predictor.predict_files(pair))
-
-
-def test_unknown_file_type_dropped_is_reported(qtbot, window, tmp_path):
-    odd = tmp_path / "notes.xyz"
-    odd.write_text("?")
-    with qtbot.waitSignal(window.inputFailed, timeout=TIMEOUT) as blocker:
-        problems = window.open_files([str(odd)])
-    assert problems and "notes.xyz" in blocker.args[1]
-
-
-def test_sweep_plots_quality_and_confidence_over_severity(qtbot, window, pair):
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.set_files(pair)
-    with qtbot.waitSignal(window.sweepShown, timeout=TIMEOUT) as blocker:
-        window.run_sweep()
-    result = blocker.args[0]
-    assert result["levels"][0] == 0 and result["levels"][-1] == 10
-    image = result["modalities"]["image"]
-    assert image["quality"][0] == pytest.approx(window.result_json()["modalities"]["image"]["quality"], abs=1e-6)
-    xs, ys = window.sweep_plot.curves["image"][0].getData()
-    assert len(xs) == len(result["levels"]) and ys == pytest.approx(image["quality"])
-
-
-def test_export_json_and_png(qtbot, window, pair, tmp_path, core_predictor):
-    import json
-
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.set_files(pair)
-    window.export_json(tmp_path / "r.json")
-    data = json.loads((tmp_path / "r.json").read_text())
-    expected = core_predictor.predict_files(pair).to_json()
-    assert data["label"] == expected["label"]
-    assert data["modalities"]["audio"]["quality"] == pytest.approx(expected["modalities"]["audio"]["quality"])
-    assert window.export_charts_png(tmp_path / "charts.png")
-    assert not QImage(str(tmp_path / "charts.png")).isNull()
-
-
-def test_recent_pairs_are_remembered(qtbot, window, pair):
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.set_files(pair)
-    assert window.recent_pairs()[0] == pair
-    window._fill_recent_menu()
-    assert any("test_mid_000" in a.text() for a in window.recent_menu.actions())
-
-
-def test_missing_model_gives_a_message_not_a_crash(qtbot, tmp_path):
-    from app.gui.window import MainWindow
-
-    w = MainWindow(tmp_path / "nowhere.safetensors")
-    qtbot.addWidget(w)
-    assert "not found" in w.model_banner.text()
-    assert w.panels == {}
-    assert w.request_prediction() is None
-    w.close()
-
-
-def test_model_card_shows_the_manifest(window):
-    from app.gui.window import model_card_html
-
-    page = model_card_html(window.manifest)
-    for text in ("tiny-test-model", "low", "sample_rate", "Training", "Evaluation"):
-        assert text in page
 
 
 def test_screenshot_option_writes_the_window(qapp, gui_model, pair, tmp_path):
@@ -211,18 +66,6 @@ def test_unexpected_exception_shows_details_and_the_app_continues(qtbot):
     assert "RuntimeError: boom" in summary and "Traceback" in details
 
 
-def test_panel_kinds_for_other_models(qtbot):
-    from app.gui.panels import GenericPanel, TextPanel, make_panel
-
-    text = make_panel({"name": "caption", "kind": "text"})
-    other = make_panel({"name": "depth", "kind": "lidar"})
-    qtbot.addWidget(text)
-    qtbot.addWidget(other)
-    assert isinstance(text, TextPanel) and "blank_words" in [
-        text.corruption_box.itemText(i) for i in range(text.corruption_box.count())]
-    assert isinstance(other, GenericPanel) and not other.slider.isEnabled()
-
-
 def test_self_test_flag_dispatches_without_qt(monkeypatch, capsys):
     import sys
     import types
@@ -244,51 +87,6 @@ def test_readme_screenshot_is_committed():
     assert not QImage(str(shot)).isNull()
 
 
-def test_opening_another_model_rebuilds_the_panels(qtbot, window, pair, other_pair, three_input_model):
-    from app.qmf.predictor import Predictor
-
-    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
-        window.open_model(three_input_model)
-    assert list(window.panels) == ["front", "side", "voice"]
-    assert [type(p).__name__ for p in window.panels.values()] == ["ImagePanel", "ImagePanel", "AudioPanel"]
-    assert window.result_view.quality_chart.names == ["front", "side", "voice"]
-    files = {"front": pair["image"], "side": other_pair["image"], "voice": pair["audio"]}
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.open_files([pair["audio"], pair["image"], other_pair["image"]])  # routed by type, in order
-    assert window.current_files() == files
-    assert_shows(window, Predictor.load(three_input_model).predict_files(files))
-
-
-def test_starts_with_the_first_demo_pair(qtbot, window, pair, tmp_path, monkeypatch, core_predictor):
-    import json
-    import shutil
-
-    import app.gui.window as window_module
-
-    for kind in ("image", "audio"):
-        shutil.copy(pair[kind], tmp_path / Path(pair[kind]).name)
-    entries = [{"id": "d1", "title": "A bar and a tone", "expected": "mid",
-                "files": {k: Path(v).name for k, v in pair.items()}}]
-    (tmp_path / "samples.json").write_text(json.dumps(entries))
-    monkeypatch.setattr(window_module, "samples_dir", lambda: tmp_path)
-    window._fill_demo_menu()
-    assert [a.text() for a in window.demo_menu.actions()] == ["A bar and a tone  (expected: mid)"]
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        assert window.load_first_demo()
-    expected = {k: str(tmp_path / Path(v).name) for k, v in pair.items()}
-    assert_shows(window, core_predictor.predict_files(expected))
-
-
-def test_no_demo_samples_is_said_in_the_menu(window, tmp_path, monkeypatch):
-    import app.gui.window as window_module
-
-    monkeypatch.setattr(window_module, "samples_dir", lambda: tmp_path / "none")
-    window._fill_demo_menu()
-    (action,) = window.demo_menu.actions()
-    assert "no demo samples" in action.text() and not action.isEnabled()
-    assert not window.load_first_demo()
-
-
 def test_the_gui_modules_do_not_import_torch():
     """The window must be able to show before torch loads: only the worker thread imports it."""
     import subprocess
@@ -302,75 +100,27 @@ def test_the_gui_modules_do_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
-def test_shown_figures_equal_the_command_line_json(qtbot, window, pair, capsys):
-    """What the window shows (and exports) is what `qmf predict --json` prints, corruption included."""
-    import json
+def test_the_menus_are_the_declared_actions(window):
+    """Every action of app.gui.actions is in the menu bar, with its shortcut, and runs its handler."""
+    from app.gui.actions import MENUS, Action, Submenu
 
-    from app.cli import main as cli_main
-
-    panel = window.panels["audio"]
-    panel.set_corruption_kind("white_noise")
-    panel.set_level(6.0)
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.set_files(pair)
-    capsys.readouterr()
-    assert cli_main(["predict", "--json", "--model", str(window.model_path), "--image", pair["image"],
-                     "--audio", pair["audio"], "--corrupt", "audio:white_noise:6"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    shown = window.result_json()
-    for data in (printed, shown):
-        data.pop("seconds")
-        data.pop("seed", None)
-    assert shown == printed
-
-
-def test_a_bad_model_file_keeps_the_current_model(qtbot, window, pair, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    bad = tmp_path / "bad.safetensors"
-    bad.write_text("not a model")
-    assert not window.open_model(bad)
-    assert shown and "bad.safetensors" in shown[0] and "Still using tiny-test-model" in shown[0]
-    assert list(window.panels) == ["image", "audio"] and window.model_ready
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.set_files(pair)
-
-
-def test_a_model_whose_weights_fail_to_load_falls_back_to_the_working_one(qtbot, window, gui_model, pair, tmp_path,
-                                                                          monkeypatch):
-    """The header reads cleanly (panels could be built) but the weights are cut short: the window must
-    not end up with no model; it says why and goes back to the model that worked, files kept."""
-    from PySide6.QtWidgets import QMessageBox
-
-    shown = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.set_files(pair)
-    data = Path(gui_model).read_bytes()
-    truncated = tmp_path / "truncated.safetensors"
-    truncated.write_bytes(data[: len(data) // 2])
-    with qtbot.waitSignal(window.modelReady, timeout=TIMEOUT):
-        assert window.open_model(truncated)  # the header is fine; the worker finds the rest
-    assert shown and "truncated.safetensors" in shown[0] and "truncated" in shown[0]
-    assert "Still using tiny-test-model" in shown[0]
-    assert window.model_ready and window.model_path == str(gui_model)
-    assert window.panels["image"].path == pair["image"]
-    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT):
-        window.request_prediction()
-    assert window.result_view.prediction is not None
-
-
-def test_model_card_credits_come_from_the_models_own_provenance():
-    from app.gui.window import model_card_html
-
-    base = {"name": "mine", "model": {"labels": ["a"], "modalities": []}}
-    own = model_card_html({**base, "description": "digits like MNIST",
-                           "provenance": {"credits": ["My recordings (CC0)"], "data": {"rows": 3}},
-                           "evaluation": {"clean_accuracy": {"qmf": 0.97, "late": 0.95, "pairs": 10000},
-                                          "test_pairs": 10000, "notes": ["x"]}})
-    assert "My recordings (CC0)" in own and "Free Spoken Digit" not in own  # no borrowed credit line
-    assert "qmf 0.97, late 0.95, pairs 10,000" in own  # headline figures as a line, not only a JSON dump
-    assert "<td>10,000</td>" in own and "1e+04" not in own  # counts in full
-    assert "no data credits recorded" in model_card_html(base)
+    menus = {m.title(): m for m in (a.menu() for a in window.menuBar().actions()) if m is not None}
+    assert list(menus) == [m.text for m in MENUS]
+    for spec in MENUS:
+        shown = {a.text(): a for a in menus[spec.text].actions() if not a.isSeparator()}
+        for item in spec.items:
+            if isinstance(item, Action):
+                assert item.text in shown
+                if item.shortcut is not None:
+                    assert shown[item.text].shortcut() == QKeySequence(item.shortcut)
+            elif isinstance(item, Submenu):
+                assert item.text in shown and shown[item.text].menu() is not None
+    # File ▸ Open input follows the model's inputs, with Ctrl+1, Ctrl+2 before the menu was ever opened
+    inputs = window.menus_by_id["open_input"].actions()
+    assert [a.text() for a in inputs] == ["Open image (image)…", "Open audio (audio)…"]
+    assert [a.shortcut().toString() for a in inputs] == ["Ctrl+1", "Ctrl+2"]
+    toggle = window.actions_by_id["sweep_toggle"]
+    toggle.setChecked(False)
+    assert window.predict.sweep_box.isHidden()
+    toggle.setChecked(True)
+    assert not window.predict.sweep_box.isHidden()

@@ -5,11 +5,12 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from app.data.manifest import read_manifest
 from app.qmf.predictor import Predictor
-from app.qmf.train import Recipe, train
+from app.qmf.train import Recipe, checkpoint_path, train
 from tests.synthetic import TINY_RECIPE
 
 
@@ -59,7 +60,7 @@ def test_resume_continues_from_the_checkpoint(synthetic_pairs, tmp_path):
     val = read_manifest(synthetic_pairs.val_csv, modalities=["image", "audio"]).rows
     out = tmp_path / "m.safetensors"
     first = train(recipe(epochs=2, patience=10), rows, val, out=out, progress=False, log=lambda s: None)
-    assert out.with_name(out.name + ".ckpt").exists()
+    assert checkpoint_path(out) == tmp_path / "m.safetensors.ckpt" and checkpoint_path(out).exists()  # OUT.ckpt (--help)
     assert [e["epoch"] for e in first.history] == [0, 1]
     r = recipe(epochs=4, patience=10)
     messages = []
@@ -97,8 +98,14 @@ def test_text_input_gets_a_vocabulary_from_training_data(synthetic_pairs, tmp_pa
     data = {**TINY_RECIPE, "modalities": [*TINY_RECIPE["modalities"],
                                           {"name": "caption", "kind": "text", "encoder": {"embedding": 8, "hidden": 16}}],
             "training": {**TINY_RECIPE["training"], "augment": [], "epochs": 2}}
-    result = train(Recipe.from_dict(data), as_rows("train"), as_rows("val"), progress=False, log=lambda s: None)
+    data["labels"] = None
+    given = Recipe.from_dict(data)
+    before = given.to_dict()
+    result = train(given, as_rows("train"), as_rows("val"), progress=False, log=lambda s: None)
     vocab = result.model.config.modalities[2].preprocessing["vocab"]
+    # the recipe handed in is left as it was; the one the model was made with is a new object
+    assert given.to_dict() == before and given.labels is None and "vocab" not in given.modalities[2].preprocessing
+    assert result.recipe.labels == ["high", "low", "mid"] and result.recipe.modalities[2].preprocessing["vocab"] == vocab
     assert "line" in vocab and "slanted" in vocab
     from app.qmf.bundle import save_bundle
     from app.qmf.train import bundle_manifest
@@ -120,17 +127,20 @@ def test_init_from_starts_at_a_bundles_weights_and_records_it(synthetic_pairs, t
     rows = read_manifest(synthetic_pairs.train_csv, modalities=["image", "audio"]).rows
     val = read_manifest(synthetic_pairs.val_csv, modalities=["image", "audio"]).rows
     messages = []
-    # no epochs at all: the result is the base model itself
-    same = train(recipe(epochs=0, init_from=str(base)), rows, val, progress=False, log=messages.append)
+    # one epoch at a vanishing learning rate: the weights are still the base model's
+    tuned = train(recipe(epochs=1, learning_rate=1e-12, init_from=str(base)), rows, val, progress=False,
+                  log=messages.append)
     base_pred = Predictor.load(base)
-    raw = base_pred.load_inputs(val[0].files)
-    path = save_bundle(tmp_path / "same.safetensors", same.model, bundle_manifest(same))
-    assert Predictor.load(path).predict(raw).probabilities == pytest.approx(base_pred.predict(raw).probabilities, abs=1e-6)
+    base_state = base_pred.model.state_dict()
+    for name, p in tuned.model.named_parameters():
+        assert torch.allclose(p.detach(), base_state[name], atol=1e-6), name
+    path = save_bundle(tmp_path / "tuned.safetensors", tuned.model, bundle_manifest(tuned))
     init = read_bundle_manifest(path)["training"]["init"]
     assert init["sha256"] == base_pred.sha256 and init["file"] == "base.safetensors"
+    assert init["recipe"]["training"]["epochs"] == 2  # the start bundle's own recipe comes along
     assert any("initialised from" in m for m in messages)
     # another architecture is refused with the difference named
     with pytest.raises(ValueError, match="architecture differs"):
-        other = recipe(epochs=0, init_from=str(base))
+        other = recipe(epochs=1, init_from=str(base))
         other.modalities[0].encoder = {"channels": [4], "hidden": 8, "dropout": 0.0}
         train(other, rows, val, progress=False, log=lambda s: None)

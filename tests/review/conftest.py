@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.cli import main as qmf
 from tests.synthetic import CLASSES, write_pair
+
+KINDS = {"image": "image", "audio": "audio"}
 
 
 def make_review_folder(root: Path, per_class: int = 5, seed: int = 1) -> Path:
@@ -22,3 +25,29 @@ def make_review_folder(root: Path, per_class: int = 5, seed: int = 1) -> Path:
 @pytest.fixture
 def review_folder(tmp_path: Path) -> Path:
     return make_review_folder(tmp_path / "pairs")
+
+
+def assert_same_json(got, want, where="prediction"):
+    """Same keys all the way down, same strings, numbers equal to float32 precision."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == set(want), f"{where}: keys {sorted(got)} != {sorted(want)}"
+        for k in want:
+            assert_same_json(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            assert_same_json(g, w, f"{where}[{i}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, abs=1e-5), where
+    else:
+        assert got == want, where
+
+
+def write_manifest(path: Path, rows: list[tuple]) -> Path:
+    """A pairs manifest: one (id, image, audio, label) tuple per row."""
+    path.write_text("id,image,audio,label\n" + "".join(",".join(map(str, row)) + "\n" for row in rows))
+    return path
+
+
+def run_batch(model: Path, folder: Path, session: Path, *extra: str) -> int:
+    return qmf(["batch", "--model", str(model), "--folder", str(folder), "--session", str(session), "--quiet", *extra])

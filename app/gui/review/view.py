@@ -20,17 +20,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QHBoxLayout,
     QHeaderView,
-    QLabel,
-    QLineEdit,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -38,34 +29,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.collector import freeze_long_lived_objects
+from app.gui.review.bars import FilterBar, MessageBar, ThresholdBar
+from app.gui.review.pair_detail import PairDetail
+from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
+from app.gui.review.run import ReviewRun
+from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
 from app.gui.review.table_model import ReviewTableModel, VerdictDelegate
 from app.gui.review.worker import ReviewWorker
-from app.qmf.bundle import BundleError, read_bundle_manifest
 from app.review.flags import FlagThresholds
-from app.review.session import ANY_FLAG, NO_FLAG, ReviewRow, ReviewSession, RowFilter
+from app.review.models import session_model_path
+from app.review.session import ReviewRow, ReviewSession, RowFilter
 from app.review.sources import SESSION_SUFFIX
 
 __all__ = ["ReviewView", "default_session_path"]
 
-ALL = "(all)"
 REFRESH_MS = 300
-
-
-def default_session_path(source: Path) -> Path:
-    """Where a new review of ``source`` is saved unless the user says otherwise: next to it."""
-    source = Path(source).absolute()
-    if source.is_dir():
-        return source.parent / f"{source.name}{SESSION_SUFFIX}"
-    return source.with_suffix(SESSION_SUFFIX)
-
-
-def _format_seconds(s: float) -> str:
-    if s < 0:
-        return "—"
-    s = int(round(s))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 class ReviewView(QWidget):
@@ -77,28 +56,21 @@ class ReviewView(QWidget):
     run_failed = Signal(str)
 
     def __init__(self, model_path_provider: Callable[[], Path | None] | None = None, parent: QWidget | None = None,
-                 main_window: Any = None, batch_size: int = 64, workers: int | None = None,
-                 in_process: bool = False):
+                 batch_size: int = 64, workers: int | None = None, in_process: bool = False):
+        """``model_path_provider``: the model the user has chosen (the Predict tab's), or None."""
         super().__init__(parent)
-        if model_path_provider is None and main_window is not None:
-            def model_path_provider() -> Path | None:
-                path = getattr(main_window, "model_path", None)
-                return Path(path) if path else None
         self.model_path_provider = model_path_provider
         self.batch_size = batch_size
         self.workers = workers
         self.in_process = in_process  # True: run in a thread of this process (see worker.py for why not)
         self.session: ReviewSession | None = None
-        self.worker: ReviewWorker | None = None
-        self._modalities: dict[str, Any] = {}
+        self.decoder = PreviewDecoder(self)
+        self.decoder.decoded.connect(self._on_decoded)
         self._current_id: str | None = None
-        self._thresholds_changed_during_run = False
-        self._last_run: dict[str, Any] | None = None
-        self._run_over = True
+        self.run = ReviewRun(self)
+        self._result_view_key: str | None = None  # the inputs and labels the detail charts are built for
         self._build()
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS, timeout=self._refresh_now)
-        self._search_timer = QTimer(self, singleShot=True, interval=200, timeout=self._apply_filter)
-        self._threshold_timer = QTimer(self, singleShot=True, interval=300, timeout=self._apply_thresholds)
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -109,82 +81,26 @@ class ReviewView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
 
-        bar = QHBoxLayout()
-        self.open_folder_button = QPushButton("Open folder…", clicked=self._open_folder_dialog)
-        self.open_manifest_button = QPushButton("Open manifest…", clicked=self._open_manifest_dialog)
-        self.open_session_button = QPushButton("Open session…", clicked=self._open_session_dialog)
-        self.run_button = QPushButton("Resume", clicked=lambda: self.start_run())
-        self.pause_button = QPushButton("Pause", clicked=self.toggle_pause)
-        self.cancel_button = QPushButton("Cancel", clicked=self.cancel_run)
-        self.export_csv_button = QPushButton("Export CSV…", clicked=lambda: self._export_dialog("csv"))
-        self.export_json_button = QPushButton("Export JSON…", clicked=lambda: self._export_dialog("json"))
-        for w in (self.open_folder_button, self.open_manifest_button, self.open_session_button, self.run_button,
-                  self.pause_button, self.cancel_button):
-            bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.export_csv_button)
-        bar.addWidget(self.export_json_button)
-        layout.addLayout(bar)
+        self.session_bar = SessionBar()
+        self.session_bar.sourceChosen.connect(lambda source, path: self._guard(lambda: self.open_source(source, path)))
+        self.session_bar.sessionChosen.connect(lambda path: self._guard(lambda: self.open_session(path)))
+        self.session_bar.exportChosen.connect(self._export_chosen)
+        self.session_bar.resumeClicked.connect(lambda: self.start_run())
+        self.session_bar.pauseClicked.connect(self.toggle_pause)
+        self.session_bar.cancelClicked.connect(self.cancel_run)
+        layout.addWidget(self.session_bar)
+        self.progress_bar = self.session_bar.progress_bar
+        self.progress_label = self.session_bar.progress_label
+        self.pause_button = self.session_bar.pause_button
 
-        prog = QHBoxLayout()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        self.progress_label = QLabel("Open a folder of pairs, a manifest or a review session.")
-        prog.addWidget(self.progress_bar, 2)
-        prog.addWidget(self.progress_label, 3)
-        layout.addLayout(prog)
-
-        self.banner = QWidget()
-        banner_layout = QHBoxLayout(self.banner)
-        banner_layout.setContentsMargins(0, 0, 0, 0)
-        self.banner_label = QLabel("")
-        self.banner_label.setWordWrap(True)
-        self.banner_button = QPushButton("")
-        self.banner_button.clicked.connect(lambda: self._banner_action() if self._banner_action else None)
-        self._banner_action: Callable[[], None] | None = None
-        banner_layout.addWidget(self.banner_label, 1)
-        banner_layout.addWidget(self.banner_button)
-        self.banner.setVisible(False)
-        layout.addWidget(self.banner)
-
-        filters = QHBoxLayout()
-        self.flag_filter = QComboBox()
-        self.label_filter = QComboBox()
-        self.prediction_filter = QComboBox()
-        self.correct_filter = QComboBox()
-        self.correct_filter.addItems([ALL, "correct", "wrong", "unlabelled"])
-        self.status_filter = QComboBox()
-        self.status_filter.addItems([ALL, "done", "ok", "error", "pending"])
-        self.verdict_filter = QComboBox()
-        self.verdict_filter.addItems([ALL, "none", "accept", "reject", "relabel"])
-        self.search = QLineEdit(placeholderText="search id…", clearButtonEnabled=True)
-        for label, w in (("flag", self.flag_filter), ("label", self.label_filter),
-                         ("prediction", self.prediction_filter), ("correct", self.correct_filter),
-                         ("status", self.status_filter), ("verdict", self.verdict_filter)):
-            filters.addWidget(QLabel(label))
-            filters.addWidget(w)
-            w.currentIndexChanged.connect(self._apply_filter)
-        filters.addWidget(self.search, 1)
-        self.search.textChanged.connect(lambda _t: self._search_timer.start())
-        layout.addLayout(filters)
-
-        thresholds = QHBoxLayout()
-        self.low_share = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2, value=0.25)
-        self.low_confidence = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2, value=0.6)
-        self.flag_disagreement = QCheckBox("inputs disagree", checked=True)
-        self.flag_mismatch = QCheckBox("label mismatch", checked=True)
-        thresholds.addWidget(QLabel("Flag: an input's share below"))
-        thresholds.addWidget(self.low_share)
-        thresholds.addWidget(QLabel("fused probability below"))
-        thresholds.addWidget(self.low_confidence)
-        thresholds.addWidget(self.flag_disagreement)
-        thresholds.addWidget(self.flag_mismatch)
-        thresholds.addStretch(1)
-        for w in (self.low_share, self.low_confidence):
-            w.valueChanged.connect(lambda _v: self._threshold_timer.start())
-        for w in (self.flag_disagreement, self.flag_mismatch):
-            w.toggled.connect(lambda _v: self._threshold_timer.start())
-        layout.addLayout(thresholds)
+        self.message_bar = MessageBar()
+        layout.addWidget(self.message_bar)
+        self.filter_bar = FilterBar()
+        self.filter_bar.changed.connect(self._apply_filter)
+        layout.addWidget(self.filter_bar)
+        self.threshold_bar = ThresholdBar()
+        self.threshold_bar.changed.connect(self._apply_thresholds)
+        layout.addWidget(self.threshold_bar)
 
         self.tabs = QTabWidget()
         pairs_page = QSplitter(Qt.Orientation.Horizontal)
@@ -207,30 +123,10 @@ class ReviewView(QWidget):
         self.table_model.verdictEdited.connect(self._verdict_edited)
         pairs_page.addWidget(self.table)
 
-        detail = QWidget()
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.setContentsMargins(0, 0, 0, 0)
-        self.detail_title = QLabel("")
-        self.detail_title.setWordWrap(True)
-        self.detail_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        detail_layout.addWidget(self.detail_title)
-        self.result_view = self._make_result_view()
-        detail_layout.addWidget(self.result_view, 1)
-        verdict_row = QHBoxLayout()
-        self.accept_button = QPushButton("Accept (A)", clicked=lambda: self.set_verdict("accept"))
-        self.reject_button = QPushButton("Reject (R)", clicked=lambda: self.set_verdict("reject"))
-        self.relabel_button = QPushButton("Relabel (L) as", clicked=lambda: self.set_verdict("relabel"))
-        self.relabel_combo = QComboBox()
-        self.clear_verdict_button = QPushButton("Clear", clicked=lambda: self.set_verdict(None))
-        for w in (self.accept_button, self.reject_button, self.relabel_button, self.relabel_combo,
-                  self.clear_verdict_button):
-            verdict_row.addWidget(w)
-        verdict_row.addStretch(1)
-        detail_layout.addLayout(verdict_row)
-        self.note_edit = QLineEdit(placeholderText="note (saved when you press Enter or leave the field)")
-        self.note_edit.editingFinished.connect(self._save_note)
-        detail_layout.addWidget(self.note_edit)
-        pairs_page.addWidget(detail)
+        self.detail = PairDetail()
+        self.detail.verdictChosen.connect(self.set_verdict)
+        self.detail.noteEdited.connect(lambda _text: self._save_note())
+        pairs_page.addWidget(self.detail)
         pairs_page.setStretchFactor(0, 3)
         pairs_page.setStretchFactor(1, 2)
         self.tabs.addTab(pairs_page, "Pairs")
@@ -238,7 +134,6 @@ class ReviewView(QWidget):
         self.tabs.addTab(self.summary_panel, "Summary")
         self.tabs.currentChanged.connect(lambda i: self.refresh_summary() if i == 1 else None)
         layout.addWidget(self.tabs, 1)
-        self._set_detail_enabled(False)
 
         def key(seq: str, fn: Callable[[], Any]) -> None:
             sc = QShortcut(QKeySequence(seq), self, activated=fn)
@@ -249,27 +144,12 @@ class ReviewView(QWidget):
         key("A", lambda: self.set_verdict("accept"))
         key("R", lambda: self.set_verdict("reject"))
         key("L", lambda: self.set_verdict("relabel"))
-        key("Ctrl+F", lambda: self.search.setFocus())
-
-    def _make_result_view(self) -> QWidget:
-        try:
-            from app.gui.result_view import ResultView
-        except ImportError:  # pragma: no cover - the shared view ships with the app
-            fallback = QLabel("")
-            fallback.setWordWrap(True)
-            return fallback
-        return ResultView(show_previews=True)
+        key("Ctrl+F", lambda: self.filter_bar.search.setFocus())
 
     # ================================================================== opening
     def current_model_path(self) -> Path:
-        path = self.model_path_provider() if self.model_path_provider else None
-        if path:
-            return Path(path)
-        if self.session is not None and self.session.model_path and Path(self.session.model_path).is_file():
-            return Path(self.session.model_path)
-        from app.qmf.bundle import default_model_path
-
-        return default_model_path()
+        chosen = self.model_path_provider() if self.model_path_provider else None
+        return session_model_path(chosen, self.session.path if self.session is not None else None)
 
     def open_source(self, path: str | Path, session_path: str | Path | None = None) -> Path:
         """Review a folder or manifest: create (or resume) its session and start the run. Returns the session path."""
@@ -290,10 +170,10 @@ class ReviewView(QWidget):
         self._attach(session)
         pending = session.pending_count()
         if pending:
-            self._show_banner(f"{pending} of {session.pair_count()} pairs have no result yet.", "Resume",
-                              lambda: self.start_run())
+            self.message_bar.show_message(f"{pending} of {session.pair_count()} pairs have no result yet.", "Resume",
+                                          lambda: self.start_run())
         else:
-            self._hide_banner()
+            self.message_bar.hide_message()
         self.progress_bar.setRange(0, max(1, session.pair_count()))
         self.progress_bar.setValue(session.result_count())
         self.progress_label.setText(f"{session.result_count()} / {session.pair_count()} pairs · "
@@ -301,21 +181,12 @@ class ReviewView(QWidget):
 
     def _attach(self, session: ReviewSession) -> None:
         self.session = session
-        self._modalities = {}
-        th = session.thresholds
-        for w, v in ((self.low_share, th.low_share), (self.low_confidence, th.low_confidence)):
-            w.blockSignals(True)
-            w.setValue(v)
-            w.blockSignals(False)
-        for w, v in ((self.flag_disagreement, th.disagreement), (self.flag_mismatch, th.label_mismatch)):
-            w.blockSignals(True)
-            w.setChecked(v)
-            w.blockSignals(False)
+        self.session_bar.session_path = session.path
+        self.threshold_bar.show_thresholds(session.thresholds)
         self.table_model.set_session(session)
         verdict_col = [k for k, _ in self.table_model.columns].index("verdict")
         self.table.setItemDelegateForColumn(verdict_col, self.verdict_delegate)
-        self.relabel_combo.clear()
-        self.relabel_combo.addItems(session.labels)
+        self.detail.set_labels(session.labels)
         self._prepare_result_view(session.manifest_modalities, session.labels)
         self._fill_filter_choices()
         if self.tabs.currentIndex() == 1:
@@ -333,156 +204,48 @@ class ReviewView(QWidget):
             self._show_pair(None)
 
     # ================================================================== running
+    # ================================================================== running: app.gui.review.run
     def start_run(self, source: Path | None = None, session_path: Path | None = None, rerun: bool = False) -> None:
-        if self.worker is not None and self.worker.isRunning():
-            if not self._run_over:
-                return
-            self.worker.wait()  # the last run has reported; its thread is only tidying up
-        self._run_over = False
-        if session_path is None:
-            if self.session is None:
-                return
-            session_path = self.session.path
-        model = self.current_model_path()
-        self._hide_banner()
-        try:  # build the detail charts for the model's inputs now, on the click, not mid-run
-            manifest = read_bundle_manifest(model)
-            self._prepare_result_view(manifest["model"]["modalities"], manifest["model"]["labels"])
-        except (BundleError, KeyError, TypeError):
-            pass  # the worker reports a bad model
-        freeze_long_lived_objects()  # one collection now, on the click, instead of long ones mid-run
-        self.worker = ReviewWorker(model, Path(session_path), source, rerun=rerun, batch_size=self.batch_size,
-                                   workers=self.workers, in_process=self.in_process, parent=self)
-        self.worker.prepared.connect(self._on_prepared)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.run_finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.finished.connect(lambda: self._set_running(False))
-        self._set_running(True)
-        self.progress_label.setText(f"loading {model.name}…")
-        self.worker.start()
-        self.run_started.emit()
+        self.run.start(source, session_path, rerun)
+
+    def toggle_pause(self) -> None:
+        self.run.toggle_pause()
+
+    def cancel_run(self, wait: bool = False) -> None:
+        self.run.cancel_run(wait)
+
+    @property
+    def worker(self) -> ReviewWorker | None:
+        return self.run.worker
+
+    @property
+    def running(self) -> bool:
+        return self.run.running
 
     def _prepare_result_view(self, modalities: list[dict[str, Any]], labels: list[str]) -> None:
         """(Re)build the detail view's previews and charts only when the inputs or labels changed."""
         key = json.dumps([modalities, list(labels)], sort_keys=True, default=str)
-        if hasattr(self.result_view, "set_modalities") and key != getattr(self, "_result_view_key", None):
-            self.result_view.set_modalities(modalities, labels)
+        if key != self._result_view_key:
+            self.detail.result_view.set_modalities(modalities, labels)
             self._result_view_key = key
-
-    def toggle_pause(self) -> None:
-        if self.worker is None or not self.worker.isRunning():
-            return
-        if self.worker.paused:
-            self.worker.resume()
-            self.pause_button.setText("Pause")
-        else:
-            self.worker.pause()
-            self.pause_button.setText("Continue")
-            self.progress_label.setText(self.progress_label.text() + " · paused")
-
-    def cancel_run(self, wait: bool = False) -> None:
-        if self.worker is not None and self.worker.isRunning():
-            self.worker.cancel()
-            if wait:
-                self.worker.wait()
 
     def shutdown(self) -> None:
         """Stop a run cleanly (the results so far are in the file) and close the session."""
         try:
             self.cancel_run(wait=True)
+            self.decoder.stop()
             self._close_session_only()
         except RuntimeError:  # the C++ side is already gone at interpreter exit
             pass
 
-    @property
-    def running(self) -> bool:
-        return self.worker is not None and self.worker.isRunning() and not self._run_over
-
     def _set_running(self, running: bool) -> None:
-        self.pause_button.setEnabled(running)
-        self.cancel_button.setEnabled(running)
-        self.pause_button.setText("Pause")
-        self.run_button.setEnabled(not running and self.session is not None and self.session.pending_count() > 0)
-        for b in (self.open_folder_button, self.open_manifest_button, self.open_session_button):
-            b.setEnabled(not running)
-
-    def _on_prepared(self, info: dict) -> None:
-        path = Path(info["session"])
-        if self.session is None or self.session.path != path:
-            self._close_session_only()
-            self._attach(ReviewSession.open(path))
-        else:
-            self.session.reload()
-            self._attach(self.session)
-        for w in info["warnings"]:
-            self._show_banner(w, "", None)
-        unmatched = info["unmatched"]
-        if unmatched:
-            shown = "\n".join(f"{p}: {r}" for p, r in unmatched[:50])
-            self.banner_label.setToolTip(shown)
-            self._show_banner(f"{len(unmatched)} file(s) could not be paired and are not reviewed "
-                              "(hover to see which and why).", "", None)
+        self.session_bar.set_running(running, self.session is not None and self.session.pending_count() > 0)
 
     def _close_session_only(self) -> None:
         if self.session is not None:
             self.table_model.set_session(None)
             self.session.close()
             self.session = None
-
-    def _on_progress(self, done: int, total: int, rate: float, left: float) -> None:
-        self.progress_bar.setRange(0, max(1, total))
-        self.progress_bar.setValue(done)
-        paused = " · paused" if self.worker is not None and self.worker.paused else ""
-        self.progress_label.setText(f"{done} / {total} pairs · {rate:.0f} pairs/s · {_format_seconds(left)} left{paused}")
-        if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
-
-    def _on_finished(self, stats: dict) -> None:
-        self._run_over = True
-        self._last_run = stats
-        if self._thresholds_changed_during_run:
-            self._thresholds_changed_during_run = False
-            self._apply_thresholds()
-        self._refresh_now()
-        self._fill_filter_choices()
-        if self.tabs.currentIndex() == 1:
-            self.refresh_summary()
-        word = "cancelled" if stats["cancelled"] else "finished"
-        self.progress_label.setText(
-            f"{word}: {stats['done']} / {stats['total']} pairs · {stats['processed']} this run in "
-            f"{stats['seconds']:.1f} s ({stats['rate']:.0f} pairs/s) · {stats['errors']} errors")
-        if stats["cancelled"] and self.session is not None and self.session.pending_count():
-            self._show_banner(f"{self.session.pending_count()} pairs have no result yet.", "Resume",
-                              lambda: self.start_run())
-        self._set_running(False)
-        self.run_finished.emit(stats)
-
-    def _on_failed(self, message: str, kind: str) -> None:
-        self._run_over = True
-        self._set_running(False)
-        if kind == "model_mismatch":
-            path = self.worker.session_path if self.worker else None
-            self._show_banner(message.split("; re-run")[0] + ".", "Re-run with this model",
-                              lambda: self.start_run(session_path=path, rerun=True))
-            if path is not None and (self.session is None or self.session.path != path.absolute()):
-                self._close_session_only()
-                self._attach(ReviewSession.open(path))
-        else:
-            self._show_banner(message, "", None)
-        self.progress_label.setText("stopped")
-        self.run_failed.emit(message)
-
-    def _show_banner(self, text: str, button: str, action: Callable[[], None] | None) -> None:
-        self.banner_label.setText(text)
-        self.banner_button.setText(button)
-        self.banner_button.setVisible(bool(button))
-        self._banner_action = action
-        self.banner.setVisible(True)
-
-    def _hide_banner(self) -> None:
-        self.banner.setVisible(False)
-        self._banner_action = None
 
     # ================================================================== table
     def _refresh_now(self) -> None:
@@ -505,58 +268,29 @@ class ReviewView(QWidget):
             QTimer.singleShot(0, lambda: self._select_row(row, show=False))
 
     def _fill_filter_choices(self) -> None:
-        if self.session is None:
-            return
-        for combo, values in ((self.flag_filter, [ANY_FLAG, NO_FLAG, *self.session.distinct("flag")]),
-                              (self.label_filter, self.session.distinct("label")),
-                              (self.prediction_filter, self.session.distinct("prediction"))):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems([ALL, *values])
-            combo.setCurrentText(current if current in values else ALL)
-            combo.blockSignals(False)
+        if self.session is not None:
+            self.filter_bar.fill_choices(self.session)
 
     def current_filter(self) -> RowFilter:
-        def val(combo: QComboBox) -> str | None:
-            t = combo.currentText()
-            return None if t in ("", ALL) else t
-
-        return RowFilter(flag=val(self.flag_filter), label=val(self.label_filter),
-                         prediction=val(self.prediction_filter), correctness=val(self.correct_filter),
-                         status=val(self.status_filter), verdict=val(self.verdict_filter),
-                         search=self.search.text().strip() or None)
+        return self.filter_bar.current_filter()
 
     def _apply_filter(self) -> None:
         self.table_model.set_filter(self.current_filter())
 
     def set_filter(self, **values: str) -> None:
         """Set filters by name (flag, label, prediction, correct, status, verdict, search) and apply them."""
-        combos = {"flag": self.flag_filter, "label": self.label_filter, "prediction": self.prediction_filter,
-                  "correct": self.correct_filter, "status": self.status_filter, "verdict": self.verdict_filter}
-        for name, value in values.items():
-            if name == "search":
-                self.search.setText(value)
-                continue
-            combo = combos[name]
-            combo.blockSignals(True)
-            if combo.findText(value) < 0:
-                combo.addItem(value)
-            combo.setCurrentText(value)
-            combo.blockSignals(False)
+        self.filter_bar.set_values(**values)
         self._apply_filter()
 
     def _apply_thresholds(self) -> None:
         if self.session is None:
             return
-        th = FlagThresholds(low_share=self.low_share.value(), low_confidence=self.low_confidence.value(),
-                            disagreement=self.flag_disagreement.isChecked(),
-                            label_mismatch=self.flag_mismatch.isChecked())
+        th = self.threshold_bar.thresholds()
         if th == self.session.thresholds:
             return
         self.session.set_thresholds(th)
         if self.running:
-            self._thresholds_changed_during_run = True
+            self.run.thresholds_changed_during_run = True
         self._fill_filter_choices()
         self.table_model.refresh()
         if self.tabs.currentIndex() == 1:
@@ -565,14 +299,7 @@ class ReviewView(QWidget):
             self._show_pair(self.session.row(self._current_id))
 
     def set_thresholds(self, thresholds: FlagThresholds) -> None:
-        for w, v in ((self.low_share, thresholds.low_share), (self.low_confidence, thresholds.low_confidence)):
-            w.blockSignals(True)
-            w.setValue(v)
-            w.blockSignals(False)
-        for w, v in ((self.flag_disagreement, thresholds.disagreement), (self.flag_mismatch, thresholds.label_mismatch)):
-            w.blockSignals(True)
-            w.setChecked(v)
-            w.blockSignals(False)
+        self.threshold_bar.show_thresholds(thresholds)
         self._apply_thresholds()
 
     def refresh_summary(self) -> None:
@@ -605,68 +332,24 @@ class ReviewView(QWidget):
             return None
         return self.session.row(self._current_id)
 
-    def _set_detail_enabled(self, enabled: bool) -> None:
-        for w in (self.accept_button, self.reject_button, self.relabel_button, self.relabel_combo,
-                  self.clear_verdict_button, self.note_edit):
-            w.setEnabled(enabled)
-
     def _show_pair(self, row: ReviewRow | None) -> None:
+        """The pair's numbers at once (one SQLite read); its previews when the decoder has read its files."""
         if row is None or self.session is None:
             self._current_id = None
-            self.detail_title.setText("")
-            self.note_edit.setText("")
-            self._set_detail_enabled(False)
-            if hasattr(self.result_view, "clear"):
-                self.result_view.clear()
+            self.decoder.cancel()
+            self.detail.clear()
             return
         self._current_id = row.id
-        self._set_detail_enabled(True)
-        verdict = row.verdict or "no verdict"
-        if row.verdict == "relabel":
-            verdict = f"relabel → {row.relabel}"
-        flags = ", ".join(row.flags) or "no flags"
-        self.detail_title.setText(f"<b>{row.id}</b> · given label {row.label or '—'} · {flags} · {verdict}")
-        self.note_edit.setText(row.note)
-        if row.relabel:
-            self.relabel_combo.setCurrentText(row.relabel)
-        elif row.label and row.label in self.session.labels and row.label != row.prediction:
-            self.relabel_combo.setCurrentText(row.label)
-        pred = self.session.prediction_json(row.id) if row.status == "ok" else None
-        if pred is None:
-            if row.status == "error":
-                message, detail = "This pair could not be predicted", row.error or ""
-            else:
-                message, detail = "Not processed yet", ""
-            if hasattr(self.result_view, "clear"):
-                self.result_view.clear(message, detail)
-            else:
-                self.result_view.setText(f"{message}: {detail}" if detail else message)
-            return
-        if hasattr(self.result_view, "show_result"):
-            self.result_view.show_result(pred, self._raw_inputs(row))
+        prediction = self.session.prediction_json(row.id) if row.status == "ok" else None
+        self.detail.show_row(row, self.session.labels, prediction)
+        if prediction is None:
+            self.decoder.cancel()
         else:
-            self.result_view.setText(str(pred))
+            self.decoder.decode(row.id, self.session.manifest_modalities, row.files)
 
-    def _raw_inputs(self, row: ReviewRow) -> dict[str, Any] | None:
-        """Decode the pair's files for the previews with the session's own preprocessing (no model needed)."""
-        if self.session is None:
-            return None
-        try:
-            from app.modalities import InputError, get_modality
-
-            if not self._modalities:
-                self._modalities = {m["name"]: get_modality(m["kind"], m.get("preprocessing") or {})
-                                    for m in self.session.manifest_modalities}
-            raw = {}
-            for name, modality in self._modalities.items():
-                path = row.files.get(name)
-                try:
-                    raw[name] = modality.load(path) if path else modality.blank()
-                except (InputError, OSError):
-                    raw[name] = None
-            return raw
-        except Exception:  # noqa: BLE001 - previews are a convenience; the numbers still show
-            return None
+    def _on_decoded(self, decoded: DecodedPair) -> None:
+        if decoded.pair_id == self._current_id:
+            self.detail.show_inputs(decoded.raw)
 
     def goto_flagged(self, step: int = 1) -> int | None:
         """Select the next (step=+1) or previous (-1) flagged row in the table's order; returns its row."""
@@ -690,19 +373,20 @@ class ReviewView(QWidget):
         if verdict is None:
             self.session.clear_verdict(self._current_id)
         else:
-            relabel = self.relabel_combo.currentText() if verdict == "relabel" else None
+            relabel = self.detail.relabel_combo.currentText() if verdict == "relabel" else None
             self.session.set_verdict(self._current_id, verdict, relabel=relabel)
         self._verdict_edited(self._current_id)
 
     def set_note(self, note: str) -> None:
-        self.note_edit.setText(note)
+        self.detail.note_edit.setText(note)
         self._save_note()
 
     def _save_note(self) -> None:
         if self.session is None or self._current_id is None:
             return
-        if self.note_edit.text() != self.session.verdict(self._current_id)["note"]:
-            self.session.set_verdict(self._current_id, note=self.note_edit.text())
+        note = self.detail.note_edit.text()
+        if note != self.session.verdict(self._current_id)["note"]:
+            self.session.set_verdict(self._current_id, note=note)
             self._verdict_edited(self._current_id)
 
     def _verdict_edited(self, pair_id: str) -> None:
@@ -710,11 +394,7 @@ class ReviewView(QWidget):
         if pair_id == self._current_id and self.session is not None:
             row = self.session.row(pair_id)
             if row is not None:
-                verdict = row.verdict or "no verdict"
-                if row.verdict == "relabel":
-                    verdict = f"relabel → {row.relabel}"
-                flags = ", ".join(row.flags) or "no flags"
-                self.detail_title.setText(f"<b>{row.id}</b> · given label {row.label or '—'} · {flags} · {verdict}")
+                self.detail.show_title(row)
 
     # ================================================================== export + dialogs
     def export(self, path: str | Path, fmt: str | None = None) -> Path:
@@ -727,41 +407,11 @@ class ReviewView(QWidget):
         fn = export_json if fmt == "json" else export_csv
         return fn(self.session, path, self.current_filter(), self.table_model.order_by, self.table_model.descending)
 
-    def _export_dialog(self, fmt: str) -> None:
-        if self.session is None:
-            return
-        default = str(self.session.path.with_suffix(f".{fmt}"))
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", default, f"{fmt.upper()} (*.{fmt})")
-        if path:
-            try:
-                self.export(path, fmt)
-            except (OSError, ValueError) as exc:
-                QMessageBox.warning(self, "Export failed", str(exc))
-
-    def _open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of pairs")
-        if folder:
-            self._ask_session_and_open(Path(folder))
-
-    def _open_manifest_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Manifest of pairs", "", "Manifest (*.csv)")
-        if path:
-            self._ask_session_and_open(Path(path))
-
-    def _ask_session_and_open(self, source: Path) -> None:
-        default = default_session_path(source)
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save the review session as", str(default), f"Review session (*{SESSION_SUFFIX})",
-            options=QFileDialog.Option.DontConfirmOverwrite)
-        if path:
-            if not path.endswith(SESSION_SUFFIX):
-                path += SESSION_SUFFIX
-            self._guard(lambda: self.open_source(source, Path(path)))
-
-    def _open_session_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open review session", "", f"Review session (*{SESSION_SUFFIX})")
-        if path:
-            self._guard(lambda: self.open_session(path))
+    def _export_chosen(self, path: Path, fmt: str) -> None:
+        try:
+            self.export(path, fmt)
+        except (OSError, ValueError) as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
 
     def _guard(self, fn: Callable[[], Any]) -> None:
         try:

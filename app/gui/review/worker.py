@@ -21,15 +21,19 @@ from PySide6.QtCore import QThread, Signal
 
 from app.gui.collector import install_gui_thread_collector
 from app.review.control import RunControl
+from app.review.messages import ErrorKind, Failed, Finished, Prepared, Progress
 
 __all__ = ["ReviewWorker"]
 
 
-class ReviewWorker(QThread, RunControl):
-    prepared = Signal(dict)  # {"session", "created", "new_pairs", "warnings", "unmatched", "problems"}
-    progress = Signal(int, int, float, float)  # done, total, pairs/s, seconds left (-1: unknown)
-    run_finished = Signal(dict)  # RunStats as a dict
-    failed = Signal(str, str)  # message, kind: "model_mismatch" or "error"
+class ReviewWorker(QThread):
+    """One review run. Pause, resume and cancel through `control` (a `RunControl` whose events the
+    child process shares); the run's messages arrive as the typed signals below."""
+
+    prepared = Signal(object)  # app.review.messages.Prepared
+    progress = Signal(object)  # Progress
+    run_finished = Signal(object)  # Finished
+    failed = Signal(object)  # Failed: branch on its kind, show its message
 
     def __init__(self, model_path: Path, session_path: Path, source_path: Path | None = None, rerun: bool = False,
                  batch_size: int = 64, workers: int | None = None, in_process: bool = False, parent: Any = None):
@@ -43,11 +47,11 @@ class ReviewWorker(QThread, RunControl):
         self.workers = workers
         self.in_process = in_process
         if in_process:
-            RunControl.__init__(self)
+            self.control = RunControl()
         else:
             self._ctx = multiprocessing.get_context("spawn")
-            RunControl.__init__(self, self._ctx.Event(), self._ctx.Event())
-            self.resume()
+            self.control = RunControl(self._ctx.Event(), self._ctx.Event())
+            self.control.resume()
 
     # -------------------------------------------------------------- the run (worker thread)
     def _params(self) -> dict[str, Any]:
@@ -55,18 +59,17 @@ class ReviewWorker(QThread, RunControl):
                 "source_path": str(self.source_path) if self.source_path else None, "rerun": self.rerun,
                 "batch_size": self.batch_size, "workers": self.workers, "nice": 0 if self.in_process else 10}
 
-    def _dispatch(self, msg: tuple) -> bool:
-        """Emit one message as a signal; True when the run is over."""
-        kind = msg[0]
-        if kind == "progress":
-            self.progress.emit(*msg[1:])
-        elif kind == "prepared":
-            self.prepared.emit(msg[1])
-        elif kind == "finished":
-            self.run_finished.emit(msg[1])
+    def _dispatch(self, msg: object) -> bool:
+        """Emit one message as its signal; True when the run is over."""
+        if isinstance(msg, Progress):
+            self.progress.emit(msg)
+        elif isinstance(msg, Prepared):
+            self.prepared.emit(msg)
+        elif isinstance(msg, Finished):
+            self.run_finished.emit(msg)
             return True
-        elif kind == "failed":
-            self.failed.emit(msg[1], msg[2])
+        elif isinstance(msg, Failed):
+            self.failed.emit(msg)
             return True
         return False
 
@@ -82,24 +85,26 @@ class ReviewWorker(QThread, RunControl):
         worker = self
 
         class _Conn:
-            def send(self, msg: tuple) -> None:
+            def send(self, msg: object) -> None:
                 worker._dispatch(msg)
 
             def close(self) -> None:
                 pass
 
-        run_review(_Conn(), self._cancel, self._running, self._params())
+        run_review(_Conn(), self.control.cancel_event, self.control.running_event, self._params())
 
     def _run_child(self) -> None:
         from app.review.child import run_review
 
         receiver, sender = self._ctx.Pipe(duplex=False)
         try:
-            proc = self._ctx.Process(target=run_review, args=(sender, self._cancel, self._running, self._params()),
-                                     name="qmf-review", daemon=True)
+            proc = self._ctx.Process(target=run_review, name="qmf-review", daemon=True,
+                                     args=(sender, self.control.cancel_event, self.control.running_event,
+                                           self._params()))
             proc.start()
         except Exception as exc:  # noqa: BLE001 - e.g. no way to start a process: say so
-            self.failed.emit(f"cannot start the review process: {exc}", "error")
+            self.failed.emit(Failed(ErrorKind.PROCESS, str(self.session_path),
+                                    f"cannot start the review process: {exc}"))
             return
         sender.close()
         over = False
@@ -119,5 +124,6 @@ class ReviewWorker(QThread, RunControl):
                 proc.terminate()
                 proc.join()
         if not over:
-            self.failed.emit(f"the review process stopped unexpectedly (exit code {proc.exitcode}); "
-                             "the results written so far are in the session — resume to finish", "error")
+            self.failed.emit(Failed(ErrorKind.PROCESS, str(self.session_path),
+                                    f"the review process stopped unexpectedly (exit code {proc.exitcode}); "
+                                    "the results written so far are in the session — resume to finish"))

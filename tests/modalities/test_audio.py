@@ -278,3 +278,13 @@ def test_a_model_with_the_utterance_channel_takes_its_two_channel_input() -> Non
     wave = _sine(300, 8000, 0.4)
     out = model.eval()({"left": m2.to_tensor(wave).unsqueeze(0), "right": m1.to_tensor(wave).unsqueeze(0)})
     assert out.fused.shape == (1, 2) and torch.isfinite(out.fused).all()
+
+
+def test_the_displayed_log_mel_is_the_models_computation() -> None:
+    """`log_mel` (numpy, for the app's pictures) equals the model's torch features before normalising."""
+    params = AudioModality.default_params()
+    wave = _sine(440, 8000, 0.7) + 0.05 * np.random.default_rng(0).standard_normal(5600).astype(np.float32)
+    shown = audio_mod.log_mel(wave, params)
+    model = audio_mod._log_mel_tensor(wave, params).numpy()
+    assert shown.shape == model.shape
+    assert np.allclose(shown, model, atol=1e-3)

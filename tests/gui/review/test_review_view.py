@@ -42,8 +42,8 @@ def test_review_view_end_to_end(qtbot, tiny_model: Path, review_folder: Path, tm
     view.select_row(4)
     pair = view.current_pair()
     assert pair is not None and pair.id == view.table_model.row_at(4).id
-    assert view.result_view.prediction["label"] == pair.prediction
-    assert set(view.result_view.table_values()) >= {"image", "audio", "fused"}
+    assert view.detail.result_view.prediction["label"] == pair.prediction
+    assert set(view.detail.result_view.table_values()) >= {"image", "audio", "fused"}
 
     # verdict and note are saved at once; the table shows them
     qtbot.keyClick(view.table, Qt.Key.Key_R)
@@ -75,10 +75,10 @@ def test_review_view_end_to_end(qtbot, tiny_model: Path, review_folder: Path, tm
     # thresholds: turning flags off empties the flag filter
     view.set_filter(verdict="(all)", flag="(any flag)")
     assert view.table_model.rowCount() == 15
-    view.low_confidence.setValue(0.0)
-    view.flag_disagreement.setChecked(False)
-    view.flag_mismatch.setChecked(False)
-    view.low_share.setValue(0.0)
+    view.threshold_bar.low_confidence.setValue(0.0)
+    view.threshold_bar.flag_disagreement.setChecked(False)
+    view.threshold_bar.flag_mismatch.setChecked(False)
+    view.threshold_bar.low_share.setValue(0.0)
     qtbot.waitUntil(lambda: view.table_model.rowCount() == 0, timeout=5000)
     view.set_filter(flag="(all)")
 
@@ -103,14 +103,14 @@ def test_review_view_end_to_end(qtbot, tiny_model: Path, review_folder: Path, tm
     again = make_view(qtbot, tiny_model)
     again.open_session(session_path)
     assert again.table_model.rowCount() == 15
-    assert not again.banner.isVisible()
+    assert not again.message_bar.isVisible()
     with ReviewSession.open(session_path) as s:
         assert s.verdict(rejected) == {"verdict": "reject", "relabel": None, "note": "blurry bar"}
         assert s.verdict(relabelled)["relabel"] == "high"
     again.set_filter(verdict="reject")
     assert again.table_model.rowCount() == 1
     again.select_row(0)
-    assert again.note_edit.text() == "blurry bar"
+    assert again.detail.note_edit.text() == "blurry bar"
     again.shutdown()
 
 
@@ -123,7 +123,7 @@ def test_review_view_pause_cancel_resume_and_model_mismatch(qtbot, tiny_model: P
     view.open_source(folder, session_path)
     qtbot.waitUntil(lambda: view.progress_bar.value() >= 4, timeout=TIMEOUT_MS)
     view.toggle_pause()
-    assert view.worker.paused and view.pause_button.text() == "Continue"
+    assert view.worker.control.paused and view.pause_button.text() == "Continue"
     qtbot.wait(400)
     paused_at = view.progress_bar.value()
     qtbot.wait(400)
@@ -133,11 +133,11 @@ def test_review_view_pause_cancel_resume_and_model_mismatch(qtbot, tiny_model: P
     assert finished.args[0]["cancelled"]
     done = finished.args[0]["done"]
     assert 4 <= done < 24
-    assert view.banner.isVisible() and view.banner_button.text() == "Resume"
+    assert view.message_bar.isVisible() and view.message_bar.button.text() == "Resume"
 
     monkeypatch.delenv("QMF_REVIEW_BATCH_DELAY")
     with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT_MS) as finished:
-        qtbot.mouseClick(view.banner_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.message_bar.button, Qt.MouseButton.LeftButton)
     assert finished.args[0]["done"] == 24 and finished.args[0]["processed"] == 24 - done
     with ReviewSession.open(session_path) as s:
         assert s.result_count() == 24
@@ -150,9 +150,9 @@ def test_review_view_pause_cancel_resume_and_model_mismatch(qtbot, tiny_model: P
     other.open_session(session_path)
     with qtbot.waitSignal(other.run_failed, timeout=TIMEOUT_MS):
         other.start_run()
-    assert other.banner.isVisible() and other.banner_button.text() == "Re-run with this model"
+    assert other.message_bar.isVisible() and other.message_bar.button.text() == "Re-run with this model"
     with qtbot.waitSignal(other.run_finished, timeout=TIMEOUT_MS) as finished:
-        qtbot.mouseClick(other.banner_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(other.message_bar.button, Qt.MouseButton.LeftButton)
     assert finished.args[0]["processed"] == 24
     assert other.session.verdict(other.session.rows(limit=1)[0].id)["note"] == "kept"
     other.shutdown()
@@ -170,9 +170,35 @@ def test_error_row_shows_the_reason_without_widening_the_window(qtbot, tiny_mode
     ids = [view.table_model.row_at(r).id for r in range(view.table_model.rowCount())]
     view.select_row(ids.index("mid/mid_001"))
     qtbot.wait(50)
-    result = view.result_view
+    result = view.detail.result_view
     assert result.prediction is None
     assert "could not be predicted" in result.headline.text()
     assert "mid_001.wav" in result.detail.text() and "&#" not in result.detail.text()  # file and reason, in full
     assert view.minimumSizeHint().width() <= width and view.window().width() == width
+    view.shutdown()
+
+
+def test_a_row_click_decodes_the_pair_off_the_gui_thread(qtbot, tiny_model: Path, review_folder: Path,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numbers show at once; the previews follow from the decoder's thread, never the GUI thread's."""
+    import threading
+
+    from app.modalities.image import ImageModality
+
+    view = make_view(qtbot, tiny_model, in_process=True)
+    with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT_MS):
+        view.open_source(review_folder, tmp_path / "p.qmfreview")
+    readers: list[str] = []
+    real_load = ImageModality.load
+    monkeypatch.setattr(ImageModality, "load",
+                        lambda self, path: readers.append(threading.current_thread().name) or real_load(self, path))
+    previews = view.detail.result_view.previews
+    for row in (2, 7):
+        view.select_row(row)
+        pair = view.current_pair()
+        assert view.detail.result_view.prediction["label"] == pair.prediction  # at once, no decoding
+        qtbot.waitUntil(lambda: previews["image"].image.image is not None, timeout=10_000)
+        expected = real_load(ImageModality(view.session.manifest_modalities[0].get("preprocessing")), pair.files["image"])
+        assert (previews["image"].image.image == expected).all()
+    assert readers and threading.main_thread().name not in readers
     view.shutdown()

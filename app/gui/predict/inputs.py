@@ -1,0 +1,58 @@
+"""The Predict page's left column: the model line, one panel per input, the hint."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from app.gui.panels import InputPanel, make_panel
+
+
+class InputColumn(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.model_banner = QLabel("", wordWrap=True)
+        self.model_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.model_banner)
+        self.panel_host = QWidget()
+        self.panel_layout = QVBoxLayout(self.panel_host)
+        self.panel_layout.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.panel_host)
+        layout.addWidget(scroll, 1)
+        hint = QLabel("Drop files here or use File ▸ Open; move a slider to degrade an input.", wordWrap=True)
+        hint.setStyleSheet("color: gray")
+        layout.addWidget(hint)
+
+    def show_model(self, manifest: dict[str, Any], fallback_name: str) -> None:
+        e = html.escape
+        model = manifest["model"]
+        self.model_banner.setText(f"<b>Model:</b> {e(str(manifest.get('name', fallback_name)))} "
+                                  f"— inputs: {', '.join(e(s['name']) for s in model['modalities'])}; "
+                                  f"labels: {e(', '.join(map(str, model.get('labels', []))))}")
+
+    def show_problem(self, text: str) -> None:
+        self.model_banner.setText(f"<span style='color:#C62828'><b>{html.escape(text)}</b></span>")
+
+    def build_panels(self, specs: list[dict[str, Any]], old: dict[str, InputPanel],
+                     on_open: Callable[[str], None], on_degrade: Callable[[str], None]) -> dict[str, InputPanel]:
+        """Replace the `old` panels by one per spec, in the manifest's order."""
+        for panel in old.values():
+            self.panel_layout.removeWidget(panel)
+            panel.deleteLater()
+        while self.panel_layout.count():
+            self.panel_layout.takeAt(0)
+        panels = {}
+        for spec in specs:
+            panel = make_panel(spec)
+            panel.openRequested.connect(on_open)
+            panel.degradationChanged.connect(on_degrade)
+            self.panel_layout.addWidget(panel, 1)
+            panels[spec["name"]] = panel
+        return panels

@@ -1,0 +1,120 @@
+"""The Predict page's model life cycle: which model is open, loading it, and what a failed choice leaves.
+
+The header is read here (no torch) so the page can build its panels at once; the weights load in the
+page's service. A choice that fails keeps the model that works: a header that cannot be read leaves
+the open model untouched, and weights that fail to load (truncated, tampered) send the page back to
+the last model that loaded, with the same files. Only when there is no model at all does the page
+show the problem in place of the panels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtWidgets import QMessageBox
+
+from app.gui.collector import freeze_long_lived_objects
+from app.gui.predict.messages import ModelFailed, ModelLoaded, ModelLoading
+from app.qmf.bundle import BundleError, read_bundle_manifest
+from app.resources import default_model_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.gui.predict.page import PredictPage
+
+
+class ModelLife:
+    def __init__(self, page: PredictPage):
+        self.page = page
+        self.manifest: dict[str, Any] | None = None
+        self.path: str | None = None
+        self.ready = False
+        self._working: tuple[str, str] | None = None  # (path, name) of the last model that loaded
+        page.service.modelLoading.connect(self._on_loading)
+        page.service.modelLoaded.connect(self._on_loaded)
+        page.service.modelFailed.connect(self._on_failed)
+
+    def open(self, path: str | Path | None) -> bool:
+        """Read the model's manifest (header only), rebuild the panels, load it in the worker."""
+        page = self.page
+        path = Path(path) if path is not None else default_model_path()
+        try:
+            manifest = read_bundle_manifest(path)
+        except BundleError as exc:
+            if not path.exists():
+                text = (f"No model: {path} not found. Open a QMF Studio model (.safetensors) with "
+                        "Model ▸ Open model… (or pass --model FILE).")
+            else:
+                text = f"Cannot open the model: {exc}"
+            if self.manifest is not None:  # keep working with the model already open
+                self._warn(f"{text} Still using {self.manifest.get('name', 'the current model')}.")
+            else:
+                self._problem(text)
+            return False
+        self.ready = False
+        self.manifest = manifest
+        self.path = str(path)
+        page._build_panels(manifest["model"]["modalities"])
+        page.result_view.clear("Loading model…")
+        page.inputs.show_model(manifest, path.name)
+        page.model_status.setText("Loading model…")
+        page.busy_bar.setVisible(True)
+        page.service.load_model(path)
+        if page._has_files():
+            page.request_prediction()
+        return True
+
+    def _warn(self, text: str) -> None:
+        """The user's model choice failed but a working model stays: say so without ending anything."""
+        page = self.page
+        page._say(text)
+        page.inputFailed.emit("", text)
+        if page.isVisible():
+            QMessageBox.warning(page.window(), "Open model", text)
+
+    def _problem(self, text: str) -> None:
+        page = self.page
+        page.inputs.show_problem(text)
+        page.model_status.setText("No model")
+        page.busy_bar.setVisible(False)
+        if self.manifest is None:
+            page.result_view.clear("No model loaded")
+        page._say(text)
+        page.inputFailed.emit("", text)
+
+    def _on_loading(self, message: ModelLoading) -> None:
+        self.page.model_status.setText(f"Loading model {Path(message.path).name}…")
+        self.page.busy_bar.setVisible(True)
+
+    def _on_loaded(self, message: ModelLoaded) -> None:
+        page = self.page
+        manifest = message.manifest
+        self.ready = True
+        self._working = (message.path, str(manifest.get("name", Path(message.path).name)))
+        self.manifest = {**(self.manifest or {}), **manifest}
+        page.model_status.setText(f"Model: {manifest.get('name', '?')}")
+        page.titleChanged.emit(str(manifest.get("name", "?")))
+        page.busy_bar.setVisible(False)
+        if page.last_result is None and not page._has_files():
+            page.result_view.clear("Model ready: open or drop input files")
+        # torch and the model are in: one collection, then later ones skip them. It holds the GIL for
+        # ~0.1 s, so with the first prediction already queued it waits until that one is shown.
+        page._freeze_after_result = page._has_files()
+        if not page._freeze_after_result:
+            freeze_long_lived_objects()
+        page.modelReady.emit(manifest)
+
+    def _on_failed(self, failed: ModelFailed) -> None:
+        page = self.page
+        self.ready = False
+        page.time_label.setText("")
+        good = self._working
+        if good is not None and good[0] != failed.path and Path(good[0]).exists():
+            # The header read cleanly but the weights did not load: go back to the model that worked.
+            self.open(good[0])
+            self._warn(f"Cannot load the model: {failed.message} Still using {good[1]}.")
+            return
+        page.titleChanged.emit("")
+        self._problem(f"Cannot load the model: {failed.message}")
+        page.result_view.clear("No model loaded")
+        page.modelFailed.emit(failed.message)

@@ -1,0 +1,388 @@
+"""The Predict page: one input panel per modality, the result, the degradation explorer and sweep.
+
+The page never runs model code. It reads the model's manifest from the file header (no torch) to
+build its panels, and sends every load, prediction and sweep to its `PredictionService`, whose
+worker thread answers with typed messages; the service drops answers to superseded requests, so the
+page only ever draws the answer to its latest request. Status lines go out through `statusMessage`
+(the window shows them in its status bar); menus are declared in `app.gui.actions`, and their
+handlers here are plain methods.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QWidget,
+)
+
+from app.gui.actions import Action
+from app.gui.collector import freeze_long_lived_objects
+from app.gui.panels import InputPanel
+from app.gui.predict import files as dialogs
+from app.gui.predict.demo import demo_actions
+from app.gui.predict.inputs import InputColumn
+from app.gui.predict.messages import (
+    PartlyDecoded,
+    Predicted,
+    PredictFailed,
+    SweepDone,
+)
+from app.gui.predict.model_card import model_card_dialog
+from app.gui.predict.model_life import ModelLife
+from app.gui.predict.recent import RecentPairs
+from app.gui.predict.service import PredictionService
+from app.gui.predict.sweep import SweepBox
+from app.gui.result_view import ResultView
+from app.modalities.routing import route_files
+from app.resources import read_demo_samples
+
+DEBOUNCE_MS = 40
+STATUS_MS = 15000
+
+
+class PredictPage(QWidget):
+    """The Predict tab. `open_model(None)` opens the bundled model."""
+
+    resultShown = Signal(object)  # the prediction JSON, after the charts are updated
+    inputFailed = Signal(str, str)  # modality name ("" = general), message
+    sweepShown = Signal(object)  # the sweep as JSON (SweepDone.as_json)
+    modelReady = Signal(object)  # the manifest
+    modelFailed = Signal(str)  # message: no model could be loaded
+    statusMessage = Signal(str, int)  # text, milliseconds ("" clears)
+    titleChanged = Signal(str)  # the open model's name ("" = none)
+    inputsChanged = Signal()  # the panels were rebuilt for another model
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.recent = RecentPairs(settings)
+        self.panels: dict[str, InputPanel] = {}
+        self.last_result: Predicted | None = None
+        self.last_sweep: dict[str, Any] | None = None
+        self._request_started: dict[int, float] = {}
+        self._freeze_after_result = False
+
+        self.service = PredictionService(self)
+        self.service.predicted.connect(self._on_predicted)
+        self.service.failed.connect(self._on_failed)
+        self.service.partlyDecoded.connect(self._on_partly_decoded)
+        self.service.sweepDone.connect(self._on_sweep)
+        self.service.sweepFailed.connect(lambda failed: self.sweep_box.show_failure(failed))
+        self.service.busyChanged.connect(self._on_busy)
+        self.model = ModelLife(self)
+        self.service.start()
+
+        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS, timeout=self.request_prediction)
+        self._build()
+
+    # --- construction ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        outer.addWidget(self.main_splitter)
+
+        self.inputs = InputColumn()
+        self.model_banner = self.inputs.model_banner
+        self.main_splitter.addWidget(self.inputs)
+
+        self.right_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.result_view = ResultView(show_previews=False)
+        self.right_splitter.addWidget(self.result_view)
+        self.sweep_box = SweepBox()
+        self.sweep_box.requested.connect(self.run_sweep)
+        self.sweep_plot = self.sweep_box.plot
+        self.right_splitter.addWidget(self.sweep_box)
+        self.right_splitter.setStretchFactor(0, 3)
+        self.right_splitter.setStretchFactor(1, 1)
+        self.main_splitter.addWidget(self.right_splitter)
+        self.main_splitter.setStretchFactor(0, 2)
+        self.main_splitter.setStretchFactor(1, 3)
+        self.main_splitter.setSizes([470, 890])
+        self.right_splitter.setSizes([560, 240])
+
+        # the page's part of the window's status bar
+        self.model_status = QLabel("")
+        self.busy_bar = QProgressBar(maximumWidth=90, maximumHeight=14, visible=False)
+        self.busy_bar.setRange(0, 0)
+        self.time_label = QLabel("")
+
+    def status_widgets(self) -> list[QWidget]:
+        """Busy indicator, model name, timing: the window puts them in its status bar."""
+        return [self.busy_bar, self.model_status, self.time_label]
+
+    def _route_drops_to_page(self) -> None:
+        """Plots (QGraphicsView) and text views accept drops themselves and would swallow files
+        dropped on them; switch that off so every drop reaches the window, which hands it to `open_files`."""
+        for view in self.findChildren(QAbstractScrollArea):
+            if view is not None and view.acceptDrops():
+                view.setAcceptDrops(False)
+                view.viewport().setAcceptDrops(False)
+
+    def _say(self, text: str, ms: int = STATUS_MS) -> None:
+        self.statusMessage.emit(text, ms)
+
+    # --- model: app.gui.predict.model_life ---------------------------------------------------------------
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        return self.model.manifest
+
+    @property
+    def model_path(self) -> str | None:
+        return self.model.path
+
+    @property
+    def model_ready(self) -> bool:
+        return self.model.ready
+
+    def open_model(self, path: str | Path | None) -> bool:
+        """Read the model's manifest (header only), rebuild the panels, load it in the worker."""
+        return self.model.open(path)
+
+    def open_bundled_model(self) -> bool:
+        return self.model.open(None)
+
+    def _build_panels(self, specs: list[dict[str, Any]]) -> None:
+        """New panels for another model's inputs; the files of inputs with the same name and kind stay."""
+        previous = {name: p.path for name, p in self.panels.items()}
+        self.panels = self.inputs.build_panels(specs, self.panels, self.open_input_dialog,
+                                               self._on_degradation_changed)
+        kinds = {s["name"]: s.get("kind") for s in specs}
+        for name, file in previous.items():
+            if name in self.panels and file and self.panels[name].kind == kinds.get(name):
+                self.panels[name].set_file(file)
+        self.result_view.set_modalities(specs, self.manifest["model"].get("labels") if self.manifest else None)
+        self.sweep_plot.set_modalities([s["name"] for s in specs])
+        self._route_drops_to_page()
+        self.last_result = None
+        self.inputsChanged.emit()
+
+    # --- inputs -------------------------------------------------------------------------------------------
+    def _has_files(self) -> bool:
+        return any(p.path for p in self.panels.values())
+
+    def set_files(self, files: dict[str, str | Path | None], predict: bool = True) -> None:
+        """Put files into panels by input name (unknown names are reported, not fatal)."""
+        unknown = [n for n in files if n not in self.panels]
+        for name, path in files.items():
+            if name in self.panels:
+                self.panels[name].set_file(path)
+                if path:
+                    dialogs.remember_folder(self.settings, path)
+        if unknown:
+            self._say(f"This model has no input named {', '.join(unknown)}; its inputs: {', '.join(self.panels)}",
+                      10000)
+        if predict:
+            self.request_prediction()
+
+    def open_files(self, paths: list[str | Path]) -> list[str]:
+        """Route files to panels by type (app.modalities.routing); returns the problems, one line each."""
+        inputs = [{"name": p.name, "kind": p.kind} for p in self.panels.values()]
+        assigned, problems = route_files(inputs, paths)
+        if assigned:
+            self.set_files(assigned)
+        messages = [p.message for p in problems]
+        if messages:
+            self._say("; ".join(messages))
+            for message in messages:
+                self.inputFailed.emit("", message)
+        return messages
+
+    def load_pair(self, files: dict[str, str]) -> None:
+        """Load a pair: inputs not in it become empty."""
+        self.set_files({name: files.get(name) for name in self.panels} | {
+            k: v for k, v in files.items() if k not in self.panels})
+
+    def open_input_dialog(self, name: str) -> None:
+        panel = self.panels.get(name)
+        if panel is not None and (path := dialogs.open_file(self, self.settings, f"Open {name}", panel.file_filter())):
+            self.set_files({name: path})
+
+    def open_files_dialog(self) -> None:
+        if paths := dialogs.open_files(self, self.settings, "Open input files"):
+            self.open_files(paths)
+
+    def open_model_dialog(self) -> None:
+        if path := dialogs.open_file(self, self.settings, "Open model",
+                                     "QMF Studio models (*.safetensors);;All files (*)"):
+            self.open_model(path)
+
+    def open_input_actions(self) -> list[Action | None]:
+        """File ▸ Open input: one entry per input, Ctrl+1… in the model's order."""
+        return [Action(f"Open {p.name} ({p.kind or '?'})…", lambda n=p.name: self.open_input_dialog(n),
+                       f"Ctrl+{i + 1}" if i < 9 else None) for i, p in enumerate(self.panels.values())]
+
+    def recent_pair_actions(self) -> list[Action | None]:
+        return self.recent.actions(self.load_pair)
+
+    def demo_sample_actions(self) -> list[Action | None]:
+        return demo_actions(self.load_pair)
+
+    def load_first_demo(self) -> bool:
+        try:
+            samples = read_demo_samples()
+        except ValueError as exc:
+            self._say(str(exc))
+            return False
+        self.load_pair(samples[0]["files"])
+        return True
+
+    # --- prediction ---------------------------------------------------------------------------------------
+    def current_files(self) -> dict[str, str | None]:
+        return {name: panel.path for name, panel in self.panels.items()}
+
+    def current_corruptions(self) -> list[tuple[str, str, float]]:
+        out = []
+        for name, panel in self.panels.items():
+            kind, level = panel.corruption()
+            if kind and level > 0:
+                out.append((name, kind, level))
+        return out
+
+    def request_prediction(self) -> int | None:
+        """Ask the worker for a prediction of the current inputs; supersedes any pending one."""
+        self._debounce.stop()
+        if self.manifest is None or not self.panels:
+            return None
+        if not self._has_files():
+            self.result_view.clear("Open or drop input files")
+            return None
+        request_id = self.service.predict(self.current_files(), self.current_corruptions())
+        self._request_started = {request_id: time.perf_counter()}
+        return request_id
+
+    def _on_degradation_changed(self, _name: str) -> None:
+        # Throttle, not a restartable debounce: a continuous drag still re-predicts every
+        # DEBOUNCE_MS with the slider's latest value (the worker drops superseded requests).
+        if not self._debounce.isActive():
+            self._debounce.start()
+
+    def reset_degradation(self) -> None:
+        for panel in self.panels.values():
+            panel.slider.blockSignals(True)
+            panel.reset_degradation()
+            panel.level_label.setText("0.0")
+            panel.slider.blockSignals(False)
+        self.request_prediction()
+
+    def _on_busy(self, busy: bool) -> None:
+        if self.model_ready:
+            self.busy_bar.setVisible(busy)
+
+    def _on_predicted(self, result: Predicted) -> None:
+        started = self._request_started.pop(result.request_id, None)
+        for name, panel in self.panels.items():
+            if panel.path is not None or name in result.raw:
+                info = result.info.get(name, "") if panel.path is not None else "no file: a blank input is used"
+                panel.show_input(result.raw.get(name), info)
+        self.result_view.show_result(result.prediction)
+        self.last_result = result
+        round_trip = (time.perf_counter() - started) if started is not None else result.seconds
+        self.time_label.setText(f"predicted in {result.seconds * 1000:.0f} ms "
+                                f"(model {result.model_seconds * 1000:.0f} ms, "
+                                f"shown after {round_trip * 1000:.0f} ms)")
+        self.recent.remember(result.files)
+        self._say("", 0)  # an error about an earlier input no longer applies
+        self.resultShown.emit(result.prediction)
+        if self._freeze_after_result:
+            self._freeze_after_result = False
+            freeze_long_lived_objects()
+
+    def _on_partly_decoded(self, decoded: PartlyDecoded) -> None:
+        """Another input of this request cannot be read: still show the ones that can."""
+        for name, raw in decoded.raw.items():
+            if name in self.panels:
+                self.panels[name].show_input(raw, decoded.info.get(name, ""))
+
+    def _on_failed(self, failed: PredictFailed) -> None:
+        self._request_started.pop(failed.request_id, None)
+        self.time_label.setText("")  # the last timing belongs to a result no longer shown
+        name = failed.modality or ""
+        if name in self.panels:
+            self.panels[name].show_error(failed.message)
+            self.result_view.clear(f"No prediction: the {name} input cannot be read")
+            self._say(failed.message)
+        else:
+            self.result_view.clear("No prediction")
+            self._say(f"Prediction failed: {failed.message}")
+        self.inputFailed.emit(name, failed.message)
+
+    # --- sweep ----------------------------------------------------------------------------------------------
+    def run_sweep(self) -> int | None:
+        if self.manifest is None or not self._has_files():
+            self.sweep_box.status.setText("Open an input pair first.")
+            return None
+        kinds = {name: panel.corruption()[0] for name, panel in self.panels.items()}
+        self.sweep_box.status.setText("Sweeping…")
+        return self.service.sweep(self.current_files(), kinds)
+
+    def _on_sweep(self, sweep: SweepDone) -> None:
+        self.last_sweep = sweep.as_json()
+        self.sweep_box.show_sweep(sweep)
+        self.sweepShown.emit(self.last_sweep)
+
+    def show_sweep(self, checked: bool) -> None:
+        self.sweep_box.setVisible(checked)
+
+    # --- export and the model card ---------------------------------------------------------------------
+    def result_json(self) -> dict[str, Any] | None:
+        """The shown result as `qmf predict --json` prints it (plus the corruptions and seed)."""
+        if self.last_result is None:
+            return None
+        return {**self.last_result.prediction, "corruptions": self.last_result.corruptions,
+                "seed": self.last_result.seed}
+
+    def export_json(self, path: str | Path) -> None:
+        data = self.result_json()
+        if data is None:
+            raise ValueError("there is no result to export yet")
+        dialogs.write_json(path, data)
+
+    def export_charts_png(self, path: str | Path) -> bool:
+        return self.right_splitter.grab().save(str(path))
+
+    def export_json_dialog(self) -> None:
+        if self.last_result is None:
+            QMessageBox.information(self, "Export", "There is no result to export yet.")
+        elif path := dialogs.save_file(self, self.settings, "Export result", "prediction.json", "JSON (*.json)"):
+            self.export_json(path)
+            self._say(f"Saved {path}", 8000)
+
+    def export_charts_dialog(self) -> None:
+        if path := dialogs.save_file(self, self.settings, "Export charts", "qmf-charts.png", "PNG images (*.png)"):
+            self._say(f"Saved {path}" if self.export_charts_png(path) else f"Could not write {path}", 8000)
+
+    def show_model_card(self) -> None:
+        if self.manifest is None:
+            QMessageBox.information(self, "Model card", "No model is open.")
+            return
+        self.model_card_dialog = model_card_dialog(self.manifest, self)
+        self.model_card_dialog.show()
+
+    # --- palette and shutdown ---------------------------------------------------------------------------
+    def apply_palette(self) -> None:
+        self.result_view.apply_palette()
+        self.sweep_plot.apply_palette()
+        for panel in self.panels.values():
+            panel.apply_palette()
+
+    def save_state(self) -> None:
+        self.settings.setValue("window/splitter", self.main_splitter.saveState())
+
+    def restore_state(self) -> None:
+        state = self.settings.value("window/splitter")
+        if state is not None:
+            self.main_splitter.restoreState(state)
+
+    def shutdown(self) -> None:
+        self.service.stop()

@@ -1,0 +1,161 @@
+"""Reading a session's rows: filters and sort orders turned into SQL, and result rows turned into
+:class:`ReviewRow` objects.
+
+The table view asks for one window of rows at a time (``LIMIT``/``OFFSET``), filtered and sorted in
+SQL, so a session of a hundred thousand pairs is never loaded whole. Each modality's numbers come
+from its own ``LEFT JOIN`` on ``modality_results`` (aliased ``m0``, ``m1`` … in the session's
+modality order), which lets a sort key such as ``"audio.quality"`` be a plain column.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from app.qmf.calibration import is_unfamiliar, modality_table, percentile
+from app.qmf.prediction import ModalityResult, Prediction
+from app.review.session_schema import ANY_FLAG, NO_FLAG, ReviewRow, RowFilter, flags_list
+
+__all__ = ["SORT_KEYS", "count_rows", "select_rows", "sort_expr", "stored_prediction", "where_clause"]
+
+SORT_KEYS = ("index", "id", "label", "prediction", "probability", "correct", "flags", "verdict", "note",
+             "status", "seconds")
+_SIMPLE_SORT = {
+    "index": "p.idx", "id": "p.id", "label": "p.label", "prediction": "r.prediction",
+    "probability": "r.probability", "correct": "r.correct", "flags": "r.flags",
+    "verdict": "v.verdict", "note": "v.note", "status": "COALESCE(r.status, 'pending')",
+    "seconds": "(r.decode_seconds + r.predict_seconds)",
+}
+_MODALITY_SORT = ("quality", "share", "label", "probability", "energy")
+
+
+def sort_expr(key: str, modality_names: Sequence[str]) -> str:
+    """The SQL expression for a sort key: one of SORT_KEYS or "<modality>.<quality|share|label|probability|energy>"."""
+    if key in _SIMPLE_SORT:
+        return _SIMPLE_SORT[key]
+    name, _, what = key.partition(".")
+    if name in modality_names and what in _MODALITY_SORT:
+        return f"m{list(modality_names).index(name)}.{what}"
+    raise ValueError(f"cannot sort by {key!r}")
+
+
+def where_clause(flt: RowFilter | None) -> tuple[str, list[Any]]:
+    """``(" WHERE ...", params)`` for a filter; ``("", [])`` when nothing filters."""
+    if flt is None:
+        return "", []
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.flag == ANY_FLAG:
+        clauses.append("r.flags != ''")
+    elif flt.flag == NO_FLAG:
+        clauses.append("r.flags = ''")
+    elif flt.flag:
+        clauses.append("r.flags LIKE ?")
+        params.append(f"%|{flt.flag}|%")
+    if flt.label:
+        clauses.append("p.label = ?")
+        params.append(flt.label)
+    if flt.prediction:
+        clauses.append("r.prediction = ?")
+        params.append(flt.prediction)
+    if flt.correctness == "correct":
+        clauses.append("r.correct = 1")
+    elif flt.correctness == "wrong":
+        clauses.append("r.correct = 0")
+    elif flt.correctness == "unlabelled":
+        clauses.append("p.label IS NULL")
+    if flt.status == "done":
+        clauses.append("r.pair_idx IS NOT NULL")
+    elif flt.status == "pending":
+        clauses.append("r.pair_idx IS NULL")
+    elif flt.status in ("ok", "error"):
+        clauses.append("r.status = ?")
+        params.append(flt.status)
+    if flt.verdict == "none":
+        clauses.append("v.verdict IS NULL")
+    elif flt.verdict:
+        clauses.append("v.verdict = ?")
+        params.append(flt.verdict)
+    if flt.search:
+        clauses.append("p.id LIKE ? ESCAPE '\\'")
+        escaped = flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params.append(f"%{escaped}%")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _from(n_modalities: int) -> str:
+    # one join per modality; each takes the modality's name as a parameter, in session order
+    joins = "".join(
+        f" LEFT JOIN modality_results m{i} ON m{i}.pair_idx = p.idx AND m{i}.modality = ?"
+        for i in range(n_modalities)
+    )
+    return ("FROM pairs p LEFT JOIN results r ON r.pair_idx = p.idx "
+            "LEFT JOIN verdicts v ON v.pair_id = p.id" + joins)
+
+
+def count_rows(conn: sqlite3.Connection, modality_names: Sequence[str], where: str, params: list[Any]) -> int:
+    return conn.execute(f"SELECT COUNT(*) {_from(len(modality_names))}{where}",
+                        [*modality_names, *params]).fetchone()[0]
+
+
+def select_rows(conn: sqlite3.Connection, modality_names: Sequence[str], tail: str,
+                params: list[Any]) -> list[ReviewRow]:
+    """Rows for ``SELECT ... FROM <pairs, results, verdicts, modalities>{tail}``."""
+    names = list(modality_names)
+    mod_cols = "".join(f", m{i}.label, m{i}.probability, m{i}.energy, m{i}.quality, m{i}.share"
+                       for i in range(len(names)))
+    sql = (
+        "SELECT p.idx, p.id, p.files, p.label, r.status, r.error, r.prediction, r.probability, r.correct, "
+        "r.flags, r.decode_seconds + r.predict_seconds, v.verdict, v.relabel, v.note"
+        f"{mod_cols} {_from(len(names))}{tail}"
+    )
+    out = []
+    for rec in conn.execute(sql, [*names, *params]):
+        mods = {}
+        for i, name in enumerate(names):
+            lab, prob, en, q, s = rec[14 + 5 * i: 19 + 5 * i]
+            if lab is not None:
+                mods[name] = {"label": lab, "probability": prob, "energy": en, "quality": q, "share": s}
+        out.append(ReviewRow(
+            idx=rec[0], id=rec[1], files=json.loads(rec[2]), label=rec[3], status=rec[4] or "pending",
+            error=rec[5], prediction=rec[6], probability=rec[7],
+            correct=None if rec[8] is None else bool(rec[8]), flags=flags_list(rec[9]),
+            seconds=rec[10], verdict=rec[11], relabel=rec[12], note=rec[13] or "", modalities=mods,
+        ))
+    return out
+
+
+def stored_prediction(conn: sqlite3.Connection, row: ReviewRow, meta: dict[str, Any]) -> dict[str, Any]:
+    """An "ok" row's stored numbers rebuilt into ``Prediction.to_json()`` (the one builder of that JSON)."""
+    probs, late = conn.execute(
+        "SELECT probabilities, late_probabilities FROM results WHERE pair_idx = ?", (row.idx,)).fetchone()
+    mprobs = dict(conn.execute(
+        "SELECT modality, probabilities FROM modality_results WHERE pair_idx = ?", (row.idx,)).fetchall())
+    labels = list(meta["labels"])
+    kinds = meta["modalities"]
+    calibration = meta.get("calibration")  # stored with the first results of a calibrated model
+
+    def index(label: str | None) -> int:
+        return labels.index(label) if label in labels else -1
+
+    return Prediction(
+        model_name=meta["model_name"], model_sha256=meta["model_sha256"], labels=labels,
+        label=row.prediction, index=index(row.prediction), probability=row.probability,
+        probabilities=json.loads(probs),
+        modalities={
+            name: ModalityResult(
+                name=name, kind=kinds.get(name, ""), file=row.files.get(name), label=m["label"],
+                index=index(m["label"]), probability=m["probability"],
+                probabilities=json.loads(mprobs.get(name) or "[]"),
+                energy=m["energy"], quality=m["quality"], share=m["share"],
+                quality_percentile=None if m["quality"] is None else percentile(modality_table(calibration, name), m["quality"]),
+                unfamiliar=None if m["quality"] is None else is_unfamiliar(modality_table(calibration, name), m["quality"]),
+            )
+            for name, m in row.modalities.items()
+        },
+        late_fusion_probabilities=json.loads(late) if late else [],
+        seconds=row.seconds or 0.0,
+        calibration=calibration,
+    ).to_json()
