@@ -24,7 +24,8 @@ setup() {
         # torch first, pinned: this CPU build is on the machine already; letting another package
         # resolve torch would fetch a newer build with gigabytes of CUDA libraries.
         "$VENV/bin/python" -m pip install --quiet torch==2.13.0
-        "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+        # the distributed extra (Ray, pyarrow) too, so the tests of `qmf batch --engine ray` run
+        "$VENV/bin/python" -m pip install --quiet -e ".[dev,distributed]"
         echo "$want" > "$STAMP"
     fi
 }

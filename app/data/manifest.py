@@ -20,10 +20,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.util.errors import UserError
 from app.util.files import atomic_open
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "ManifestProblem",
+    "ManifestStream",
     "PairRow",
+    "iter_manifest",
     "read_manifest",
     "write_manifest",
 ]
@@ -42,7 +45,7 @@ LABEL_COLUMN = "label"
 _RESERVED = (ID_COLUMN, LABEL_COLUMN)
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError):
     """The manifest cannot be read at all (missing, not UTF-8, bad header).
 
     Row-level problems are *not* errors: they are reported in
@@ -93,6 +96,7 @@ class Manifest:
     modalities: list[str]
     rows: list[PairRow]
     problems: list[ManifestProblem] = field(default_factory=list)
+    more_problems: int = 0  # problems counted but not kept (beyond MAX_PROBLEMS_KEPT)
 
     def labels(self) -> list[str]:
         """Distinct labels of the usable rows, sorted.
@@ -121,30 +125,260 @@ def _cell_path(cell: str, base: Path) -> Path:
 
     Backslashes are treated as separators on POSIX, because manifests are often
     written on Windows; symlinks are deliberately not resolved so file names
-    (and the ids derived from them) stay what the user wrote.
+    (and the ids derived from them) stay what the user wrote. Only ``~`` and
+    ``~/...`` mean the home folder: ``~name/x.png`` or an office lock file
+    ``~$x.png`` are ordinary relative names (expanding them would look up a
+    user account, and fail when there is none).
     """
     text = cell
     if os.sep == "/" and "\\" in text:
         text = text.replace("\\", "/")
-    p = Path(text).expanduser()
+    if text == "~" or text.startswith("~/"):
+        try:
+            text = os.path.expanduser(text)
+        except (RuntimeError, KeyError):  # no home folder: keep the name as written
+            pass
+    p = Path(text)
     if not p.is_absolute():
         p = base / p
     return Path(os.path.normpath(p))
 
 
-def _decode(csv_path: Path) -> str:
+MAX_CELL_CHARS = 131_072  # Python's csv limit; a longer cell is a row problem, not a crash
+MAX_PROBLEMS_KEPT = 10_000  # problems beyond this are counted, not kept (a million bad rows stay small)
+
+
+def _file_problem(p: Path) -> str | None:
+    """Why a path cell cannot be used as a file, or None; never raises."""
     try:
-        data = csv_path.read_bytes()
+        if p.is_dir():
+            return f"is a folder, not a file: {p}"
+        if not p.is_file():
+            return f"file not found: {p}"
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        return f"cannot use this path ({exc.strerror or exc}): {_shorten(str(p))}"
+    return None
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 61] + "…" + text[-60:]
+
+
+class ManifestStream:
+    """A manifest read row by row: iterate for the usable :class:`PairRow` objects.
+
+    The header is read (and whole-file problems raised as :class:`ManifestError`)
+    when the stream is made; rows are read lazily, so a manifest of a million rows
+    never sits in memory (only the ids seen so far, to catch duplicates). Row
+    problems collect in :attr:`problems` as the rows are read (the first
+    MAX_PROBLEMS_KEPT of them; :attr:`problem_count` counts all). Iterate once.
+    """
+
+    def __init__(self, csv_path: str | os.PathLike[str], modalities: list[str] | None = None,
+                 check_files: bool = True, allow_missing_modalities: bool = False,
+                 labels: list[str] | None = None) -> None:
+        path = Path(csv_path)
+        try:
+            path = path.expanduser()
+        except RuntimeError:  # "~" with no home folder: the name as written
+            pass
+        path = Path(os.path.normpath(path.absolute()))
+        self.path = path
+        self.check_files = check_files
+        self.allow_missing_modalities = allow_missing_modalities
+        self.labels = labels
+        self.problems: list[ManifestProblem] = []
+        self.problem_count = 0
+        self._fh = _open_text(path)
+        try:
+            self._reader = csv.reader(self._fh)
+            self._prev_end = 0
+            self._read_header(modalities)
+        except BaseException:
+            self._fh.close()
+            raise
+
+    def _records(self) -> Iterable[tuple[int, list[str] | None, str | None]]:
+        """(first line, cells or None, problem) for each CSV record; a too-long cell is a problem."""
+        while True:
+            start = self._prev_end + 1
+            try:
+                record = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                self._prev_end = self._reader.line_num
+                yield start, None, f"cannot read this row ({exc}); cells may hold at most {MAX_CELL_CHARS:,} characters"
+                continue
+            except UnicodeDecodeError:
+                raise ManifestError(
+                    f"{self.path}: not UTF-8 text (a bad byte after line {self._prev_end}); save the CSV as UTF-8"
+                ) from None
+            except OSError as exc:
+                raise ManifestError(f"{self.path}: cannot read manifest ({exc.strerror or exc})") from None
+            self._prev_end = self._reader.line_num
+            yield start, record, None
+
+    def _read_header(self, modalities: list[str] | None) -> None:
+        path = self.path
+        header: list[str] | None = None
+        header_line = 0
+        self._records_iter = iter(self._records())
+        for start, record, trouble in self._records_iter:
+            if record is None:
+                raise ManifestError(f"{path}:{start}: the header row cannot be read: {trouble}")
+            if any(c.strip() for c in record):
+                header = [c.strip() for c in record]
+                header_line = start
+                break
+        if header is None:
+            raise ManifestError(f"{path}: empty file, expected a header row such as 'id,image,audio,label'")
+        seen: dict[str, int] = {}
+        dups: list[str] = []
+        for i, name in enumerate(header):
+            if not name:
+                continue  # trailing comma from spreadsheet exports: an unnamed, ignored column
+            key = name.lower() if name.lower() in _RESERVED else name
+            if key in seen:
+                dups.append(name)
+            seen[key] = i
+        if dups:
+            raise ManifestError(f"{path}:{header_line}: duplicate column name(s): {', '.join(sorted(set(dups)))}")
+        self._id_col = seen.get(ID_COLUMN)
+        self._label_col = seen.get(LABEL_COLUMN)
+        found = [h for h in header if h]
+        if modalities is None:
+            mods = [h for h in header if h and h.lower() not in _RESERVED]
+            if not mods:
+                raise ManifestError(
+                    f"{path}:{header_line}: no modality column (found: {', '.join(found) or 'nothing'}); "
+                    "expected e.g. 'id,image,audio,label'"
+                )
+        else:
+            mods = list(modalities)
+            if not mods:
+                raise ManifestError(f"{path}: no modality requested")
+            missing = [m for m in mods if m not in seen]
+            if missing:
+                raise ManifestError(
+                    f"{path}:{header_line}: missing column(s) {', '.join(missing)} "
+                    f"(found: {', '.join(found) or 'nothing'})"
+                )
+        self.modalities = mods
+        self._mod_cols = {m: seen[m] for m in mods}
+        self._width = len(header)
+
+    def _problem(self, line: int, column: str | None, message: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_PROBLEMS_KEPT:
+            self.problems.append(ManifestProblem(line, column, message, self.path))
+
+    def __iter__(self) -> Iterator[PairRow]:
+        try:
+            yield from self._rows()
+        finally:
+            self._fh.close()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def _rows(self) -> Iterator[PairRow]:
+        base = self.path.parent
+        labels = self.labels
+        width = self._width
+        ids_seen: dict[str, int] = {}
+        for line, record, trouble in self._records_iter:
+            if record is None:
+                self._problem(line, None, trouble or "cannot read this row")
+                continue
+            cells = [c.strip() for c in record]
+            if not any(cells):
+                continue  # blank line (or only commas)
+            row_problems: list[tuple[str | None, str]] = []
+            if len(cells) > width and any(cells[width:]):
+                row_problems.append((None, f"{len(cells)} cells but the header has {width} columns"))
+            cells += [""] * (width - len(cells))
+
+            files: dict[str, Path] = {}
+            first_stem: str | None = None
+            for m in self.modalities:
+                cell = cells[self._mod_cols[m]]
+                if not cell:
+                    if not self.allow_missing_modalities:
+                        row_problems.append((m, "empty cell (a file is required)"))
+                    continue
+                if "\0" in cell:
+                    row_problems.append((m, "the file name contains a NUL byte"))
+                    continue
+                p = _cell_path(cell, base)
+                if first_stem is None:
+                    first_stem = p.stem
+                if self.check_files:
+                    trouble = _file_problem(p)
+                    if trouble is not None:
+                        row_problems.append((m, trouble))
+                        continue
+                files[m] = p
+
+            label: str | None = None
+            if self._label_col is not None and cells[self._label_col]:
+                raw = cells[self._label_col]
+                label = raw
+                if labels is not None and raw not in labels:
+                    idx = _as_int(raw)
+                    if idx is None:
+                        shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
+                        row_problems.append((LABEL_COLUMN, f"unknown label '{_shorten(raw, 80)}' (expected one of: {shown})"))
+                    elif 0 <= idx < len(labels):
+                        label = labels[idx]
+                    else:
+                        row_problems.append((LABEL_COLUMN, f"label index {idx} out of range (0-{len(labels) - 1})"))
+
+            if self._id_col is not None and cells[self._id_col]:
+                row_id = cells[self._id_col]
+                if row_id in ids_seen:
+                    row_problems.append(
+                        (ID_COLUMN, f"duplicate id '{_shorten(row_id, 80)}' (first used on line {ids_seen[row_id]})")
+                    )
+            else:
+                # Derived ids (file stem, else the line) are a convenience, so two files
+                # named 0.png in different class folders must not reject a row: a
+                # colliding derived id is made unique with the line number instead.
+                row_id = first_stem if first_stem is not None else f"row{line}"
+                if row_id in ids_seen:
+                    row_id = f"{row_id}@{line}"
+            ids_seen.setdefault(row_id, line)
+
+            if not files and not row_problems:
+                row_problems.append((None, "no file in any modality column"))
+
+            if row_problems:
+                for column, message in row_problems:
+                    self._problem(line, column, message)
+            else:
+                yield PairRow(line=line, id=row_id, files=files, label=label)
+
+
+def _open_text(path: Path) -> io.TextIOWrapper:
+    try:
+        return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by ManifestStream
     except FileNotFoundError:
-        raise ManifestError(f"{csv_path}: manifest not found") from None
+        raise ManifestError(f"{path}: manifest not found") from None
     except IsADirectoryError:
-        raise ManifestError(f"{csv_path}: is a folder, not a CSV file") from None
+        raise ManifestError(f"{path}: is a folder, not a CSV file") from None
     except OSError as exc:
-        raise ManifestError(f"{csv_path}: cannot read manifest ({exc.strerror or exc})") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ManifestError(f"{csv_path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8") from None
+        raise ManifestError(f"{_shorten(str(path))}: cannot read manifest ({exc.strerror or exc})") from None
+
+
+def iter_manifest(
+    csv_path: str | os.PathLike[str],
+    modalities: list[str] | None = None,
+    check_files: bool = True,
+    allow_missing_modalities: bool = False,
+    labels: list[str] | None = None,
+) -> ManifestStream:
+    """Read a manifest row by row (same arguments and checks as :func:`read_manifest`)."""
+    return ManifestStream(csv_path, modalities, check_files, allow_missing_modalities, labels)
 
 
 def read_manifest(
@@ -170,149 +404,17 @@ def read_manifest(
 
     Returns:
         A :class:`Manifest`; rows with any problem are left out of ``rows`` and
-        their problems listed in ``problems``.
+        their problems listed in ``problems``. All rows are in memory: use
+        :func:`iter_manifest` to stream a large manifest.
 
     Raises:
         ManifestError: for whole-file problems (not found, not UTF-8, no header,
             no modality column, duplicate or missing column names).
     """
-    path = Path(csv_path).expanduser()
-    path = Path(os.path.normpath(path.absolute()))
-    text = _decode(path)
-    base = path.parent
-
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    header_line = 0
-    prev_end = 0
-    # Find the header: the first non-blank record.
-    for record in reader:
-        start = prev_end + 1
-        prev_end = reader.line_num
-        if any(c.strip() for c in record):
-            header = [c.strip() for c in record]
-            header_line = start
-            break
-    if header is None:
-        raise ManifestError(f"{path}: empty file, expected a header row such as 'id,image,audio,label'")
-
-    seen: dict[str, int] = {}
-    dups: list[str] = []
-    for i, name in enumerate(header):
-        if not name:
-            continue  # trailing comma from spreadsheet exports: an unnamed, ignored column
-        key = name.lower() if name.lower() in _RESERVED else name
-        if key in seen:
-            dups.append(name)
-        seen[key] = i
-    if dups:
-        raise ManifestError(f"{path}:{header_line}: duplicate column name(s): {', '.join(sorted(set(dups)))}")
-
-    id_col = seen.get(ID_COLUMN)
-    label_col = seen.get(LABEL_COLUMN)
-    found = [h for h in header if h]
-    if modalities is None:
-        mods = [h for h in header if h and h.lower() not in _RESERVED]
-        if not mods:
-            raise ManifestError(
-                f"{path}:{header_line}: no modality column (found: {', '.join(found) or 'nothing'}); "
-                "expected e.g. 'id,image,audio,label'"
-            )
-    else:
-        mods = list(modalities)
-        if not mods:
-            raise ManifestError(f"{path}: no modality requested")
-        missing = [m for m in mods if m not in seen]
-        if missing:
-            raise ManifestError(
-                f"{path}:{header_line}: missing column(s) {', '.join(missing)} "
-                f"(found: {', '.join(found) or 'nothing'})"
-            )
-    mod_cols = {m: seen[m] for m in mods}
-    width = len(header)
-
-    rows: list[PairRow] = []
-    problems: list[ManifestProblem] = []
-    ids_seen: dict[str, int] = {}
-
-    def problem(line: int, column: str | None, message: str) -> ManifestProblem:
-        return ManifestProblem(line, column, message, path)
-
-    for record in reader:
-        line = prev_end + 1
-        prev_end = reader.line_num
-        cells = [c.strip() for c in record]
-        if not any(cells):
-            continue  # blank line (or only commas)
-        row_problems: list[ManifestProblem] = []
-        if len(cells) > width and any(cells[width:]):
-            row_problems.append(problem(line, None, f"{len(cells)} cells but the header has {width} columns"))
-        cells += [""] * (width - len(cells))
-
-        files: dict[str, Path] = {}
-        first_stem: str | None = None
-        for m in mods:
-            cell = cells[mod_cols[m]]
-            if not cell:
-                if not allow_missing_modalities:
-                    row_problems.append(problem(line, m, "empty cell (a file is required)"))
-                continue
-            p = _cell_path(cell, base)
-            if first_stem is None:
-                first_stem = p.stem
-            if check_files:
-                if p.is_dir():
-                    row_problems.append(problem(line, m, f"is a folder, not a file: {p}"))
-                    continue
-                if not p.is_file():
-                    row_problems.append(problem(line, m, f"file not found: {p}"))
-                    continue
-            files[m] = p
-
-        label: str | None = None
-        if label_col is not None and cells[label_col]:
-            raw = cells[label_col]
-            label = raw
-            if labels is not None and raw not in labels:
-                idx = _as_int(raw)
-                if idx is None:
-                    shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
-                    row_problems.append(
-                        problem(line, LABEL_COLUMN, f"unknown label '{raw}' (expected one of: {shown})")
-                    )
-                elif 0 <= idx < len(labels):
-                    label = labels[idx]
-                else:
-                    row_problems.append(
-                        problem(line, LABEL_COLUMN, f"label index {idx} out of range (0-{len(labels) - 1})")
-                    )
-
-        if id_col is not None and cells[id_col]:
-            row_id = cells[id_col]
-            if row_id in ids_seen:
-                row_problems.append(
-                    problem(
-                        line, ID_COLUMN, f"duplicate id '{row_id}' (first used on line {ids_seen[row_id]})"
-                    )
-                )
-        else:
-            # Derived ids (file stem, else the line) are a convenience, so two files
-            # named 0.png in different class folders must not reject a row: a
-            # colliding derived id is made unique with the line number instead.
-            row_id = first_stem if first_stem is not None else f"row{line}"
-            if row_id in ids_seen:
-                row_id = f"{row_id}@{line}"
-        ids_seen.setdefault(row_id, line)
-
-        if not files and not row_problems:
-            row_problems.append(problem(line, None, "no file in any modality column"))
-
-        if row_problems:
-            problems.extend(row_problems)
-        else:
-            rows.append(PairRow(line=line, id=row_id, files=files, label=label))
-
-    return Manifest(path=path, modalities=mods, rows=rows, problems=problems)
+    stream = iter_manifest(csv_path, modalities, check_files, allow_missing_modalities, labels)
+    rows = list(stream)
+    return Manifest(path=stream.path, modalities=stream.modalities, rows=rows, problems=stream.problems,
+                    more_problems=stream.problem_count - len(stream.problems))
 
 
 def _row_as_parts(

@@ -22,7 +22,10 @@ recognised automatically:
 Nothing is silently dropped except hidden files and folders (``.DS_Store``,
 ``.git``, macOS ``._*`` files): every other file that does not end up in a pair
 is listed in :attr:`FolderPairing.unmatched` with the reason, so the user can see
-why a file was not reviewed.
+why a file was not reviewed. That includes a file whose name is not valid UTF-8
+(it could not be stored or shown; it is listed with the bad bytes replaced by
+"\ufffd") and a folder that cannot be listed (no permission, or a path longer
+than the system allows), which is listed itself.
 
 The kind of a file is decided by the ``kind_for_path`` callable passed in (in the
 app, ``app.modalities.kind_for_path``), which keeps this module free of the
@@ -38,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from app.data.manifest import PairRow
+from app.util.errors import UserError
 
 __all__ = ["LAYOUT_BY_NAME", "LAYOUT_MODALITY_FOLDERS", "FolderPairing", "pair_folder"]
 
@@ -61,15 +65,40 @@ class FolderPairing:
     unmatched: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def _walk(root: Path) -> list[Path]:
-    """All non-hidden files under ``root``, sorted, skipping hidden folders."""
+def displayable(path: Path | str) -> Path:
+    """The path with bytes that are not UTF-8 (surrogate escapes) shown as U+FFFD, safe to print and store."""
+    text = str(path)
+    return Path(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _walk(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """All non-hidden files under ``root``, sorted, skipping hidden folders; plus what could not be used."""
     out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    refused: list[tuple[Path, str]] = []
+
+    def unreadable(exc: OSError) -> None:
+        where = displayable(exc.filename) if exc.filename is not None else root
+        refused.append((where, f"cannot list this folder ({exc.strerror or exc}); its files are not reviewed"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if not name.startswith("."):
-                out.append(Path(dirpath) / name)
-    return out
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if not _is_utf8(str(path)):
+                refused.append((displayable(path), "the file name is not valid UTF-8: rename the file to review it"))
+                continue
+            out.append(path)
+    return out, refused
 
 
 def _article(kind: str) -> str:
@@ -125,10 +154,9 @@ def pair_folder(
         raise NotADirectoryError(f"{root}: not a folder")
     names = list(modality_kinds)
     if not names:
-        raise ValueError("no modalities given")
+        raise UserError("no modalities given")
 
-    files = _walk(root)
-    unmatched: list[tuple[Path, str]] = []
+    files, unmatched = _walk(root)
     # key -> modality -> list of files
     grouped: dict[str, dict[str, list[Path]]] = defaultdict(lambda: defaultdict(list))
     # key -> folder part of the key ("" for the root), for labels
@@ -165,7 +193,7 @@ def pair_folder(
         by_kind: dict[str, str] = {}
         for m, k in modality_kinds.items():
             if k in by_kind:
-                raise ValueError(
+                raise UserError(
                     f"modalities '{by_kind[k]}' and '{m}' are both {k} files, so files cannot be paired by "
                     f"name; put them in sub-folders named {by_kind[k]}/ and {m}/"
                 )

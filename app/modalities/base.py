@@ -1,20 +1,24 @@
 """What every modality offers: load a file, give a blank input, make a tensor, degrade a sample.
 
 The rest of the app (model, data manifests, GUI) only talks to `Modality` objects, so a new kind of
-input is one new subclass. Nothing here imports Qt; torch is imported lazily by the subclasses'
-`to_tensor` so that reading and validating files stays cheap.
+input is one new subclass. Nothing here imports Qt; preprocessing (`to_array`) is numpy, and torch is
+imported only by `to_tensor`, which training and the torch fallback path use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from app.util.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -22,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_LEVEL = 10.0
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A file the user gave cannot be used.
 
     `str(err)` is one line, `'<file>: <what is wrong> (<what would work>)'`, so the command line and
@@ -72,7 +76,7 @@ class Modality:
     """One kind of input (image, audio, text) with its preprocessing parameters.
 
     Subclasses set `kind`, `extensions` and `corruption_kinds`, and implement `default_params`,
-    `load`, `blank`, `to_tensor`, `input_shape` and `_corrupt`.
+    `load`, `blank`, `to_array`, `input_shape` and `_corrupt`.
     """
 
     kind: ClassVar[str] = ""
@@ -113,13 +117,27 @@ class Modality:
         raise NotImplementedError
 
     # --- model input -----------------------------------------------------------------------
-    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
-        """One sample's model input, without a batch dimension."""
+    def to_array(self, raw: np.ndarray) -> np.ndarray:
+        """One sample's model input as a numpy array, without a batch dimension (no torch needed:
+        the ONNX prediction path feeds this to onnxruntime)."""
         raise NotImplementedError
+
+    def to_arrays(self, raws: Sequence[np.ndarray]) -> np.ndarray:
+        """`to_array` of several samples, stacked with the batch first (a subclass may compute it as
+        one batch, which is cheaper; the numbers are the same)."""
+        if not len(raws):
+            return self.to_array(self.blank())[None][:0]
+        return np.stack([self.to_array(r) for r in raws])
+
+    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+        """`to_array` as a torch tensor, for training and the torch fallback path (same numbers)."""
+        import torch
+
+        return torch.from_numpy(self.to_array(raw))
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of `to_tensor`'s output."""
+        """Shape of `to_array`'s output."""
         raise NotImplementedError
 
     # --- degradation -----------------------------------------------------------------------
@@ -151,17 +169,49 @@ class Modality:
 def require_file(path: str | Path, hint: str) -> Path:
     """Common checks before decoding: the path exists, is a file and is not empty."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(p, "file not found")
-    if not p.is_file():
-        raise InputError(p, "not a file", hint)
     try:
+        if not p.exists():
+            raise InputError(p, "file not found")
+        if not p.is_file():
+            raise InputError(p, "not a file", hint)
         size = p.stat().st_size
-    except OSError as exc:
+    except OSError as exc:  # a name too long for the file system, a folder without permission ...
         raise InputError(p, f"cannot read the file: {exc.strerror or exc}") from None
     if size == 0:
         raise InputError(p, "empty file (0 bytes)", hint)
     return p
+
+
+# Decodes that need more than this many bytes take turns (one at a time per process): a batch run
+# decodes with several threads, and four 250 MB pictures at once would be a gigabyte.
+LARGE_DECODE_BYTES = 32 * 1024 * 1024
+_LARGE_DECODE = threading.BoundedSemaphore(1)
+
+
+@contextlib.contextmanager
+def decode_budget(nbytes: int) -> Iterator[None]:
+    """Hold while decoding `nbytes`: small decodes run freely, large ones one after another.
+
+    After a large decode the C allocator is asked to hand freed memory back to the system (glibc
+    keeps it per thread otherwise, and a pool of decoding threads would each keep a picture's worth).
+    """
+    if nbytes <= LARGE_DECODE_BYTES:
+        yield
+        return
+    with _LARGE_DECODE:
+        try:
+            yield
+        finally:
+            _release_freed_memory()
+
+
+def _release_freed_memory() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        pass
 
 
 def positive_number(params: Mapping[str, Any], key: str, kind: str, allow_zero: bool = False) -> float:

@@ -11,20 +11,38 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
 
-from .base import InputError, Modality, check_level, check_rng, positive_number, require_file
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
+from .base import InputError, Modality, check_level, check_rng, decode_budget, positive_number, require_file
 
 SUPPORTED_HINT = "supported image formats: PNG, JPEG, BMP, TIFF, WebP, GIF"
 
 _BACKGROUND = 0  # alpha is composited onto black, the model's background
 _GREY_MODES_HIGH_DEPTH = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N")
+
+# Decoding limits, checked from the header before any pixel is decoded. `max_pixels` (a model
+# param) bounds the picture; MAX_DECODED_BYTES bounds the memory the decoded picture takes in
+# Pillow (pixels x bytes per pixel: Pillow keeps RGB, LA and 32-bit modes in 4 bytes a pixel), so
+# that a 7000x7000 float TIFF of 300 KB cannot turn into gigabytes. After decoding, a large picture
+# is brought to 8 bits and reduced towards the model's size before any further copy is made.
+MAX_DECODED_BYTES = 256 * 1024 * 1024
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 4, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}  # others: 4
+_EARLY_REDUCE_PIXELS = 1 << 22  # above 4 Mpx, reduce right after decoding (smaller ones as before)
+_REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA")
+_STRIP_ROWS = 64  # high-depth pictures are converted to 8 bits this many rows at a time
+_EXIF_ORIENTATION = 0x0112
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 # --- corruptions: pure functions of (raw uint8 image, level 0..10, numpy Generator) -------------
@@ -176,8 +194,12 @@ class ImageModality(Modality):
                 # Pillow only warns between MAX_IMAGE_PIXELS and twice that; treat it as the error it is.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(p) as im:
-                    self._check_pixels(p, im.size)
-                    return self._prepare(im)
+                    decoded = self._check_size(p, im)
+                    with decode_budget(decoded):
+                        try:
+                            return self._prepare(im)
+                        finally:
+                            im.close()  # frees the decoded picture inside the budget
         except InputError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -193,8 +215,9 @@ class ImageModality(Modality):
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise InputError(p, f"image data is truncated or corrupt ({exc})", SUPPORTED_HINT) from None
 
-    def _check_pixels(self, path: Path, size: tuple[int, int]) -> None:
-        width, height = size
+    def _check_size(self, path: Path, im: Image.Image) -> int:
+        """Refuse from the header alone what would take too many pixels or bytes to decode; the bytes."""
+        width, height = im.size
         limit = int(self.params["max_pixels"])
         if width * height > limit:
             raise InputError(
@@ -205,6 +228,15 @@ class ImageModality(Modality):
             )
         if width == 0 or height == 0:
             raise InputError(path, "image has no pixels", SUPPORTED_HINT)
+        decoded = width * height * _BYTES_PER_PIXEL.get(im.mode, 4)  # only the first frame is decoded
+        if decoded > MAX_DECODED_BYTES:
+            raise InputError(
+                path,
+                f"image is {width}x{height} in mode {im.mode}: {decoded / 2**20:,.0f} MiB once decoded, above "
+                f"the limit of {MAX_DECODED_BYTES / 2**20:,.0f} MiB",
+                "scale the image down or save it with 8 bits per channel",
+            )
+        return decoded
 
     def _prepare(self, im: Image.Image) -> np.ndarray:
         height, width = self.params["size"]
@@ -213,11 +245,24 @@ class ImageModality(Modality):
             # Decode JPEGs at a reduced scale when they are much larger than needed (fast, less memory).
             target = 4 * max(height, width)
             im.draft("RGB" if channels == 3 else "L", (target, target))
+        orientation = _orientation(im)
         im.load()
-        im = ImageOps.exif_transpose(im) or im
+        if im.size[0] * im.size[1] > _EARLY_REDUCE_PIXELS:
+            # A large picture: 8 bits first (in strips), then reduced towards the model's size, so
+            # no full-size float or RGBA copy is ever made.
+            if im.mode in _GREY_MODES_HIGH_DEPTH:
+                im = _high_depth_to_l(im)
+            if im.mode not in _REDUCIBLE_MODES:
+                im = _flatten(im, channels)
+            im = _reduce(im, width, height)
+            transpose = _ORIENTATION_TRANSPOSE.get(orientation)
+            if transpose is not None:
+                im = im.transpose(transpose)
+        else:
+            im = ImageOps.exif_transpose(im) or im
         im = _flatten(im, channels)
         if self.params["invert_light_background"] and _border_median(im) > 127:
-            im = ImageOps.invert(im)
+            im = ImageChops.invert(im)  # 255 - v, as ImageOps.invert, without building a Python lookup table
         im = _fit(im, width, height)
         return np.array(im, dtype=np.uint8)
 
@@ -228,17 +273,15 @@ class ImageModality(Modality):
         return np.zeros(shape, dtype=np.uint8)
 
     # --- model input -----------------------------------------------------------------------
-    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+    def to_array(self, raw: np.ndarray) -> np.ndarray:
         """float32 [C, H, W] = (raw/255 - mean)/std."""
-        import torch
-
         arr = np.asarray(raw)
         expected = self.blank().shape
         if arr.shape != expected:
             raise ValueError(f"image raw array has shape {arr.shape}, expected {expected}")
         chw = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
         x = (chw.astype(np.float32) / 255.0 - self._mean) / self._std
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        return np.ascontiguousarray(x, dtype=np.float32)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -281,34 +324,80 @@ def _flatten(im: Image.Image, channels: int) -> Image.Image:
     return im
 
 
+def _orientation(im: Image.Image) -> int | None:
+    """The EXIF orientation tag (1-8), read before decoding; None when absent or unreadable."""
+    try:
+        value = im.getexif().get(_EXIF_ORIENTATION)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the rotation, as in Pillow
+        return None
+    return value if isinstance(value, int) else None
+
+
+def _strips(im: Image.Image) -> list[tuple[int, int]]:
+    return [(top, min(im.size[1], top + _STRIP_ROWS)) for top in range(0, im.size[1], _STRIP_ROWS)]
+
+
+def _strip_values(im: Image.Image, top: int, bottom: int) -> np.ndarray:
+    return np.asarray(im.crop((0, top, im.size[0], bottom)), dtype=np.float64)
+
+
 def _high_depth_to_l(im: Image.Image) -> Image.Image:
-    """16-bit / 32-bit / float greyscale to 8 bits by range (Pillow's convert would just clip)."""
-    values = np.asarray(im, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    top = float(finite.max()) if finite.size else 0.0
+    """16-bit / 32-bit / float greyscale to 8 bits by range (Pillow's convert would just clip).
+
+    Works a strip of rows at a time, so a large picture never exists as a float64 copy.
+    """
+    top = -math.inf
+    for a, b in _strips(im):
+        values = _strip_values(im, a, b)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            top = max(top, float(finite.max()))
+    top = 0.0 if top == -math.inf else top
     if im.mode == "F" and top <= 1.0:
         full = 1.0  # float images are usually 0..1
     elif top <= 255:
         full = 255.0
     else:
         full = 65535.0 if top <= 65535 else top
-    values = np.nan_to_num(values, nan=0.0, posinf=full, neginf=0.0)
-    return Image.fromarray(_to_uint8(values * (255.0 / full)), mode="L")
+    out = np.empty((im.size[1], im.size[0]), dtype=np.uint8)
+    for a, b in _strips(im):
+        values = np.nan_to_num(_strip_values(im, a, b), nan=0.0, posinf=full, neginf=0.0)
+        out[a:b] = _to_uint8(values * (255.0 / full))
+    return Image.fromarray(out, mode="L")
+
+
+def _reduce(im: Image.Image, width: int, height: int) -> Image.Image:
+    """Box-reduce by the integer factor Pillow's resize would use (reducing_gap 3), or not at all."""
+    w, h = im.size
+    factor = int(max(w / width, h / height) // 3)
+    return im.reduce(factor) if factor >= 2 else im
 
 
 def _border_median(im: Image.Image) -> float:
-    """Median brightness of a thin band along the edges: the drawing's background colour."""
-    grey = im if im.mode == "L" else im.convert("L")
-    w, h = grey.size
+    """Median brightness of a thin band along the edges: the drawing's background colour.
+
+    Runs on every image decode, so it is kept cheap: a small image is read once as an array and
+    sliced, a large one has only its four bands cropped and converted to grey; the median of the
+    uint8 values comes from a 256-bin histogram (the same value as np.median, without the sort).
+    """
+    w, h = im.size
     band = max(1, round(0.03 * min(w, h)))
-    strips = [
-        grey.crop((0, 0, w, band)),
-        grey.crop((0, h - band, w, h)),
-        grey.crop((0, 0, band, h)),
-        grey.crop((w - band, 0, w, h)),
-    ]
-    values = np.concatenate([np.asarray(s, dtype=np.uint8).ravel() for s in strips])
-    return float(np.median(values))
+    if w * h <= 256 * 256:
+        a = np.asarray(im if im.mode == "L" else im.convert("L"))
+        strips = [a[:band], a[h - band :], a[:, :band], a[:, w - band :]]
+    else:
+        boxes = [(0, 0, w, band), (0, h - band, w, h), (0, 0, band, h), (w - band, 0, w, h)]
+        strips = [np.asarray(im.crop(box).convert("L")) for box in boxes]
+    return _median_u8(np.concatenate([np.asarray(s, dtype=np.uint8).ravel() for s in strips]))
+
+
+def _median_u8(values: np.ndarray) -> float:
+    """np.median of uint8 values (the mean of the two middle ones for an even count), by histogram."""
+    cumulative = np.cumsum(np.bincount(values, minlength=256))
+    n = int(cumulative[-1])
+    lower = int(np.searchsorted(cumulative, (n - 1) // 2, side="right"))
+    upper = int(np.searchsorted(cumulative, n // 2, side="right"))
+    return (lower + upper) / 2.0
 
 
 def _fit(im: Image.Image, width: int, height: int) -> Image.Image:

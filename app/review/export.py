@@ -1,6 +1,10 @@
-"""Export a review (CSV or JSON) with verdicts and notes, and read a CSV export back.
+"""Export a review (CSV, JSON or Parquet) with verdicts and notes, and read a CSV export back.
 
-The CSV is meant to be opened in a spreadsheet and also to come back: :func:`read_csv_export` parses
+The CSV is meant to be opened in a spreadsheet and also to come back. Text that a spreadsheet would
+run as a formula (ids from file names like `=HYPERLINK(...)`, notes like `=cmd|' /C calc'!A0`) is
+neutralised as OWASP recommends: a text cell starting with = + - @ TAB or CR, or with the quote
+itself, gets a leading `'`; numbers are written as numbers. Reading the export back removes that
+quote again, so :func:`read_csv_export` parses
 it into the same values, and :func:`import_verdicts` applies its verdict/note columns to a session
 (e.g. after an analyst edited notes in a spreadsheet). Rows are streamed a page at a time so exporting
 a large session does not load it into memory. Files are written to a temporary name and renamed, so
@@ -20,10 +24,12 @@ from typing import Any
 from app.review.session import ReviewRow, ReviewSession, RowFilter
 from app.util.files import atomic_open
 
-__all__ = ["csv_columns", "export_csv", "export_json", "import_verdicts", "iter_rows", "read_csv_export", "row_dict"]
+__all__ = ["csv_columns", "export_csv", "export_json", "export_parquet", "import_verdicts", "iter_rows",
+           "read_csv_export", "row_dict"]
 
 _MOD_FIELDS = ("file", "label", "probability", "quality", "share", "energy")
 _FLAG_SEPARATOR = "; "
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")  # "'" too, so the quote added is always the app's
 
 
 def csv_columns(modalities: list[str]) -> list[str]:
@@ -66,7 +72,18 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)  # shortest text that reads back to the same float
-    return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return neutralise(str(value))
+
+
+def neutralise(text: str) -> str:
+    """A text cell a spreadsheet will show as text, never evaluate (OWASP CSV injection advice)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _unneutralise(text: str) -> str:
+    return text[1:] if text.startswith("'") else text
 
 
 def _write_atomically(path: str | os.PathLike[str], write: Any) -> Path:
@@ -125,6 +142,60 @@ def export_json(session: ReviewSession, path: str | os.PathLike[str], flt: RowFi
     return _write_atomically(path, write)
 
 
+def _parquet_rows(session: ReviewSession, rows: list[ReviewRow], mods: list[str]) -> list[dict[str, Any]]:
+    """Rows in the Parquet layout (app.review.parquet): the CSV's values plus the probability vectors and
+    timings, read for the whole page in two queries rather than one per row."""
+    idxs = [r.idx for r in rows]
+    marks = ",".join("?" * len(idxs))
+    details = {i: (json.loads(p) if p else None, json.loads(lp) if lp else None, d, s)
+               for i, p, lp, d, s in session.conn.execute(
+                   "SELECT pair_idx, probabilities, late_probabilities, decode_seconds, predict_seconds FROM results "
+                   f"WHERE pair_idx IN ({marks})", idxs)}
+    mod_probs = {(i, m): json.loads(p) if p else None for i, m, p in session.conn.execute(
+        f"SELECT pair_idx, modality, probabilities FROM modality_results WHERE pair_idx IN ({marks})", idxs)}
+    out = []
+    for row in rows:
+        probs, late, decode_s, predict_s = details.get(row.idx, (None, None, None, None))
+        d: dict[str, Any] = {
+            "id": row.id, "label": row.label, "status": row.status, "prediction": row.prediction,
+            "probability": row.probability, "probabilities": probs, "late_probabilities": late,
+            "correct": row.correct,
+            "flags": list(row.flags), "verdict": row.verdict, "relabel": row.relabel, "note": row.note,
+            "decode_seconds": decode_s, "predict_seconds": predict_s, "error": row.error,
+        }
+        for m in mods:
+            values = row.modalities.get(m, {})
+            d[f"{m}_file"] = row.files.get(m)
+            d[f"{m}_probabilities"] = mod_probs.get((row.idx, m))
+            for f in ("label", "probability", "quality", "share", "energy"):
+                d[f"{m}_{f}"] = values.get(f)
+        out.append(d)
+    return out
+
+
+def export_parquet(session: ReviewSession, path: str | os.PathLike[str], flt: RowFilter | None = None,
+                   order_by: str = "index", descending: bool = False, page: int = 1000) -> Path:
+    """Write the (filtered, sorted) table as Parquet (results schema, with verdicts); needs pyarrow."""
+    from app.review.parquet import require_pyarrow, write_results_parquet
+
+    require_pyarrow("a Parquet export")
+    mods = session.modality_names
+
+    def pages() -> Iterator[list[dict[str, Any]]]:
+        rows: list[ReviewRow] = []
+        for row in iter_rows(session, flt, order_by, descending, page=page):
+            rows.append(row)
+            if len(rows) == page:
+                yield _parquet_rows(session, rows, mods)
+                rows = []
+        if rows:
+            yield _parquet_rows(session, rows, mods)
+
+    meta = {"qmf.model.name": session.model_name, "qmf.model.sha256": session.model_sha256,
+            "qmf.labels": session.labels}
+    return write_results_parquet(path, pages(), mods, verdicts=True, metadata=meta)
+
+
 def _parse(col: str, text: str) -> Any:
     if text == "":
         return None if col != "note" else ""
@@ -132,6 +203,7 @@ def _parse(col: str, text: str) -> Any:
         return text == "true"
     if col == "probability" or col.rsplit("_", 1)[-1] in ("probability", "quality", "share", "energy"):
         return float(text)
+    text = _unneutralise(text)
     if col == "flags":
         return [f for f in text.split(_FLAG_SEPARATOR) if f]
     return text

@@ -18,6 +18,7 @@ WAL lets the GUI read while the worker writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -43,25 +44,45 @@ from app.review.session_schema import (
     ResultRecord,
     ReviewRow,
     RowFilter,
+    SessionBusyError,
+    SessionError,
     Transaction,
+    check_tables,
     connect,
     flags_text,
     record_rows,
     upgrade,
 )
 
-# the facade and the records callers use (defined in session_schema.py, re-exported here)
-__all__ = ["ANY_FLAG", "NO_FLAG", "SCHEMA_VERSION", "VERDICTS", "ModelMismatchError", "PendingPair", "ResultRecord",
-           "ReviewRow", "ReviewSession", "RowFilter"]
+__all__ = [
+    "ANY_FLAG",
+    "NO_FLAG",
+    "SCHEMA_VERSION",
+    "VERDICTS",
+    "ModelMismatchError",
+    "PendingPair",
+    "ResultRecord",
+    "ReviewRow",
+    "ReviewSession",
+    "RowFilter",
+    "SessionBusyError",
+    "SessionError",
+]
+
+# Meta entries every session has, with the JSON type each must have.
+_REQUIRED_META = {"schema_version": int, "model_name": str, "model_sha256": str, "modalities": dict,
+                  "labels": list, "source_kind": str, "source_path": str}
 
 
 class ReviewSession:
     """One open review session file. Use :meth:`create` for a new one and :meth:`open` for an existing one."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool = False):
         self.path = path
         self.conn = conn
+        self.readonly = readonly
         self._meta_cache: dict[str, Any] | None = None
+        self._run_lock: Any = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -83,13 +104,51 @@ class ReviewSession:
 
         ``manifest_modalities`` (the model manifest's input list, with preprocessing) lets the app
         show a pair's inputs as the model saw them without loading the model.
+
+        The file appears whole or not at all: the schema and settings are committed in a temporary
+        file next to it, which is then linked into place (a kill in between leaves no half-made
+        session under the real name). An empty file under that name (left by an older version killed
+        at that moment) is replaced.
         """
         p = Path(path).expanduser().absolute()
-        if p.exists():
+        if p.exists() and not _is_empty_file(p):
             raise FileExistsError(f"{p}: already exists (open it to resume, or choose another name)")
         p.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(p)
-        session = cls(p, conn)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.creating")
+        _remove_db(tmp)
+        conn = connect(tmp)
+        try:
+            cls(tmp, conn)._write_new(model_name, model_sha256, model_path, modalities, labels, source_kind,
+                                      source_path, thresholds, manifest_modalities)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except BaseException:
+            conn.close()
+            _remove_db(tmp)
+            raise
+        conn.close()
+        try:
+            if _is_empty_file(p):
+                os.replace(tmp, p)
+            else:
+                try:
+                    os.link(tmp, p)  # fails if another process created the session meanwhile
+                except FileExistsError:
+                    raise
+                except OSError:  # a file system without hard links: rename (re-checked just before)
+                    if p.exists():
+                        raise FileExistsError(p) from None
+                    os.replace(tmp, p)
+        except FileExistsError:
+            raise FileExistsError(f"{p}: already exists (open it to resume, or choose another name)") from None
+        finally:
+            _remove_db(tmp)
+        return cls.open(p)
+
+    def _write_new(self, model_name: str, model_sha256: str, model_path: str | None, modalities: Mapping[str, str],
+                   labels: Sequence[str], source_kind: str, source_path: str | os.PathLike[str],
+                   thresholds: FlagThresholds | None, manifest_modalities: Sequence[Mapping[str, Any]]) -> None:
+        conn = self.conn
+        session = self
         with session.transaction():
             for stmt in SCHEMA_SQL.split(";"):
                 if stmt.strip():
@@ -110,36 +169,81 @@ class ReviewSession:
                     "manifest_modalities": [dict(m) for m in manifest_modalities],
                 }
             )
-        return session
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> ReviewSession:
-        """Open an existing session; ValueError naming the file when it is not one."""
+    def open(cls, path: str | os.PathLike[str], readonly: bool | None = None) -> ReviewSession:
+        """Open an existing session; SessionError naming the file when it is not one or is damaged.
+
+        ``readonly`` None: read-only when the user may not write the file (it can still be viewed and
+        exported); writing to such a session raises a SessionError saying so.
+        """
         p = Path(path).expanduser().absolute()
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: review session not found")
         try:
-            conn = connect(p)
-            rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{p}: not a QMF review session ({exc})") from None
-        version = json.loads(rows.get("schema_version", "null"))
-        if version is None:
-            conn.close()
-            raise ValueError(f"{p}: not a QMF review session (no schema version)")
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise ValueError(f"{p}: made by a newer QMF Studio (session format {version}, this one reads {SCHEMA_VERSION})")
+            if not p.is_file():
+                raise FileNotFoundError(f"{p}: review session not found")
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise SessionError(f"{p}: cannot open ({exc.strerror or exc})") from None
+        if _is_empty_file(p):
+            raise SessionError(f"{p}: an empty file, not a QMF review session (a session being created when it was "
+                               "interrupted): start the batch again to create it")
+        if readonly is None:
+            readonly = not os.access(p, os.W_OK)
+        conn: sqlite3.Connection | None = None
         try:
-            upgrade(conn, version)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ValueError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
-                             f"could not be changed ({exc}); open a writable copy") from None
-        return cls(p, conn)
+            conn = connect(p, readonly=readonly)
+            trouble = check_tables(conn)
+            if trouble is not None:
+                raise SessionError(f"{p}: not a QMF review session, or a damaged one ({trouble})")
+            version = _check_meta(p, dict(conn.execute("SELECT key, value FROM meta").fetchall()))
+            if version > SCHEMA_VERSION:
+                raise SessionError(f"{p}: made by a newer QMF Studio (session format {version}, this one reads "
+                                   f"{SCHEMA_VERSION})")
+            if version < SCHEMA_VERSION and readonly:
+                raise SessionError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
+                                   "is read-only; open a writable copy")
+            try:
+                upgrade(conn, version)
+            except sqlite3.DatabaseError as exc:
+                raise SessionError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
+                                   f"could not be changed ({exc}); open a writable copy") from None
+        except SessionError:
+            if conn is not None:
+                conn.close()
+            raise
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            if conn is not None:
+                conn.close()
+            raise SessionError(f"{p}: not a QMF review session, or a damaged one ({_one_line(exc)})") from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return cls(p, conn, readonly=readonly)
 
     def close(self) -> None:
         self.conn.close()
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
+
+    def hold_run_lock(self) -> None:
+        """Claim this session for one batch run until :meth:`close` (SessionBusyError if another run has it).
+
+        A read-only session needs no lock: nothing can be written to it.
+        """
+        from app.review.runlock import RunLock
+
+        if self.readonly or self._run_lock is not None:
+            return
+        lock = RunLock(self.path)
+        try:
+            lock.acquire()
+        except OSError as exc:  # the folder refuses the lock file: say so rather than run unguarded
+            raise SessionError(f"{self.path}: cannot create the run lock next to the session "
+                               f"({exc.strerror or exc})") from None
+        self._run_lock = lock
 
     def __enter__(self) -> ReviewSession:
         return self
@@ -148,7 +252,10 @@ class ReviewSession:
         self.close()
 
     def transaction(self) -> Transaction:
-        """``with session.transaction():`` — one all-or-nothing write."""
+        """``with session.transaction():`` — one all-or-nothing write (SessionError on a read-only session)."""
+        if self.readonly:
+            raise SessionError(f"{self.path}: the session file is read-only; it can be viewed and exported, but "
+                               "continuing it needs a writable copy")
         return Transaction(self.conn)
 
     # ------------------------------------------------------------------ meta
@@ -215,8 +322,11 @@ class ReviewSession:
         return [tuple(u) for u in self.meta().get("unmatched", [])]
 
     def set_unmatched(self, unmatched: Iterable[tuple[Path | str, str]]) -> None:
+        value = [[str(p), r] for p, r in unmatched]
+        if self.readonly and [list(u) for u in self.meta().get("unmatched", [])] == value:
+            return  # nothing changes: a read-only session can still be resumed when it is complete
         with self.transaction():
-            self._set_meta_many({"unmatched": [[str(p), r] for p, r in unmatched]})
+            self._set_meta_many({"unmatched": value})
 
     def check_model(self, name: str, sha256: str) -> None:
         """ModelMismatchError when the session's results were made by another model."""
@@ -246,6 +356,11 @@ class ReviewSession:
     # ------------------------------------------------------------------ pairs
     def add_pairs(self, pairs: Iterable[PairRow]) -> int:
         """Add pairs not yet in the session (by id); returns how many were new. Idempotent."""
+        if self.readonly:
+            new = [p for p in pairs if self.conn.execute("SELECT 1 FROM pairs WHERE id = ?", (p.id,)).fetchone() is None]
+            if not new:
+                return 0
+            pairs = new
         start = self.conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM pairs").fetchone()[0]
         before = self.pair_count()
         with self.transaction():
@@ -283,8 +398,16 @@ class ReviewSession:
             if not rows:
                 return
             for idx, pid, files, label in rows:
-                yield PendingPair(idx, pid, json.loads(files), label)
-            last = rows[-1][0]
+                if not isinstance(idx, int) or idx <= last:  # the key must grow, or this would never end
+                    raise SessionError(f"{self.path}: damaged session (pair index {idx!r} out of order)")
+                try:
+                    decoded = json.loads(files)
+                except (TypeError, ValueError):
+                    decoded = None
+                if not isinstance(decoded, dict) or not all(isinstance(v, str) for v in decoded.values()):
+                    raise SessionError(f"{self.path}: damaged session (the files of pair {pid!r} cannot be read)")
+                yield PendingPair(idx, str(pid), decoded, label)
+                last = idx
 
     # ------------------------------------------------------------------ results
     def write_results(self, records: Sequence[ResultRecord], thresholds: FlagThresholds | None = None) -> None:
@@ -374,10 +497,13 @@ class ReviewSession:
         direction = "DESC" if descending else "ASC"
         order = session_queries.sort_expr(order_by, self.modality_names)
         tail = f" ORDER BY {order} {direction} NULLS LAST, p.idx LIMIT ? OFFSET ?"
-        return session_queries.select_rows(self.conn, self.modality_names, where + tail, [*params, limit, offset])
+        with self._damage_is_session_error():
+            return session_queries.select_rows(self.conn, self.modality_names, where + tail,
+                                               [*params, limit, offset])
 
     def row(self, pair_id: str) -> ReviewRow | None:
-        found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
+        with self._damage_is_session_error():
+            found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
         return found[0] if found else None
 
     def prediction_json(self, pair_id: str) -> dict[str, Any] | None:
@@ -388,7 +514,15 @@ class ReviewSession:
         row = self.row(pair_id)
         if row is None or row.status != "ok":
             return None
-        return session_queries.stored_prediction(self.conn, row, self.meta())
+        with self._damage_is_session_error():
+            return session_queries.stored_prediction(self.conn, row, self.meta())
+
+    @contextlib.contextmanager
+    def _damage_is_session_error(self) -> Iterator[None]:
+        try:
+            yield
+        except session_queries.DamagedRowError as exc:
+            raise SessionError(f"{self.path}: damaged session ({exc})") from None
 
     # ------------------------------------------------------------------ summary (session_summary.py)
     def distinct(self, column: str) -> list[str]:
@@ -404,3 +538,41 @@ class ReviewSession:
     def summary(self) -> dict[str, Any]:
         """Counts, accuracy and the confusion matrix (rows: given label, columns: prediction)."""
         return session_summary.summary(self.conn, self.labels)
+
+
+def _is_empty_file(p: Path) -> bool:
+    try:
+        return p.is_file() and p.stat().st_size == 0
+    except OSError:
+        return False
+
+
+def _remove_db(p: Path) -> None:
+    """Remove a temporary SQLite file and its WAL companions."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(p) + suffix).unlink(missing_ok=True)
+
+
+def _check_meta(p: Path, rows: Mapping[str, str]) -> int:
+    """The schema version, after checking every required meta entry is there, is JSON and has its type."""
+    values: dict[str, Any] = {}
+    for key, kind in _REQUIRED_META.items():
+        if key not in rows:
+            raise SessionError(f"{p}: not a QMF review session, or a damaged one (no {key!r} entry)")
+        try:
+            values[key] = json.loads(rows[key])
+        except (TypeError, ValueError):
+            raise SessionError(f"{p}: damaged session (its {key!r} entry is not readable)") from None
+        if not isinstance(values[key], kind) or (kind is int and isinstance(values[key], bool)):
+            raise SessionError(f"{p}: damaged session (its {key!r} entry is {type(values[key]).__name__}, "
+                               f"not {kind.__name__})")
+    for key, text in rows.items():  # meta() parses every entry: each must be JSON
+        try:
+            json.loads(text)
+        except (TypeError, ValueError):
+            raise SessionError(f"{p}: damaged session (its {_one_line(key)[:60]!r} entry is not readable)") from None
+    return values["schema_version"]
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())

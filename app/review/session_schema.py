@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.review.flags import FLAG_ERROR, FlagThresholds, compute_flags
+from app.util.errors import UserError
 
 __all__ = [
     "ANY_FLAG",
@@ -31,7 +32,10 @@ __all__ = [
     "ResultRecord",
     "ReviewRow",
     "RowFilter",
+    "SessionBusyError",
+    "SessionError",
     "Transaction",
+    "check_tables",
     "connect",
     "finite_or_none",
     "flags_list",
@@ -91,7 +95,15 @@ CREATE TABLE IF NOT EXISTS verdicts (
 """
 
 
-class ModelMismatchError(ValueError):
+class SessionError(UserError):
+    """A session file cannot be used as asked (damaged, not a session, read-only, in use); one line."""
+
+
+class SessionBusyError(SessionError):
+    """Another run is processing this session now."""
+
+
+class ModelMismatchError(SessionError):
     """The session was made by a different model file than the one given now.
 
     The facts are attributes (the app builds its own message and button from them); `reason` is
@@ -106,6 +118,16 @@ class ModelMismatchError(ValueError):
                        f"not by {given_model} (sha256 {given_sha256[:12]})")
         super().__init__(f"{self.reason}; re-run with --rerun to replace the results with this model's "
                          "(verdicts and notes are kept)")
+
+
+# The tables and key columns every session has; a file whose schema differs is damaged.
+_REQUIRED_COLUMNS = {
+    "meta": {"key": "TEXT", "value": "TEXT"},
+    "pairs": {"idx": "INTEGER", "id": "TEXT", "files": "TEXT", "label": "TEXT"},
+    "results": {"pair_idx": "INTEGER", "status": "TEXT"},
+    "modality_results": {"pair_idx": "INTEGER", "modality": "TEXT"},
+    "verdicts": {"pair_id": "TEXT"},
+}
 
 
 @dataclass
@@ -221,13 +243,50 @@ def record_rows(records: Sequence[ResultRecord], thresholds: FlagThresholds,
     return result_rows, modality_rows
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit, see :class:`Transaction`)."""
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit, see :class:`Transaction`).
+
+    ``readonly`` opens with SQLite's ``mode=ro`` (a file the user may not write can still be read and
+    exported); when even the WAL index cannot be made next to it (a read-only folder), the file is
+    opened as immutable, which is right for a session nobody is writing.
+    """
+    if readonly:
+        uri = path.absolute().as_uri()
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None, timeout=30.0)
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.text_factory = _text
+        return conn
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")  # a committed batch survives a power cut too, not only a crash
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.text_factory = _text
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # a committed batch survives a power cut too, not only a crash
+        conn.execute("PRAGMA busy_timeout=30000")
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _text(data: bytes) -> str:
+    """TEXT values as str; bytes that are not UTF-8 (a damaged page) become U+FFFD instead of an exception."""
+    return data.decode("utf-8", "replace")
+
+
+def check_tables(conn: sqlite3.Connection) -> str | None:
+    """What is wrong with the file's tables (a missing table or key column, a changed type), or None."""
+    for table, columns in _REQUIRED_COLUMNS.items():
+        found = {row[1]: (row[2] or "").upper() for row in conn.execute(f"PRAGMA table_info({table})")}
+        if not found:
+            return f"no {table} table"
+        for name, kind in columns.items():
+            if found.get(name) != kind:
+                return f"the {table} table's {name} column is {found.get(name) or 'missing'!r}, not {kind}"
+    return None
 
 
 def upgrade(conn: sqlite3.Connection, version: int) -> None:

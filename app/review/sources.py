@@ -8,13 +8,14 @@ Labels may come from a manifest column or from the parent folder name (see ``app
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.data.manifest import PairRow, read_manifest
+from app.data.manifest import PairRow, iter_manifest
 from app.data.pairing import pair_folder
 from app.modalities import kind_for_path
+from app.util.errors import UserError
 
 __all__ = ["SOURCE_FOLDER", "SOURCE_MANIFEST", "SESSION_SUFFIX", "PairSource", "load_source", "source_kind"]
 
@@ -29,11 +30,14 @@ class PairSource:
 
     ``unmatched`` holds ``(path, reason)`` for folder files without a partner; ``problems`` holds one
     line per manifest row that was left out (line, column, reason).
+
+    For a manifest, ``pairs`` is read from the file as it is iterated (a million rows never sit in
+    memory); ``problems`` and the label ``notes`` are filled in by each complete pass.
     """
 
     kind: str
     path: Path
-    pairs: list[PairRow]
+    pairs: Iterable[PairRow]
     unmatched: list[tuple[Path, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     layout: str | None = None
@@ -49,13 +53,13 @@ def source_kind(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     if p.is_dir():
         return SOURCE_FOLDER
-    if p.suffix.lower() == ".csv":
+    if p.suffix.lower() in (".csv", ".parquet"):
         return SOURCE_MANIFEST
     if p.suffix.lower() == SESSION_SUFFIX:
-        raise ValueError(f"{p}: a review session, not a source of pairs (open it as a session)")
+        raise UserError(f"{p}: a review session, not a source of pairs (open it as a session)")
     if not p.exists():
         raise FileNotFoundError(f"{p}: not found (give a folder of pairs or a manifest .csv)")
-    raise ValueError(f"{p}: not a folder or a manifest .csv")
+    raise UserError(f"{p}: not a folder or a manifest (.csv or .parquet)")
 
 
 def _normalise_label(label: str | None, labels: Sequence[str]) -> str | None:
@@ -96,7 +100,49 @@ def load_source(
             pairs = [PairRow(r.line, r.id, r.files, None) for r in pairs]
         return PairSource(SOURCE_FOLDER, p, pairs, unmatched=list(pairing.unmatched), layout=pairing.layout,
                           notes=notes)
-    manifest = read_manifest(p, modalities=list(modality_kinds), check_files=False)
+    if p.suffix.lower() == ".parquet":
+        return _parquet_source(p, list(modality_kinds), labels)
+    iter_manifest(p, modalities=list(modality_kinds), check_files=False).close()  # whole-file problems: now
+    source = PairSource(SOURCE_MANIFEST, p, [])
+    source.pairs = _ManifestPairs(source, list(modality_kinds), labels)
+    return source
+
+
+class _ManifestPairs:
+    """The pairs of a manifest, re-read from the file on each iteration (memory does not grow with it)."""
+
+    def __init__(self, source: PairSource, modalities: list[str], labels: Sequence[str]) -> None:
+        self.source = source
+        self.modalities = modalities
+        self.labels = labels
+
+    def __iter__(self) -> Iterator[PairRow]:
+        p, labels = self.source.path, self.labels
+        stream = iter_manifest(p, modalities=self.modalities, check_files=False)
+        notes: list[str] = []
+        unknown = 0
+        for r in stream:
+            row = PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels))
+            if labels and row.label is not None and row.label not in labels:
+                unknown += 1
+                if unknown <= 5:
+                    notes.append(f"{p}:{row.line}: label {row.label!r} is not one of the model's labels "
+                                 "(kept; it counts as a mismatch)")
+            yield row
+        if unknown > 5:
+            notes.append(f"{p}: {unknown - 5} more rows with labels the model does not know")
+        problems = [str(pr) for pr in stream.problems]
+        if stream.problem_count > len(problems):
+            problems.append(f"{p}: and {stream.problem_count - len(problems):,} more rows left out")
+        self.source.problems = problems
+        self.source.notes = notes
+
+
+def _parquet_source(p: Path, modalities: list[str], labels: Sequence[str]) -> PairSource:
+    """A Parquet manifest (app.review.parquet, the CSV reader's rules): read whole, as pyarrow reads it."""
+    from app.review.parquet import read_parquet_manifest
+
+    manifest = read_parquet_manifest(p, modalities=modalities)
     pairs = [PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels)) for r in manifest.rows]
     unknown = [r for r in pairs if labels and r.label is not None and r.label not in labels]
     notes = [f"{p}:{r.line}: label {r.label!r} is not one of the model's labels (kept; it counts as a mismatch)"

@@ -15,6 +15,7 @@ from app.qmf.predictor import Predictor
 from app.review.flags import FlagThresholds
 from app.review.session import ReviewSession
 from app.review.sources import PairSource, load_source
+from app.util.errors import UserError
 
 __all__ = ["PreparedSession", "prepare_session"]
 
@@ -48,7 +49,7 @@ def prepare_session(
     kinds = {name: m.kind for name, m in predictor.modalities.items()}
     if not path.exists():
         if source_path is None:
-            raise ValueError(f"{path}: no such session; give a folder or a manifest to start one")
+            raise UserError(f"{path}: no such session; give a folder or a manifest to start one")
         source = load_source(source_path, kinds, predictor.labels)
         session = ReviewSession.create(
             path, model_name=predictor.name, model_sha256=predictor.sha256,
@@ -56,32 +57,40 @@ def prepare_session(
             modalities=kinds, labels=predictor.labels, source_kind=source.kind, source_path=source.path,
             thresholds=thresholds, manifest_modalities=predictor.manifest["model"]["modalities"],
         )
-        new = session.add_pairs(source.pairs)
-        session.set_unmatched(source.unmatched)
+        try:
+            session.hold_run_lock()
+            new = session.add_pairs(source.pairs)
+            session.set_unmatched(source.unmatched)
+        except BaseException:
+            session.close()
+            raise
         return PreparedSession(session, source, True, new, [*warnings, *source.notes])
 
     session = ReviewSession.open(path)
     try:
+        session.hold_run_lock()  # before any write: a second run must not change what the first is doing
+        # Every check before anything is changed: a refused --rerun must leave the results in place.
+        if list(session.meta()["modalities"]) != list(kinds):
+            raise UserError(f"{path}: made for inputs {session.modality_names}, the model takes {list(kinds)}; "
+                            "nothing was changed")
+        given = Path(source_path).expanduser().absolute() if source_path is not None else None
+        if given is not None and os.path.normpath(given) != os.path.normpath(session.source_path):
+            raise UserError(
+                f"{path}: this session reviews {session.source_path}, not {given}; "
+                "give the same source to resume, or a new --session file"
+            )
         if session.model_sha256 != predictor.sha256 or rerun:
             if not rerun:
                 session.check_model(predictor.name, predictor.sha256)
             session.start_rerun(predictor.name, predictor.sha256,
                                 str(Path(model_path).absolute()) if model_path else session.model_path,
                                 manifest_modalities=predictor.manifest["model"]["modalities"])
-        if list(session.meta()["modalities"]) != list(kinds):
-            raise ValueError(f"{path}: made for inputs {session.modality_names}, the model takes {list(kinds)}")
         if thresholds is not None:
             session.set_thresholds(thresholds)
         if retry_errors:
             retried = session.forget_errors()
             if retried:
                 warnings.append(f"retrying {retried} pair(s) that ended in an error")
-        given = Path(source_path).expanduser().absolute() if source_path is not None else None
-        if given is not None and os.path.normpath(given) != os.path.normpath(session.source_path):
-            raise ValueError(
-                f"{path}: this session reviews {session.source_path}, not {given}; "
-                "give the same source to resume, or a new --session file"
-            )
         source = None
         new = 0
         if session.source_path.exists():

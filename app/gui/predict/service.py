@@ -190,16 +190,17 @@ class _Worker(QObject):
     def _load(self, request_id: int, path: str) -> None:
         self.answered.emit(ModelLoading(request_id, path))
         try:
-            _limit_torch_threads()
             from app.qmf.bundle import BundleError
-            from app.qmf.predictor import Predictor  # imports torch: only ever in this thread
+            from app.qmf.predictor import Predictor  # torch only for a model file without its ONNX graph
 
             predictor = Predictor.load(path)
+            if predictor.backend == "torch":
+                _limit_torch_threads()
         except BundleError as exc:  # the file names itself and what is wrong with it
             self._predictor = None
             self.answered.emit(ModelFailed(request_id, path, ErrorKind.BAD_MODEL, str(exc)))
             return
-        except Exception as exc:  # anything else a damaged file provokes: say what, keep the worker
+        except Exception as exc:  # noqa: BLE001 - anything a damaged file provokes: reported (INTERNAL), worker kept
             self._predictor = None
             self.answered.emit(ModelFailed(request_id, path, ErrorKind.INTERNAL, f"{path}: {_describe(exc)}",
                                            _traceback(exc)))
@@ -248,7 +249,7 @@ class _Worker(QObject):
                 raw[name], info[name] = self._decode(name, path)
             except InputError as exc:
                 errors.append(PredictFailed(request_id, ErrorKind.BAD_INPUT, name, str(exc)))
-            except Exception as exc:  # a decoder bug must not kill the worker
+            except Exception as exc:  # noqa: BLE001 - a decoder bug: reported on that input's panel, worker kept
                 errors.append(PredictFailed(request_id, ErrorKind.INTERNAL, name,
                                             f"{path}: cannot read this file: {_describe(exc)}", _traceback(exc)))
         if not errors:
@@ -274,7 +275,7 @@ class _Worker(QObject):
             raw = self._predictor.corrupt(clean, corruptions, seed=request.seed)
             files = {n: request.files.get(n) for n in self._predictor.modalities}
             prediction = self._predictor.predict(raw, files)
-        except Exception as exc:  # reported with its traceback; the worker stays up
+        except Exception as exc:  # noqa: BLE001 - reported with its traceback; the worker stays up
             self.answered.emit(PredictFailed(request.request_id, ErrorKind.INTERNAL, None, _describe(exc),
                                              _traceback(exc)))
             return
@@ -300,7 +301,7 @@ class _Worker(QObject):
                                             seed=request.seed)
                     for name in names for level in request.levels]
             preds = self._predictor.predict_many(raws)
-        except Exception as exc:  # reported with its traceback; the worker stays up
+        except Exception as exc:  # noqa: BLE001 - reported with its traceback; the worker stays up
             self.answered.emit(SweepFailed(request.request_id, ErrorKind.INTERNAL, _describe(exc), _traceback(exc)))
             return
         n = len(request.levels)
