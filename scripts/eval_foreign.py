@@ -60,7 +60,7 @@ def forward(predictor: Predictor, raws: list[dict], batch: int = 500) -> dict:
     model = predictor.model
     with torch.inference_mode():
         for s in range(0, len(raws), batch):
-            x = predictor.to_batch(raws[s: s + batch])
+            x = {n: torch.as_tensor(v) for n, v in predictor.to_batch(raws[s: s + batch]).items()}
             feats = {n: model.branches[n].encoder(x[n]) for n in names}
             logits = {n: model.branches[n].classifier(feats[n]) for n in names}
             from app.qmf.fusion import fuse_by_energy, fuse_late

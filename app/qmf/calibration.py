@@ -101,7 +101,7 @@ def clean_quality(predictor: Any, raws: list[Mapping[str, np.ndarray]], batch_si
     """Each modality's quality score on clean decoded pairs (the input to `build_calibration`)."""
     out: dict[str, list[np.ndarray]] = {n: [] for n in predictor.modalities}
     for start in range(0, len(raws), batch_size):
-        numbers = predictor.predict_tensors(predictor.to_batch(raws[start : start + batch_size]))
+        numbers = predictor.predict_arrays(predictor.to_batch(raws[start : start + batch_size]))
         for n in out:
             out[n].append(numbers["quality"][n])
     return {n: np.concatenate(v) for n, v in out.items()}

@@ -130,8 +130,10 @@ def test_init_from_starts_at_a_bundles_weights_and_records_it(synthetic_pairs, t
     # one epoch at a vanishing learning rate: the weights are still the base model's
     tuned = train(recipe(epochs=1, learning_rate=1e-12, init_from=str(base)), rows, val, progress=False,
                   log=messages.append)
+    from app.qmf.bundle import load_bundle
+
     base_pred = Predictor.load(base)
-    base_state = base_pred.model.state_dict()
+    base_state = load_bundle(base).model.state_dict()
     for name, p in tuned.model.named_parameters():
         assert torch.allclose(p.detach(), base_state[name], atol=1e-6), name
     path = save_bundle(tmp_path / "tuned.safetensors", tuned.model, bundle_manifest(tuned))
