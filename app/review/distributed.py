@@ -113,7 +113,7 @@ def score_pairs(predictor: Any, pairs: Sequence[tuple[str, Mapping[str, str], st
         if good:
             t0 = time.perf_counter()
             try:
-                preds = predictor.predict_from_tensors([t for _, t, _ in good], [chunk[i][1] for i, _, _ in good])
+                preds = predictor.predict_from_arrays([t for _, t, _ in good], [chunk[i][1] for i, _, _ in good])
             except Exception as exc:  # noqa: BLE001 - a model failure is recorded on each pair, not fatal
                 msg = f"model failed on this batch: {_error_text(exc)}"
                 for i, _, d in good:
@@ -134,19 +134,21 @@ class ShardScorer:
 
     def __init__(self, model: Any, model_sha256: str, batch_size: int, thresholds: dict[str, Any],
                  metadata: dict[str, Any]):
-        import torch
-
-        torch.set_num_threads(1)  # Ray gives each actor one CPU; more threads would fight the other actors
         if not isinstance(model, bytes | bytearray):
             import ray
 
             model = ray.get(model)
         from app.qmf.predictor import Predictor
 
-        with tempfile.TemporaryDirectory(prefix="qmf-model-") as tmp:
-            path = Path(tmp) / "model.safetensors"
-            path.write_bytes(model)
-            self.predictor = Predictor.load(path)
+        # the model file lives as long as the actor (a backend may read it lazily)
+        self._model_dir = tempfile.TemporaryDirectory(prefix="qmf-model-")
+        path = Path(self._model_dir.name) / "model.safetensors"
+        path.write_bytes(model)
+        self.predictor = Predictor.load(path)
+        if self.predictor.backend == "torch":
+            import torch
+
+            torch.set_num_threads(1)  # Ray gives each actor one CPU; more threads would fight the other actors
         if self.predictor.sha256 != model_sha256:
             raise RuntimeError(f"the model reached this worker damaged (sha256 {self.predictor.sha256[:12]}, "
                                f"expected {model_sha256[:12]})")
