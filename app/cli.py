@@ -79,14 +79,24 @@ def _format_prediction(pred: Any, corruptions: list[tuple[str, str, float]] | No
     if corruptions:
         lines.append("degraded before prediction: "
                      + ", ".join(f"{n} {k} level {lv:g}" for n, k, lv in corruptions))
+    calibrated = any(r.quality_percentile is not None for r in pred.modalities.values())
     lines += [
         "",
-        f"{'input':<10} {'prediction':<11} {'prob':>6} {'energy':>8} {'quality':>8} {'share':>6}  file",
+        f"{'input':<10} {'prediction':<11} {'prob':>6} {'energy':>8} {'quality':>8} {'share':>6}"
+        + (f" {'pctile':>7}" if calibrated else "") + "  file",
     ]
     for name, r in pred.modalities.items():
+        pct = ""
+        if calibrated:
+            pct = f" {r.quality_percentile:>6.1f}%" if r.quality_percentile is not None else f" {'-':>7}"
         lines.append(
-            f"{name:<10} {r.label:<11} {r.probability:>6.3f} {r.energy:>8.3f} {r.quality:>8.3f} {r.share:>6.1%}  {r.file or '(missing)'}"
+            f"{name:<10} {r.label:<11} {r.probability:>6.3f} {r.energy:>8.3f} {r.quality:>8.3f} {r.share:>6.1%}{pct}"
+            f"  {r.file or '(missing)'}"
         )
+    for name, r in pred.modalities.items():
+        if r.unfamiliar:
+            lines.append(f"unfamiliar input: {name}: quality lower than {100 - (r.quality_percentile or 0):.1f} % of "
+                         "clean validation inputs; it is not what the model reads (or badly damaged)")
     return "\n".join(lines)
 
 
@@ -244,11 +254,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     provenance = {"train_manifest": str(Path(args.manifest).name), "train_rows": len(train_manifest.rows),
                   "val_manifest": str(Path(args.val).name) if args.val else None}
     save_bundle(out, result.model, bundle_manifest(result, provenance))
+    if val_manifest is not None and val_manifest.rows:
+        from app.qmf.calibration import calibrate_bundle
+
+        calibrate_bundle(out, val_manifest.rows, f"{Path(args.val).name}: clean pairs")
     ckpt = checkpoint_path(out)
     if ckpt.exists() and not args.keep_checkpoint:
         ckpt.unlink()
     print(f"wrote {out} (best epoch {result.best_epoch}, validation accuracy "
           f"{result.validation.get('clean_accuracy', float('nan')):.4f}, {result.seconds:.0f} s on {result.device})")
+    return 0
+
+
+# --------------------------------------------------------------------------- calibrate
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from app.data.manifest import read_manifest
+    from app.qmf.bundle import read_bundle_manifest
+    from app.qmf.calibration import calibrate_bundle
+
+    model_path = _model_path(args.model)
+    names = [m["name"] for m in read_bundle_manifest(model_path)["model"]["modalities"]]
+    manifest = read_manifest(args.manifest, modalities=names)
+    for p in manifest.problems:
+        print(f"warning: skipped {p}", file=sys.stderr)
+    if not manifest.rows:
+        raise UsageError(f"{args.manifest}: no usable rows")
+    out = Path(args.out) if args.out else model_path
+    entry = calibrate_bundle(model_path, manifest.rows, f"{Path(args.manifest).name}: clean pairs",
+                             args.unfamiliar_percentile, out=out)
+    for name, t in entry["modalities"].items():
+        print(f"{name}: {t['n']} clean inputs; unfamiliar below quality {t['unfamiliar_below']:.3f} "
+              f"(percentile {entry['unfamiliar_percentile']:g}); median {t['quality'][t['percentiles'].index(50.0)]:.3f}")
+    print(f"wrote {out}")
     return 0
 
 
@@ -374,6 +412,15 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
     t.add_argument("--keep-checkpoint", action="store_true")
     t.add_argument("--quiet", action="store_true")
 
+    c = sub.add_parser("calibrate", help="store clean-input quality percentiles and the 'unfamiliar input' threshold in a model",
+                       description="Measure each input's quality on clean labelled pairs (validation, never test) and store "
+                                   "the quantiles in the model file, so predictions show a percentile and an unfamiliar mark.")
+    c.add_argument("--model", help="model file; default: the bundled model")
+    c.add_argument("--manifest", required=True, help="CSV of clean validation pairs")
+    c.add_argument("--out", help="write here instead of over the model file")
+    c.add_argument("--unfamiliar-percentile", type=float, default=1.0,
+                   help="inputs below this percentile of clean quality get the unfamiliar mark (default 1)")
+
     i = sub.add_parser("info", help="show a model file's manifest (validates the whole file)")
     i.add_argument("model", nargs="?", help="model file; default: the bundled model")
     i.add_argument("--json", action="store_true")
@@ -398,8 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command != "predict":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.unrecognized = extra
-    handler = {"predict": cmd_predict, "eval": cmd_eval, "train": cmd_train, "info": cmd_info,
-               "export-onnx": cmd_export_onnx}.get(args.command) or args.handler
+    handler = {"predict": cmd_predict, "eval": cmd_eval, "train": cmd_train, "calibrate": cmd_calibrate,
+               "info": cmd_info, "export-onnx": cmd_export_onnx}.get(args.command) or args.handler
     return run_handler(f"qmf {args.command}", handler, args)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from app.modalities import Modality, get_modality
 from app.qmf.bundle import Bundle, BundleError, load_bundle, read_bundle
+from app.qmf.calibration import is_unfamiliar, modality_table, percentile, read_calibration
 from app.qmf.config import ModelConfig
 from app.qmf.corruption import Corruption, parse_corruption  # the parser lives apart from torch; re-exported
 from app.qmf.prediction import ModalityResult, Prediction
@@ -88,6 +89,7 @@ class Predictor:
         if engine is None:
             engine = TorchModel(bundle.model) if bundle.model is not None else self._open_graph()
         self.engine = engine
+        self.calibration = read_calibration(bundle.manifest)  # None: no percentiles, no marks
 
     def _open_graph(self) -> Any:
         from app.qmf.onnx_graph import GraphError, OnnxModel
@@ -218,6 +220,8 @@ class Predictor:
                 probs = numbers["per_modality"][name][i]
                 k = int(probs.argmax())
                 file = (files[i].get(name) if files is not None else None) or None
+                quality = float(numbers["quality"][name][i])
+                table = modality_table(self.calibration, name)
                 mods[name] = ModalityResult(
                     name=name,
                     kind=m.kind,
@@ -227,8 +231,10 @@ class Predictor:
                     probability=float(probs[k]),
                     probabilities=[float(p) for p in probs],
                     energy=float(numbers["energy"][name][i]),
-                    quality=float(numbers["quality"][name][i]),
+                    quality=quality,
                     share=float(numbers["share"][name][i]),
+                    quality_percentile=percentile(table, quality),
+                    unfamiliar=is_unfamiliar(table, quality),
                 )
             k = int(fused.argmax())
             preds.append(
@@ -243,6 +249,7 @@ class Predictor:
                     modalities=mods,
                     late_fusion_probabilities=[float(p) for p in numbers["late"][i]],
                     seconds=per_item,
+                    calibration=self.calibration,
                 )
             )
         return preds

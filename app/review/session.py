@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from app.data.manifest import PairRow
+from app.qmf.calibration import is_unfamiliar, modality_table
 from app.review import session_queries, session_summary
 from app.review.flags import FlagThresholds, compute_flags
 from app.review.session_schema import (
@@ -412,7 +413,10 @@ class ReviewSession:
     def write_results(self, records: Sequence[ResultRecord], thresholds: FlagThresholds | None = None) -> None:
         """Store a batch of results in one transaction (all or nothing)."""
         result_rows, modality_rows = record_rows(records, thresholds or self.thresholds, time.time())
+        calibration = next((r.prediction.get("calibration") for r in records if r.prediction), None)
         with self.transaction():
+            if calibration and "calibration" not in self.meta():  # one model per session: stored once, for re-flagging
+                self._set_meta_many({"calibration": calibration})
             self.conn.executemany("DELETE FROM modality_results WHERE pair_idx = ?", [(r[0],) for r in result_rows])
             self.conn.executemany(INSERT_RESULT, result_rows)
             self.conn.executemany(INSERT_MODALITY_RESULT, modality_rows)
@@ -420,10 +424,13 @@ class ReviewSession:
     def set_thresholds(self, thresholds: FlagThresholds) -> None:
         """Save new thresholds and recompute every stored pair's flags from its stored numbers."""
         per_pair: dict[int, dict[str, dict[str, Any]]] = {}
-        for idx, name, label, share in self.conn.execute(
-            "SELECT pair_idx, modality, label, share FROM modality_results ORDER BY pair_idx"
+        calibration = self.meta().get("calibration")  # the model's calibration table, when it has one
+        for idx, name, label, share, quality in self.conn.execute(
+            "SELECT pair_idx, modality, label, share, quality FROM modality_results ORDER BY pair_idx"
         ):
-            per_pair.setdefault(idx, {})[name] = {"label": label, "share": share}
+            table = modality_table(calibration, name)
+            mark = None if quality is None else is_unfamiliar(table, quality)
+            per_pair.setdefault(idx, {})[name] = {"label": label, "share": share, "unfamiliar": mark}
         order = self.modality_names
         updates = []
         for idx, status, error, prediction, probability, label in self.conn.execute(

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from app.qmf.calibration import is_unfamiliar, modality_table, percentile
 from app.qmf.prediction import ModalityResult, Prediction
 from app.review.session_schema import ANY_FLAG, NO_FLAG, ReviewRow, RowFilter, flags_list
 
@@ -150,6 +151,7 @@ def stored_prediction(conn: sqlite3.Connection, row: ReviewRow, meta: dict[str, 
         "SELECT modality, probabilities FROM modality_results WHERE pair_idx = ?", (row.idx,)).fetchall())
     labels = list(meta["labels"])
     kinds = meta["modalities"]
+    calibration = meta.get("calibration")  # stored with the first results of a calibrated model
 
     def index(label: str | None) -> int:
         return labels.index(label) if label in labels else -1
@@ -164,9 +166,12 @@ def stored_prediction(conn: sqlite3.Connection, row: ReviewRow, meta: dict[str, 
                 index=index(m["label"]), probability=m["probability"],
                 probabilities=_loads(mprobs.get(name) or "[]", f"the {name} probabilities of pair {row.id!r}", list),
                 energy=m["energy"], quality=m["quality"], share=m["share"],
+                quality_percentile=None if m["quality"] is None else percentile(modality_table(calibration, name), m["quality"]),
+                unfamiliar=None if m["quality"] is None else is_unfamiliar(modality_table(calibration, name), m["quality"]),
             )
             for name, m in row.modalities.items()
         },
         late_fusion_probabilities=_loads(late, f"the late-fusion probabilities of pair {row.id!r}", list) if late else [],
         seconds=row.seconds or 0.0,
+        calibration=calibration,
     ).to_json()
