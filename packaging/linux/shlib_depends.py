@@ -16,6 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for app.gui.xcb_libs
+from app.gui.xcb_libs import DEBIAN_PACKAGES  # noqa: E402  (the X11 plugin's sonames -> packages; one table)
+
 # soname prefix -> Debian 12 package, for libraries the build machine may not have installed.
 KNOWN = {
     "libGL.so": "libgl1",
@@ -126,6 +129,8 @@ def package_of(path: str, cache: dict[str, str | None]) -> str | None:
 
 
 def known_package(soname: str) -> str | None:
+    if soname in DEBIAN_PACKAGES:
+        return DEBIAN_PACKAGES[soname]
     for prefix, pkg in sorted(KNOWN.items(), key=lambda kv: -len(kv[0])):
         if soname.startswith(prefix):
             return pkg
