@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QTabWidget, QWidget
+from PySide6.QtCore import QEvent, QMargins, QRect, QSettings, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu, QMessageBox, QScrollArea, QTabWidget, QWidget
 
 import app
 from app.gui.actions import MENUS, Action, Submenu
@@ -25,6 +25,24 @@ from app.gui.review import ReviewView
 
 SETTINGS_ENV = "QMF_STUDIO_SETTINGS"
 DEFAULT_SIZE = (1360, 860)
+# The window manager's frame around a window not yet shown (title bar, borders): room kept for it so
+# that the frame, not only the client area, fits the screen. Replaced by the real one once shown.
+FRAME_ALLOWANCE = QMargins(4, 32, 4, 4)
+
+
+def fit_rect(want: QRect, available: QRect, frame: QMargins | None = None) -> QRect:
+    """`want` (client area) shrunk and moved so that it plus its `frame` lies inside `available`.
+
+    Both in device-independent pixels (`QScreen.availableGeometry`): with QT_SCALE_FACTOR=2 a
+    1600×1000 screen is 800×500 of them.
+    """
+    frame = QMargins() if frame is None else frame
+    room_w = available.width() - frame.left() - frame.right()
+    room_h = available.height() - frame.top() - frame.bottom()
+    w, h = max(1, min(want.width(), room_w)), max(1, min(want.height(), room_h))
+    x = min(max(want.x(), available.left() + frame.left()), available.left() + frame.left() + room_w - w)
+    y = min(max(want.y(), available.top() + frame.top()), available.top() + frame.top() + room_h - h)
+    return QRect(x, y, w, h)
 
 CREDITS_HTML = (
     "<p>The bundled model is trained on <b>AV-MNIST</b>, built from "
@@ -39,6 +57,13 @@ def make_settings() -> QSettings:
     if path:
         return QSettings(path, QSettings.Format.IniFormat)
     return QSettings("QMF Studio", "QMF Studio")
+
+
+def _scrolling(page: QWidget) -> QScrollArea:
+    """A page that scrolls below its minimum size instead of making the window outgrow the screen."""
+    area = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+    area.setWidget(page)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -57,7 +82,7 @@ class MainWindow(QMainWindow):
         self.review = ReviewView(model_path_provider=self._model_for_review)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.predict, "Predict")
-        self.tabs.addTab(self.review, "Review")
+        self.tabs.addTab(_scrolling(self.review), "Review")
         self.setCentralWidget(self.tabs)
 
         status = self.statusBar()
@@ -186,7 +211,29 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(*DEFAULT_SIZE)
+        self.fit_to_screen()
         self.predict.restore_state()
+
+    def fit_to_screen(self) -> None:
+        """Keep the whole window (frame included) on the screen's available area, whatever was
+        restored or asked for: a 1360×860 default overflows a 1366×768 laptop screen."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        frame = FRAME_ALLOWANCE
+        if self.isVisible():
+            outer, inner = self.frameGeometry(), self.geometry()
+            frame = QMargins(inner.left() - outer.left(), inner.top() - outer.top(),
+                             outer.right() - inner.right(), outer.bottom() - inner.bottom())
+        fitted = fit_rect(self.geometry(), screen.availableGeometry(), frame)
+        if fitted != self.geometry():
+            self.setGeometry(fitted)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not getattr(self, "_fitted_when_shown", False):  # the real frame is known now
+            self._fitted_when_shown = True
+            self.fit_to_screen()
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) and \

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QSplitter,
     QWidget,
 )
@@ -88,9 +89,17 @@ class PredictPage(QWidget):
     # --- construction ---------------------------------------------------------------------------------
     def _build(self) -> None:
         outer = QHBoxLayout(self)
-        outer.setContentsMargins(4, 4, 4, 4)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # Below the content's minimum size (a 1366×768 screen at 2× scale is 683×384 pixels) the page
+        # scrolls instead of pushing the window, its status bar and sweep off the screen.
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        content = QWidget()
+        inner = QHBoxLayout(content)
+        inner.setContentsMargins(4, 4, 4, 4)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
-        outer.addWidget(self.main_splitter)
+        inner.addWidget(self.main_splitter)
+        self.scroll.setWidget(content)
+        outer.addWidget(self.scroll)
 
         self.inputs = InputColumn()
         self.model_banner = self.inputs.model_banner
