@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.playback import AudioPlayer
 from app.gui.previews import AudioPreview, GenericPreview, ImagePreview, Preview, TextPreview
 from app.modalities import modality_class
 
@@ -136,7 +137,8 @@ class InputPanel(QGroupBox):
         self.preview.show_raw(None)
         self._shown_raw = None
 
-    def show_input(self, raw: np.ndarray | None, info: str = "") -> None:
+    def show_input(self, raw: np.ndarray | None, info: str = "", clean: np.ndarray | None = None) -> None:
+        """Show what the model sees (`raw`, degraded); `clean` is the input as read, before degrading."""
         # The worker hands back the same (cached) array for an input that was not degraded: skip
         # redrawing it, so dragging one input's slider does not redraw the others.
         if raw is None or raw is not self._shown_raw:
@@ -183,36 +185,42 @@ class ImagePanel(InputPanel):
 
 
 class AudioPanel(InputPanel):
-    """Waveform + spectrogram; a play button when QtMultimedia is installed (hidden otherwise)."""
+    """Waveform + spectrogram, and playback of the recording and of what the model heard."""
 
     preview_class = AudioPreview
 
     def _add_extra_buttons(self, layout: QHBoxLayout) -> None:
-        self.player = None
-        self.play_button = QPushButton("▶ Play")
-        self.play_button.setToolTip("Play the original file")
-        self.play_button.setVisible(False)
-        try:
-            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
-        except ImportError:
-            return
-        self.player = QMediaPlayer(self)
-        self._audio_output = QAudioOutput(self)
-        self.player.setAudioOutput(self._audio_output)
-        self.play_button.clicked.connect(self._play)
-        self.play_button.setVisible(True)
-        self.play_button.setEnabled(False)
-        layout.addWidget(self.play_button)
+        self.player = AudioPlayer()
+        self.play_button = self.player.play_button
+        self.player.positionChanged.connect(lambda seconds: self.preview.set_play_position(seconds))
+        self._clean = None
+        layout.addWidget(self.player)
 
     def set_file(self, path):
         super().set_file(path)
-        if self.player is not None:
-            self.play_button.setEnabled(self.path is not None)
+        if self.path is None:
+            self._clean = None
+            self.player.set_audio(None, self._rate())
 
-    def _play(self) -> None:
-        if self.player is not None and self.path:
-            self.player.setSource(QUrl.fromLocalFile(self.path))
-            self.player.play()
+    def show_error(self, message: str) -> None:
+        super().show_error(message)
+        self._clean = None
+        self.player.set_audio(None, self._rate())
+
+    def show_input(self, raw: np.ndarray | None, info: str = "", clean: np.ndarray | None = None) -> None:
+        super().show_input(raw, info, clean)
+        if self.path is None:  # a blank input: nothing worth playing
+            self._clean = None
+            self.player.set_audio(None, self._rate())
+            return
+        clean = raw if clean is None else clean
+        if clean is not self._clean:
+            self._clean = clean
+            self.player.set_audio(clean, self._rate())
+        self.player.set_degraded(None if raw is None or raw is clean else raw)
+
+    def _rate(self) -> int:
+        return int(self.params.get("sample_rate", 8000))
 
 
 class TextPanel(InputPanel):

@@ -113,7 +113,26 @@ class AudioPreview(Preview):
             plot.getAxis("left").setWidth(48)  # aligned time axes
         layout.addWidget(self.wave_plot, 2)
         layout.addWidget(self.spec_plot, 3)
+        # Where playback is: one line across the waveform and the spectrogram, hidden when idle.
+        self.play_markers = []
+        for plot in (self.wave_plot, self.spec_plot):
+            marker = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#D81B60", width=2))
+            marker.setVisible(False)
+            marker.setZValue(10)
+            plot.addItem(marker, ignoreBounds=True)
+            self.play_markers.append(marker)
         self.apply_palette()
+
+    def set_play_position(self, seconds: float | None) -> None:
+        """Move the playback marker to `seconds`; None hides it."""
+        for marker in self.play_markers:
+            marker.setVisible(seconds is not None)
+            if seconds is not None:
+                marker.setValue(float(seconds))
+
+    def play_position(self) -> float | None:
+        marker = self.play_markers[0]
+        return float(marker.value()) if marker.isVisible() else None
 
     def apply_palette(self) -> None:
         for plot in (self.wave_plot, self.spec_plot):

@@ -293,7 +293,7 @@ class PredictPage(QWidget):
         for name, panel in self.panels.items():
             if panel.path is not None or name in result.raw:
                 info = result.info.get(name, "") if panel.path is not None else "no file: a blank input is used"
-                panel.show_input(result.raw.get(name), info)
+                panel.show_input(result.raw.get(name), info, result.clean.get(name))
         self.result_view.show_result(result.prediction)
         self.last_result = result
         round_trip = (time.perf_counter() - started) if started is not None else result.seconds

@@ -281,7 +281,7 @@ class _Worker(QObject):
         self.answered.emit(Predicted(
             request.request_id, prediction.to_json(), raw, info, files,
             [{"modality": n, "kind": k, "level": lv} for n, k, lv in corruptions], request.seed,
-            time.perf_counter() - start, prediction.seconds,
+            time.perf_counter() - start, prediction.seconds, clean,
         ))
 
     def _sweep(self, request: SweepRequest) -> None:
