@@ -70,6 +70,7 @@ class PredictPage(QWidget):
         self.panels: dict[str, InputPanel] = {}
         self.last_result: Predicted | None = None
         self.last_sweep: dict[str, Any] | None = None
+        self._sweep_files: dict[str, str | None] | None = None  # the pair the sweep was run on
         self._request_started: dict[int, float] = {}
         self._freeze_after_result = False
 
@@ -301,6 +302,7 @@ class PredictPage(QWidget):
                                 f"(model {result.model_seconds * 1000:.0f} ms, "
                                 f"shown after {round_trip * 1000:.0f} ms)")
         self.recent.remember(result.files)
+        self._follow_sweep(result.files)
         self._say("", 0)  # an error about an earlier input no longer applies
         self.resultShown.emit(result.prediction)
         if self._freeze_after_result:
@@ -333,7 +335,21 @@ class PredictPage(QWidget):
             return None
         kinds = {name: panel.corruption()[0] for name, panel in self.panels.items()}
         self.sweep_box.status.setText("Sweeping…")
+        self._sweep_files = self.current_files()
         return self.service.sweep(self.current_files(), kinds)
+
+    def _follow_sweep(self, files: dict[str, str | None]) -> None:
+        """The sweep belongs to one pair: another pair re-runs it (the box is visible) or clears it."""
+        self.sweep_plot.set_current_levels({name: panel.level() for name, panel in self.panels.items()})
+        if self._sweep_files is None or files == self._sweep_files:
+            return
+        self.sweep_plot.clear_values()
+        self.last_sweep = None
+        if self.sweep_box.isVisible():
+            self.run_sweep()
+        else:
+            self._sweep_files = None
+            self.sweep_box.status.setText("Another pair is open: press Sweep to sweep it.")
 
     def _on_sweep(self, sweep: SweepDone) -> None:
         self.last_sweep = sweep.as_json()
