@@ -59,6 +59,12 @@ def make_settings() -> QSettings:
     return QSettings("QMF Studio", "QMF Studio")
 
 
+def window_title(model_name: str) -> str:
+    """"avmnist-qmf — QMF Studio". The app's name comes last: where the application display name is
+    set (main() sets it) Qt appends it to every title that does not already end with it."""
+    return f"{model_name} — QMF Studio" if model_name else "QMF Studio"
+
+
 def _scrolling(page: QWidget) -> QScrollArea:
     """A page that scrolls below its minimum size instead of making the window outgrow the screen."""
     area = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
@@ -90,7 +96,7 @@ class MainWindow(QMainWindow):
             status.addPermanentWidget(widget)
         self.predict.statusMessage.connect(self._show_status)
         self.predict.titleChanged.connect(
-            lambda name: self.setWindowTitle(f"QMF Studio — {name}" if name else "QMF Studio"))
+            lambda name: self.setWindowTitle(window_title(name)))
 
         self.actions_by_id: dict[str, QAction] = {}
         self._render_menus()
@@ -145,6 +151,7 @@ class MainWindow(QMainWindow):
 
     def _add_submenu(self, parent: QMenu, spec: Submenu) -> None:
         menu = parent.addMenu(spec.text)
+        menu.setToolTipsVisible(True)  # e.g. the recent pairs' full paths
         self.menus_by_id[spec.id] = menu
         provider = self._slot(spec.provider)
         if spec.refill == "inputs":

@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from .base import InputError, Modality, check_level, check_rng, decode_budget, positive_number, require_file
+from .base import (
+    InputError,
+    InputWarning,
+    Modality,
+    check_level,
+    check_rng,
+    decode_budget,
+    positive_number,
+    require_file,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -198,6 +207,10 @@ class ImageModality(Modality):
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(p) as im:
                     decoded = self._check_size(p, im)
+                    frames = int(getattr(im, "n_frames", 1) or 1)
+                    if frames > 1:
+                        warnings.warn(InputWarning(p, f"an animated image with {frames} frames: only the first "
+                                                      "frame is used"), stacklevel=2)
                     with decode_budget(decoded):
                         return self._prepare(im)
         except InputError:

@@ -184,6 +184,9 @@ class PredictPage(QWidget):
     def set_files(self, files: dict[str, str | Path | None], predict: bool = True) -> None:
         """Put files into panels by input name (unknown names are reported, not fatal)."""
         unknown = [n for n in files if n not in self.panels]
+        for name, panel in self.panels.items():
+            if name not in files and panel.error is not None and panel.path is not None:
+                panel.clear_error()  # the note about an earlier failed open: the user has moved on
         for name, path in files.items():
             if name in self.panels:
                 self.panels[name].set_file(path)
@@ -219,8 +222,15 @@ class PredictPage(QWidget):
             self.set_files({name: path})
 
     def open_files_dialog(self) -> None:
-        if paths := dialogs.open_files(self, self.settings, "Open input files"):
+        if paths := dialogs.open_files(self, self.settings, "Open input files", self.input_file_filter()):
             self.open_files(paths)
+
+    def input_file_filter(self) -> str:
+        """All the model's input types first, then one entry per input, then any file."""
+        types = [p.type_filter() for p in self.panels.values() if p.type_filter()]
+        patterns = " ".join(dict.fromkeys(t[t.index("(") + 1:-1] for t in types).keys())
+        first = [f"Model inputs ({patterns})"] if patterns else []
+        return ";;".join([*first, *dict.fromkeys(types), "All files (*)"])
 
     def open_model_dialog(self) -> None:
         if path := dialogs.open_file(self, self.settings, "Open model",
@@ -267,6 +277,11 @@ class PredictPage(QWidget):
         if not self._has_files():
             self.result_view.clear("Open or drop input files")
             return None
+        blocked = [p for p in self.panels.values() if p.blocks_prediction()]
+        if blocked:  # never predict on a blank because an open failed
+            self.result_view.clear(f"No prediction: the {blocked[0].name} input cannot be read",
+                                   f"{blocked[0].error} — open another {blocked[0].kind or 'file'} for it.")
+            return None
         request_id = self.service.predict(self.current_files(), self.current_corruptions())
         self._request_started = {request_id: time.perf_counter()}
         return request_id
@@ -295,6 +310,8 @@ class PredictPage(QWidget):
             if panel.path is not None or name in result.raw:
                 info = result.info.get(name, "") if panel.path is not None else "no file: a blank input is used"
                 panel.show_input(result.raw.get(name), info, result.clean.get(name))
+                if panel.path is not None and panel.path == result.files.get(name):
+                    panel.mark_good()
         self.result_view.show_result(result.prediction)
         self.last_result = result
         round_trip = (time.perf_counter() - started) if started is not None else result.seconds
@@ -320,9 +337,15 @@ class PredictPage(QWidget):
         self.time_label.setText("")  # the last timing belongs to a result no longer shown
         name = failed.modality or ""
         if name in self.panels:
-            self.panels[name].show_error(failed.message)
-            self.result_view.clear(f"No prediction: the {name} input cannot be read")
+            kept = self.panels[name].show_error(failed.message)
             self._say(failed.message)
+            if kept:  # the previous good file is back in the panel: its result applies again
+                if self.last_result is not None and self.last_result.files == self.current_files():
+                    self.result_view.show_result(self.last_result.prediction)
+                else:
+                    self.request_prediction()
+            else:
+                self.result_view.clear(f"No prediction: the {name} input cannot be read", failed.message)
         else:
             self.result_view.clear("No prediction")
             self._say(f"Prediction failed: {failed.message}")
