@@ -4,8 +4,9 @@ opens the main window on the bundled model and prints, as JSON, what of it the s
 from __future__ import annotations
 
 import json
+import sys
 
-from PySide6.QtCore import QPoint, QRect
+from PySide6.QtCore import QEventLoop, QPoint, QRect, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
 
@@ -26,9 +27,15 @@ def main() -> None:
 
     window = MainWindow()
     window.show()
+    page = window.predict
+    if "--demo" in sys.argv:  # as a new user sees it: the first demo pair loaded and predicted
+        loop = QEventLoop()
+        page.resultShown.connect(lambda _p: loop.quit())
+        QTimer.singleShot(120_000, loop.quit)
+        page.load_first_demo()
+        loop.exec()
     for _ in range(30):
         app.processEvents()
-    page = window.predict
 
     def seen(widget: QWidget) -> float:
         r = shown_rect(widget)
@@ -44,6 +51,7 @@ def main() -> None:
         "image_degrade": seen(page.panels["image"].slider),
         "sweep": seen(page.sweep_box),
         "page_scrolls": page.scroll.verticalScrollBar().maximum() > 0,
+        "predicted": page.last_result is not None,
     }))
     page.shutdown()
 

@@ -16,7 +16,7 @@ from app.gui.window import fit_rect
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _open_on_screen(tmp_path, width: int, height: int, scale: str | None = None) -> dict:
+def _open_on_screen(tmp_path, width: int, height: int, scale: str | None = None, demo: bool = False) -> dict:
     config = tmp_path / "screen.json"
     config.write_text(json.dumps({"screens": [{"name": "s", "x": 0, "y": 0, "width": width, "height": height,
                                                "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
@@ -25,15 +25,15 @@ def _open_on_screen(tmp_path, width: int, height: int, scale: str | None = None)
     env.pop("QT_SCALE_FACTOR", None)
     if scale:
         env["QT_SCALE_FACTOR"] = scale
-    proc = subprocess.run([sys.executable, "-m", "tests.gui.screen_probe"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "tests.gui.screen_probe", *(["--demo"] if demo else [])], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_first_window_fits_a_1366x768_laptop_with_everything_in_view(tmp_path):
-    shown = _open_on_screen(tmp_path, 1366, 768)
-    assert shown["fits"], shown
+    shown = _open_on_screen(tmp_path, 1366, 768, demo=True)
+    assert shown["fits"] and shown["predicted"], shown
     for part in ("status_bar", "audio_degrade", "image_degrade", "sweep"):
         assert shown[part] == 1.0, (part, shown)
     assert not shown["page_scrolls"], shown
