@@ -189,7 +189,9 @@ class QualityChart(_Chart):
     default_name = "quality"
 
     def __init__(self, parent=None):
-        super().__init__("Quality and share of the fusion weight", QUALITY_TOOLTIP, parent)
+        # A short title: the title sets the plot's minimum width, and a narrower chart (at 2× scale,
+        # in the Review detail pane) is clipped, not shrunk. The tooltip says what the bars are.
+        super().__init__("Quality and share", QUALITY_TOOLTIP, parent)
         self.names: list[str] = []
         self._range_key: object = None
         self._range: tuple[float, float] = (0.0, 1.0)
@@ -441,3 +443,6 @@ class SweepPlot(QWidget):
     def apply_palette(self) -> None:
         for panel in self.panels():
             panel.apply_palette()
+            background = style.plot_background()
+            background.setAlpha(215)  # the legend stays readable over a curve and the curve shows through
+            panel.legend.setBrush(pg.mkBrush(background))

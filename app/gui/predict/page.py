@@ -432,5 +432,14 @@ class PredictPage(QWidget):
         if state is not None:
             self.main_splitter.restoreState(state)
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if self.settings.value("window/splitter") is None and not getattr(self, "_split_once", False):
+            # The first time, split the width the page really has (a 2x-scaled laptop screen is
+            # ~790 pixels wide): the inputs 40 %, the charts the rest.
+            self._split_once = True
+            width = max(self.main_splitter.width(), 1)
+            self.main_splitter.setSizes([width * 40 // 100, width - width * 40 // 100])
+
     def shutdown(self) -> None:
         self.service.stop()
