@@ -22,7 +22,7 @@ from pathlib import Path
 
 # soname -> Debian 12 package. Derived from the real list: the DT_NEEDED closure of PySide6 6.x's
 # Qt/plugins/platforms/libqxcb.so, each library resolved on a Debian 12 machine and mapped with
-# `dpkg -S` (the command that produced it is in docs/architecture.md). packaging/linux/shlib_depends.py
+# `dpkg -S` (`python -m app.gui.xcb_libs` lists the closure; docs/architecture.md). shlib_depends.py
 # uses the same table for libraries the build machine lacks.
 DEBIAN_PACKAGES = {
     "libGL.so.1": "libgl1",
