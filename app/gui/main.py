@@ -162,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     page = window.predict
     reporter = install_excepthook(lambda: window, show_dialogs=not args.screenshot)
     if args.screenshot:
+        window.fit_screen = False
         window.resize(*SCREENSHOT_SIZE)
     window.show()
     _timing("window-shown")

@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
     """QMF Studio's main window. `model_path=None` opens the bundled model."""
 
     closed = Signal()
+    fit_screen = True  # False: keep the size asked for (--screenshot renders off-screen at a fixed size)
     predict: PredictPage | None = None  # palette events arrive during construction, before the page
 
     def __init__(self, model_path: str | Path | None = None, settings: QSettings | None = None,
@@ -225,7 +226,7 @@ class MainWindow(QMainWindow):
         """Keep the whole window (frame included) on the screen's available area, whatever was
         restored or asked for: a 1360×860 default overflows a 1366×768 laptop screen."""
         screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None or self.isMaximized() or self.isFullScreen():
+        if not self.fit_screen or screen is None or self.isMaximized() or self.isFullScreen():
             return
         frame = FRAME_ALLOWANCE
         if self.isVisible():
