@@ -28,7 +28,8 @@ setup() {
         "$VENV/bin/python" -m pip install --quiet --timeout 15 --retries 0 torch==2.13.0 \
             --index-url "$TORCH_CPU_INDEX" \
             || "$VENV/bin/python" -m pip install --quiet torch==2.13.0
-        "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+        # the distributed extra (Ray, pyarrow) too, so the tests of `qmf batch --engine ray` run
+        "$VENV/bin/python" -m pip install --quiet -e ".[dev,distributed]"
         echo "$want" > "$STAMP"
     fi
 }

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.review.cli import add_batch_parser
+from app.review.cli import add_batch_parser, add_review_parser
 from app.util.errors import UsageError, UserError, bug_report, os_error_text
 
 EXIT_USAGE = 2
 EXIT_INPUT = 1
+_TRAINING_PACKAGES = ("torch", "onnx", "safetensors")  # left out of the packaged app (packaging/README.md)
 EXIT_BUG = 3
 
 
@@ -38,6 +39,21 @@ def _model_path(arg: str | None) -> Path:
     from app.qmf.bundle import default_model_path
 
     return Path(arg) if arg else default_model_path()
+
+
+def _load_predictor(model: str | None) -> Any:
+    """The model's Predictor: its ONNX graph when it has one (no torch imported), else torch with one
+    intra-op thread per process (QMF_STUDIO_THREADS overrides; more threads lose under competition)."""
+    from app.qmf.predictor import Predictor
+
+    predictor = Predictor.load(_model_path(model))
+    if predictor.backend == "torch":
+        import torch
+
+        from app.qmf.onnx_graph import inference_threads
+
+        torch.set_num_threads(inference_threads())
+    return predictor
 
 
 # --------------------------------------------------------------------------- predict
@@ -63,20 +79,30 @@ def _format_prediction(pred: Any, corruptions: list[tuple[str, str, float]] | No
     if corruptions:
         lines.append("degraded before prediction: "
                      + ", ".join(f"{n} {k} level {lv:g}" for n, k, lv in corruptions))
+    calibrated = any(r.quality_percentile is not None for r in pred.modalities.values())
     lines += [
         "",
-        f"{'input':<10} {'prediction':<11} {'prob':>6} {'energy':>8} {'quality':>8} {'share':>6}  file",
+        f"{'input':<10} {'prediction':<11} {'prob':>6} {'energy':>8} {'quality':>8} {'share':>6}"
+        + (f" {'pctile':>7}" if calibrated else "") + "  file",
     ]
     for name, r in pred.modalities.items():
+        pct = ""
+        if calibrated:
+            pct = f" {r.quality_percentile:>6.1f}%" if r.quality_percentile is not None else f" {'-':>7}"
         lines.append(
-            f"{name:<10} {r.label:<11} {r.probability:>6.3f} {r.energy:>8.3f} {r.quality:>8.3f} {r.share:>6.1%}  {r.file or '(missing)'}"
+            f"{name:<10} {r.label:<11} {r.probability:>6.3f} {r.energy:>8.3f} {r.quality:>8.3f} {r.share:>6.1%}{pct}"
+            f"  {r.file or '(missing)'}"
         )
+    for name, r in pred.modalities.items():
+        if r.unfamiliar:
+            lines.append(f"unfamiliar input: {name}: quality lower than {100 - (r.quality_percentile or 0):.1f} % of "
+                         "clean validation inputs; it is not what the model reads (or badly damaged)")
     return "\n".join(lines)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from app.qmf.bundle import read_bundle_manifest
-    from app.qmf.predictor import Predictor, parse_corruption
+    from app.qmf.predictor import parse_corruption
 
     model_path = _model_path(args.model)
     manifest = read_bundle_manifest(model_path)
@@ -89,7 +115,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError("give at least one input file, e.g. " + " ".join(f"--{m['name']} FILE" for m in mods))
     corruptions = [_as_usage_error(parse_corruption, c) for c in args.corrupt]
-    predictor = Predictor.load(model_path)
+    predictor = _load_predictor(args.model)
     for name, kind, _ in corruptions:
         if name not in predictor.modalities:
             raise UsageError(f"--corrupt {name}:{kind}: the model has no input {name!r}; it has {list(predictor.modalities)}")
@@ -124,9 +150,8 @@ def _progress_bar(desc: str, quiet: bool):
 def cmd_eval(args: argparse.Namespace) -> int:
     from app.data.manifest import read_manifest
     from app.qmf import evaluate
-    from app.qmf.predictor import Predictor
 
-    predictor = Predictor.load(_model_path(args.model))
+    predictor = _load_predictor(args.model)
     manifest = read_manifest(args.manifest, modalities=list(predictor.modalities), labels=predictor.labels)
     for p in manifest.problems:
         print(f"warning: {p}", file=sys.stderr)
@@ -144,31 +169,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError("--seeds must be at least 1")
     kinds = _as_usage_error(evaluate.parse_kinds, args.kinds, predictor)
     quiet = args.quiet or args.json
-    bar, update = _progress_bar("decoding", quiet)
+    bar, update = _progress_bar("evaluating", quiet)
+    pairs = evaluate.Pairs(predictor, manifest.rows, update)  # decoded batch by batch, once
     try:
-        data = evaluate.decode_rows(predictor, manifest.rows, update)
+        if args.sweep:
+            name, kind = _sweep_target(args, predictor)
+            rows = evaluate.sweep(predictor, pairs, name, kind, levels)
+        else:
+            result = evaluate.protocol(predictor, pairs, levels, kinds, seeds=args.seeds)
     finally:
         bar.close()
-    for line in data.skipped:
+    for line in pairs.skipped:
         print(f"warning: skipped {line}", file=sys.stderr)
-    if not data.raws:
+    if not pairs.count:
         if all(row.label is None for row in manifest.rows):
             raise UsageError(f"{args.manifest}: eval needs a 'label' column with the true class of each pair")
         raise UsageError(f"{args.manifest}: no pair could be evaluated (see the warnings above)")
     if args.sweep:
-        return _print_sweep(args, predictor, data, levels)
-    bar, update = _progress_bar("evaluating", quiet)
-    try:
-        result = evaluate.protocol(predictor, data, levels, kinds, seeds=args.seeds, progress=update)
-    finally:
-        bar.close()
+        return _print_sweep(args, predictor, pairs.count, name, kind, rows)
     result["model"] = {"name": predictor.name, "sha256": predictor.sha256}
-    result["skipped_rows"] = len({p.line for p in manifest.problems}) + manifest.more_problems + len(data.skipped)
+    result["skipped_rows"] = len({p.line for p in manifest.problems}) + manifest.more_problems + len(pairs.skipped)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     names = list(predictor.modalities)
-    print(f"{predictor.name} on {len(data.labels)} pairs; corruption {', '.join(f'{k}:{v}' for k, v in kinds.items())}; "
+    print(f"{predictor.name} on {pairs.count} pairs; corruption {', '.join(f'{k}:{v}' for k, v in kinds.items())}; "
           f"each modality corrupted with probability 0.5; {args.seeds} seeds (mean ± std, %)")
     rules = ["qmf", "late_fusion", "oracle", *names]
     print(f"{'level':>6}  " + "  ".join(f"{r:>14}" for r in rules) + "  " + "  ".join(f"{'AUROC ' + m:>12}" for m in names))
@@ -179,21 +204,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_sweep(args: argparse.Namespace, predictor: Any, data: Any, levels: list[float]) -> int:
+def _sweep_target(args: argparse.Namespace, predictor: Any) -> tuple[str, str]:
     from app.qmf import evaluate
 
     name, _, kind = args.sweep.partition(":")
     if name not in predictor.modalities:
         raise UsageError(f"--sweep: the model has no modality {name!r}; it has {list(predictor.modalities)}")
     kind = (_as_usage_error(evaluate.parse_kinds, f"{name}:{kind}", predictor)[name] if kind
-            else evaluate.default_kinds(predictor).get(name))
-    rows = evaluate.sweep(predictor, data, name, kind, levels)
+            else evaluate.default_kinds(predictor)[name])
+    return name, kind
+
+
+def _print_sweep(args: argparse.Namespace, predictor: Any, count: int, name: str, kind: str,
+                 rows: list[dict[str, Any]]) -> int:
     if args.json:
-        print(json.dumps({"model": {"name": predictor.name, "sha256": predictor.sha256}, "pairs": len(data.labels),
+        print(json.dumps({"model": {"name": predictor.name, "sha256": predictor.sha256}, "pairs": count,
                           "sweep": {"modality": name, "kind": kind, "levels": rows}}, indent=2))
         return 0
     names = list(predictor.modalities)
-    print(f"{predictor.name} on {len(data.labels)} pairs; every {name} input corrupted by {kind}")
+    print(f"{predictor.name} on {count} pairs; every {name} input corrupted by {kind}")
     print(f"{'level':>6} {'qmf':>7} {'late':>7} " + " ".join(f"{'acc ' + m:>10}" for m in names)
           + " " + " ".join(f"{'share ' + m:>12}" for m in names) + f" {'AUROC ' + name:>12}")
     for r in rows:
@@ -231,6 +260,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     provenance = {"train_manifest": str(Path(args.manifest).name), "train_rows": len(train_manifest.rows),
                   "val_manifest": str(Path(args.val).name) if args.val else None}
     save_bundle(out, result.model, bundle_manifest(result, provenance))
+    if val_manifest is not None and val_manifest.rows:
+        from app.qmf.calibration import calibrate_bundle
+
+        calibrate_bundle(out, val_manifest.rows, f"{Path(args.val).name}: clean pairs")
     ckpt = checkpoint_path(out)
     if ckpt.exists() and not args.keep_checkpoint:
         ckpt.unlink()
@@ -239,15 +272,51 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- calibrate
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from app.data.manifest import read_manifest
+    from app.qmf.bundle import read_bundle_manifest
+    from app.qmf.calibration import calibrate_bundle
+
+    model_path = _model_path(args.model)
+    names = [m["name"] for m in read_bundle_manifest(model_path)["model"]["modalities"]]
+    manifest = read_manifest(args.manifest, modalities=names)
+    for p in manifest.problems:
+        print(f"warning: skipped {p}", file=sys.stderr)
+    if not manifest.rows:
+        raise UsageError(f"{args.manifest}: no usable rows")
+    out = Path(args.out) if args.out else model_path
+    entry = calibrate_bundle(model_path, manifest.rows, f"{Path(args.manifest).name}: clean pairs",
+                             args.unfamiliar_percentile, out=out)
+    for name, t in entry["modalities"].items():
+        print(f"{name}: {t['n']} clean inputs; unfamiliar below quality {t['unfamiliar_below']:.3f} "
+              f"(percentile {entry['unfamiliar_percentile']:g}); median {t['quality'][t['percentiles'].index(50.0)]:.3f}")
+    print(f"wrote {out}")
+    return 0
+
+
 # --------------------------------------------------------------------------- info
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from app.qmf.bundle import load_bundle
+    from app.qmf.bundle import parameter_count, read_bundle
 
-    bundle = load_bundle(_model_path(args.model))  # full validation, not just the header
+    bundle = read_bundle(_model_path(args.model))  # full validation of header, manifest and checksums
+    if bundle.graph is not None:
+        from app.qmf.predictor import Predictor
+
+        Predictor(bundle)  # the graph is checked and loaded too
+    else:
+        from app.qmf.bundle import load_bundle
+
+        load_bundle(bundle.path)  # no graph: the weights must build the torch model
     m = bundle.manifest
+    params = parameter_count(bundle.path)
+    backend = "onnxruntime (the file carries its ONNX graph)" if bundle.graph is not None else \
+        f"torch (no ONNX graph; add one with `qmf export-onnx {bundle.path}`)"
     if args.json:
-        print(json.dumps({**m, "sha256": bundle.sha256, "parameters": bundle.model.parameter_count()}, indent=2))
+        print(json.dumps({**m, "sha256": bundle.sha256, "parameters": params,
+                          "onnx_graph_bytes": len(bundle.graph) if bundle.graph is not None else None}, indent=2))
         return 0
     print(f"{m['name']}  ({bundle.path})")
     print(f"sha256      {bundle.sha256}")
@@ -255,7 +324,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if m.get("description"):
         print(f"about       {m['description']}")
     print(f"labels      {', '.join(m['model']['labels'])}")
-    print(f"parameters  {bundle.model.parameter_count():,}")
+    print(f"parameters  {params:,}")
+    print(f"runs with   {backend}")
     for mod in m["model"]["modalities"]:
         pre = ", ".join(f"{k}={v}" for k, v in mod.get("preprocessing", {}).items() if k != "vocab")
         print(f"input       {mod['name']} ({mod['kind']}): {pre}")
@@ -265,6 +335,25 @@ def cmd_info(args: argparse.Namespace) -> int:
     prov = m.get("provenance", {})
     for credit in prov.get("credits", []):
         print(f"data        {credit}")
+    return 0
+
+
+# --------------------------------------------------------------------------- export-onnx
+
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    import onnx  # noqa: F401 - torch's exporter needs it: a missing one is reported before any work
+    import torch  # noqa: F401
+
+    from app.qmf.bundle import add_graph, read_bundle
+
+    source = Path(args.model)
+    out = add_graph(source, args.out)
+    bundle = read_bundle(out)
+    from app.qmf.predictor import Predictor
+
+    Predictor(bundle)  # proves the written graph loads
+    print(f"wrote {out}: {out.stat().st_size:,} bytes, ONNX graph {len(bundle.graph):,} bytes, "
+          f"sha256 {bundle.sha256[:12]}")
     return 0
 
 
@@ -329,11 +418,28 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
     t.add_argument("--keep-checkpoint", action="store_true")
     t.add_argument("--quiet", action="store_true")
 
+    c = sub.add_parser("calibrate", help="store clean-input quality percentiles and the 'unfamiliar input' threshold in a model",
+                       description="Measure each input's quality on clean labelled pairs (validation, never test) and store "
+                                   "the quantiles in the model file, so predictions show a percentile and an unfamiliar mark.")
+    c.add_argument("--model", help="model file; default: the bundled model")
+    c.add_argument("--manifest", required=True, help="CSV of clean validation pairs")
+    c.add_argument("--out", help="write here instead of over the model file")
+    c.add_argument("--unfamiliar-percentile", type=float, default=1.0,
+                   help="inputs below this percentile of clean quality get the unfamiliar mark (default 1)")
+
     i = sub.add_parser("info", help="show a model file's manifest (validates the whole file)")
     i.add_argument("model", nargs="?", help="model file; default: the bundled model")
     i.add_argument("--json", action="store_true")
 
+    x = sub.add_parser("export-onnx", help="add the ONNX graph of its own weights to a model file (fast, torch-free prediction)",
+                       description="Write the model file again with the ONNX graph of the whole model (both branches and "
+                                   "the fusion), so prediction runs with onnxruntime without torch. Weights and "
+                                   "manifest are unchanged. Needs torch and onnx.")
+    x.add_argument("model", help="model file (.safetensors)")
+    x.add_argument("--out", help="where to write (default: the model file itself)")
+
     add_batch_parser(sub)
+    add_review_parser(sub)
     return parser
 
 
@@ -345,7 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command != "predict":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.unrecognized = extra
-    handler = {"predict": cmd_predict, "eval": cmd_eval, "train": cmd_train, "info": cmd_info}.get(args.command) or args.handler
+    handler = {"predict": cmd_predict, "eval": cmd_eval, "train": cmd_train, "calibrate": cmd_calibrate,
+               "info": cmd_info, "export-onnx": cmd_export_onnx}.get(args.command) or args.handler
     return run_handler(f"qmf {args.command}", handler, args)
 
 
@@ -356,6 +463,14 @@ def run_handler(context: str, handler: Any, args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"{context}: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, UsageError) else EXIT_INPUT
+    except ModuleNotFoundError as exc:
+        if exc.name not in _TRAINING_PACKAGES:
+            print(bug_report(exc, context), file=sys.stderr)
+            return EXIT_BUG
+        print(f"{context}: error: this needs {exc.name}, which this installation does not include (the "
+              "installed app predicts, evaluates and reviews; training and export-onnx need QMF Studio installed "
+              "from source with torch: ./dev.sh setup)", file=sys.stderr)
+        return EXIT_INPUT
     except OSError as exc:
         print(f"{context}: error: {_one_line(os_error_text(exc))}", file=sys.stderr)
         return EXIT_INPUT

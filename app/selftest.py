@@ -106,8 +106,6 @@ def run(argv: Sequence[str] | None = None) -> int:
         report["traceback"] = traceback.format_exc().splitlines()
         return fail(f"cannot import the model code: {type(exc).__name__}: {exc}")
 
-    import torch
-
     report["model"] = {
         "path": str(model_path),
         "name": predictor.name,
@@ -115,7 +113,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         "labels": predictor.labels,
         "modalities": list(predictor.modalities),
     }
-    report["torch"] = torch.__version__
+    report["backend"] = predictor.backend  # onnxruntime when the model file carries its ONNX graph
+    for package in ("onnxruntime", "torch"):
+        if package in sys.modules:  # the packaged app has no torch; a source run uses it only as the fallback
+            report[package] = sys.modules[package].__version__
 
     results = []
     t1 = time.perf_counter()
@@ -158,7 +159,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         "predict": round(time.perf_counter() - t1, 3),
         "total": round(time.perf_counter() - started, 3),
     }
-    report["modules"] = {name: _where(name) for name in ("app", "torch", "numpy", "safetensors", "soundfile")}
+    report["modules"] = {name: _where(name) for name in ("app", "onnxruntime", "torch", "numpy", "soundfile")
+                         if name in sys.modules}
     report["qt_imported"] = sorted(m for m in sys.modules if m.startswith("PySide6.Qt"))
     _emit(report, args.output)
     verdict = "passed" if report["ok"] else "FAILED"

@@ -5,7 +5,7 @@
 
 Prints, from one process and the same files:
   * read-only pairs/s       files -> validated arrays (Predictor.load_inputs), in the decoding thread pool
-  * decoding-only pairs/s   files -> model tensors (decode_pair: read + preprocess), in the same pool
+  * decoding-only pairs/s   files -> model inputs (decode_pair: read + preprocess), in the same pool
   * end-to-end pairs/s      BatchRunner: decode + model + SQLite writes into a fresh session
     (target: end-to-end at least half of decoding-only)
   * peak RSS after each phase (resource.getrusage)
@@ -202,8 +202,6 @@ def main() -> int:
     ap.add_argument("--keep", help="generate into this folder and keep it")
     args = ap.parse_args()
 
-    import torch
-
     from app.qmf.predictor import Predictor
     from app.review.runner import BatchRunner, decode_pair, default_workers
     from app.review.sources import load_source
@@ -219,7 +217,7 @@ def main() -> int:
     t0 = time.perf_counter()
     generate(folder, args.pairs, predictor.labels[:3], workers=max(2, workers))
     print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s under {folder}")
-    print(f"model {predictor.name} ({model.name}), torch threads {torch.get_num_threads()}, "
+    print(f"model {predictor.name} ({model.name}), backend {predictor.backend}, "
           f"decoding threads {workers}, batch {args.batch_size}, CPUs {os.cpu_count()}")
     base_rss = peak_rss_mb()
 
@@ -243,7 +241,7 @@ def main() -> int:
 
     print()
     print(f"read-only      {read_rate:9.1f} pairs/s  (files -> arrays)")
-    print(f"decoding-only  {decode_rate:9.1f} pairs/s  (files -> model tensors)")
+    print(f"decoding-only  {decode_rate:9.1f} pairs/s  (files -> model inputs)")
     print(f"end-to-end     {e2e_rate:9.1f} pairs/s  (decode + model + SQLite; {stats.errors} errors)"
           f"  = {e2e_rate / decode_rate:.2f} x decoding-only (target >= 0.5)")
     print(f"peak RSS       {base_rss:.0f} MB after setup, {rss_decode:.0f} MB after decoding, "

@@ -20,6 +20,11 @@ def _entry() -> str:
 
 
 def _launch() -> int:
+    import multiprocessing
+
+    # `qmf batch` decodes in spawned worker processes, which start this executable again; this
+    # makes such a start run the worker instead of the app (the GUI's main() calls it too).
+    multiprocessing.freeze_support()
     if "--self-test" in sys.argv[1:2]:  # both names answer it (on Windows only qmf.exe has a console)
         from app.selftest import run
 

@@ -6,6 +6,7 @@ version; `... name` the application id and so on (used by the shell scripts).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -25,10 +26,17 @@ def read_version(root: str | Path = ROOT) -> str:
     return m.group(1)
 
 
+# The installed app predicts with onnxruntime from the model file's ONNX graph and ships without
+# torch (about 450 MiB of libraries): training, `qmf export-onnx` and opening a model file that has
+# no ONNX graph need a source install (see packaging/README.md). QMF_PACKAGING_TORCH=1 builds the
+# old, torch-carrying app instead.
+WITH_TORCH = os.environ.get("QMF_PACKAGING_TORCH", "0") == "1"
+TORCH_MODULES = ["torch", "torchgen", "functorch", "safetensors", "onnx", "onnxscript", "ml_dtypes"]
+
 # Python modules the app never uses. Several are only reachable through torch's optional,
 # compile-time or developer code paths (torch.compile/inductor, tensorboard, ONNX export), which
 # the app does not call; the frozen self-test and screenshot run prove the rest still works.
-EXCLUDED_MODULES = [
+EXCLUDED_MODULES = ([] if WITH_TORCH else TORCH_MODULES) + [
     "tkinter",
     "_tkinter",
     "matplotlib",
@@ -48,11 +56,16 @@ EXCLUDED_MODULES = [
     "torch.utils.benchmark",
     "torch.onnx._internal.exporter",
     "onnx",
-    "onnxruntime",
     "onnxscript",
+    "onnxruntime.tools",  # model conversion scripts, not the runtime
+    "onnxruntime.transformers",
+    "onnxruntime.quantization",
     "torchvision",
     "scipy",
     "pandas",
+    # the `distributed` extra (qmf batch --engine ray, Parquet): imported lazily, not part of the installers
+    "ray",
+    "pyarrow",
     # sympy (+ mpmath) and networkx are imported only by torch.compile / symbolic-shape tracing.
     "sympy",
     "mpmath",

@@ -60,7 +60,7 @@ def pct(x: float) -> str:
 
 def load_models(bundle_path: Path, models_dir: Path) -> list[dict]:
     models = [{"key": "bundle", "label": "bundled model (QMF, this batch's loss, paper-form margin; full schedule)", "rule": "qmf",
-               "predictor": Predictor.load(bundle_path), "variant": "bundle", "seed": None}]
+               "predictor": Predictor.load(bundle_path, backend="torch"), "variant": "bundle", "seed": None}]
     paths = [(p, "-full") for p in sorted((models_dir / "full").glob("*-s*.safetensors"))]
     paths += [(p, "") for p in sorted(models_dir.glob("*-s*.safetensors"))]
     for path, suffix in paths:
@@ -69,7 +69,7 @@ def load_models(bundle_path: Path, models_dir: Path) -> list[dict]:
         if stem not in VARIANTS:
             continue
         label, rule = VARIANTS[stem]
-        models.append({"key": f"{stem}-s{seed}", "label": label, "rule": rule, "predictor": Predictor.load(path),
+        models.append({"key": f"{stem}-s{seed}", "label": label, "rule": rule, "predictor": Predictor.load(path, backend="torch"),
                        "variant": stem, "seed": int(seed)})
     ref = models[0]["predictor"]
     for m in models[1:]:

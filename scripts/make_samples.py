@@ -46,6 +46,8 @@ CLEAN = [
 
 def find_font(name: str) -> Path:
     """The font file; missing fonts stop the script (a substitute would make different samples under the same name)."""
+    if Path(name).is_file():  # a font file's own path (scripts/make_font_training.py)
+        return Path(name)
     for d in FONT_DIRS:
         hits = list(d.rglob(name))
         if hits:
@@ -162,6 +164,21 @@ def main() -> int:
     samples.append({"id": "two-missing-audio", "title": "2: recording missing (silence)",
                     "files": {"image": "two.png", "audio": "silence.wav"}, "expected": "2",
                     "note": "a silent recording: the audio branch's quality collapses and the drawing decides"})
+    # foreign inputs: not a digit / not speech, from families held out of the bundle's training
+    # (app/modalities/outliers.py; the recipe's [training.held_out] foreign); the unfamiliar mark should appear
+    from app.modalities import outliers
+
+    board = outliers.generate("image", "checkerboard", np.random.default_rng(11), {"size": [SIZE, SIZE]})
+    Image.fromarray(board).save(out / "checkerboard.png", optimize=True)
+    save_wav(out / "hum.wav", outliers.generate("audio", "hum", np.random.default_rng(12), {"sample_rate": 8000}))
+    samples.append({"id": "three-foreign-image", "title": "3: image is not a digit (checkerboard)",
+                    "files": {"image": "checkerboard.png", "audio": "three.wav"}, "expected": "3", "foreign": "image",
+                    "note": "a checkerboard, a kind of picture never seen in training: the image is marked unfamiliar "
+                            "and the recording decides"})
+    samples.append({"id": "seven-foreign-audio", "title": "7: recording is not speech (mains hum)",
+                    "files": {"image": "seven.png", "audio": "hum.wav"}, "expected": "7", "foreign": "audio",
+                    "note": "mains hum, a sound never heard in training: the recording is marked unfamiliar "
+                            "and the drawing decides"})
     (out / "samples.json").write_text(json.dumps(samples, indent=2) + "\n", encoding="utf-8")
 
     # --- measure: predictions on the committed samples ---------------------------------------

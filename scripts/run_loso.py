@@ -68,7 +68,7 @@ def main() -> int:
     recs = sorted(args.fsdd.glob("*.wav"))
     speakers = args.speakers.split(",") if args.speakers else sorted({p.name.split("_")[1] for p in recs})
     tts = sorted(args.tts.glob("*.wav"))
-    bundle = Predictor.load(args.bundle)
+    bundle = Predictor.load(args.bundle, backend="torch")  # uses the torch branches directly
     test_rows = read_manifest(args.test, modalities=["image", "audio"]).rows
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"

@@ -6,7 +6,9 @@
 
 The recipe's [training] entries can be overridden from the command line (comparison models are the
 same recipe with one thing changed). The bundle's manifest gets `provenance.credits` (shown by
-`qmf info` and the app's About box) and, later, `evaluation` figures from scripts/make_report.py.
+`qmf info` and the app's About box), `calibration` (clean-validation quality percentiles, measured on
+--val right after training: app/qmf/calibration.py) and, later, `evaluation` figures from
+scripts/make_report.py.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.data.manifest import read_manifest  # noqa: E402
 from app.qmf.bundle import save_bundle  # noqa: E402
+from app.qmf.calibration import calibrate_bundle  # noqa: E402
 from app.qmf.train import Recipe, bundle_manifest, checkpoint_path, train  # noqa: E402
 
 CREDITS = [
@@ -41,8 +44,10 @@ def provenance(args: argparse.Namespace, train_rows: int) -> dict:
             "images": "MNIST train (minus a stratified 10% validation subset) / t10k for test",
             "audio": "FSDD recordings index 5-44 for training, 45-49 validation, 0-4 (official test split) for test; "
                      "plus espeak-ng synthesised digits (TRAIN voices of scripts/tts.py) when the manifest is train_tts.csv",
+            "font_digits": "with train_tts_fonts.csv: digits drawn with fonts of families not used by scripts/make_samples.py "
+                           "(scripts/make_font_training.py), each paired with a training recording of the same digit",
             "pairing": "AV-MNIST style: each image with a recording of the same digit, re-paired every epoch",
-            "built_by": "python -m app.data.avmnist (+ scripts/make_tts_training.py)",
+            "built_by": "python -m app.data.avmnist (+ scripts/make_tts_training.py, scripts/make_font_training.py)",
         },
         "train_manifest": Path(args.manifest).name,
         "train_rows": train_rows,
@@ -53,7 +58,7 @@ def provenance(args: argparse.Namespace, train_rows: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(ROOT / "recipes" / "avmnist-qmf.toml"))
-    ap.add_argument("--manifest", default=str(ROOT / "work" / "avmnist" / "train_tts.csv"))
+    ap.add_argument("--manifest", default=str(ROOT / "work" / "avmnist" / "train_tts_fonts.csv"))
     ap.add_argument("--val", default=str(ROOT / "work" / "avmnist" / "val_small.csv"))
     ap.add_argument("--out", default=str(ROOT / "resources" / "models" / "avmnist-qmf.safetensors"))
     ap.add_argument("--name", help="model name (default: the recipe's)")
@@ -90,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     result = train(recipe, train_m.rows, val_m.rows if val_m else None, out=out, progress=not args.quiet,
                    log=lambda s: print(s, file=sys.stderr, flush=True))
     save_bundle(out, result.model, bundle_manifest(result, provenance(args, len(train_m.rows))))
+    if val_m is not None and val_m.rows:  # clean-validation quality percentiles and the unfamiliar-input threshold
+        calibrate_bundle(out, val_m.rows, f"{Path(args.val).name}: clean pairs")
     ckpt = checkpoint_path(out)
     if ckpt.exists():
         ckpt.unlink()

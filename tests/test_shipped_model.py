@@ -66,3 +66,22 @@ def test_the_bundled_model_is_small_and_credits_its_data(predictor) -> None:
     assert default_model_path().stat().st_size < 5 * 1024 * 1024, "the bundled weights must stay under 5 MB"
     credits = " ".join(predictor.manifest["provenance"]["credits"])
     assert "MNIST" in credits and "Free Spoken Digit Dataset" in credits
+
+
+def test_foreign_demo_inputs_are_marked_unfamiliar_and_clean_ones_are_not(predictor, shipped) -> None:
+    """The bundle is calibrated: a demo input that is not a digit / not speech gets the unfamiliar mark and
+    the lower share; the clean demo pairs (drawn digits, synthetic voices never heard) get no mark."""
+    assert predictor.calibration is not None, "the bundled model has no calibration table (scripts/train_bundled.py)"
+    foreign = {pid: (pair, pred) for pid, (pair, pred) in shipped.items() if pair.get("foreign")}
+    assert len(foreign) >= 2 and {pair["foreign"] for pair, _ in foreign.values()} == {"image", "audio"}
+    for pid, (pair, pred) in foreign.items():
+        name = pair["foreign"]
+        other = next(n for n in pair["files"] if n != name)
+        assert pred.modalities[name].unfamiliar is True, f"{pid}: {name} not marked unfamiliar"
+        assert pred.modalities[other].unfamiliar is False, f"{pid}: the clean {other} is marked unfamiliar"
+        assert pred.modalities[name].share < pred.modalities[other].share, pid
+    clean = [pid for pid, (pair, _) in shipped.items() if "-" not in pid]
+    assert len(clean) >= 6
+    for pid in clean:
+        marked = [n for n, r in shipped[pid][1].modalities.items() if r.unfamiliar]
+        assert not marked, f"clean demo pair {pid}: {marked} marked unfamiliar"

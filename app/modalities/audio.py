@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import soundfile as sf
 
 from .base import InputError, Modality, check_level, check_rng, decode_budget, positive_number, require_file
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
 
 def _audio_extensions() -> tuple[str, ...]:
@@ -94,53 +92,48 @@ def _feature_key(params: dict[str, Any]) -> tuple[int, int, int, float, float]:
     )
 
 
-def log_mel(waveform: np.ndarray | torch.Tensor, params: dict[str, Any]) -> np.ndarray:
-    """Log-mel power spectrogram [n_mels, frames] of any-length mono audio, in numpy (no torch).
+def log_mel(waveform: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Log-mel power spectrogram float32 [n_mels, frames] of any-length mono audio (for display, too).
 
-    The picture of a recording the app shows (its previews are drawn before torch is loaded): the
-    same framing, window and filterbank as the model's features (`_log_mel_tensor`, torch.stft with
-    center=True, zero padding, periodic Hann; a test holds the two equal). Not normalised:
-    `log(mel + log_floor)` only. Short or empty waveforms are zero-padded so this never fails.
+    Not normalised: `log(mel + log_floor)` only; `AudioModality.to_array` applies the fixed
+    mean/std. Short or empty waveforms are zero-padded so this never fails. Numpy only: the same
+    frames as `torch.stft(center=True, pad_mode="constant")` with a periodic Hann window (1 + n // hop
+    frames), which the training code used before and tests/qmf/test_onnx.py compares against.
     """
     x = np.asarray(waveform, dtype=np.float32).reshape(-1)
     if x.size == 0:
         x = np.zeros(1, np.float32)
-    n_fft, hop = int(params["n_fft"]), int(params["hop_length"])
-    padded = np.pad(x, (n_fft // 2, n_fft // 2))
-    if padded.size < n_fft:
-        padded = np.pad(padded, (0, n_fft - padded.size))
-    frames = 1 + (padded.size - n_fft) // hop
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
-    spec = np.fft.rfft(padded[idx] * window, axis=1)
-    power = (spec.real**2 + spec.imag**2).T.astype(np.float32)
-    return np.log(_mel_filterbank_np(*_feature_key(params)) @ power + float(params["log_floor"])).astype(np.float32)
+    return log_mel_batch(x[None], params)[0]
 
 
-def _log_mel_tensor(waveform: np.ndarray | torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    import torch
-
-    if isinstance(waveform, torch.Tensor):
-        x = waveform.detach().to(torch.float32).reshape(-1)
-    else:
-        x = torch.tensor(np.asarray(waveform, dtype=np.float32).reshape(-1))
-    if x.numel() == 0:
-        x = torch.zeros(1)
+def log_mel_batch(waveforms: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """`log_mel` of K equal-length waveforms [K, n] at once: float32 [K, n_mels, frames] (one FFT call and
+    one matrix product for the batch, which is what makes batched preprocessing cheap)."""
+    x = np.asarray(waveforms, dtype=np.float32)
+    count, n = x.shape
     n_fft = int(params["n_fft"])
-    spec = torch.stft(
-        x,
-        n_fft=n_fft,
-        hop_length=int(params["hop_length"]),
-        win_length=n_fft,
-        window=torch.hann_window(n_fft, periodic=True),
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    )
-    power = spec.real.square() + spec.imag.square()  # [freq, frames]
-    fb = torch.from_numpy(np.array(_mel_filterbank_np(*_feature_key(params))))
-    mel = fb @ power
-    return torch.log(mel + float(params["log_floor"]))
+    hop = int(params["hop_length"])
+    pad = n_fft // 2
+    padded = np.zeros((count, n + 2 * pad), np.float32)
+    padded[:, pad : pad + n] = x
+    n_frames = 1 + (n + 2 * pad - n_fft) // hop
+    item, step = padded.strides
+    frames = np.lib.stride_tricks.as_strided(padded, (count, n_frames, n_fft), (item, hop * step, step),
+                                             writeable=False)  # a view: [K, frames, n_fft]
+    spec = np.fft.rfft(frames * _hann_window(n_fft), axis=-1)  # [K, frames, freq]
+    power = np.square(spec.real, dtype=np.float32)
+    power += np.square(spec.imag, dtype=np.float32)
+    mel = _mel_filterbank_np(*_feature_key(params)) @ power.transpose(0, 2, 1)  # [K, n_mels, frames]
+    mel += np.float32(params["log_floor"])
+    return np.log(mel, out=mel)
+
+
+@functools.lru_cache(maxsize=8)
+def _hann_window(n: int) -> np.ndarray:
+    """Periodic Hann window (as torch.hann_window(n, periodic=True)), float32, read-only."""
+    w = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
+    w.setflags(write=False)
+    return w
 
 
 def waveform_window(raw: np.ndarray, params: dict[str, Any]) -> np.ndarray:
@@ -471,7 +464,7 @@ class AudioModality(Modality):
         """Un-normalised log-mel [n_mels, frames] of any-length raw audio, for display."""
         return log_mel(raw, self.params)
 
-    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+    def to_array(self, raw: np.ndarray) -> np.ndarray:
         """float32 [C, n_mels, frames]: log-mel of the model window, fixed mean/std normalisation.
 
         With the `utterance_norm_channel` parameter (the bundled model's recipe sets it) a second channel holds the same
@@ -479,17 +472,23 @@ class AudioModality(Modality):
         recording's stationary colour (microphone, room, a speaker's average timbre) removed, while
         the first channel keeps the absolute level that tells silence and noise apart.
         """
-        import torch
+        return self.to_arrays([raw])[0]
 
-        logmel = _log_mel_tensor(waveform_window(raw, self.params), self.params)
-        std = float(self.params["std"])
-        x = ((logmel - float(self.params["mean"])) / std).unsqueeze(0)
-        if self.params.get("utterance_norm_channel"):
-            frame_energy = logmel.mean(dim=0)
-            loud = frame_energy.topk(max(1, logmel.shape[1] // 2)).indices
-            centred = (logmel - logmel[:, loud].mean(dim=1, keepdim=True)) / std
-            x = torch.cat([x, centred.unsqueeze(0)], dim=0)
-        return x.contiguous()
+    def to_arrays(self, raws: Sequence[np.ndarray]) -> np.ndarray:
+        """`to_array` of several recordings, stacked [K, C, n_mels, frames], computed as one batch."""
+        if not len(raws):
+            return np.zeros((0, *self.input_shape), np.float32)
+        logmel = log_mel_batch(np.stack([waveform_window(r, self.params) for r in raws]), self.params)
+        std = np.float32(self.params["std"])
+        first = (logmel - np.float32(self.params["mean"])) / std
+        if not self.params.get("utterance_norm_channel"):
+            return np.ascontiguousarray(first[:, None], dtype=np.float32)
+        frame_energy = logmel.mean(axis=1)  # [K, frames]
+        k = max(1, logmel.shape[2] // 2)
+        loud = np.argpartition(-frame_energy, k - 1, axis=1)[:, :k]  # the k loudest frames (any order)
+        band_mean = np.take_along_axis(logmel, loud[:, None, :], axis=2).mean(axis=2, keepdims=True)
+        centred = (logmel - band_mean) / std
+        return np.ascontiguousarray(np.stack([first, centred], axis=1), dtype=np.float32)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

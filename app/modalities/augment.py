@@ -189,11 +189,23 @@ def augment_image(
     scale: Sequence[float] = (0.85, 1.1),
     shear: float = 0.2,
     translate: float = 2.0,
+    thickness: Sequence[float] | None = None,
+    elastic: float = 0.0,
 ) -> np.ndarray:
-    """A small random affine warp (rotation, scale, shear, shift) of a uint8 HxW image: other handwriting."""
+    """A small random affine warp (rotation, scale, shear, shift) of a uint8 HxW image: other handwriting.
+
+    Writing style, off by default: `thickness` = [lo, hi] pen-width change in pixels at the 28x28 scale
+    (negative thins the strokes; `stroke_width`), `elastic` = standard deviation in pixels of a smooth
+    random displacement field (`elastic_warp`), the wobble of a hand rather than a ruler. Both apply,
+    like the affine warp, with `probability`.
+    """
     arr = np.asarray(raw, dtype=np.uint8)
     if rng.random() >= probability or arr.ndim != 2:
         return arr.copy()
+    if thickness is not None:
+        arr = stroke_width(arr, _uniform(rng, thickness, 0.0))
+    if elastic > 0:
+        arr = elastic_warp(arr, rng, elastic)
     h, w = arr.shape
     angle = np.deg2rad(rng.uniform(-rotate, rotate))
     s = rng.uniform(float(scale[0]), float(scale[1]))
@@ -209,6 +221,40 @@ def augment_image(
     coeffs = (inverse[0, 0], inverse[0, 1], offset[0], inverse[1, 0], inverse[1, 1], offset[1])
     img = Image.fromarray(arr).transform((w, h), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8).copy()
+
+
+def stroke_width(raw: np.ndarray, change: float) -> np.ndarray:
+    """Thicker (change > 0) or thinner strokes by `change` pixels at the 28x28 scale: a grey-level
+    dilation or erosion at 4x the resolution, so fractions of a pixel are possible."""
+    from PIL import ImageFilter
+
+    arr = np.asarray(raw, dtype=np.uint8)
+    h, w = arr.shape
+    k = int(round(abs(change) * 4 * min(h, w) / 28.0))
+    if k == 0:
+        return arr.copy()
+    big = Image.fromarray(arr).resize((4 * w, 4 * h), Image.Resampling.BICUBIC)
+    filt = ImageFilter.MaxFilter(2 * k + 1) if change > 0 else ImageFilter.MinFilter(2 * k + 1)
+    return np.asarray(big.filter(filt).resize((w, h), Image.Resampling.LANCZOS), dtype=np.uint8).copy()
+
+
+def elastic_warp(raw: np.ndarray, rng: np.random.Generator, sigma: float, grid: int = 4) -> np.ndarray:
+    """Smooth random displacement (a `grid` x `grid` normal field of std `sigma` px at 28x28, upsampled
+    bicubically), sampled bilinearly: Simard et al.'s elastic distortion, cheaply."""
+    arr = np.asarray(raw, dtype=np.uint8)
+    h, w = arr.shape
+    k = min(h, w) / 28.0
+    coarse = rng.normal(0.0, sigma * k, size=(2, grid, grid)).astype(np.float32)
+    dy, dx = (np.asarray(Image.fromarray(c).resize((w, h), Image.Resampling.BICUBIC)) for c in coarse)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    sy, sx = np.clip(yy + dy, 0, h - 1), np.clip(xx + dx, 0, w - 1)
+    y0, x0 = np.floor(sy).astype(int), np.floor(sx).astype(int)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = sy - y0, sx - x0
+    a = arr.astype(np.float32)
+    top = a[y0, x0] * (1 - fx) + a[y0, x1] * fx
+    bottom = a[y1, x0] * (1 - fx) + a[y1, x1] * fx
+    return np.clip(np.rint(top * (1 - fy) + bottom * fy), 0, 255).astype(np.uint8)
 
 
 # --- typed settings (one recipe table each) ----------------------------------------------------
@@ -281,12 +327,15 @@ class ImageAugment:
     scale: Range = (0.85, 1.1)
     shear: float = 0.2
     translate: float = 2.0
+    thickness: Range | None = None  # writing style: pen-width change range in px at 28x28 (stroke_width)
+    elastic: float = 0.0  # writing style: elastic wobble, std in px (elastic_warp)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probability", _fraction("probability", self.probability))
-        for name in ("rotate", "shear", "translate"):
+        for name in ("rotate", "shear", "translate", "elastic"):
             object.__setattr__(self, name, _non_negative(name, getattr(self, name)))
         object.__setattr__(self, "scale", _range("scale", self.scale, optional=False, positive=True))
+        object.__setattr__(self, "thickness", _range("thickness", self.thickness, optional=True))
 
 
 AUGMENT_SPECS: dict[str, type[AudioAugment] | type[ImageAugment]] = {"audio": AudioAugment, "image": ImageAugment}

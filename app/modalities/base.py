@@ -1,8 +1,8 @@
 """What every modality offers: load a file, give a blank input, make a tensor, degrade a sample.
 
 The rest of the app (model, data manifests, GUI) only talks to `Modality` objects, so a new kind of
-input is one new subclass. Nothing here imports Qt; torch is imported lazily by the subclasses'
-`to_tensor` so that reading and validating files stays cheap.
+input is one new subclass. Nothing here imports Qt; preprocessing (`to_array`) is numpy, and torch is
+imported only by `to_tensor`, which training and the torch fallback path use.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import copy
 import json
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -85,7 +85,7 @@ class Modality:
     """One kind of input (image, audio, text) with its preprocessing parameters.
 
     Subclasses set `kind`, `extensions` and `corruption_kinds`, and implement `default_params`,
-    `load`, `blank`, `to_tensor`, `input_shape` and `_corrupt`.
+    `load`, `blank`, `to_array`, `input_shape` and `_corrupt`.
     """
 
     kind: ClassVar[str] = ""
@@ -126,13 +126,27 @@ class Modality:
         raise NotImplementedError
 
     # --- model input -----------------------------------------------------------------------
-    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
-        """One sample's model input, without a batch dimension."""
+    def to_array(self, raw: np.ndarray) -> np.ndarray:
+        """One sample's model input as a numpy array, without a batch dimension (no torch needed:
+        the ONNX prediction path feeds this to onnxruntime)."""
         raise NotImplementedError
+
+    def to_arrays(self, raws: Sequence[np.ndarray]) -> np.ndarray:
+        """`to_array` of several samples, stacked with the batch first (a subclass may compute it as
+        one batch, which is cheaper; the numbers are the same)."""
+        if not len(raws):
+            return self.to_array(self.blank())[None][:0]
+        return np.stack([self.to_array(r) for r in raws])
+
+    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+        """`to_array` as a torch tensor, for training and the torch fallback path (same numbers)."""
+        import torch
+
+        return torch.from_numpy(self.to_array(raw))
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of `to_tensor`'s output."""
+        """Shape of `to_array`'s output."""
         raise NotImplementedError
 
     # --- degradation -----------------------------------------------------------------------
@@ -185,12 +199,28 @@ _LARGE_DECODE = threading.BoundedSemaphore(1)
 
 @contextlib.contextmanager
 def decode_budget(nbytes: int) -> Iterator[None]:
-    """Hold while decoding `nbytes`: small decodes run freely, large ones one after another."""
+    """Hold while decoding `nbytes`: small decodes run freely, large ones one after another.
+
+    After a large decode the C allocator is asked to hand freed memory back to the system (glibc
+    keeps it per thread otherwise, and a pool of decoding threads would each keep a picture's worth).
+    """
     if nbytes <= LARGE_DECODE_BYTES:
         yield
         return
     with _LARGE_DECODE:
-        yield
+        try:
+            yield
+        finally:
+            _release_freed_memory()
+
+
+def _release_freed_memory() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        pass
 
 
 def positive_number(params: Mapping[str, Any], key: str, kind: str, allow_zero: bool = False) -> float:

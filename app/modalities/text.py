@@ -10,14 +10,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .base import InputError, Modality, check_level, check_rng, require_file
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
 SUPPORTED_HINT = "use a UTF-8 plain-text file (.txt)"
 MAX_TEXT_BYTES = 10_000_000  # far beyond any caption; refuses accidental huge files
@@ -125,17 +122,15 @@ class TextModality(Modality):
         """No words."""
         return _tokens_array([])
 
-    def to_tensor(self, raw: np.ndarray) -> torch.Tensor:
+    def to_array(self, raw: np.ndarray) -> np.ndarray:
         """int64 [max_tokens]: vocab word i -> i + 2, unknown or blanked -> 1, padding -> 0."""
-        import torch
-
         max_tokens = int(self.params["max_tokens"])
         lower = bool(self.params["lowercase"])
         ids = np.full(max_tokens, PAD_ID, dtype=np.int64)
         for i, token in enumerate(np.asarray(raw, dtype=str).reshape(-1)[:max_tokens]):
             word = str(token).lower() if lower else str(token)
             ids[i] = self._ids.get(word, UNKNOWN_ID)
-        return torch.from_numpy(ids)
+        return ids
 
     @property
     def input_shape(self) -> tuple[int, ...]:

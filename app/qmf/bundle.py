@@ -9,6 +9,11 @@ that weights checksum, so that an edited manifest (swapped labels, other preproc
 well. These are checksums against damage and careless edits, not signatures: whoever rewrites the
 file on purpose can rewrite them too.
 
+A bundle may also carry the ONNX graph of the whole model as one uint8 tensor (`GRAPH_TENSOR`, see
+app/qmf/onnx_graph.py): covered by the weights checksum like every tensor, written by `save_bundle` and
+added to an older file by `add_graph` (`qmf export-onnx`). `read_bundle` validates a file and hands out
+that graph without torch; `load_bundle` builds the torch model (training, and files without a graph).
+
 `read_bundle_manifest` parses the header by hand and imports neither torch nor safetensors, so the
 desktop app can build its panels for a model before torch has finished loading.
 
@@ -42,7 +47,14 @@ MANIFEST_KEY = "qmf.manifest"
 WEIGHTS_HASH_KEY = "qmf.weights_sha256"
 MANIFEST_HASH_KEY = "qmf.manifest_sha256"
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # the bundled model's header is a few KB; a 200,000-word vocabulary ~3 MB
-MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # the bundled model is ~0.6 MB; weights are read into memory twice
+MAX_BUNDLE_BYTES = 256 * 1024 * 1024  # the bundled model is ~1.1 MB; weights are read into memory twice
+GRAPH_TENSOR = "qmf.onnx_graph"  # the same name as app.qmf.onnx_graph.GRAPH_TENSOR (tested)
+# safetensors dtype codes -> str(torch dtype), so the weights checksum can be computed without torch
+_TORCH_DTYPE_NAMES = {
+    "F64": "torch.float64", "F32": "torch.float32", "F16": "torch.float16", "BF16": "torch.bfloat16",
+    "I64": "torch.int64", "I32": "torch.int32", "I16": "torch.int16", "I8": "torch.int8",
+    "U8": "torch.uint8", "BOOL": "torch.bool",
+}
 
 
 class BundleError(UserError):
@@ -180,7 +192,7 @@ def _check_tensor_shapes(path: Path, header: dict[str, Any], config: Any) -> Non
             expected = {k: tuple(v.shape) for k, v in QMFModel(config).state_dict().items()}
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise BundleError(path, f"cannot build the model it describes: {exc}") from None
-    in_file = {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    in_file = {k: tuple(v["shape"]) for k, v in header.items() if k not in ("__metadata__", GRAPH_TENSOR)}
     missing = sorted(set(expected) - set(in_file))
     unexpected = sorted(set(in_file) - set(expected))
     wrong = sorted(k for k in set(expected) & set(in_file) if expected[k] != in_file[k])
@@ -217,20 +229,107 @@ def weights_digest(tensors: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
+def _raw_weights_digest(path: Path, header: dict[str, Any], data: bytes, data_start: int) -> str:
+    """`weights_digest` computed from the file's bytes and header alone (no torch, no safetensors)."""
+    h = hashlib.sha256()
+    view = memoryview(data)
+    for name in sorted(k for k in header if k != "__metadata__"):
+        entry = header[name]
+        dtype = _TORCH_DTYPE_NAMES.get(entry.get("dtype"))
+        shape = entry.get("shape")
+        if dtype is None or not isinstance(shape, list) or not all(isinstance(v, int) and v >= 0 for v in shape):
+            raise BundleError(path, f"damaged weights: the entry for tensor {name!r} has no valid dtype and shape")
+        begin, end = entry["data_offsets"]
+        h.update(name.encode())
+        h.update(dtype.encode())
+        h.update(str(tuple(shape)).encode())
+        h.update(view[data_start + begin : data_start + end])
+    return h.hexdigest()
+
+
 @dataclass
 class Bundle:
     path: Path | None
     manifest: dict[str, Any]
-    model: Any  # QMFModel, in eval mode
+    model: Any  # QMFModel, in eval mode; None when read for the ONNX path (read_bundle)
     sha256: str  # of the whole file: the model's identity in reviews and JSON output
+    graph: bytes | None = None  # the ONNX graph of the whole model, when the file carries one
 
     @property
     def name(self) -> str:
         return str(self.manifest["name"])
 
 
-def save_bundle(path: str | Path, model: Any, manifest: dict[str, Any]) -> Path:
-    """Write `model` and its manifest to one safetensors file (atomically: temp file, then rename).
+def _read_data(path: Path, header: dict[str, Any], data_start: int) -> bytes:
+    """The whole file, once its header has been checked: bounded in size and not cut short."""
+    expected_end = _tensor_bytes_end(path, header)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BUNDLE_BYTES:
+            raise BundleError(path, f"{size:,} bytes, above the limit of {MAX_BUNDLE_BYTES:,} for a model file")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(path, "file not found") from None
+    except IsADirectoryError:
+        raise BundleError(path, "is a folder, not a model file") from None
+    except OSError as exc:
+        raise BundleError(path, f"cannot read the model file: {exc.strerror or exc}") from None
+    if len(data) - data_start < expected_end:
+        raise BundleError(path, f"truncated: {len(data)} bytes, the header promises {data_start + expected_end}")
+    return data
+
+
+def _read_checked(path: Path) -> tuple[bytes, dict[str, Any], int, dict[str, Any]]:
+    """The file's bytes, header, data start and manifest, with header, manifest and length checked."""
+    header, data_start = _read_header(path)  # header first: refuse before reading the weights
+    manifest = _manifest_from_header(path, header)
+    return _read_data(path, header, data_start), header, data_start, manifest
+
+
+def read_bundle(path: str | Path | None = None) -> Bundle:
+    """Validate a model file without torch (header, manifest and weights checksums) and return it with
+    its ONNX graph (`graph` None when the file has none; `model` always None).
+
+    The graph's bytes are not parsed here; app/qmf/onnx_graph.py checks them before use.
+    """
+    path = Path(path) if path is not None else default_model_path()
+    data, header, data_start, manifest = _read_checked(path)
+    stored_digest = (header.get("__metadata__") or {}).get(WEIGHTS_HASH_KEY)
+    if stored_digest is None:
+        raise BundleError(path, "the model has no weights checksum (not written by QMF Studio)")
+    if _raw_weights_digest(path, header, data, data_start) != stored_digest:
+        raise BundleError(path, "the weights do not match their checksum: the file was modified or damaged")
+    graph = None
+    entry = header.get(GRAPH_TENSOR)
+    if entry is not None:
+        if entry.get("dtype") != "U8" or len(entry.get("shape") or []) != 1:
+            raise BundleError(path, f"the tensor {GRAPH_TENSOR!r} is not a byte string (the file was edited)")
+        begin, end = entry["data_offsets"]
+        graph = data[data_start + begin : data_start + end]
+    return Bundle(path=path, manifest=manifest, model=None, sha256=hashlib.sha256(data).hexdigest(), graph=graph)
+
+
+def parameter_count(path: str | Path, header: dict[str, Any] | None = None) -> int:
+    """Trainable parameters of a model file, from its header (batch-norm statistics and the graph are
+    not parameters)."""
+    path = Path(path)
+    if header is None:
+        header, _ = _read_header(path)
+    buffers = ("running_mean", "running_var", "num_batches_tracked")
+    total = 0
+    for name, entry in header.items():
+        if name in ("__metadata__", GRAPH_TENSOR) or name.rsplit(".", 1)[-1] in buffers:
+            continue
+        n = 1
+        for v in entry.get("shape") or []:
+            n *= int(v)
+        total += n
+    return total
+
+
+def save_bundle(path: str | Path, model: Any, manifest: dict[str, Any], graph: bool = True) -> Path:
+    """Write `model`, its manifest and (with `graph`) its ONNX graph to one safetensors file
+    (atomically: temp file, then rename).
 
     The manifest is checked against the schema first, so a model that could not be opened is never
     written (BundleError naming the value).
@@ -248,7 +347,17 @@ def save_bundle(path: str | Path, model: Any, manifest: dict[str, Any]) -> Path:
         validate_manifest(json.loads(json.dumps(full)))
     except SchemaError as exc:
         raise BundleError(path, f"refusing to write a model that could not be opened: {exc}") from None
+    if graph:
+        state[GRAPH_TENSOR] = _graph_tensor(model)
     return seal_bundle(path, state, full)
+
+
+def _graph_tensor(model: Any) -> Any:
+    import torch
+
+    from app.qmf.onnx_export import export_graph
+
+    return torch.frombuffer(bytearray(export_graph(model)), dtype=torch.uint8)
 
 
 def seal_bundle(path: str | Path, state: dict[str, Any], manifest: dict[str, Any]) -> Path:
@@ -257,16 +366,33 @@ def seal_bundle(path: str | Path, state: dict[str, Any], manifest: dict[str, Any
     `save_bundle` is the way to write a model. This is the sealing step alone, for tests and fuzzing
     that need a well-sealed file holding values the readers must refuse.
     """
+    return _write(Path(path), state, json.dumps(manifest, sort_keys=True))
+
+
+def _write(path: Path, tensors: dict[str, Any], manifest_text: str) -> Path:
     from safetensors.torch import save_file
 
-    path = Path(path)
-    manifest_text = json.dumps(manifest, sort_keys=True)
-    weights_sha256 = weights_digest(state)
+    weights_sha256 = weights_digest(tensors)
     metadata = {MANIFEST_KEY: manifest_text, WEIGHTS_HASH_KEY: weights_sha256,
                 MANIFEST_HASH_KEY: manifest_digest(manifest_text, weights_sha256)}
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=metadata)
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
+
+
+def add_graph(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write the model file at `path` again with the ONNX graph of its own weights (to `out`, default
+    in place). The weights and the manifest text stay byte-for-byte the same; a graph already there is
+    replaced. Needs torch and onnx (the export)."""
+    from safetensors.torch import load as load_tensors
+
+    path = Path(path)
+    bundle = load_bundle(path)  # full validation before anything is rewritten
+    data = path.read_bytes()
+    header, _ = _read_header(path)
+    tensors = {k: v for k, v in load_tensors(data).items() if k != GRAPH_TENSOR}
+    tensors[GRAPH_TENSOR] = _graph_tensor(bundle.model)
+    return _write(Path(out) if out is not None else path, tensors, header["__metadata__"][MANIFEST_KEY])
 
 
 def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
@@ -281,25 +407,12 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
     path = Path(path) if path is not None else default_model_path()
     header, data_start = _read_header(path)  # header first: refuse before reading the weights
     manifest = _manifest_from_header(path, header)
-    expected_end = _tensor_bytes_end(path, header)
     try:
         config = ModelConfig.from_dict(manifest["model"])
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(path, f"the model's architecture entry is invalid: {exc}") from None
     _check_tensor_shapes(path, header, config)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BUNDLE_BYTES:
-            raise BundleError(path, f"{size:,} bytes, above the limit of {MAX_BUNDLE_BYTES:,} for a model file")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(path, "file not found") from None
-    except IsADirectoryError:
-        raise BundleError(path, "is a folder, not a model file") from None
-    except OSError as exc:
-        raise BundleError(path, f"cannot read the model file: {exc.strerror or exc}") from None
-    if len(data) - data_start < expected_end:
-        raise BundleError(path, f"truncated: {len(data)} bytes, the header promises {data_start + expected_end}")
+    data = _read_data(path, header, data_start)
     try:
         tensors = load_tensors(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:
@@ -309,6 +422,7 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
         raise BundleError(path, "the model has no weights checksum (not written by QMF Studio)")
     if weights_digest(tensors) != stored_digest:
         raise BundleError(path, "the weights do not match their checksum: the file was modified or damaged")
+    graph_tensor = tensors.pop(GRAPH_TENSOR, None)
     for m in config.modalities:
         try:
             get_modality(m.kind, m.preprocessing)
@@ -334,4 +448,5 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
         raise BundleError(path, "weights do not fit the architecture: " + "; ".join(parts))
     model.load_state_dict(tensors, strict=True)
     model.to(torch.device(device)).eval()
-    return Bundle(path=path, manifest=manifest, model=model, sha256=hashlib.sha256(data).hexdigest())
+    graph = graph_tensor.numpy().tobytes() if graph_tensor is not None else None
+    return Bundle(path=path, manifest=manifest, model=model, sha256=hashlib.sha256(data).hexdigest(), graph=graph)

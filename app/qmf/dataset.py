@@ -13,6 +13,8 @@ import torch
 from app.data.manifest import PairRow
 from app.modalities import Modality
 from app.modalities.augment import augment_raw
+from app.modalities.zoo import degrade
+from app.qmf.outlier_exposure import pick_foreign
 from app.qmf.recipe import TrainingSettings
 
 __all__ = ["VALIDATION_EPOCH", "EpochView", "PairedData", "make_loader"]
@@ -91,33 +93,47 @@ class EpochView(torch.utils.data.Dataset):
     def __getitem__(self, k: int):
         r = int(self.order[k])
         rng = np.random.default_rng([self.settings.seed, self.epoch, r, 1 if self.augment else 0])
-        tensors, ids, corrupted = {}, {}, {}
+        tensors, ids, corrupted, foreign = {}, {}, {}, {}
+        # outlier exposure: one input of the pair may be replaced by a foreign one (app/qmf/outlier_exposure.py)
+        replaced = pick_foreign(self.settings.outliers, self.data.modalities, rng, self._source) if self.augment else None
         for name, modality in self.data.modalities.items():
+            if replaced is not None and replaced[0] == name:
+                tensors[name] = modality.to_tensor(replaced[1])
+                ids[name] = int(self.data.ids[name][r])
+                corrupted[name], foreign[name] = 0.0, True
+                continue
             item = int(self.data.ids[name][r])
             raw = self.data.items[name][item]
             extra = self.settings.modality_augment.get(name)
             if self.augment and extra is not None:
                 raw = augment_raw(modality, raw, rng, extra)
-            flag = False
+            flag = 0.0
             for spec in self.settings.augment if self.augment else ():  # augment=False: clean (validation)
                 if spec.modality == name and rng.random() < spec.probability:
                     kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
                     level = float(rng.uniform(*spec.levels))
-                    raw = modality.corrupt(raw, kind, level, rng)
-                    flag = level > 0
+                    raw = degrade(modality, raw, kind, level, rng)  # a corruption, a zoo kind or 'a+b'
+                    flag = level
             tensors[name] = modality.to_tensor(raw)
             ids[name] = item
-            corrupted[name] = flag
-        return tensors, int(self.data.y[r]), ids, corrupted
+            corrupted[name], foreign[name] = flag, False
+        return tensors, int(self.data.y[r]), ids, corrupted, foreign
+
+    def _source(self, name: str, rng: np.random.Generator) -> np.ndarray:
+        """A random real input of modality `name`, for foreign families that transform one."""
+        items = self.data.items[name]
+        return items[int(rng.integers(len(items)))]
 
 
 def _collate(batch):
+    """Samples -> (tensors, labels, input ids, degradation levels (0 = clean), foreign-input flags)."""
     names = list(batch[0][0])
     tensors = {n: torch.stack([b[0][n] for b in batch]) for n in names}
     y = torch.tensor([b[1] for b in batch], dtype=torch.long)
     ids = {n: torch.tensor([b[2][n] for b in batch], dtype=torch.long) for n in names}
-    corrupted = {n: torch.tensor([b[3][n] for b in batch], dtype=torch.bool) for n in names}
-    return tensors, y, ids, corrupted
+    levels = {n: torch.tensor([float(b[3][n]) for b in batch], dtype=torch.float32) for n in names}
+    foreign = {n: torch.tensor([b[4][n] for b in batch], dtype=torch.bool) for n in names}
+    return tensors, y, ids, levels, foreign
 
 
 def make_loader(view: EpochView, batch_size: int, workers: int) -> torch.utils.data.DataLoader:

@@ -4,21 +4,29 @@ modality's quality score tells its clean inputs from its corrupted ones.
 Protocol (Zhang et al., 2023): at noise level epsilon, each modality of each test sample is corrupted
 independently with probability 0.5 (25% clean, 25% only A, 25% only B, 25% both for two modalities);
 the whole run is repeated for several seeds and reported as mean and standard deviation.
+
+The evaluation streams: rows are decoded a batch at a time, every condition (level x seed) is applied
+to that batch and predicted, and only counts and the per-pair quality scores the AUROC needs are kept,
+so memory does not grow with the decoded inputs. Within a batch the clean model inputs are made once and
+reused for every pair a condition leaves clean (and level 0 is predicted once for all seeds).
+
+Randomness: whether pair i's modality m is corrupted under seed s is the i-th draw of
+`default_rng([s, 7919, j])` (j = m's position in the model); the corruption itself draws from
+`default_rng([s, i, j])`. i counts the pairs that were decoded, in manifest order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from app.qmf.fusion import fuse_late, fuse_oracle
 from app.qmf.predictor import Predictor
 
 DEFAULT_KINDS = {"image": "gaussian", "audio": "white_noise", "text": "blank_words"}
+BATCH_SIZE = 64  # onnxruntime's activations for 256 pairs take ~100 MB; 64 is as fast per pair
 
 
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float | None:
@@ -43,6 +51,16 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float | None:
     return float(u / (len(positive) * len(negative)))
 
 
+def oracle_logits(logits: Mapping[str, np.ndarray], corrupted: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The oracle rule in numpy, as app.qmf.fusion.fuse_oracle: late fusion over only the modalities
+    known to be clean (all of them where every one is corrupted)."""
+    names = list(logits)
+    z = np.stack([logits[n] for n in names])  # [M, B, K]
+    clean = np.stack([~np.asarray(corrupted[n], bool) for n in names]).astype(z.dtype)  # [M, B]
+    clean[:, clean.sum(axis=0) == 0] = 1.0
+    return (z * clean[..., None]).sum(axis=0) / clean.sum(axis=0)[:, None]
+
+
 def default_kinds(predictor: Predictor) -> dict[str, str]:
     return {n: DEFAULT_KINDS.get(m.kind, m.corruption_kinds[0]) for n, m in predictor.modalities.items()}
 
@@ -65,86 +83,195 @@ def parse_kinds(text: str | None, predictor: Predictor) -> dict[str, str]:
     return kinds
 
 
+# --- the decoded pairs ----------------------------------------------------------------------------
+
+
 @dataclass
 class EvalData:
-    """Decoded test pairs (raw inputs) and their label indices."""
+    """Decoded test pairs (raw inputs) and their label indices (the in-memory form; `Pairs` streams)."""
 
     raws: list[dict[str, np.ndarray]]
     labels: np.ndarray
     skipped: list[str] = field(default_factory=list)  # one line per row left out, saying why
 
 
+class Pairs:
+    """The usable pairs of manifest rows, decoded lazily, a batch at a time, each time they are iterated.
+
+    Rows without a usable label or with a file that cannot be read are skipped and listed in `skipped`
+    (one line each, saying why; one unreadable recording among thousands should not end an
+    evaluation). `count` is the number of pairs decoded by the last complete pass.
+    """
+
+    def __init__(self, predictor: Predictor, rows: Sequence[Any],
+                 progress: Callable[[int, int], None] | None = None):
+        self.predictor, self.rows, self.progress = predictor, rows, progress
+        self.skipped: list[str] = []
+        self.count = 0
+
+    def batches(self, size: int) -> Iterator[tuple[list[dict[str, np.ndarray]], np.ndarray]]:
+        from app.modalities import InputError
+
+        label_index = {name: i for i, name in enumerate(self.predictor.labels)}
+        skipped: list[str] = []
+        raws: list[dict[str, np.ndarray]] = []
+        labels: list[int] = []
+        count = 0
+        for i, row in enumerate(self.rows):
+            if self.progress is not None:
+                self.progress(i + 1, len(self.rows))
+            if row.label is None:
+                skipped.append(f"row {row.line} ({row.id}): no label")
+                continue
+            if row.label not in label_index:
+                skipped.append(f"row {row.line} ({row.id}): label {row.label!r} is not one of the model's labels")
+                continue
+            try:
+                raws.append(self.predictor.load_inputs(row.files))
+            except InputError as exc:
+                skipped.append(f"row {row.line} ({row.id}): {exc}")
+                continue
+            labels.append(label_index[row.label])
+            if len(raws) == size:
+                count += len(raws)
+                yield raws, np.asarray(labels, np.int64)
+                raws, labels = [], []
+        if raws:
+            count += len(raws)
+            yield raws, np.asarray(labels, np.int64)
+        self.skipped, self.count = skipped, count
+
+
+class _InMemory:
+    """EvalData behind the `Pairs` interface."""
+
+    def __init__(self, data: EvalData):
+        self.data, self.skipped, self.count = data, data.skipped, len(data.labels)
+
+    def batches(self, size: int) -> Iterator[tuple[list[dict[str, np.ndarray]], np.ndarray]]:
+        for start in range(0, len(self.data.raws), size):
+            yield self.data.raws[start : start + size], self.data.labels[start : start + size]
+
+
 def decode_rows(predictor: Predictor, rows: Sequence[Any], progress: Callable[[int, int], None] | None = None) -> EvalData:
-    """Decode every row with a usable label and readable files; the others are skipped and listed
-    (one unreadable recording among thousands should not end an evaluation)."""
-    from app.modalities import InputError
-
-    label_index = {name: i for i, name in enumerate(predictor.labels)}
-    raws, labels, skipped = [], [], []
-    for i, row in enumerate(rows):
-        if progress is not None:
-            progress(i + 1, len(rows))
-        if row.label is None:
-            skipped.append(f"row {row.line} ({row.id}): no label")
-            continue
-        if row.label not in label_index:
-            skipped.append(f"row {row.line} ({row.id}): label {row.label!r} is not one of the model's labels")
-            continue
-        try:
-            raws.append(predictor.load_inputs(row.files))
-        except InputError as exc:
-            skipped.append(f"row {row.line} ({row.id}): {exc}")
-            continue
-        labels.append(label_index[row.label])
-    return EvalData(raws, np.asarray(labels, dtype=np.int64), skipped)
+    """Decode every usable row into memory (see `Pairs` for the streaming form and the skip rules)."""
+    pairs = Pairs(predictor, rows, progress)
+    raws: list[dict[str, np.ndarray]] = []
+    labels: list[np.ndarray] = []
+    for r, y in pairs.batches(BATCH_SIZE):
+        raws += r
+        labels.append(y)
+    return EvalData(raws, np.concatenate(labels) if labels else np.zeros(0, np.int64), pairs.skipped)
 
 
-def run_condition(
-    predictor: Predictor,
-    data: EvalData,
-    corrupt_mask: Mapping[str, np.ndarray],
-    kinds: Mapping[str, str],
-    level: float,
-    seed: int,
-    batch_size: int = 256,
-) -> dict[str, np.ndarray]:
-    """Predict every sample with the chosen modalities corrupted; return per-sample arrays."""
-    names = list(predictor.modalities)
-    out: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(data.raws), batch_size):
-        batch = []
-        for i in range(start, min(start + batch_size, len(data.raws))):
-            raw = dict(data.raws[i])
-            for n in names:
-                if corrupt_mask[n][i] and level > 0:
-                    rng = np.random.default_rng([seed, i, names.index(n)])
-                    raw[n] = predictor.modalities[n].corrupt(raw[n], kinds[n], level, rng)
-            batch.append(raw)
-        tensors = predictor.to_batch(batch)
-        with torch.inference_mode():
-            res = predictor.model(tensors)
-            corrupted = {n: torch.from_numpy(corrupt_mask[n][start : start + len(batch)] & (level > 0)) for n in names}
-            oracle = fuse_oracle(res.logits, corrupted)
-            late = fuse_late(res.logits)
-        parts = {
-            "qmf": res.fused.argmax(-1).numpy(),
-            "late_fusion": late.argmax(-1).numpy(),
-            "oracle": oracle.argmax(-1).numpy(),
-            **{f"pred:{n}": res.logits[n].argmax(-1).numpy() for n in names},
-            **{f"quality:{n}": res.quality[n].numpy() for n in names},
-            **{f"share:{n}": res.share[n].numpy() for n in names},
-        }
-        for k, v in parts.items():
-            out.setdefault(k, []).append(v)
-    return {k: np.concatenate(v) for k, v in out.items()}
+def _source(data: EvalData | Pairs) -> Pairs | _InMemory:
+    return _InMemory(data) if isinstance(data, EvalData) else data
+
+
+# --- one pass over the pairs, every condition at once ---------------------------------------------
+
+
+def _mask_rng(seed: int, j: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 7919, j])
 
 
 def corruption_masks(names: Sequence[str], n: int, probability: float, seed: int) -> dict[str, np.ndarray]:
     """Which samples get which modality corrupted in one seed of the protocol: each modality of each
     sample independently with `probability` (0.5: a quarter clean, a quarter each modality alone, a
-    quarter both), from a generator of its own so the masks do not depend on the corruption drawn."""
-    rng = np.random.default_rng([seed, 7919])
-    return {m: rng.random(n) < probability for m in names}
+    quarter both), from a generator of its own so the masks do not depend on the corruption drawn.
+    The streaming evaluation draws the same values a batch at a time."""
+    return {m: _mask_rng(seed, j).random(n) < probability for j, m in enumerate(names)}
+
+
+@dataclass
+class _Condition:
+    """One (level, seed, corrupted modalities) setting and what has been counted for it so far."""
+
+    level: float
+    seed: int
+    kinds: Mapping[str, str]
+    probability: float | None  # per-modality chance of corruption; None: `always` decides
+    always: frozenset[str] = frozenset()  # modalities corrupted in every pair (the sweep)
+    keep_quality: bool = True
+    correct: dict[str, int] = field(default_factory=dict)
+    n: int = 0
+    quality: dict[str, list[np.ndarray]] = field(default_factory=dict)  # per-pair scores, for the AUROC
+    bad: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    sums: dict[str, float] = field(default_factory=dict)
+    _mask_rngs: dict[str, np.random.Generator] = field(default_factory=dict)
+
+    def masks(self, names: Sequence[str], count: int) -> dict[str, np.ndarray]:
+        out = {}
+        for j, m in enumerate(names):
+            if self.probability is None:
+                out[m] = np.full(count, m in self.always)
+                continue
+            rng = self._mask_rngs.setdefault(m, _mask_rng(self.seed, j))
+            out[m] = rng.random(count) < self.probability
+        if self.level <= 0:
+            out = {m: np.zeros(count, bool) for m in names}
+        return out
+
+
+def _accumulate(cond: _Condition, names: Sequence[str], numbers: Mapping[str, Any], bad: Mapping[str, np.ndarray],
+                labels: np.ndarray) -> None:
+    def count(rule: str, predicted: np.ndarray) -> None:
+        cond.correct[rule] = cond.correct.get(rule, 0) + int((predicted == labels).sum())
+
+    count("qmf", numbers["fused"].argmax(-1))
+    count("late_fusion", numbers["late"].argmax(-1))
+    count("oracle", oracle_logits(numbers["logits"], bad).argmax(-1))
+    for m in names:
+        count(m, numbers["per_modality"][m].argmax(-1))
+        q, s = np.asarray(numbers["quality"][m], np.float64), np.asarray(numbers["share"][m], np.float64)
+        b = bad[m]
+        if cond.keep_quality:
+            cond.quality.setdefault(m, []).append(q.astype(np.float32))
+            cond.bad.setdefault(m, []).append(b)
+        for key, values in ((f"quality:{m}", q), (f"share:{m}", s)):
+            cond.sums[key] = cond.sums.get(key, 0.0) + float(values.sum())
+        for side, sel in (("bad", b), ("clean", ~b)):
+            cond.sums[f"share_{side}:{m}"] = cond.sums.get(f"share_{side}:{m}", 0.0) + float(s[sel].sum())
+            cond.sums[f"n_{side}:{m}"] = cond.sums.get(f"n_{side}:{m}", 0.0) + float(sel.sum())
+    cond.n += len(labels)
+
+
+def _run(predictor: Predictor, source: Pairs | _InMemory, conditions: Sequence[_Condition],
+         batch_size: int = BATCH_SIZE) -> None:
+    """Decode, corrupt and predict batch by batch, adding each condition's counts."""
+    names = list(predictor.modalities)
+    offset = 0
+    for raws, labels in source.batches(batch_size):
+        count = len(raws)
+        clean = predictor.to_batch(raws)
+        clean_numbers = None
+        for cond in conditions:
+            bad = cond.masks(names, count)
+            if not any(b.any() for b in bad.values()):
+                if clean_numbers is None:
+                    clean_numbers = predictor.predict_arrays(clean)
+                numbers = clean_numbers
+            else:
+                arrays = {}
+                for j, m in enumerate(names):
+                    modality = predictor.modalities[m]
+                    idx = np.flatnonzero(bad[m])
+                    if not len(idx):
+                        arrays[m] = clean[m]
+                        continue
+                    arr = clean[m].copy()
+                    arr[idx] = modality.to_arrays([
+                        modality.corrupt(raws[k][m], cond.kinds[m], cond.level,
+                                         np.random.default_rng([cond.seed, offset + int(k), j]))
+                        for k in idx])
+                    arrays[m] = arr
+                numbers = predictor.predict_arrays(arrays)
+            _accumulate(cond, names, numbers, bad, labels)
+        offset += count
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
@@ -154,75 +281,77 @@ def _mean_std(values: list[float]) -> dict[str, float]:
 
 def protocol(
     predictor: Predictor,
-    data: EvalData,
+    data: EvalData | Pairs,
     levels: Sequence[float] = (0, 5, 10),
     kinds: Mapping[str, str] | None = None,
     seeds: int = 3,
     probability: float = 0.5,
     progress: Callable[[int, int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> dict[str, Any]:
-    """The paper's robustness table: accuracy of QMF, late fusion, the oracle and every single modality."""
+    """The paper's robustness table: accuracy of QMF, late fusion, the oracle and every single modality.
+
+    `data` is decoded pairs in memory (`decode_rows`) or a `Pairs` stream (decoded here, once, whatever
+    the number of levels and seeds); `progress` then counts manifest rows.
+    """
     kinds = dict(kinds or default_kinds(predictor))
     names = list(predictor.modalities)
-    n = len(data.labels)
-    result = {"kinds": kinds, "seeds": seeds, "pairs": n, "probability": probability, "levels": []}
-    total, done = len(levels) * seeds, 0
-    for level in levels:
-        acc: dict[str, list[float]] = {}
-        aurocs: dict[str, list[float]] = {m: [] for m in names}
-        share_clean: dict[str, list[float]] = {m: [] for m in names}
-        share_bad: dict[str, list[float]] = {m: [] for m in names}
-        for seed in range(seeds):
-            mask = corruption_masks(names, n, probability, seed)
-            res = run_condition(predictor, data, mask, kinds, float(level), seed)
-            for rule in ("qmf", "late_fusion", "oracle", *names):
-                key = rule if rule not in names else f"pred:{rule}"
-                acc.setdefault(rule, []).append(float((res[key] == data.labels).mean()))
-            for m in names:
-                bad = mask[m] & (level > 0)
-                a = auroc(res[f"quality:{m}"][~bad], res[f"quality:{m}"][bad])
+    source = _source(data)
+    if progress is not None and isinstance(source, Pairs) and source.progress is None:
+        source.progress = progress
+    grid = [[_Condition(float(level), seed, kinds, probability) for seed in range(seeds)] for level in levels]
+    _run(predictor, source, [c for row in grid for c in row], batch_size)
+    result: dict[str, Any] = {"kinds": kinds, "seeds": seeds, "pairs": source.count, "probability": probability,
+                              "levels": []}
+    for level, row in zip(levels, grid, strict=True):
+        acc = {rule: _mean_std([c.correct.get(rule, 0) / max(1, c.n) for c in row])
+               for rule in ("qmf", "late_fusion", "oracle", *names)}
+        aurocs: dict[str, float | None] = {}
+        mean_share: dict[str, dict[str, float | None]] = {}
+        for m in names:
+            values = []
+            for c in row:
+                q, b = _joined(c.quality.get(m, [])), _joined(c.bad.get(m, [])).astype(bool)
+                a = auroc(q[~b], q[b])
                 if a is not None:
-                    aurocs[m].append(a)
-                share_clean[m].append(float(res[f"share:{m}"][~bad].mean()) if (~bad).any() else float("nan"))
-                share_bad[m].append(float(res[f"share:{m}"][bad].mean()) if bad.any() else float("nan"))
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        result["levels"].append({
-            "level": float(level),
-            "accuracy": {rule: _mean_std(v) for rule, v in acc.items()},
-            "quality_auroc": {m: (float(np.mean(v)) if v else None) for m, v in aurocs.items()},
-            "mean_share": {m: {"clean": float(np.nanmean(share_clean[m])) if not np.all(np.isnan(share_clean[m])) else None,
-                               "corrupted": float(np.nanmean(share_bad[m])) if not np.all(np.isnan(share_bad[m])) else None}
-                           for m in names},
-        })
+                    values.append(a)
+            aurocs[m] = float(np.mean(values)) if values else None
+            mean_share[m] = {}
+            for side, key in (("clean", "clean"), ("corrupted", "bad")):
+                per_seed = [c.sums[f"share_{key}:{m}"] / c.sums[f"n_{key}:{m}"] for c in row
+                            if c.sums.get(f"n_{key}:{m}")]
+                mean_share[m][side] = float(np.mean(per_seed)) if per_seed else None
+        result["levels"].append({"level": float(level), "accuracy": acc, "quality_auroc": aurocs,
+                                 "mean_share": mean_share})
     return result
 
 
 def sweep(
     predictor: Predictor,
-    data: EvalData,
+    data: EvalData | Pairs,
     modality: str,
     kind: str,
     levels: Sequence[float],
     seed: int = 0,
+    batch_size: int = BATCH_SIZE,
 ) -> list[dict[str, Any]]:
     """Corrupt one modality of every sample at each level: accuracy, mean quality and share, and AUROC
     of that modality's quality score, clean inputs against their corrupted versions."""
     names = list(predictor.modalities)
-    n = len(data.labels)
-    none = {m: np.zeros(n, bool) for m in names}
-    clean = run_condition(predictor, data, none, {m: kind for m in names}, 0.0, seed)
+    kinds = {m: kind for m in names}
+    clean = _Condition(0.0, seed, kinds, None)
+    conds = [_Condition(float(level), seed, kinds, None, frozenset([modality])) for level in levels]
+    source = _source(data)
+    _run(predictor, source, [clean, *conds], batch_size)
+    clean_q = _joined(clean.quality.get(modality, []))
     rows = []
-    for level in levels:
-        mask = {m: (np.ones(n, bool) if m == modality else np.zeros(n, bool)) for m in names}
-        res = run_condition(predictor, data, mask, {m: kind for m in names}, float(level), seed)
+    for level, c in zip(levels, conds, strict=True):
+        n = max(1, c.n)
         rows.append({
             "level": float(level),
-            "accuracy": {rule: float((res[rule if rule not in names else f"pred:{rule}"] == data.labels).mean())
-                         for rule in ("qmf", "late_fusion", *names)},
-            "mean_quality": {m: float(res[f"quality:{m}"].mean()) for m in names},
-            "mean_share": {m: float(res[f"share:{m}"].mean()) for m in names},
-            "quality_auroc": auroc(clean[f"quality:{modality}"], res[f"quality:{modality}"]) if level > 0 else None,
+            "accuracy": {rule: c.correct.get(rule, 0) / n for rule in ("qmf", "late_fusion", *names)},
+            "mean_quality": {m: c.sums.get(f"quality:{m}", 0.0) / n for m in names},
+            "mean_share": {m: c.sums.get(f"share:{m}", 0.0) / n for m in names},
+            "quality_auroc": auroc(clean_q, _joined(c.quality.get(modality, []))) if level > 0 else None,
         })
     return rows

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
-DEFAULT_CONFIDENCE_SCALE = 0.1
+from app.qmf.config import DEFAULT_CONFIDENCE_SCALE
+
+__all__ = ["DEFAULT_CONFIDENCE_SCALE", "FusionOutput", "confidence", "energy", "fuse_by_energy", "fuse_late",
+           "fuse_oracle", "fuse_single", "shares"]
 
 
 @dataclass

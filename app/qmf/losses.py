@@ -90,13 +90,45 @@ def qmf_loss(
     rank_weight: float,
     fused_logits_for_loss: torch.Tensor | None = None,
     margin_form: str = "official",
+    branch_mask: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The full objective. Returns (loss, per-modality per-sample CE for updating histories)."""
+    """The full objective. Returns (loss, per-modality per-sample CE for updating histories).
+
+    `branch_mask[m]` (bool [B], optional) selects the samples whose branch-m cross-entropy counts: an
+    input replaced by a foreign one (outlier exposure) has no label of its own. The fused term and the
+    ranking term always use every sample."""
     per_sample = {n: F.cross_entropy(z, labels, reduction="none") for n, z in logits.items()}
-    loss = sum(v.mean() for v in per_sample.values())
+    if branch_mask is None:
+        loss = sum(v.mean() for v in per_sample.values())
+    else:
+        loss = sum((v * branch_mask[n].to(v.dtype)).sum() / v.numel() for n, v in per_sample.items())
     target_logits = fused if fused_logits_for_loss is None else fused_logits_for_loss
     loss = loss + F.cross_entropy(target_logits, labels)
     if rank_weight > 0 and records is not None:
         rank = sum(ranking_loss(quality[n], records[n], margin_form) for n in logits)
         loss = loss + rank_weight * rank
     return loss, per_sample
+
+
+def energy_bound_loss(
+    energy: torch.Tensor,
+    inlier: torch.Tensor,
+    outlier: torch.Tensor,
+    m_in: float,
+    m_out: float,
+) -> torch.Tensor:
+    """Liu et al.'s energy-bounded outlier-exposure term (NeurIPS 2020, eq. 5) for one branch:
+
+        mean over inliers of relu(E - m_in)^2  +  mean over outliers of relu(m_out - E)^2
+
+    `energy` is the branch's free energy -logsumexp(z) per sample [B]; `inlier` / `outlier` are bool
+    masks [B] (a sample may be neither: a degraded input is left to the ranking term). Clean inputs
+    are pushed to energy at most `m_in` (confident), foreign ones to at least `m_out` (QMF's weight
+    -E * scale near zero or below). A side with no samples in the batch contributes 0.
+    """
+    zero = energy.sum() * 0.0
+    e_in = energy[inlier]
+    e_out = energy[outlier]
+    term_in = F.relu(e_in - m_in).square().mean() if e_in.numel() else zero
+    term_out = F.relu(m_out - e_out).square().mean() if e_out.numel() else zero
+    return term_in + term_out

@@ -38,7 +38,9 @@ text embedding table            at most 50,000,000 values (vocabulary x embeddin
 ==============================  =============================================================
 
 Keys a modality does not know are ignored (as the modality ignores them); the free-form sections
-(description, provenance, evaluation, training) are checked only where the app reads them. The
+(description, provenance, evaluation, training) are checked only where the app reads them; a version-1
+`calibration` table (app/qmf/calibration.py) must name inputs of the model, with non-decreasing finite
+percentiles and qualities of equal length and a finite threshold. The
 manifest's nesting depth is bounded by MAX_JSON_DEPTH.
 """
 
@@ -316,3 +318,25 @@ def validate_manifest(manifest: Any) -> None:
         if "credits" in provenance:
             for i, credit in enumerate(_list(provenance["credits"], "provenance.credits", 0, 1000)):
                 _text(credit, f"provenance.credits[{i}]", 10_000, lo=0)
+    if "calibration" in top:  # read by the predictor (app/qmf/calibration.py): percentiles and the unfamiliar mark
+        _calibration(top["calibration"], names)
+
+
+def _calibration(value: Any, inputs: list[str]) -> None:
+    cal = _dict(value, "calibration")
+    if cal.get("version") != 1:
+        return  # another version: the predictor ignores it (no percentile, no mark)
+    _number(cal.get("unfamiliar_percentile"), "calibration.unfamiliar_percentile", 0.0, 100.0, lo_open=True, hi_open=True)
+    for name, table in _dict(cal.get("modalities"), "calibration.modalities").items():
+        where = f"calibration.modalities.{name}"
+        if name not in inputs:
+            raise SchemaError(where, f"is not an input of the model; inputs: {inputs}")
+        t = _dict(table, where)
+        pct = _list(t.get("percentiles"), f"{where}.percentiles", 2, 1001)
+        quality = _list(t.get("quality"), f"{where}.quality", len(pct), len(pct))
+        for i, (p, q) in enumerate(zip(pct, quality, strict=True)):
+            _number(p, f"{where}.percentiles[{i}]", 0.0, 100.0)
+            _number(q, f"{where}.quality[{i}]", -1e9, 1e9)
+        if any(b < a for a, b in zip(pct, pct[1:], strict=False)) or any(b < a for a, b in zip(quality, quality[1:], strict=False)):
+            raise SchemaError(where, "percentiles and quality must be non-decreasing")
+        _number(t.get("unfamiliar_below"), f"{where}.unfamiliar_below", -1e9, 1e9)

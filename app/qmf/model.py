@@ -7,60 +7,15 @@ combined without code changes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
 import torch
 from torch import nn
 
 from app.modalities import get_modality
-from app.qmf.fusion import DEFAULT_CONFIDENCE_SCALE, FusionOutput, fuse_by_energy
-from app.qmf.manifest_schema import DEFAULT_ENCODER  # documented with its ranges there; re-exported here
+from app.qmf.config import DEFAULT_ENCODER, ModalityConfig, ModelConfig
+from app.qmf.fusion import FusionOutput, fuse_by_energy
 
-
-@dataclass
-class ModalityConfig:
-    """One input of the model: its name (the CSV column / CLI option), kind and preprocessing."""
-
-    name: str
-    kind: str
-    preprocessing: dict[str, Any] = field(default_factory=dict)
-    encoder: dict[str, Any] = field(default_factory=dict)
-
-    def encoder_settings(self) -> dict[str, Any]:
-        return {**DEFAULT_ENCODER.get(self.kind, {}), **self.encoder}
-
-
-@dataclass
-class ModelConfig:
-    name: str
-    labels: list[str]
-    modalities: list[ModalityConfig]
-    confidence_scale: float = DEFAULT_CONFIDENCE_SCALE
-    detach_weights: bool = True
-
-    def __post_init__(self) -> None:
-        names = [m.name for m in self.modalities]
-        if len(names) < 2:
-            raise ValueError(f"a QMF model needs at least two modalities, got {names}")
-        if len(set(names)) != len(names):
-            raise ValueError(f"modality names must be unique, got {names}")
-        if len(self.labels) < 2:
-            raise ValueError("a classifier needs at least two labels")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        mods = [ModalityConfig(**m) for m in data["modalities"]]
-        return cls(
-            name=data["name"],
-            labels=list(data["labels"]),
-            modalities=mods,
-            confidence_scale=float(data.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE)),
-            detach_weights=bool(data.get("detach_weights", True)),
-        )
+__all__ = ["DEFAULT_ENCODER", "ConvEncoder", "ModalityBranch", "ModalityConfig", "ModelConfig", "QMFModel", "TextEncoder",
+           "build_encoder"]
 
 
 class ConvEncoder(nn.Module):

@@ -26,6 +26,10 @@ class ModalityResult:
     energy: float
     quality: float
     share: float
+    # Among clean validation inputs (the bundle's calibration table, app/qmf/calibration.py; None for a bundle
+    # without one): the percentile of this quality (3.0 = lower than 97 % of clean inputs) and the unfamiliar mark.
+    quality_percentile: float | None = None
+    unfamiliar: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,6 +41,8 @@ class ModalityResult:
             "energy": self.energy,
             "quality": self.quality,
             "share": self.share,
+            "quality_percentile": self.quality_percentile,
+            "unfamiliar": self.unfamiliar,
         }
 
 
@@ -52,6 +58,9 @@ class Prediction:
     modalities: dict[str, ModalityResult]
     late_fusion_probabilities: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    # the bundle's calibration table (app/qmf/calibration.py), so the JSON says what its percentiles are of;
+    # None for a bundle without one
+    calibration: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,4 +73,5 @@ class Prediction:
             "modalities": {n: r.to_json() for n, r in self.modalities.items()},
             "late_fusion": {"probabilities": self.late_fusion_probabilities},
             "seconds": self.seconds,
+            "calibration": self.calibration,
         }

@@ -3,6 +3,12 @@
 `Predictor` owns a loaded bundle and the modality readers its manifest describes. The command line,
 the desktop app's worker thread and the batch reviewer all go through it, so the numbers they show
 for the same files and model are the same numbers.
+
+Two backends compute those numbers. A model file that carries its ONNX graph runs it with
+onnxruntime (app/qmf/onnx_graph.py) on numpy preprocessing: this path never imports torch, so a
+prediction process starts in a fraction of a second and the installed app needs no torch. A file
+without a graph (or `backend="torch"`) builds the torch model; both return the same numbers (within
+1e-4, tests/qmf/test_onnx.py).
 """
 
 from __future__ import annotations
@@ -13,32 +19,123 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from app.modalities import Modality, get_modality
-from app.qmf.bundle import Bundle, load_bundle
+from app.qmf.bundle import Bundle, BundleError, load_bundle, read_bundle
+from app.qmf.calibration import is_unfamiliar, modality_table, percentile, read_calibration
+from app.qmf.config import ModelConfig
 from app.qmf.corruption import Corruption, parse_corruption  # the parser lives apart from torch; re-exported
-from app.qmf.fusion import fuse_late
 from app.qmf.prediction import ModalityResult, Prediction
 
-__all__ = ["Corruption", "ModalityResult", "Prediction", "Predictor", "parse_corruption"]
+__all__ = ["BACKENDS", "Corruption", "ModalityResult", "Prediction", "Predictor", "load_pair", "parse_corruption"]
+
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def load_pair(modalities: Mapping[str, Modality], files: Mapping[str, str | Path | None]) -> dict[str, np.ndarray]:
+    """Decode one pair with these readers. A modality left out (or None) is missing: its blank input."""
+    unknown = sorted(set(files) - set(modalities))
+    if unknown:
+        raise KeyError(f"the model has no modality {unknown[0]!r}; it has {list(modalities)}")
+    raw = {}
+    for name, modality in modalities.items():
+        path = files.get(name)
+        raw[name] = modality.load(path) if path is not None else modality.blank()
+    return raw
+
+
+class TorchModel:
+    """The fallback backend: the bundle's torch model, giving the same numbers as `OnnxModel.run`."""
+
+    backend = "torch"
+
+    def __init__(self, model: Any):
+        import torch
+
+        from app.qmf.fusion import fuse_late
+
+        self.model = model
+        self.device = next(model.parameters()).device
+        self._torch, self._fuse_late = torch, fuse_late
+
+    def run(self, batch: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        torch = self._torch
+        with torch.inference_mode():
+            out = self.model({n: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for n, v in batch.items()})
+            late = self._fuse_late(out.logits)
+            return {
+                "fused": torch.softmax(out.fused, -1).cpu().numpy(),
+                "late": torch.softmax(late, -1).cpu().numpy(),
+                "per_modality": {n: torch.softmax(z, -1).cpu().numpy() for n, z in out.logits.items()},
+                "logits": {n: z.cpu().numpy() for n, z in out.logits.items()},
+                "energy": {n: v.cpu().numpy() for n, v in out.energy.items()},
+                "quality": {n: v.cpu().numpy() for n, v in out.quality.items()},
+                "share": {n: v.cpu().numpy() for n, v in out.share.items()},
+            }
 
 
 class Predictor:
     """A loaded model plus its modality readers. Not thread-safe: give each thread its own."""
 
-    def __init__(self, bundle: Bundle):
+    def __init__(self, bundle: Bundle, engine: Any = None):
         self.bundle = bundle
-        self.model = bundle.model
-        self.config = bundle.model.config
-        self.modalities: dict[str, Modality] = {
-            m.name: get_modality(m.kind, m.preprocessing) for m in self.config.modalities
-        }
-        self.device = next(self.model.parameters()).device
+        try:
+            self.config = ModelConfig.from_dict(bundle.manifest["model"])
+            self.modalities: dict[str, Modality] = {
+                m.name: get_modality(m.kind, m.preprocessing) for m in self.config.modalities
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(bundle.path or "<model>", f"the model's architecture entry is invalid: {exc}") from None
+        if engine is None:
+            engine = TorchModel(bundle.model) if bundle.model is not None else self._open_graph()
+        self.engine = engine
+        self.calibration = read_calibration(bundle.manifest)  # None: no percentiles, no marks
+
+    def _open_graph(self) -> Any:
+        from app.qmf.onnx_graph import GraphError, OnnxModel
+
+        path = self.bundle.path or "<model>"
+        if self.bundle.graph is None:
+            raise BundleError(path, "the model file has neither a torch model nor an ONNX graph loaded")
+        try:
+            return OnnxModel(self.bundle.graph, list(self.modalities),
+                             {n: m.input_shape for n, m in self.modalities.items()}, path)
+        except GraphError as exc:
+            raise BundleError(path, f"its ONNX graph cannot be used: {exc}") from None
+        except ImportError:
+            raise BundleError(path, "the ONNX graph needs the onnxruntime package (pip install onnxruntime)") from None
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str = "cpu") -> Predictor:
-        return cls(load_bundle(path, device=device))
+    def load(cls, path: str | Path | None = None, device: str = "cpu", backend: str = "auto") -> Predictor:
+        """Open a model file. `auto`: its ONNX graph with onnxruntime when it has one (and device is
+        the CPU), else torch; `onnx` insists on the graph; `torch` always builds the torch model."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        if backend == "torch" or (backend == "auto" and device != "cpu"):
+            return cls(load_bundle(path, device=device))
+        bundle = read_bundle(path)
+        if bundle.graph is None:
+            if backend == "onnx":
+                raise BundleError(bundle.path, "the model file has no ONNX graph; add one with "
+                                               f"`qmf export-onnx {bundle.path}`")
+            import importlib.util
+
+            if importlib.util.find_spec("torch") is None:
+                raise BundleError(bundle.path, "the model file has no ONNX graph and this installation has no torch "
+                                               "to run it without one; add the graph with `qmf export-onnx` where "
+                                               "QMF Studio is installed with torch (a source install)")
+            return cls(load_bundle(path, device=device))
+        return cls(bundle)
+
+    @property
+    def backend(self) -> str:
+        """'onnxruntime' or 'torch': which engine computes the numbers."""
+        return self.engine.backend
+
+    @property
+    def model(self) -> Any:
+        """The torch model (the torch backend only; None on the ONNX path)."""
+        return self.bundle.model
 
     @property
     def name(self) -> str:
@@ -58,14 +155,7 @@ class Predictor:
 
     def load_inputs(self, files: Mapping[str, str | Path | None]) -> dict[str, np.ndarray]:
         """Decode one pair. A modality left out (or None) is treated as missing: its blank input."""
-        unknown = sorted(set(files) - set(self.modalities))
-        if unknown:
-            raise KeyError(f"the model has no modality {unknown[0]!r}; it has {list(self.modalities)}")
-        raw = {}
-        for name, modality in self.modalities.items():
-            path = files.get(name)
-            raw[name] = modality.load(path) if path is not None else modality.blank()
-        return raw
+        return load_pair(self.modalities, files)
 
     def corrupt(self, raw: Mapping[str, np.ndarray], corruptions: Iterable[Corruption], seed: int = 0) -> dict[str, np.ndarray]:
         """Degrade inputs; each modality gets its own generator derived from `seed` and its name."""
@@ -77,26 +167,14 @@ class Predictor:
             out[name] = self.modalities[name].corrupt(out[name], kind, level, rng)
         return out
 
-    def to_batch(self, raws: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
-        """Decoded pairs -> one batched tensor per modality, on the model's device."""
-        return {
-            name: torch.stack([m.to_tensor(r[name]) for r in raws]).to(self.device)
-            for name, m in self.modalities.items()
-        }
+    def to_batch(self, raws: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Decoded pairs -> one batched model-input array per modality."""
+        return {name: m.to_arrays([r[name] for r in raws]) for name, m in self.modalities.items()}
 
-    @torch.inference_mode()
-    def predict_tensors(self, batch: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-        """Raw numbers for a batch of tensors (numpy arrays), shared by predict_many and evaluation."""
-        out = self.model(dict(batch))
-        late = fuse_late(out.logits)
-        return {
-            "fused": torch.softmax(out.fused, -1).cpu().numpy(),
-            "late": torch.softmax(late, -1).cpu().numpy(),
-            "per_modality": {n: torch.softmax(z, -1).cpu().numpy() for n, z in out.logits.items()},
-            "energy": {n: v.cpu().numpy() for n, v in out.energy.items()},
-            "quality": {n: v.cpu().numpy() for n, v in out.quality.items()},
-            "share": {n: v.cpu().numpy() for n, v in out.share.items()},
-        }
+    def predict_arrays(self, batch: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Raw numbers for a batch of model inputs (numpy arrays), shared by predict_many and evaluation:
+        fused, late, per_modality (probabilities), logits, energy, quality, share."""
+        return self.engine.run(batch)
 
     def predict_many(
         self,
@@ -104,34 +182,46 @@ class Predictor:
         files: Sequence[Mapping[str, str | Path | None]] | None = None,
     ) -> list[Prediction]:
         """Predict decoded pairs in one batch."""
-        tensors = [{name: m.to_tensor(r[name]) for name, m in self.modalities.items()} for r in raws]
-        return self.predict_from_tensors(tensors, files)
-
-    def predict_from_tensors(
-        self,
-        tensors: Sequence[Mapping[str, torch.Tensor]],
-        files: Sequence[Mapping[str, str | Path | None]] | None = None,
-    ) -> list[Prediction]:
-        """Predict pairs already turned into model tensors (one dict per pair, no batch dimension).
-
-        Split from predict_many so a batch runner can build tensors on other threads while this one
-        runs the model; both paths assemble results here, so their numbers are the same.
-        """
-        if not tensors:
+        if not raws:
             return []
         start = time.perf_counter()
-        batch = {name: torch.stack([t[name] for t in tensors]).to(self.device) for name in self.modalities}
-        numbers = self.predict_tensors(batch)
-        per_item = (time.perf_counter() - start) / len(tensors)
+        numbers = self.predict_arrays(self.to_batch(raws))
+        return self._predictions(numbers, len(raws), files, (time.perf_counter() - start) / len(raws))
+
+    def predict_from_arrays(
+        self,
+        arrays: Sequence[Mapping[str, Any]],
+        files: Sequence[Mapping[str, str | Path | None]] | None = None,
+    ) -> list[Prediction]:
+        """Predict pairs already turned into model inputs (`Modality.to_array`, one dict per pair, no
+        batch dimension).
+
+        Split from predict_many so a batch runner can preprocess on other threads or processes while
+        this one runs the model; both paths assemble results here, so their numbers are the same.
+        """
+        if not arrays:
+            return []
+        start = time.perf_counter()
+        batch = {name: np.stack([np.asarray(a[name]) for a in arrays]) for name in self.modalities}
+        numbers = self.predict_arrays(batch)
+        per_item = (time.perf_counter() - start) / len(arrays)
+        return self._predictions(numbers, len(arrays), files, per_item)
+
+    predict_from_tensors = predict_from_arrays  # the name before the ONNX path (torch tensors work too)
+
+    def _predictions(self, numbers: dict[str, Any], count: int,
+                     files: Sequence[Mapping[str, str | Path | None]] | None, per_item: float) -> list[Prediction]:
         labels = self.labels
         preds = []
-        for i in range(len(tensors)):
+        for i in range(count):
             fused = numbers["fused"][i]
             mods = {}
             for name, m in self.modalities.items():
                 probs = numbers["per_modality"][name][i]
                 k = int(probs.argmax())
                 file = (files[i].get(name) if files is not None else None) or None
+                quality = float(numbers["quality"][name][i])
+                table = modality_table(self.calibration, name)
                 mods[name] = ModalityResult(
                     name=name,
                     kind=m.kind,
@@ -141,8 +231,10 @@ class Predictor:
                     probability=float(probs[k]),
                     probabilities=[float(p) for p in probs],
                     energy=float(numbers["energy"][name][i]),
-                    quality=float(numbers["quality"][name][i]),
+                    quality=quality,
                     share=float(numbers["share"][name][i]),
+                    quality_percentile=percentile(table, quality),
+                    unfamiliar=is_unfamiliar(table, quality),
                 )
             k = int(fused.argmax())
             preds.append(
@@ -157,6 +249,7 @@ class Predictor:
                     modalities=mods,
                     late_fusion_probabilities=[float(p) for p in numbers["late"][i]],
                     seconds=per_item,
+                    calibration=self.calibration,
                 )
             )
         return preds

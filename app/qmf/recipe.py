@@ -31,6 +31,7 @@ from app.modalities import get_modality
 from app.modalities.augment import AudioAugment, ImageAugment, augment_spec
 from app.qmf.losses import MARGIN_FORMS, RANKING_TARGETS
 from app.qmf.model import ModalityConfig
+from app.qmf.outlier_exposure import EnergyBound, HeldOut, OutlierSettings
 
 __all__ = [
     "FUSION_LOSSES",
@@ -96,6 +97,14 @@ class TrainingSettings:
     augment: list[AugmentSpec] = field(default_factory=list)
     # input name -> its typed settings; Recipe turns each table into the spec for that input's kind
     modality_augment: dict[str, AudioAugment | ImageAugment] = field(default_factory=dict)
+    # outlier exposure and what evaluation holds out: app/qmf/outlier_exposure.py
+    outliers: OutlierSettings = field(default_factory=OutlierSettings)
+    energy_bound: EnergyBound = field(default_factory=EnergyBound)
+    held_out: HeldOut = field(default_factory=HeldOut)
+    # Start from the weights of this bundle (same architecture) instead of a random initialisation: Liu et al.
+    # fine-tune a trained classifier with the energy bound. A relative path is from the working directory. The
+    # bundle's file name, SHA-256 and recipe are stored in the new bundle's manifest (training.init).
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         _one_of("ranking_target", self.ranking_target, RANKING_TARGETS)
@@ -177,7 +186,7 @@ class Recipe:
         extra = training_table.pop("modality_augment", {}) or {}
         training = from_table(TrainingSettings, training_table, "training")
         training.modality_augment = _modality_augment(extra, modalities)
-        _check_corruptions(training.augment, modalities)
+        _check_corruptions(training, modalities)
         return cls(
             name=str(data.get("name", "qmf-model")),
             modalities=modalities,
@@ -217,17 +226,25 @@ def _modality_augment(tables: Any, modalities: list[ModalityConfig]) -> dict[str
     return out
 
 
-def _check_corruptions(specs: list[AugmentSpec], modalities: list[ModalityConfig]) -> None:
+def _check_corruptions(training: TrainingSettings, modalities: list[ModalityConfig]) -> None:
+    """Every training degradation (a corruption, a zoo kind of app/modalities/zoo.py or an 'a+b' composition),
+    foreign family and held-out name exists for its input, and nothing is both trained on and held out."""
+    from app.modalities.zoo import check_kinds
+    from app.qmf.outlier_exposure import check_against_modalities
+
     by_name = {m.name: m for m in modalities}
-    for spec in specs:
+    readers = {m.name: get_modality(m.kind, m.preprocessing) for m in modalities}
+    kinds: dict[str, list[str]] = {}
+    for spec in training.augment:
         m = by_name.get(spec.modality)
         if m is None:
             raise ValueError(f"[[training.augment]]: no input named {spec.modality!r}; inputs: {list(by_name)}")
-        valid = get_modality(m.kind, m.preprocessing).corruption_kinds
-        bad = [k for k in spec.kinds if k not in valid]
-        if bad:
-            raise ValueError(f"[[training.augment]] for {spec.modality!r}: unknown {m.kind} corruptions {bad}; "
-                             f"valid: {list(valid)}")
+        try:
+            check_kinds(readers[spec.modality], spec.kinds, training=True)
+        except ValueError as exc:
+            raise ValueError(f"[[training.augment]] for {spec.modality!r}: {exc}") from None
+        kinds.setdefault(spec.modality, []).extend(spec.kinds)
+    check_against_modalities(training.outliers, training.held_out, kinds, readers)
 
 
 # --------------------------------------------------------------------------- files and `base`

@@ -29,6 +29,7 @@ from app.qmf.dataset import VALIDATION_EPOCH, EpochView, PairedData, make_loader
 from app.qmf.fusion import fuse_late
 from app.qmf.losses import LossHistory, normalise_batch, qmf_loss
 from app.qmf.model import ModelConfig, QMFModel
+from app.qmf.outlier_exposure import outlier_loss
 from app.qmf.recipe import FUSION_LOSSES, AugmentSpec, Recipe, TrainingSettings
 from app.util.files import atomic_path
 
@@ -64,6 +65,7 @@ class TrainResult:
     validation: dict[str, float]
     seconds: float
     device: str
+    init: dict[str, Any] | None = None  # the bundle the weights started from (training.init_from)
 
 
 def _validate(model: QMFModel, data: PairedData, settings: TrainingSettings, device: torch.device) -> dict[str, float]:
@@ -76,7 +78,7 @@ def _validate(model: QMFModel, data: PairedData, settings: TrainingSettings, dev
     with torch.inference_mode():
         for augment, key in ((False, "clean_accuracy"), (True, "corrupted_accuracy")):
             view = EpochView(data, order, settings, epoch=VALIDATION_EPOCH, augment=augment)
-            for tensors, y, _, _ in make_loader(view, 512, 0):
+            for tensors, y, *_ in make_loader(view, 512, 0):
                 tensors = {k: v.to(device) for k, v in tensors.items()}
                 y = y.to(device)
                 out = model(tensors)
@@ -132,6 +134,7 @@ def train(
         confidence_scale=recipe.confidence_scale, detach_weights=recipe.detach_weights,
     )
     model = QMFModel(config).to(device)
+    init = _initialise_from(model, settings.init_from, log) if settings.init_from else None
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     steps_per_epoch = math.ceil((settings.samples_per_epoch or len(train_data)) / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -171,9 +174,10 @@ def train(
         running = 0.0
         bar = tqdm(make_loader(view, settings.batch_size, settings.workers), total=steps_per_epoch,
                    desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress, leave=False)
-        for step, (tensors, y, ids, _) in enumerate(bar):
+        for step, (tensors, y, ids, levels, foreign) in enumerate(bar):
             tensors = {k: v.to(device) for k, v in tensors.items()}
             y = y.to(device)
+            foreign = {k: v.to(device) for k, v in foreign.items()}
             out_ = model(tensors)
             records = None
             if settings.rank_weight > 0:
@@ -182,9 +186,16 @@ def train(
                 else:
                     records = {n: normalise_batch(F.cross_entropy(out_.logits[n], y, reduction="none"))
                                for n in modalities}
+                # a foreign input is the worst input there is, whatever its cross-entropy happens to be
+                records = {n: torch.where(foreign[n], torch.ones_like(r), r) for n, r in records.items()}
             fused_for_loss = fuse_late(out_.logits) if settings.fusion_loss == "late" else None
+            any_foreign = any(bool(v.any()) for v in foreign.values())
             loss, per_sample = qmf_loss(out_.logits, out_.fused, out_.quality, y, records,
-                                        settings.rank_weight, fused_for_loss, settings.ranking_margin)
+                                        settings.rank_weight, fused_for_loss, settings.ranking_margin,
+                                        branch_mask={n: ~v for n, v in foreign.items()} if any_foreign else None)
+            if settings.energy_bound.weight > 0:  # Liu et al.'s energy bound per branch (outlier exposure)
+                loss = loss + outlier_loss(out_.energy, foreign, {k: v.to(device) for k, v in levels.items()},
+                                           settings.energy_bound)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -222,7 +233,26 @@ def train(
         model.load_state_dict(best["state"])
     model.eval()
     return TrainResult(model=model.cpu(), recipe=recipe, history=epoch_log, best_epoch=best["epoch"] + 1,
-                       validation=best["validation"], seconds=time.perf_counter() - start, device=str(device))
+                       validation=best["validation"], seconds=time.perf_counter() - start, device=str(device),
+                       init=init)
+
+
+def _initialise_from(model: QMFModel, path: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """Load a bundle's weights into `model` (the architectures must match); returns its provenance."""
+    from app.qmf.bundle import load_bundle
+
+    bundle = load_bundle(path)
+    state = bundle.model.state_dict()
+    mine = model.state_dict()
+    wrong = sorted(k for k in mine if k not in state or tuple(state[k].shape) != tuple(mine[k].shape))
+    if wrong or set(state) - set(mine):
+        raise ValueError(f"init_from {path}: its architecture differs from the recipe's (first difference: "
+                         f"{(wrong or sorted(set(state) - set(mine)))[0]})")
+    model.load_state_dict(state)
+    log(f"initialised from {path} (sha256 {bundle.sha256[:12]})")
+    training = bundle.manifest.get("training", {})
+    return {"file": Path(path).name, "sha256": bundle.sha256, "recipe": training.get("recipe"),
+            "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run")}
 
 
 def prepare_recipe(recipe: Recipe, train_rows: Sequence[PairRow]) -> Recipe:
@@ -271,6 +301,7 @@ def bundle_manifest(result: TrainResult, provenance: dict[str, Any] | None = Non
             "seconds": round(result.seconds, 1),
             "device": result.device,
             "log": result.history,
+            **({"init": result.init} if result.init else {}),
         },
         "evaluation": {"validation": result.validation, **(evaluation or {})},
         "provenance": provenance or {},

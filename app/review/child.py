@@ -30,12 +30,15 @@ def _failure(exc: BaseException, params: dict[str, Any]) -> Failed:
     from app.modalities import InputError
     from app.qmf.bundle import BundleError
     from app.review.session import ModelMismatchError
+    from app.util.errors import os_error_text
 
     if isinstance(exc, ModelMismatchError):
         return Failed(ErrorKind.MODEL_MISMATCH, exc.path, exc.reason)
     if isinstance(exc, BundleError):
         return Failed(ErrorKind.BAD_MODEL, exc.path, str(exc))
-    if isinstance(exc, InputError | ManifestError | OSError | ValueError):
+    if isinstance(exc, OSError):  # disk full, permission denied ...: the file and the reason
+        return Failed(ErrorKind.BAD_INPUT, exc.filename and str(exc.filename), os_error_text(exc))
+    if isinstance(exc, InputError | ManifestError | ValueError):  # UserError (a busy session ...) included
         return Failed(ErrorKind.BAD_INPUT, params.get("source_path") or params.get("session_path"),
                       str(exc) or type(exc).__name__)
     return Failed(ErrorKind.INTERNAL, params.get("session_path"), f"{type(exc).__name__}: {exc}",

@@ -1,7 +1,10 @@
-"""`qmf batch`: the headless twin of the app's Review view.
+"""`qmf batch`: the headless twin of the app's Review view; `qmf review import`: a cluster's results into it.
 
 Same session file, same runner: ``qmf batch --folder DIR --session S.qmfreview`` twice resumes; the
-app opens S.qmfreview and shows the same rows. Progress goes to stderr (tqdm), the summary to stdout.
+app opens S.qmfreview and shows the same rows. ``qmf batch --engine ray ... --out DIR`` scores the same
+pairs on a Ray cluster into Parquet shards (app.review.distributed), and ``qmf review import DIR
+--session S.qmfreview`` turns them into a session the app opens. Progress goes to stderr (tqdm), the
+summary to stdout.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from app.util.errors import UsageError, UserError
 
-__all__ = ["add_batch_parser", "cmd_batch"]
+__all__ = ["add_batch_parser", "add_review_parser", "cmd_batch", "cmd_review_import"]
 
 _SHOW = 20
 
@@ -28,9 +31,18 @@ def add_batch_parser(sub: Any) -> argparse.ArgumentParser:
     src = b.add_mutually_exclusive_group()
     src.add_argument("--manifest", help="CSV of pairs (id, one column per input, optional label)")
     src.add_argument("--folder", help="folder of pairs (matched by file name, or in sub-folders named after the inputs)")
-    b.add_argument("--session", required=True, help="the review session file to create or resume (*.qmfreview)")
+    b.add_argument("--session", help="the review session file to create or resume (*.qmfreview; local engine)")
     b.add_argument("--csv", help="also export the table (with verdicts and notes) to this CSV")
     b.add_argument("--json", dest="json_out", help="also export the session to this JSON file")
+    b.add_argument("--parquet", help="also export the table (with verdicts and notes) to this Parquet file")
+    b.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this machine, into --session; ray: a Ray cluster, into Parquet shards in --out "
+                        "(pip install qmf-studio[distributed])")
+    b.add_argument("--address", help="--engine ray: the cluster (auto, or ray://HOST:PORT); default: start Ray here")
+    b.add_argument("--out", help="--engine ray: the results folder (created, or resumed: written shards are skipped)")
+    b.add_argument("--concurrency", type=int, help="--engine ray: scoring actors (default: the cluster's CPUs)")
+    b.add_argument("--shard-size", type=int,
+                   help="--engine ray: pairs per result shard (default 1000; a resumed run keeps the first run's)")
     b.add_argument("--workers", type=int, default=None, help="decoding threads (default: CPU count, at most 8)")
     b.add_argument("--batch-size", type=int, default=64, help="pairs per model batch (default 64)")
     b.add_argument("--rerun", action="store_true",
@@ -48,6 +60,17 @@ def _model_path(args: argparse.Namespace) -> Path:
     from app.review.models import session_model_path
 
     return session_model_path(args.model, args.session)
+
+
+def _thresholds(args: argparse.Namespace, base: Any) -> Any:
+    """--low-share/--low-confidence applied to ``base`` (FlagThresholds), or None when neither is given."""
+    if args.low_share is None and args.low_confidence is None:
+        return None
+    if args.low_share is not None:
+        base.low_share = args.low_share
+    if args.low_confidence is not None:
+        base.low_confidence = args.low_confidence
+    return base
 
 
 def sqlite_error_text(path: str | Path, exc: sqlite3.Error) -> str:
@@ -69,6 +92,8 @@ def sqlite_error_text(path: str | Path, exc: sqlite3.Error) -> str:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """`qmf batch`; SQLite errors about the session file become one-line UserErrors here, at the boundary."""
+    if args.engine == "ray":
+        return _cmd_batch_ray(args)
     try:
         return _cmd_batch(args)
     except sqlite3.Error as exc:
@@ -87,21 +112,26 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise UsageError("--workers must be at least 1")
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
+    if not args.session:
+        raise UsageError("--session is required (or --engine ray --out DIR)")
+    ray_only = [o for o, v in (("--out", args.out), ("--address", args.address), ("--concurrency", args.concurrency),
+                               ("--shard-size", args.shard_size)) if v is not None]
+    if ray_only:
+        raise UsageError(f"{ray_only[0]} is an option of --engine ray")
+    if args.parquet:
+        from app.review.parquet import require_pyarrow
+
+        require_pyarrow("--parquet")  # before the run, not after it
     model_path = _model_path(args)
     predictor = Predictor.load(model_path)
-    thresholds = None
+    base = FlagThresholds()
     if args.low_share is not None or args.low_confidence is not None:
-        base = FlagThresholds()
         if Path(args.session).exists():
             from app.review.session import ReviewSession
 
             with ReviewSession.open(args.session) as s:
                 base = s.thresholds
-        if args.low_share is not None:
-            base.low_share = args.low_share
-        if args.low_confidence is not None:
-            base.low_confidence = args.low_confidence
-        thresholds = base
+    thresholds = _thresholds(args, base)
     prepared = prepare_session(args.session, predictor, source_path=args.manifest or args.folder,
                                model_path=model_path,
                                rerun=args.rerun, thresholds=thresholds, retry_errors=args.retry_errors)
@@ -134,8 +164,102 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             from app.review.export import export_json
 
             print(f"wrote {export_json(session, args.json_out)}")
+        if args.parquet:
+            from app.review.export import export_parquet
+
+            print(f"wrote {export_parquet(session, args.parquet)}")
     finally:
         session.close()
+    return 0
+
+
+def _cmd_batch_ray(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from app.review.distributed import require_ray, run_on_ray
+    from app.review.flags import FlagThresholds
+
+    require_ray()
+    if not args.out:
+        raise UsageError("--engine ray needs --out RESULTS_DIR (Parquet shards; then qmf review import)")
+    source = args.manifest or args.folder
+    if not source:
+        raise UsageError("--engine ray needs --manifest CSV|PARQUET or --folder DIR")
+    local_only = [o for o, v in (("--session", args.session), ("--csv", args.csv), ("--json", args.json_out),
+                                 ("--parquet", args.parquet), ("--workers", args.workers)) if v is not None]
+    local_only += [o for o, v in (("--rerun", args.rerun), ("--retry-errors", args.retry_errors)) if v]
+    if local_only:
+        raise UsageError(f"{local_only[0]} is an option of the local engine; with --engine ray the results go to "
+                         "--out (qmf review import DIR --session S.qmfreview makes a session of them)")
+    bar = tqdm(total=0, desc="scoring on ray", unit="pair", disable=args.quiet, file=sys.stderr, smoothing=0.1)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        stats = run_on_ray(source, args.out, args.model, address=args.address, batch_size=args.batch_size,
+                           concurrency=args.concurrency, shard_size=args.shard_size,
+                           thresholds=_thresholds(args, FlagThresholds()), progress=progress)
+    finally:
+        bar.close()
+    for note in stats.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    out = Path(args.out).absolute()
+    print(f"results  {out}")
+    print(f"pairs    {stats.pairs} in {stats.shards} shards ({stats.shards_before} already written, "
+          f"{stats.shards_written} written now, {stats.shards - stats.shards_before - stats.shards_written} missing)")
+    if stats.shards_written:
+        print(f"this run {stats.rows_written} pairs in {stats.seconds:.1f} s ({stats.rate:.1f} pairs/s), "
+              f"{stats.errors} error rows; Ray start-up {stats.startup_seconds:.1f} s not included")
+    _print_left_out(stats.unmatched, stats.problems)
+    print(f"next     qmf review import {out} --session review.qmfreview")
+    return 0
+
+
+def _print_left_out(unmatched: Any, problems: Any) -> None:
+    if unmatched:
+        print(f"unmatched files: {len(unmatched)}")
+        for f, reason in unmatched[:_SHOW]:
+            print(f"  {f}: {reason}")
+        if len(unmatched) > _SHOW:
+            print(f"  ... and {len(unmatched) - _SHOW} more")
+    if problems:
+        print(f"manifest rows left out: {len(problems)}")
+        for p in problems[:_SHOW]:
+            print(f"  {p}")
+        if len(problems) > _SHOW:
+            print(f"  ... and {len(problems) - _SHOW} more")
+
+
+def add_review_parser(sub: Any) -> argparse.ArgumentParser:
+    r = sub.add_parser("review", help="review sessions: import a cluster's results",
+                       description="Work with review sessions outside the app.")
+    rsub = r.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
+    i = rsub.add_parser("import", help="make a review session of the Parquet shards of qmf batch --engine ray",
+                        description="Build a review session (*.qmfreview) from a results folder written by "
+                                    "qmf batch --engine ray. Importing again into the same session adds the shards "
+                                    "written since; results, verdicts and notes already there are kept.")
+    i.add_argument("results", help="the results folder (--out of qmf batch --engine ray)")
+    i.add_argument("--session", required=True, help="the review session to create or extend (*.qmfreview)")
+    i.set_defaults(handler=cmd_review_import)
+    return r
+
+
+def cmd_review_import(args: argparse.Namespace) -> int:
+    from app.review.results_dir import import_results
+
+    try:
+        rep = import_results(args.results, args.session)
+    except sqlite3.Error as exc:
+        raise UserError(sqlite_error_text(args.session, exc)) from None
+    print(f"session  {rep.session} ({'created' if rep.created else 'extended'})")
+    print(f"imported {rep.pairs} pairs ({rep.errors} error rows) from {rep.shards - rep.skipped_shards} shards "
+          f"in {rep.seconds:.1f} s" + (f"; {rep.skipped_shards} shards were imported before" if rep.skipped_shards else ""))
+    if rep.missing_shards:
+        print(f"warning: {rep.missing_shards} shards are not written yet (the run is unfinished); "
+              "finish it and import again to add them", file=sys.stderr)
     return 0
 
 
@@ -153,18 +277,7 @@ def _print_summary(session: Any, prepared: Any, stats: Any) -> None:
         print("flags    " + ", ".join(f"{k}: {v}" for k, v in sorted(s["flags"].items())))
     source = prepared.source
     if source is not None:
-        if source.unmatched:
-            print(f"unmatched files: {len(source.unmatched)}")
-            for f, reason in source.unmatched[:_SHOW]:
-                print(f"  {f}: {reason}")
-            if len(source.unmatched) > _SHOW:
-                print(f"  ... and {len(source.unmatched) - _SHOW} more")
-        if source.problems:
-            print(f"manifest rows left out: {len(source.problems)}")
-            for p in source.problems[:_SHOW]:
-                print(f"  {p}")
-            if len(source.problems) > _SHOW:
-                print(f"  ... and {len(source.problems) - _SHOW} more")
+        _print_left_out(source.unmatched, source.problems)
     if s["errors"]:
         print(f"error rows: {s['errors']}")
         for row in session.rows(RowFilter(status="error"), limit=_SHOW):

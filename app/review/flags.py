@@ -17,6 +17,7 @@ __all__ = [
     "FLAG_LABEL_MISMATCH",
     "FLAG_LOW_CONFIDENCE",
     "FlagThresholds",
+    "unfamiliar_flag",
     "compute_flags",
     "low_quality_flag",
 ]
@@ -31,16 +32,26 @@ def low_quality_flag(modality: str) -> str:
     return f"low-quality {modality}"
 
 
+def unfamiliar_flag(modality: str) -> str:
+    return f"unfamiliar {modality}"
+
+
 @dataclass
 class FlagThresholds:
-    """What counts as suspicious. ``low_share``: a modality whose share of the fused decision falls
-    below it is flagged "low-quality <modality>"; ``low_confidence``: fused probability below it.
+    """What counts as suspicious. ``low_confidence``: fused probability below it.
+
+    An input's own quality: with a calibrated model (its results carry the ``unfamiliar`` mark, quality
+    below the model's calibrated percentile of clean validation inputs: app/qmf/calibration.py) and
+    ``unfamiliar`` on, a marked input is flagged "unfamiliar <modality>" and the share threshold is not
+    used. Otherwise (a model without calibration, or ``unfamiliar`` off) a modality whose share of the fused
+    decision falls below ``low_share`` is flagged "low-quality <modality>".
     A threshold of 0 (or a switch set to False) turns that flag off."""
 
     low_share: float = 0.25
     low_confidence: float = 0.6
     disagreement: bool = True
     label_mismatch: bool = True
+    unfamiliar: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,14 +72,18 @@ def compute_flags(
 ) -> list[str]:
     """The flags of one pair, in a fixed order.
 
-    ``modalities`` maps a modality name to at least ``{"label": str, "share": float}``.
+    ``modalities`` maps a modality name to at least ``{"label": str, "share": float}``, and for a
+    calibrated model ``"unfamiliar": bool`` (None or absent: the model has no calibration).
     An error row has just the "error" flag: it has no numbers to judge.
     """
     if error is not None:
         return [FLAG_ERROR]
     flags = []
     for name, m in modalities.items():
-        if m.get("share") is not None and float(m["share"]) < thresholds.low_share:
+        if thresholds.unfamiliar and m.get("unfamiliar") is not None:
+            if m["unfamiliar"]:
+                flags.append(unfamiliar_flag(name))
+        elif m.get("share") is not None and float(m["share"]) < thresholds.low_share:
             flags.append(low_quality_flag(name))
     if thresholds.disagreement and len({m.get("label") for m in modalities.values()}) > 1:
         flags.append(FLAG_DISAGREEMENT)

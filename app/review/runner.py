@@ -1,9 +1,16 @@
 """Run a model over every pending pair of a review session, with bounded memory.
 
-The pipeline: a thread pool decodes files into model tensors (Pillow, soundfile, soxr and torch's
-STFT release the GIL, so decoding really runs in parallel) a few batches ahead, while the calling
-thread runs the model on one batch at a time and writes that batch's results in one transaction.
-At most ``prefetch`` batches are in flight, so memory does not grow with the number of pairs.
+The pipeline: workers decode files into model inputs (numpy arrays, `Modality.to_array`) a few batches
+ahead, while the calling thread runs the model on one batch at a time and writes that batch's results
+in one transaction. At most ``prefetch`` batches are in flight, so memory does not grow with the
+number of pairs.
+
+Decoding is mostly Python holding the global lock (two decoding threads were measured slower than one,
+issue 13), so a long run decodes in worker processes: ``processes`` of them (default: one per CPU, at
+most 8), each sent a slice of a batch, while this process runs inference (one onnxruntime thread).
+Processes cost a start-up of a fraction of a second each, so runs of fewer than
+``MIN_PAIRS_FOR_PROCESSES`` pending pairs, a single CPU, and daemonic processes (the app's review
+child, which may not have children) use a pool of threads instead.
 
 Between batches the runner honours pause and cancel; a file that cannot be read becomes an error row
 naming the file and the run goes on. The runner never touches Qt: the app wraps it in a QThread, the
@@ -12,18 +19,20 @@ CLI calls it directly.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-import torch
+import numpy as np
 
-from app.qmf.predictor import Predictor
+from app.modalities import Modality, get_modality
+from app.qmf.predictor import Predictor, load_pair
 from app.review.control import RunControl
 from app.review.session import PendingPair, ResultRecord, ReviewSession
 
@@ -31,8 +40,10 @@ __all__ = ["BatchRunner", "Progress", "RunStats", "decode_pair", "default_worker
 
 # Test hook: seconds to sleep after each batch, so a test can kill a run mid-way deterministically.
 _DELAY_ENV = "QMF_REVIEW_BATCH_DELAY"
+MIN_PAIRS_FOR_PROCESSES = 1000
 
 Progress = Callable[[int, int, float, float | None], None]  # (done, total, pairs per second, seconds left)
+Decoded = tuple[dict[str, np.ndarray] | None, str | None, float]  # (model inputs, error text, seconds)
 
 
 def default_workers() -> int:
@@ -49,6 +60,7 @@ class RunStats:
     cancelled: bool = False
     total: int = 0
     done: int = 0
+    processes: int = 0  # decoding processes used (0: threads)
 
     @property
     def rate(self) -> float:
@@ -64,23 +76,44 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def decode_pair(predictor: Predictor, files: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """Files -> one model tensor per modality (what the model needs, minus batching).
+def _decode(modalities: Mapping[str, Modality], files: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    raw = load_pair(modalities, files)
+    return {name: m.to_array(raw[name]) for name, m in modalities.items()}
+
+
+def decode_pair(predictor: Predictor, files: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Files -> one model input per modality (what the model needs, minus batching).
 
     Uses only the predictor's modality readers, which hold no mutable state, so it is safe to call
     from several threads at once while another thread runs the model.
     """
-    raw = predictor.load_inputs(files)
-    return {name: m.to_tensor(raw[name]) for name, m in predictor.modalities.items()}
+    return _decode(predictor.modalities, files)
 
 
-def _timed_decode(predictor: Predictor, pair: PendingPair) -> tuple[dict[str, torch.Tensor] | None, str | None, float]:
+def _timed_decode(modalities: Mapping[str, Modality], files: Mapping[str, Any]) -> Decoded:
     start = time.perf_counter()
     try:
-        tensors = decode_pair(predictor, pair.files)
-        return tensors, None, time.perf_counter() - start
+        return _decode(modalities, files), None, time.perf_counter() - start
     except Exception as exc:  # noqa: BLE001 - any failure of one file becomes that pair's error row
         return None, _error_text(exc), time.perf_counter() - start
+
+
+# --- decoding processes: each builds the model's modality readers once, from the manifest ---------
+_WORKER_MODALITIES: dict[str, Modality] = {}
+
+
+def _init_worker(specs: list[tuple[str, str, dict[str, Any]]]) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _WORKER_MODALITIES.clear()
+    _WORKER_MODALITIES.update({name: get_modality(kind, params) for name, kind, params in specs})
+
+
+def _decode_chunk(files: list[dict[str, Any]]) -> list[Decoded]:
+    return [_timed_decode(_WORKER_MODALITIES, f) for f in files]
+
+
+def _can_use_processes() -> bool:
+    return not multiprocessing.current_process().daemon
 
 
 class BatchRunner(RunControl):
@@ -100,19 +133,34 @@ class BatchRunner(RunControl):
         prefetch: int | None = None,
         cancel_event: Any = None,
         running_event: Any = None,
+        processes: int | None = None,
     ):
         """``cancel_event``/``running_event``: optional Event-like objects (threading or multiprocessing)
-        so another process can pause or cancel the run; fresh threading Events by default."""
+        so another process can pause or cancel the run; fresh threading Events by default.
+        ``workers``: decoding threads when threads are used; ``processes``: decoding processes for a long
+        run (None: one per CPU, at most 8; 0 or 1: always threads)."""
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         self.predictor = predictor
         self.session = session
         self.batch_size = batch_size
         self.workers = workers if workers and workers > 0 else default_workers()
+        self.processes = default_workers() if processes is None else max(0, int(processes))
         self.prefetch = prefetch or max(2, self.workers)
         self.progress = progress
         RunControl.__init__(self, cancel_event, running_event)
         self._delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
+
+    def _process_pool(self, todo: int) -> ProcessPoolExecutor | None:
+        """A pool of decoding processes when the run is long enough to repay starting them."""
+        if self.processes < 2 or todo < MIN_PAIRS_FOR_PROCESSES or not _can_use_processes():
+            return None
+        specs = [(name, m.kind, m.params) for name, m in self.predictor.modalities.items()]
+        try:
+            return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_worker, initargs=(specs,))
+        except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
+            return None
 
     # ------------------------------------------------------------------ run (owner thread)
     def _batches(self) -> Iterator[list[PendingPair]]:
@@ -141,28 +189,49 @@ class BatchRunner(RunControl):
                 self.progress(stats.done, stats.total, rate, left)
 
         report()
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qmf-decode") as pool:
-            try:
-                while True:
-                    while len(in_flight) < self.prefetch and not self._cancel.is_set():
-                        batch = next(batches, None)
-                        if batch is None:
-                            break
-                        in_flight.append((batch, [pool.submit(_timed_decode, self.predictor, p) for p in batch]))
-                    if not in_flight or self._cancel.is_set():
+        pool: Executor | None = self._process_pool(todo)
+        chunks = 1
+        if pool is not None:
+            stats.processes = self.processes
+            chunks = self.processes  # each batch is cut into one slice per process
+        else:
+            pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qmf-decode")
+        modalities = self.predictor.modalities
+
+        def submit(batch: list[PendingPair]) -> list[Future]:
+            if stats.processes:
+                size = -(-len(batch) // chunks)
+                return [pool.submit(_decode_chunk, [p.files for p in batch[i : i + size]])
+                        for i in range(0, len(batch), size)]
+            return [pool.submit(_timed_decode, modalities, p.files) for p in batch]
+
+        def results(futures: list[Future]) -> list[Decoded]:
+            if stats.processes:
+                return [d for f in futures for d in f.result()]
+            return [f.result() for f in futures]
+
+        try:
+            while True:
+                while len(in_flight) < self.prefetch and not self._cancel.is_set():
+                    batch = next(batches, None)
+                    if batch is None:
                         break
-                    batch, futures = in_flight.popleft()
-                    # read per batch: the analyst may change thresholds in the app while a run goes on
-                    self._process(batch, [f.result() for f in futures], session.stored_thresholds(), stats)
-                    report()
-                    if self._delay:
-                        time.sleep(self._delay)
-                    while not self._running.is_set() and not self._cancel.is_set():
-                        self._running.wait(0.1)
-            finally:
-                for _, futures in in_flight:
-                    for f in futures:
-                        f.cancel()
+                    in_flight.append((batch, submit(batch)))
+                if not in_flight or self._cancel.is_set():
+                    break
+                batch, futures = in_flight.popleft()
+                # read per batch: the analyst may change thresholds in the app while a run goes on
+                self._process(batch, results(futures), session.stored_thresholds(), stats)
+                report()
+                if self._delay:
+                    time.sleep(self._delay)
+                while not self._running.is_set() and not self._cancel.is_set():
+                    self._running.wait(0.1)
+        finally:
+            for _, futures in in_flight:
+                for f in futures:
+                    f.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
         stats.cancelled = self._cancel.is_set()
         report()
         return stats
@@ -178,7 +247,7 @@ class BatchRunner(RunControl):
         if good:
             t0 = time.perf_counter()
             try:
-                preds = self.predictor.predict_from_tensors([t for _, t, _ in good], [p.files for p, _, _ in good])
+                preds = self.predictor.predict_from_arrays([t for _, t, _ in good], [p.files for p, _, _ in good])
             except Exception as exc:  # noqa: BLE001 - a model failure is recorded on each pair, not fatal
                 msg = f"model failed on this batch: {_error_text(exc)}"
                 records.extend(ResultRecord(p.idx, p.label, error=msg, decode_seconds=d) for p, _, d in good)

@@ -18,6 +18,7 @@ WAL lets the GUI read while the worker writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from app.data.manifest import PairRow
+from app.qmf.calibration import is_unfamiliar, modality_table
 from app.review import session_queries, session_summary
 from app.review.flags import FlagThresholds, compute_flags
 from app.review.session_schema import (
@@ -210,10 +212,10 @@ class ReviewSession:
             if conn is not None:
                 conn.close()
             raise
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             if conn is not None:
                 conn.close()
-            raise SessionError(f"{p}: not a QMF review session, or a damaged one ({exc})") from None
+            raise SessionError(f"{p}: not a QMF review session, or a damaged one ({_one_line(exc)})") from None
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -411,7 +413,10 @@ class ReviewSession:
     def write_results(self, records: Sequence[ResultRecord], thresholds: FlagThresholds | None = None) -> None:
         """Store a batch of results in one transaction (all or nothing)."""
         result_rows, modality_rows = record_rows(records, thresholds or self.thresholds, time.time())
+        calibration = next((r.prediction.get("calibration") for r in records if r.prediction), None)
         with self.transaction():
+            if calibration and "calibration" not in self.meta():  # one model per session: stored once, for re-flagging
+                self._set_meta_many({"calibration": calibration})
             self.conn.executemany("DELETE FROM modality_results WHERE pair_idx = ?", [(r[0],) for r in result_rows])
             self.conn.executemany(INSERT_RESULT, result_rows)
             self.conn.executemany(INSERT_MODALITY_RESULT, modality_rows)
@@ -419,10 +424,13 @@ class ReviewSession:
     def set_thresholds(self, thresholds: FlagThresholds) -> None:
         """Save new thresholds and recompute every stored pair's flags from its stored numbers."""
         per_pair: dict[int, dict[str, dict[str, Any]]] = {}
-        for idx, name, label, share in self.conn.execute(
-            "SELECT pair_idx, modality, label, share FROM modality_results ORDER BY pair_idx"
+        calibration = self.meta().get("calibration")  # the model's calibration table, when it has one
+        for idx, name, label, share, quality in self.conn.execute(
+            "SELECT pair_idx, modality, label, share, quality FROM modality_results ORDER BY pair_idx"
         ):
-            per_pair.setdefault(idx, {})[name] = {"label": label, "share": share}
+            table = modality_table(calibration, name)
+            mark = None if quality is None else is_unfamiliar(table, quality)
+            per_pair.setdefault(idx, {})[name] = {"label": label, "share": share, "unfamiliar": mark}
         order = self.modality_names
         updates = []
         for idx, status, error, prediction, probability, label in self.conn.execute(
@@ -489,10 +497,13 @@ class ReviewSession:
         direction = "DESC" if descending else "ASC"
         order = session_queries.sort_expr(order_by, self.modality_names)
         tail = f" ORDER BY {order} {direction} NULLS LAST, p.idx LIMIT ? OFFSET ?"
-        return session_queries.select_rows(self.conn, self.modality_names, where + tail, [*params, limit, offset])
+        with self._damage_is_session_error():
+            return session_queries.select_rows(self.conn, self.modality_names, where + tail,
+                                               [*params, limit, offset])
 
     def row(self, pair_id: str) -> ReviewRow | None:
-        found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
+        with self._damage_is_session_error():
+            found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
         return found[0] if found else None
 
     def prediction_json(self, pair_id: str) -> dict[str, Any] | None:
@@ -503,7 +514,15 @@ class ReviewSession:
         row = self.row(pair_id)
         if row is None or row.status != "ok":
             return None
-        return session_queries.stored_prediction(self.conn, row, self.meta())
+        with self._damage_is_session_error():
+            return session_queries.stored_prediction(self.conn, row, self.meta())
+
+    @contextlib.contextmanager
+    def _damage_is_session_error(self) -> Iterator[None]:
+        try:
+            yield
+        except session_queries.DamagedRowError as exc:
+            raise SessionError(f"{self.path}: damaged session ({exc})") from None
 
     # ------------------------------------------------------------------ summary (session_summary.py)
     def distinct(self, column: str) -> list[str]:
@@ -547,10 +566,13 @@ def _check_meta(p: Path, rows: Mapping[str, str]) -> int:
         if not isinstance(values[key], kind) or (kind is int and isinstance(values[key], bool)):
             raise SessionError(f"{p}: damaged session (its {key!r} entry is {type(values[key]).__name__}, "
                                f"not {kind.__name__})")
-    for key in ("thresholds", "unmatched", "manifest_modalities", "model_path", "created"):
-        if key in rows:
-            try:
-                json.loads(rows[key])
-            except (TypeError, ValueError):
-                raise SessionError(f"{p}: damaged session (its {key!r} entry is not readable)") from None
+    for key, text in rows.items():  # meta() parses every entry: each must be JSON
+        try:
+            json.loads(text)
+        except (TypeError, ValueError):
+            raise SessionError(f"{p}: damaged session (its {_one_line(key)[:60]!r} entry is not readable)") from None
     return values["schema_version"]
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())

@@ -14,10 +14,26 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from app.qmf.calibration import is_unfamiliar, modality_table, percentile
 from app.qmf.prediction import ModalityResult, Prediction
 from app.review.session_schema import ANY_FLAG, NO_FLAG, ReviewRow, RowFilter, flags_list
 
-__all__ = ["SORT_KEYS", "count_rows", "select_rows", "sort_expr", "stored_prediction", "where_clause"]
+__all__ = ["SORT_KEYS", "DamagedRowError", "count_rows", "select_rows", "sort_expr", "stored_prediction",
+           "where_clause"]
+
+
+class DamagedRowError(ValueError):
+    """A stored row whose JSON cannot be read (a damaged file); ReviewSession turns it into a SessionError."""
+
+
+def _loads(text: Any, what: str, kind: type) -> Any:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        value = None
+    if not isinstance(value, kind):
+        raise DamagedRowError(f"{what} cannot be read")
+    return value
 
 SORT_KEYS = ("index", "id", "label", "prediction", "probability", "correct", "flags", "verdict", "note",
              "status", "seconds")
@@ -118,7 +134,8 @@ def select_rows(conn: sqlite3.Connection, modality_names: Sequence[str], tail: s
             if lab is not None:
                 mods[name] = {"label": lab, "probability": prob, "energy": en, "quality": q, "share": s}
         out.append(ReviewRow(
-            idx=rec[0], id=rec[1], files=json.loads(rec[2]), label=rec[3], status=rec[4] or "pending",
+            idx=rec[0], id=rec[1], files=_loads(rec[2], f"the files of pair {rec[1]!r}", dict), label=rec[3],
+            status=rec[4] or "pending",
             error=rec[5], prediction=rec[6], probability=rec[7],
             correct=None if rec[8] is None else bool(rec[8]), flags=flags_list(rec[9]),
             seconds=rec[10], verdict=rec[11], relabel=rec[12], note=rec[13] or "", modalities=mods,
@@ -134,6 +151,7 @@ def stored_prediction(conn: sqlite3.Connection, row: ReviewRow, meta: dict[str, 
         "SELECT modality, probabilities FROM modality_results WHERE pair_idx = ?", (row.idx,)).fetchall())
     labels = list(meta["labels"])
     kinds = meta["modalities"]
+    calibration = meta.get("calibration")  # stored with the first results of a calibrated model
 
     def index(label: str | None) -> int:
         return labels.index(label) if label in labels else -1
@@ -141,16 +159,19 @@ def stored_prediction(conn: sqlite3.Connection, row: ReviewRow, meta: dict[str, 
     return Prediction(
         model_name=meta["model_name"], model_sha256=meta["model_sha256"], labels=labels,
         label=row.prediction, index=index(row.prediction), probability=row.probability,
-        probabilities=json.loads(probs),
+        probabilities=_loads(probs, f"the probabilities of pair {row.id!r}", list),
         modalities={
             name: ModalityResult(
                 name=name, kind=kinds.get(name, ""), file=row.files.get(name), label=m["label"],
                 index=index(m["label"]), probability=m["probability"],
-                probabilities=json.loads(mprobs.get(name) or "[]"),
+                probabilities=_loads(mprobs.get(name) or "[]", f"the {name} probabilities of pair {row.id!r}", list),
                 energy=m["energy"], quality=m["quality"], share=m["share"],
+                quality_percentile=None if m["quality"] is None else percentile(modality_table(calibration, name), m["quality"]),
+                unfamiliar=None if m["quality"] is None else is_unfamiliar(modality_table(calibration, name), m["quality"]),
             )
             for name, m in row.modalities.items()
         },
-        late_fusion_probabilities=json.loads(late) if late else [],
+        late_fusion_probabilities=_loads(late, f"the late-fusion probabilities of pair {row.id!r}", list) if late else [],
         seconds=row.seconds or 0.0,
+        calibration=calibration,
     ).to_json()

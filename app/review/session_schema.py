@@ -258,8 +258,10 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         except sqlite3.OperationalError:
             conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None, timeout=30.0)
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.text_factory = _text
         return conn
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+    conn.text_factory = _text
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")  # a committed batch survives a power cut too, not only a crash
@@ -268,6 +270,11 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _text(data: bytes) -> str:
+    """TEXT values as str; bytes that are not UTF-8 (a damaged page) become U+FFFD instead of an exception."""
+    return data.decode("utf-8", "replace")
 
 
 def check_tables(conn: sqlite3.Connection) -> str | None:

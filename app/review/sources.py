@@ -53,13 +53,13 @@ def source_kind(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     if p.is_dir():
         return SOURCE_FOLDER
-    if p.suffix.lower() == ".csv":
+    if p.suffix.lower() in (".csv", ".parquet"):
         return SOURCE_MANIFEST
     if p.suffix.lower() == SESSION_SUFFIX:
         raise UserError(f"{p}: a review session, not a source of pairs (open it as a session)")
     if not p.exists():
         raise FileNotFoundError(f"{p}: not found (give a folder of pairs or a manifest .csv)")
-    raise UserError(f"{p}: not a folder or a manifest .csv")
+    raise UserError(f"{p}: not a folder or a manifest (.csv or .parquet)")
 
 
 def _normalise_label(label: str | None, labels: Sequence[str]) -> str | None:
@@ -100,6 +100,8 @@ def load_source(
             pairs = [PairRow(r.line, r.id, r.files, None) for r in pairs]
         return PairSource(SOURCE_FOLDER, p, pairs, unmatched=list(pairing.unmatched), layout=pairing.layout,
                           notes=notes)
+    if p.suffix.lower() == ".parquet":
+        return _parquet_source(p, list(modality_kinds), labels)
     iter_manifest(p, modalities=list(modality_kinds), check_files=False).close()  # whole-file problems: now
     source = PairSource(SOURCE_MANIFEST, p, [])
     source.pairs = _ManifestPairs(source, list(modality_kinds), labels)
@@ -134,3 +136,17 @@ class _ManifestPairs:
             problems.append(f"{p}: and {stream.problem_count - len(problems):,} more rows left out")
         self.source.problems = problems
         self.source.notes = notes
+
+
+def _parquet_source(p: Path, modalities: list[str], labels: Sequence[str]) -> PairSource:
+    """A Parquet manifest (app.review.parquet, the CSV reader's rules): read whole, as pyarrow reads it."""
+    from app.review.parquet import read_parquet_manifest
+
+    manifest = read_parquet_manifest(p, modalities=modalities)
+    pairs = [PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels)) for r in manifest.rows]
+    unknown = [r for r in pairs if labels and r.label is not None and r.label not in labels]
+    notes = [f"{p}:{r.line}: label {r.label!r} is not one of the model's labels (kept; it counts as a mismatch)"
+             for r in unknown[:5]]
+    if len(unknown) > 5:
+        notes.append(f"{p}: {len(unknown) - 5} more rows with labels the model does not know")
+    return PairSource(SOURCE_MANIFEST, p, pairs, problems=[str(pr) for pr in manifest.problems], notes=notes)

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from app.data.manifest import read_manifest
@@ -115,3 +116,33 @@ def test_text_input_gets_a_vocabulary_from_training_data(synthetic_pairs, tmp_pa
     pred = predictor.predict_files(files)
     assert set(pred.modalities) == {"image", "audio", "caption"}
     assert sum(m.share for m in pred.modalities.values()) == pytest.approx(1.0)
+
+
+def test_init_from_starts_at_a_bundles_weights_and_records_it(synthetic_pairs, tmp_path):
+    from app.qmf.bundle import read_bundle_manifest, save_bundle
+    from app.qmf.train import bundle_manifest
+    from tests.synthetic import train_tiny_model
+
+    base = train_tiny_model(synthetic_pairs, tmp_path / "base.safetensors", epochs=2)
+    rows = read_manifest(synthetic_pairs.train_csv, modalities=["image", "audio"]).rows
+    val = read_manifest(synthetic_pairs.val_csv, modalities=["image", "audio"]).rows
+    messages = []
+    # one epoch at a vanishing learning rate: the weights are still the base model's
+    tuned = train(recipe(epochs=1, learning_rate=1e-12, init_from=str(base)), rows, val, progress=False,
+                  log=messages.append)
+    from app.qmf.bundle import load_bundle
+
+    base_pred = Predictor.load(base)
+    base_state = load_bundle(base).model.state_dict()
+    for name, p in tuned.model.named_parameters():
+        assert torch.allclose(p.detach(), base_state[name], atol=1e-6), name
+    path = save_bundle(tmp_path / "tuned.safetensors", tuned.model, bundle_manifest(tuned))
+    init = read_bundle_manifest(path)["training"]["init"]
+    assert init["sha256"] == base_pred.sha256 and init["file"] == "base.safetensors"
+    assert init["recipe"]["training"]["epochs"] == 2  # the start bundle's own recipe comes along
+    assert any("initialised from" in m for m in messages)
+    # another architecture is refused with the difference named
+    with pytest.raises(ValueError, match="architecture differs"):
+        other = recipe(epochs=1, init_from=str(base))
+        other.modalities[0].encoder = {"channels": [4], "hidden": 8, "dropout": 0.0}
+        train(other, rows, val, progress=False, log=lambda s: None)

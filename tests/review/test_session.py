@@ -9,7 +9,8 @@ from pathlib import Path
 from app.qmf.predictor import Predictor
 from app.review.flags import FlagThresholds
 from app.review.session import ReviewSession, RowFilter
-from tests.review.conftest import run_batch
+from app.review.sources import load_source
+from tests.review.conftest import run_batch, write_manifest
 from tests.synthetic import CLASSES
 
 
@@ -88,3 +89,36 @@ def test_a_format_1_session_is_upgraded_when_opened_and_keeps_its_results(tiny_m
     assert run_batch(tiny_model, review_folder, session_path, "--rerun") == 0
     with ReviewSession.open(session_path) as s:
         assert len(s.prediction_json("low/low_001")["late_fusion"]["probabilities"]) == len(CLASSES)
+
+
+def test_calibrated_model_flags_unfamiliar_inputs_instead_of_low_share(tiny_model: Path, review_folder: Path,
+                                                                       tmp_path: Path) -> None:
+    """With a calibrated model the flag follows the unfamiliar mark (also when re-flagged without the model)."""
+    from app.data.manifest import read_manifest
+    from app.qmf.calibration import calibrate_bundle
+
+    src = load_source(review_folder, {"image": "image", "audio": "audio"}, CLASSES)
+    rows = write_manifest(tmp_path / "cal.csv", [(p.id.replace("/", "_"), p.files["image"], p.files["audio"], p.label)
+                                                  for p in src.pairs])
+    calibrated = tmp_path / "cal.safetensors"
+    # calibrated on the same clean pairs at the 50th percentile, so about half of the images are marked
+    calibrate_bundle(tiny_model, read_manifest(rows, modalities=["image", "audio"]).rows, "cal.csv", 50.0, out=calibrated)
+    session_path = tmp_path / "s.qmfreview"
+    assert run_batch(calibrated, review_folder, session_path) == 0
+    with ReviewSession.open(session_path) as s:
+        counts = s.flag_counts()
+        assert 0 < counts.get("unfamiliar image", 0) < 15
+        assert "low-quality image" not in counts  # the share threshold is not used for a calibrated model
+        before = counts["unfamiliar image"]
+        s.set_thresholds(FlagThresholds(low_share=1.01, low_confidence=0.0))  # re-flag from stored numbers
+        counts = s.flag_counts()
+        assert counts["unfamiliar image"] == before and "low-quality image" not in counts
+        s.set_thresholds(FlagThresholds(low_share=1.01, unfamiliar=False))  # mark off: back to the share threshold
+        assert s.flag_counts()["low-quality image"] == 15
+        # the stored JSON rebuilds the percentile and the mark from the stored quality and calibration
+        row = s.row("low/low_000")
+        stored = s.prediction_json("low/low_000")
+        fresh = Predictor.load(calibrated).predict_files(row.files).to_json()
+        for name in ("image", "audio"):
+            assert stored["modalities"][name]["unfamiliar"] == fresh["modalities"][name]["unfamiliar"]
+            assert abs(stored["modalities"][name]["quality_percentile"] - fresh["modalities"][name]["quality_percentile"]) < 1e-3

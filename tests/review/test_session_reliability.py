@@ -154,3 +154,63 @@ def test_batch_on_a_path_that_cannot_hold_a_session_is_one_line(tiny_model, tmp_
                  "--quiet"])
     _, err = capsys.readouterr()
     assert code == 1 and err.count("\n") == 1 and "/proc/x.qmfreview" in err and "internal error" not in err
+
+
+def test_full_disk_during_a_batch_is_one_line_and_keeps_what_was_written(tiny_model, review_folder, tmp_path,
+                                                                         capsys, monkeypatch):
+    path = tmp_path / "s.qmfreview"
+    real = ReviewSession.write_results
+    calls = [0]
+
+    def write_until_full(self, records, thresholds=None):
+        calls[0] += 1
+        if calls[0] > 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, records, thresholds)
+
+    monkeypatch.setattr(ReviewSession, "write_results", write_until_full)
+    code = main(["batch", "--model", str(tiny_model), "--folder", str(review_folder), "--session", str(path),
+                 "--batch-size", "4", "--workers", "1", "--quiet"])
+    _, err = capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1 and "the disk is full" in err and str(path) in err
+    monkeypatch.undo()
+    with ReviewSession.open(path) as s:
+        assert s.result_count() == 4  # the batch committed before the disk filled is kept
+
+
+def test_meta_entry_that_is_not_json_is_a_damaged_session(tmp_path):
+    # found by the fuzz campaign: meta() parses every entry, so every entry is checked when opened
+    path = tmp_path / "s.qmfreview"
+    _create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO meta(key, value) VALUES('extra', 'not json')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SessionError, match="damaged session .*'extra' entry is not readable"):
+        ReviewSession.open(path)
+
+
+def test_text_that_is_not_utf8_is_shown_replaced_not_raised(tmp_path):
+    # found by the fuzz campaign: a damaged page can hold TEXT bytes that are not UTF-8
+    path = tmp_path / "s.qmfreview"
+    _create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE pairs SET label = CAST(x'61ff62' AS TEXT) WHERE id = 'p1'")
+    conn.commit()
+    conn.close()
+    with ReviewSession.open(path) as s:
+        assert s.rows()[0].label == "a\ufffdb"
+        export_csv(s, tmp_path / "out.csv")
+
+
+def test_row_whose_stored_json_is_damaged_is_a_session_error_naming_the_pair(tmp_path):
+    # found by the fuzz campaign: select_rows and stored predictions parse JSON cells
+    path = tmp_path / "s.qmfreview"
+    _create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE pairs SET files = '{\"image\": \"a\\x01' WHERE id = 'p3'")
+    conn.commit()
+    conn.close()
+    with ReviewSession.open(path) as s:
+        with pytest.raises(SessionError, match=r"s.qmfreview: damaged session \(the files of pair 'p3' cannot be read\)"):
+            export_csv(s, tmp_path / "out.csv")

@@ -192,11 +192,12 @@ class _Worker(QObject):
     def _load(self, request_id: int, path: str) -> None:
         self.answered.emit(ModelLoading(request_id, path))
         try:
-            _limit_torch_threads()
             from app.qmf.bundle import BundleError
-            from app.qmf.predictor import Predictor  # imports torch: only ever in this thread
+            from app.qmf.predictor import Predictor  # torch only for a model file without its ONNX graph
 
             predictor = Predictor.load(path)
+            if predictor.backend == "torch":
+                _limit_torch_threads()
         except BundleError as exc:  # the file names itself and what is wrong with it
             self._predictor = None
             self.answered.emit(ModelFailed(request_id, path, ErrorKind.BAD_MODEL, str(exc)))

@@ -13,11 +13,18 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QComboBox, QStyledItemDelegate, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHeaderView,
+    QStyledItemDelegate,
+    QTableView,
+    QWidget,
+)
 
 from app.review.session import ReviewRow, ReviewSession, RowFilter
 
-__all__ = ["ReviewTableModel", "VerdictDelegate", "parse_verdict_text", "verdict_text"]
+__all__ = ["ReviewTableModel", "VerdictDelegate", "pairs_table", "parse_verdict_text", "verdict_text"]
 
 Index = QModelIndex | QPersistentModelIndex
 RELABEL_PREFIX = "relabel → "
@@ -251,3 +258,19 @@ class VerdictDelegate(QStyledItemDelegate):
     def setModelData(self, editor: QWidget, model: Any, index: Index) -> None:
         assert isinstance(editor, QComboBox)
         model.setData(index, editor.currentText(), Qt.ItemDataRole.EditRole)
+
+
+def pairs_table(model: ReviewTableModel) -> QTableView:
+    """The table of pairs: sortable by column (SQL), one row selected at a time, verdicts editable in place."""
+    table = QTableView()
+    table.setModel(model)
+    table.setSortingEnabled(True)
+    table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed
+                          | QAbstractItemView.EditTrigger.SelectedClicked)
+    table.verticalHeader().setDefaultSectionSize(22)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table

@@ -18,12 +18,9 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
-    QHeaderView,
     QMessageBox,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -35,7 +32,7 @@ from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
 from app.gui.review.run import ReviewRun
 from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
-from app.gui.review.table_model import ReviewTableModel, VerdictDelegate
+from app.gui.review.table_model import ReviewTableModel, VerdictDelegate, pairs_table
 from app.gui.review.worker import ReviewWorker
 from app.review.flags import FlagThresholds
 from app.review.models import session_model_path
@@ -105,18 +102,7 @@ class ReviewView(QWidget):
         self.tabs = QTabWidget()
         pairs_page = QSplitter(Qt.Orientation.Horizontal)
         self.table_model = ReviewTableModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.table_model)
-        self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                                   | QAbstractItemView.EditTrigger.EditKeyPressed
-                                   | QAbstractItemView.EditTrigger.SelectedClicked)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = pairs_table(self.table_model)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.verdict_delegate = VerdictDelegate(lambda: self.session.labels if self.session else [], self.table)
         self.table_model.modelReset.connect(self._after_reset)

@@ -1,0 +1,416 @@
+"""Foreign inputs made by code: things that are not a digit (image) or not speech (audio).
+
+Outlier exposure (Hendrycks et al., ICLR 2019; Liu et al., NeurIPS 2020) teaches each branch to give
+a *low* quality score to inputs that are not its modality's content. The inputs here come in families
+broad enough that a branch learns "not a digit / not speech" rather than a list of tricks; a recipe
+names the families used in training, and the ones it does not name are held out for evaluation
+(`scripts/eval_foreign.py`). Everything is a pure function of a numpy Generator passed explicitly, and
+returns a *raw* input as the modality's `load` would have produced it (image: uint8 HxW, light strokes
+on black, i.e. after the light-background inversion; audio: float32 mono in [-1, 1] at the model's
+sample rate).
+
+Image families (28x28 at the MNIST scale, any size works):
+    uniform_noise, smooth_field, gratings, shapes, strokes, constant, checkerboard, fractal, letters
+Audio families (about 0.3-1.0 s):
+    tone, chord, chirp, pink_noise, clicks, melody, syllables, brown_noise, hum, reversed_speech
+
+`reversed_speech` needs a recording to reverse (`source=`); every other family needs only the generator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from .base import check_rng
+
+__all__ = [
+    "AUDIO_FAMILIES",
+    "IMAGE_FAMILIES",
+    "FAMILIES",
+    "generate",
+    "families_for",
+]
+
+# --- image --------------------------------------------------------------------------------------
+
+# Letters whose shapes are not read as a digit (no O/o, I/l, S/s, Z/z, B, G/g/q, b, D, T/7-like).
+_LETTERS = "ACEFHKMNPRUVWXYacefhkmnpruvwxy#@%&*+=?!"
+
+
+def _as_loaded(arr: np.ndarray) -> np.ndarray:
+    """Apply the image reader's polarity rule: a light border means a light background, inverted."""
+    arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    h, w = arr.shape
+    band = max(1, round(0.03 * min(w, h)))
+    border = np.concatenate([arr[:band].ravel(), arr[-band:].ravel(), arr[:, :band].ravel(), arr[:, -band:].ravel()])
+    if float(np.median(border)) > 127:
+        arr = 255 - arr
+    return arr
+
+
+def _smooth(noise: np.ndarray, sigma: float) -> np.ndarray:
+    img = Image.fromarray(np.clip(noise * 127.5 + 127.5, 0, 255).astype(np.uint8))
+    out = np.asarray(img.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float64)
+    out = out - out.mean()
+    spread = out.std()
+    return out / spread if spread > 0 else out
+
+
+def img_uniform_noise(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    lo = rng.uniform(0, 128)
+    hi = rng.uniform(lo + 40, 256)
+    return _as_loaded(rng.uniform(lo, hi, size=size))
+
+
+def img_smooth_field(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A blurred random field: blobs and clouds at a random scale."""
+    field = _smooth(rng.normal(size=size), rng.uniform(1.0, 5.0) * min(size) / 28.0)
+    return _as_loaded(rng.uniform(60, 160) + rng.uniform(30, 90) * field)
+
+
+def img_gratings(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """Sine or square stripes at a random angle, period and phase."""
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w] * (28.0 / min(h, w))
+    angle = rng.uniform(0, math.pi)
+    period = rng.uniform(3.0, 14.0)
+    phase = rng.uniform(0, 2 * math.pi)
+    wave = np.sin(2 * math.pi * (xx * math.cos(angle) + yy * math.sin(angle)) / period + phase)
+    if rng.random() < 0.5:
+        wave = np.sign(wave)
+    return _as_loaded(127.5 + rng.uniform(50, 127.5) * wave)
+
+
+def img_shapes(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """Filled or outlined polygons, ellipses and rectangles."""
+    h, w = size
+    img = Image.new("L", (w, h), int(rng.integers(0, 60)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(1, 5))):
+        fill = int(rng.integers(120, 256))
+        outline_only = rng.random() < 0.4
+        width = max(1, int(rng.integers(1, 4) * min(h, w) / 28))
+        shape = int(rng.integers(3))
+        if shape == 0:
+            n = int(rng.integers(3, 8))
+            pts = [(float(rng.uniform(0, w)), float(rng.uniform(0, h))) for _ in range(n)]
+            draw.polygon(pts, fill=None if outline_only else fill, outline=fill, width=width)
+        else:
+            x0, x1 = sorted(rng.uniform(0, w, 2))
+            y0, y1 = sorted(rng.uniform(0, h, 2))
+            box = (float(x0), float(y0), float(x1) + 2, float(y1) + 2)
+            if shape == 1:  # always filled: an outlined ellipse is a zero
+                draw.ellipse(box, fill=fill)
+            else:
+                draw.rectangle(box, fill=None if outline_only else fill, outline=fill, width=width)
+    return _as_loaded(np.asarray(img, dtype=np.float64))
+
+
+def img_strokes(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """Pen-like random scribbles of digit-like thickness; two or more strokes of 12+ segments, so that
+    no single short bar (a one) comes out."""
+    h, w = size
+    img = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(img)
+    k = min(h, w) / 28.0
+    for _ in range(int(rng.integers(2, 5))):
+        n = int(rng.integers(12, 30))
+        steps = rng.normal(0, rng.uniform(1.5, 5.0), size=(n, 2)).cumsum(axis=0)
+        start = rng.uniform([4, 4], [w - 4, h - 4])
+        pts = [tuple(float(v) for v in np.clip(start + s * k, 0, [w - 1, h - 1])) for s in steps]
+        draw.line(pts, fill=int(rng.integers(150, 256)), width=max(1, int(rng.integers(1, 4) * k)), joint="curve")
+    out = np.asarray(img.filter(ImageFilter.GaussianBlur(0.5 * k)), dtype=np.float64)
+    return _as_loaded(out * (255.0 / max(out.max(), 1.0)))
+
+
+def img_constant(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A flat field (grey, or near-white before the reader's inversion) with faint noise."""
+    value = rng.uniform(20, 255)
+    return _as_loaded(value + rng.normal(0, rng.uniform(0, 4), size=size))
+
+
+def img_checkerboard(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    cell = rng.uniform(2.0, 9.0) * min(h, w) / 28.0
+    yy, xx = np.mgrid[0:h, 0:w]
+    if rng.random() < 0.5:  # rotated board
+        a = rng.uniform(0, math.pi / 2)
+        xx, yy = xx * math.cos(a) - yy * math.sin(a), xx * math.sin(a) + yy * math.cos(a)
+    board = (np.floor(xx / cell) + np.floor(yy / cell)) % 2
+    lo, hi = rng.uniform(0, 90), rng.uniform(160, 255)
+    return _as_loaded(lo + (hi - lo) * board)
+
+
+def img_fractal(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """1/f^beta noise: the power spectrum of natural photographs (beta about 2)."""
+    h, w = size
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    f[0, 0] = 1.0
+    beta = rng.uniform(1.5, 3.0)
+    spectrum = (rng.normal(size=f.shape) + 1j * rng.normal(size=f.shape)) / f ** (beta / 2)
+    spectrum[0, 0] = 0
+    field = np.fft.irfft2(spectrum, s=(h, w))
+    field = (field - field.mean()) / (field.std() + 1e-12)
+    return _as_loaded(rng.uniform(80, 170) + rng.uniform(35, 70) * field)
+
+
+def _font(size: int) -> Any:
+    try:
+        return ImageFont.load_default(size=size)  # FreeType build of Pillow: a scalable font
+    except (TypeError, OSError):  # pragma: no cover - Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def img_letters(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """One to three characters that are not digits (nor digit look-alikes), light on black."""
+    h, w = size
+    big = 4 * max(h, w)
+    img = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(img)
+    n = int(rng.integers(1, 4))
+    text = "".join(_LETTERS[int(rng.integers(len(_LETTERS)))] for _ in range(n))
+    font = _font(int(big * rng.uniform(0.45, 0.8) / max(1, n) ** 0.5))
+    box = draw.textbbox((0, 0), text, font=font)
+    tw, th = box[2] - box[0], box[3] - box[1]
+    pos = ((big - tw) / 2 - box[0], (big - th) / 2 - box[1])
+    draw.text(pos, text, fill=255, font=font, stroke_width=int(rng.integers(2, 6)), stroke_fill=255)
+    if rng.random() < 0.5:
+        img = img.rotate(float(rng.uniform(-20, 20)), resample=Image.Resampling.BILINEAR)
+    small = img.resize((w, h), Image.Resampling.LANCZOS)
+    return _as_loaded(np.asarray(small, dtype=np.float64))
+
+
+IMAGE_FAMILIES: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.ndarray]] = {
+    "uniform_noise": img_uniform_noise,
+    "smooth_field": img_smooth_field,
+    "gratings": img_gratings,
+    "shapes": img_shapes,
+    "strokes": img_strokes,
+    "constant": img_constant,
+    "checkerboard": img_checkerboard,
+    "fractal": img_fractal,
+    "letters": img_letters,
+}
+
+# --- audio --------------------------------------------------------------------------------------
+
+
+def _duration(rng: np.random.Generator, sr: int) -> int:
+    return int(rng.uniform(0.3, 1.0) * sr)
+
+
+def _envelope(n: int, rng: np.random.Generator, sr: int) -> np.ndarray:
+    attack = max(1, int(rng.uniform(0.002, 0.08) * sr))
+    release = max(1, int(rng.uniform(0.01, 0.2) * sr))
+    env = np.ones(n)
+    env[: min(attack, n)] = np.linspace(0, 1, min(attack, n))
+    env[max(0, n - release):] *= np.linspace(1, 0, n - max(0, n - release))
+    return env
+
+
+def _level(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Scale to a random peak between -30 dB and -1 dB: the model reads absolute level too."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0:
+        return x.astype(np.float32)
+    target = 10 ** (rng.uniform(-30, -1) / 20)
+    return np.clip(x * (target / peak), -1, 1).astype(np.float32)
+
+
+def _harmonic(freq: np.ndarray | float, n: int, sr: int, rng: np.random.Generator, partials: int) -> np.ndarray:
+    t = np.arange(n) / sr
+    phase = 2 * math.pi * np.cumsum(np.broadcast_to(freq, (n,))) / sr if np.ndim(freq) else 2 * math.pi * freq * t
+    out = np.zeros(n)
+    for k in range(1, partials + 1):
+        out += (rng.uniform(0.3, 1.0) / k) * np.sin(k * phase + rng.uniform(0, 2 * math.pi))
+    return out
+
+
+def au_tone(rng: np.random.Generator, sr: int) -> np.ndarray:
+    n = _duration(rng, sr)
+    f = math.exp(rng.uniform(math.log(80), math.log(min(3500, sr / 2.3))))
+    return _level(_harmonic(f, n, sr, rng, int(rng.integers(1, 3))) * _envelope(n, rng, sr), rng)
+
+
+def au_chord(rng: np.random.Generator, sr: int) -> np.ndarray:
+    n = _duration(rng, sr)
+    root = math.exp(rng.uniform(math.log(100), math.log(800)))
+    steps = rng.choice([0, 3, 4, 5, 7, 9, 12], size=int(rng.integers(2, 5)), replace=False)
+    x = sum(_harmonic(root * 2 ** (s / 12), n, sr, rng, 3) for s in steps)
+    return _level(x * _envelope(n, rng, sr), rng)
+
+
+def au_chirp(rng: np.random.Generator, sr: int) -> np.ndarray:
+    n = _duration(rng, sr)
+    f0, f1 = np.exp(rng.uniform(math.log(100), math.log(sr / 2.5), size=2))
+    freq = np.geomspace(f0, f1, n) if rng.random() < 0.5 else np.linspace(f0, f1, n)
+    return _level(_harmonic(freq, n, sr, rng, 1) * _envelope(n, rng, sr), rng)
+
+
+def _colored_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
+    spectrum = rng.normal(size=n // 2 + 1) + 1j * rng.normal(size=n // 2 + 1)
+    f = np.fft.rfftfreq(n)
+    f[0] = f[1] if n > 1 else 1.0
+    x = np.fft.irfft(spectrum / f ** (exponent / 2), n=n)
+    return x / (np.abs(x).max() + 1e-12)
+
+
+def au_pink_noise(rng: np.random.Generator, sr: int) -> np.ndarray:
+    """1/f noise, sometimes white-ish (exponent 0.5-1.2)."""
+    n = _duration(rng, sr)
+    return _level(_colored_noise(rng, n, rng.uniform(0.5, 1.2)) * _envelope(n, rng, sr), rng)
+
+
+def au_brown_noise(rng: np.random.Generator, sr: int) -> np.ndarray:
+    """1/f^2 (Brownian) noise: rumble."""
+    n = _duration(rng, sr)
+    return _level(_colored_noise(rng, n, rng.uniform(1.7, 2.3)) * _envelope(n, rng, sr), rng)
+
+
+def au_clicks(rng: np.random.Generator, sr: int) -> np.ndarray:
+    """An impulse train or random clicks, each a short decaying burst."""
+    n = _duration(rng, sr)
+    x = np.zeros(n)
+    if rng.random() < 0.5:
+        period = int(sr / rng.uniform(2, 60))
+        positions = np.arange(int(rng.integers(0, max(1, period))), n, max(1, period))
+    else:
+        positions = rng.integers(0, n, size=int(rng.integers(3, 40)))
+    burst_len = int(rng.uniform(0.001, 0.01) * sr) + 1
+    burst = rng.normal(size=burst_len) * np.exp(-np.arange(burst_len) / (burst_len / 4))
+    for p in positions:
+        end = min(n, p + burst_len)
+        x[p:end] += burst[: end - p]
+    return _level(x, rng)
+
+
+def au_melody(rng: np.random.Generator, sr: int) -> np.ndarray:
+    """A few notes of a harmonic instrument on a musical scale."""
+    total = _duration(rng, sr)
+    notes = int(rng.integers(2, 7))
+    base = math.exp(rng.uniform(math.log(150), math.log(700)))
+    out = np.zeros(total)
+    lengths = rng.dirichlet(np.ones(notes)) * total
+    pos = 0
+    for length in lengths:
+        m = max(8, int(length))
+        f = base * 2 ** (int(rng.choice([0, 2, 4, 5, 7, 9, 11, 12])) / 12)
+        seg = _harmonic(f, m, sr, rng, int(rng.integers(1, 6))) * np.exp(-np.arange(m) / (m * rng.uniform(0.2, 1.0)))
+        end = min(total, pos + m)
+        out[pos:end] += seg[: end - pos]
+        pos = end
+    return _level(out, rng)
+
+
+_VOWELS = {  # F1, F2, F3 (Hz) of a few vowels
+    "a": (730, 1090, 2440), "e": (530, 1840, 2480), "i": (270, 2290, 3010), "o": (570, 840, 2410),
+    "u": (300, 870, 2240), "ae": (660, 1720, 2410), "er": (490, 1350, 1690),
+}
+
+
+def _resonator(x: np.ndarray, freq: float, bandwidth: float, sr: int) -> np.ndarray:
+    """Second-order all-pole resonance (a formant, as in Klatt's synthesiser), applied as its impulse
+    response h[n] = r^n sin((n + 1) theta) / sin(theta), truncated where it has decayed below 1e-4."""
+    r = math.exp(-math.pi * bandwidth / sr)
+    theta = 2 * math.pi * freq / sr
+    length = int(math.log(1e-4) / math.log(r)) + 1
+    k = np.arange(length)
+    h = r**k * np.sin((k + 1) * theta) / max(math.sin(theta), 1e-6)
+    return np.convolve(x, h)[: x.size]
+
+
+def au_syllables(rng: np.random.Generator, sr: int) -> np.ndarray:
+    """Formant-synthesised vowel sequences ('aa-ee', 'oo'): voice-like, but no word at all."""
+    total = _duration(rng, sr)
+    f0 = rng.uniform(85, 260)
+    names = list(_VOWELS)
+    parts = []
+    for _ in range(int(rng.integers(1, 4))):
+        m = max(64, int(total * rng.uniform(0.2, 0.5)))
+        pitch = f0 * np.linspace(1, rng.uniform(0.8, 1.2), m)
+        phase = np.cumsum(pitch) / sr
+        source = (np.diff(np.floor(phase), prepend=0) > 0).astype(float)  # glottal pulse train
+        source += rng.normal(0, 0.02, m)
+        formants = _VOWELS[names[int(rng.integers(len(names)))]]
+        y = source
+        for f in formants:
+            if f < sr / 2 - 100:
+                y = _resonator(y, f * rng.uniform(0.9, 1.1), rng.uniform(60, 150), sr)
+        parts.append(y * _envelope(m, rng, sr))
+        parts.append(np.zeros(int(rng.uniform(0.0, 0.08) * sr)))
+    return _level(np.concatenate(parts)[:total], rng)
+
+
+def au_hum(rng: np.random.Generator, sr: int) -> np.ndarray:
+    """Mains hum: 50 or 60 Hz with odd/even harmonics, sometimes buzzy."""
+    n = _duration(rng, sr)
+    base = 50.0 if rng.random() < 0.5 else 60.0
+    t = np.arange(n) / sr
+    partials = int(rng.integers(3, 12))
+    x = sum(rng.uniform(0.1, 1.0) / k**rng.uniform(0.3, 1.5) * np.sin(2 * math.pi * base * k * t + rng.uniform(0, 6.3))
+            for k in range(1, partials + 1) if base * k < sr / 2)
+    x = x + rng.normal(0, rng.uniform(0, 0.05), n)
+    return _level(x, rng)
+
+
+def au_reversed_speech(rng: np.random.Generator, sr: int, source: np.ndarray | None = None) -> np.ndarray:
+    """A recording played backwards: speech-like spectrum and rhythm, but no word."""
+    if source is None:
+        raise ValueError("the reversed_speech family needs a source recording (source=...)")
+    x = np.asarray(source, dtype=np.float32).reshape(-1)[::-1]
+    return np.clip(x, -1, 1).astype(np.float32).copy()
+
+
+AUDIO_FAMILIES: dict[str, Callable[..., np.ndarray]] = {
+    "tone": au_tone,
+    "chord": au_chord,
+    "chirp": au_chirp,
+    "pink_noise": au_pink_noise,
+    "clicks": au_clicks,
+    "melody": au_melody,
+    "syllables": au_syllables,
+    "brown_noise": au_brown_noise,
+    "hum": au_hum,
+    "reversed_speech": au_reversed_speech,
+}
+
+FAMILIES: dict[str, dict[str, Callable[..., np.ndarray]]] = {"image": IMAGE_FAMILIES, "audio": AUDIO_FAMILIES}
+NEEDS_SOURCE = frozenset({"reversed_speech"})
+
+
+def families_for(kind: str) -> tuple[str, ...]:
+    """The family names a modality kind has (empty for kinds without generators, e.g. text)."""
+    return tuple(FAMILIES.get(kind, {}))
+
+
+def generate(
+    kind: str, family: str, rng: np.random.Generator, params: dict[str, Any], source: np.ndarray | None = None
+) -> np.ndarray:
+    """One foreign raw input of `family` for a modality of `kind` with preprocessing `params`.
+
+    `params` is the modality's full preprocessing (image: `size`, `channels`; audio: `sample_rate`).
+    `source` is the recording a source-based family (reversed_speech) transforms.
+    """
+    check_rng(rng)
+    table = FAMILIES.get(kind)
+    if table is None:
+        raise ValueError(f"no foreign-input generators for modality kind {kind!r}; kinds: {sorted(FAMILIES)}")
+    if family not in table:
+        raise ValueError(f"unknown {kind} foreign family {family!r}; valid: {', '.join(table)}")
+    if kind == "image":
+        h, w = (int(v) for v in params.get("size", (28, 28)))
+        out = table[family](rng, (h, w))
+        if int(params.get("channels", 1)) == 3:
+            out = np.repeat(out[:, :, None], 3, axis=2)
+        return out
+    sr = int(params.get("sample_rate", 8000))
+    if family in NEEDS_SOURCE:
+        return table[family](rng, sr, source=source)
+    return table[family](rng, sr)

@@ -1,0 +1,60 @@
+"""The model's architecture as plain, JSON-serialisable data (no torch).
+
+A model file's manifest carries this config, so the torch-free prediction path (app/qmf/onnx_graph.py)
+reads labels, modalities and the fusion scale from it without importing torch; app/qmf/model.py builds
+the torch modules from the same config for training and the fallback path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from app.qmf.manifest_schema import DEFAULT_ENCODER  # documented with its ranges there; re-exported here
+
+DEFAULT_CONFIDENCE_SCALE = 0.1
+
+
+@dataclass
+class ModalityConfig:
+    """One input of the model: its name (the CSV column / CLI option), kind and preprocessing."""
+
+    name: str
+    kind: str
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    encoder: dict[str, Any] = field(default_factory=dict)
+
+    def encoder_settings(self) -> dict[str, Any]:
+        return {**DEFAULT_ENCODER.get(self.kind, {}), **self.encoder}
+
+
+@dataclass
+class ModelConfig:
+    name: str
+    labels: list[str]
+    modalities: list[ModalityConfig]
+    confidence_scale: float = DEFAULT_CONFIDENCE_SCALE
+    detach_weights: bool = True
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.modalities]
+        if len(names) < 2:
+            raise ValueError(f"a QMF model needs at least two modalities, got {names}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"modality names must be unique, got {names}")
+        if len(self.labels) < 2:
+            raise ValueError("a classifier needs at least two labels")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        mods = [ModalityConfig(**m) for m in data["modalities"]]
+        return cls(
+            name=data["name"],
+            labels=list(data["labels"]),
+            modalities=mods,
+            confidence_scale=float(data.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE)),
+            detach_weights=bool(data.get("detach_weights", True)),
+        )

@@ -1,0 +1,209 @@
+"""Outlier exposure for QMF training: foreign inputs in every batch and Liu et al.'s energy bounds.
+
+A recipe turns it on with two tables (both stored in the bundle with the rest of the recipe):
+
+    [training.outliers]
+    probability = 0.25                       # per pair: one input replaced by a foreign one
+    families.image = ["uniform_noise", ...]  # app/modalities/outliers.py; the others are held out
+    families.audio = ["tone", ...]
+
+    [training.energy_bound]
+    weight = 0.1              # w in CE + w * (relu(E_in - m_in)^2 + relu(m_out - E_out)^2), per branch
+    m_in = -14.0              # or a table per modality: m_in = { image = -14.0, audio = -12.0 }
+    m_out = -3.0
+    degraded_out_level = 0    # > 0: a degraded input at this level or above counts as an outlier too
+
+and declares what evaluation alone uses:
+
+    [training.held_out]
+    foreign.image = ["checkerboard", "fractal", "letters"]
+    degradations.image = ["salt_pepper", "blur", "occlusion", "contrast"]
+
+In a pair whose input m was replaced, the label is still the partner's: the fused cross-entropy keeps
+it (QMF must follow the partner), branch m's own cross-entropy is left out (its input has no digit),
+its ranking record is the batch's worst, and its energy is pushed above `m_out`. Clean, undegraded
+inputs are pushed below `m_in`; degraded ones are left to QMF's ranking term unless
+`degraded_out_level` says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from app.modalities import outliers as foreign_inputs
+from app.qmf.losses import energy_bound_loss
+
+__all__ = ["OutlierSettings", "EnergyBound", "HeldOut", "pick_foreign", "outlier_loss"]
+
+
+def _names(where: str, value: Any) -> list[str]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where}: expected a list of names, got {value!r}")
+    return [str(v) for v in value]
+
+
+def _name_table(where: str, value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected a table of input name = [names], got {value!r}")
+    return {str(k): _names(f"{where}.{k}", v) for k, v in value.items()}
+
+
+def _margin(where: str, value: Any) -> float | dict[str, float]:
+    if isinstance(value, Mapping):
+        return {str(k): float(v) for k, v in value.items()}
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}: expected a number or a table of input name = number, got {value!r}")
+    return float(value)
+
+
+@dataclass
+class OutlierSettings:
+    """``[training.outliers]``: per pair, with `probability`, one input replaced by a foreign one of `families`."""
+
+    probability: float = 0.0
+    families: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        p = self.probability
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+            raise ValueError(f"outliers probability must be between 0 and 1, got {p!r}")
+        self.probability = float(p)
+        self.families = _name_table("outliers families", self.families)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> OutlierSettings:
+        from app.qmf.recipe import from_table
+
+        return from_table(cls, dict(data or {}), "training.outliers")
+
+    @property
+    def active(self) -> bool:
+        return self.probability > 0 and any(self.families.values())
+
+
+@dataclass
+class EnergyBound:
+    """``[training.energy_bound]``: weight * (relu(E_clean - m_in)^2 + relu(m_out - E_foreign)^2) per branch."""
+
+    weight: float = 0.0
+    m_in: float | dict[str, float] = -14.0
+    m_out: float | dict[str, float] = -3.0
+    degraded_out_level: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.m_in = _margin("energy_bound m_in", self.m_in)
+        self.m_out = _margin("energy_bound m_out", self.m_out)
+        self.weight = float(self.weight)
+        self.degraded_out_level = float(self.degraded_out_level)
+        if self.weight < 0:
+            raise ValueError(f"energy_bound weight must be >= 0, got {self.weight}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> EnergyBound:
+        from app.qmf.recipe import from_table
+
+        return from_table(cls, dict(data or {}), "training.energy_bound")
+
+    def margin(self, which: str, modality: str) -> float:
+        v = getattr(self, which)
+        if isinstance(v, dict):
+            if modality not in v:
+                raise ValueError(f"[training.energy_bound] {which} has no entry for modality {modality!r}")
+            return v[modality]
+        return float(v)
+
+
+@dataclass
+class HeldOut:
+    """``[training.held_out]``: what the recipe keeps out of training on purpose, for evaluation (declarative)."""
+
+    foreign: dict[str, list[str]] = field(default_factory=dict)
+    degradations: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.foreign = _name_table("held_out foreign", self.foreign)
+        self.degradations = _name_table("held_out degradations", self.degradations)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> HeldOut:
+        from app.qmf.recipe import from_table
+
+        return from_table(cls, dict(data or {}), "training.held_out")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_against_modalities(
+    outliers: OutlierSettings, held_out: HeldOut, augment_kinds: Mapping[str, list[str]], modalities: Mapping[str, Any]
+) -> None:
+    """Names exist for each modality's kind, and nothing held out is trained on."""
+    from app.modalities.zoo import check_kinds
+
+    for name, fams in {**outliers.families, **held_out.foreign}.items():
+        if name not in modalities:
+            raise ValueError(f"foreign families given for {name!r}, which is not a modality of the recipe")
+        valid = foreign_inputs.families_for(modalities[name].kind)
+        for f in fams:
+            if f not in valid:
+                raise ValueError(f"unknown {modalities[name].kind} foreign family {f!r}; valid: {', '.join(valid)}")
+    for name, fams in held_out.foreign.items():
+        clash = sorted(set(fams) & set(outliers.families.get(name, [])))
+        if clash:
+            raise ValueError(f"foreign families {clash} of {name!r} are both trained on and held out")
+    for name, kinds in held_out.degradations.items():
+        if name not in modalities:
+            raise ValueError(f"held-out degradations given for {name!r}, which is not a modality of the recipe")
+        check_kinds(modalities[name], kinds, training=False)
+        trained = {part for k in augment_kinds.get(name, []) for part in k.split("+")}
+        clash = sorted(trained & set(kinds))
+        if clash:
+            raise ValueError(f"degradations {clash} of {name!r} are both trained on and held out")
+
+
+def pick_foreign(
+    settings: OutlierSettings,
+    modalities: Mapping[str, Any],
+    rng: np.random.Generator,
+    source_for: Any = None,
+) -> tuple[str, np.ndarray] | None:
+    """With the settings' probability: (modality name, a foreign raw input for it) for one pair, else None.
+
+    `source_for(name, rng)` returns a real input of that modality, for families that transform one
+    (reversed_speech); it is only called when such a family is drawn.
+    """
+    if not settings.active or rng.random() >= settings.probability:
+        return None
+    names = [n for n in modalities if settings.families.get(n)]
+    name = names[int(rng.integers(len(names)))]
+    fams = settings.families[name]
+    family = fams[int(rng.integers(len(fams)))]
+    m = modalities[name]
+    source = source_for(name, rng) if family in foreign_inputs.NEEDS_SOURCE and source_for is not None else None
+    return name, foreign_inputs.generate(m.kind, family, rng, m.params, source=source)
+
+
+def outlier_loss(
+    energies: Mapping[str, torch.Tensor],
+    foreign: Mapping[str, torch.Tensor],
+    levels: Mapping[str, torch.Tensor],
+    bound: EnergyBound,
+) -> torch.Tensor:
+    """Sum over branches of `energy_bound_loss`, times the weight. `levels[m]` is each input's
+    degradation level (0 = clean), `foreign[m]` whether it was replaced by a foreign input."""
+    total = None
+    for name, e in energies.items():
+        out_mask = foreign[name].bool()
+        degraded = levels[name] > 0
+        if bound.degraded_out_level > 0:
+            out_mask = out_mask | (levels[name] >= bound.degraded_out_level)
+        in_mask = ~foreign[name].bool() & ~degraded
+        term = energy_bound_loss(e, in_mask, out_mask, bound.margin("m_in", name), bound.margin("m_out", name))
+        total = term if total is None else total + term
+    assert total is not None
+    return bound.weight * total

@@ -1,0 +1,92 @@
+"""`qmf batch`'s runner against decoding alone in two processes, on the same generated files, in one run.
+
+    .venv/bin/python benchmarks/batch_bench.py [--pairs 10000] [--batch-size 64]
+
+Prints, each including the start of its worker pool:
+  * decode-only, two processes   files -> model inputs (read + preprocess) in a spawn pool of 2, no model
+  * BatchRunner, processes       decode in worker processes + onnxruntime (one thread) + SQLite writes
+                                 = x decode-only (target >= 0.8)
+  * BatchRunner, threads         the same with the thread pool (what short runs and the app's child use)
+Pairs: 28x28 PNG + 1 s 8 kHz WAV (benchmarks/review_bench.py's generator). Model: the bundled one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.review_bench import generate, pick_model  # noqa: E402
+
+
+def decode_only(predictor, files: list[dict], processes: int, chunk: int) -> float:
+    from app.review import runner
+
+    specs = [(name, m.kind, m.params) for name, m in predictor.modalities.items()]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=runner._init_worker, initargs=(specs,)) as pool:
+        chunks = [files[i : i + chunk] for i in range(0, len(files), chunk)]
+        errors = sum(1 for out in pool.map(runner._decode_chunk, chunks) for _, err, _ in out if err)
+    assert errors == 0, errors
+    return len(files) / (time.perf_counter() - start)
+
+
+def runner_rate(predictor, model: Path, folder: Path, session: Path, batch_size: int, processes: int):
+    from app.review.runner import BatchRunner
+    from app.review.workflow import prepare_session
+
+    prepared = prepare_session(session, predictor, folder, model)
+    with prepared.session as s:
+        start = time.perf_counter()
+        stats = BatchRunner(predictor, s, batch_size=batch_size, processes=processes).run()
+        seconds = time.perf_counter() - start
+        assert s.result_count() == s.pair_count() and stats.errors == 0
+    return stats.processed / seconds, stats
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=10_000)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--no-threads", action="store_true", help="skip the thread-pool runner")
+    args = ap.parse_args()
+
+    from app.qmf.predictor import Predictor
+    from app.review.sources import load_source
+
+    tmp_ctx = tempfile.TemporaryDirectory(prefix="qmf-batch-bench-")
+    tmp = Path(tmp_ctx.name)
+    model = pick_model(tmp, None)
+    predictor = Predictor.load(model)
+    folder = tmp / "pairs"
+    t0 = time.perf_counter()
+    generate(folder, args.pairs, predictor.labels[:3], workers=2)
+    print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s; model {predictor.name}, backend "
+          f"{predictor.backend}, CPUs {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    source = load_source(folder, {n: m.kind for n, m in predictor.modalities.items()}, predictor.labels)
+    files = [p.files for p in source.pairs]
+
+    decode = decode_only(predictor, files, args.processes, args.batch_size // args.processes)
+    print(f"decode-only, {args.processes} processes  {decode:8.1f} pairs/s")
+    rate, stats = runner_rate(predictor, model, folder, tmp / "procs.qmfreview", args.batch_size, args.processes)
+    print(f"BatchRunner, {stats.processes} processes  {rate:8.1f} pairs/s = {rate / decode:.2f} x decode-only "
+          f"(target >= 0.8); model {1000 * stats.model_seconds / max(1, stats.processed):.2f} ms/pair in this process")
+    if not args.no_threads:
+        rate_t, stats_t = runner_rate(predictor, model, folder, tmp / "threads.qmfreview", args.batch_size, 0)
+        print(f"BatchRunner, threads      {rate_t:8.1f} pairs/s = {rate_t / decode:.2f} x decode-only")
+    tmp_ctx.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

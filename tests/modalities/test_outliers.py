@@ -1,0 +1,87 @@
+"""Foreign-input generators and the training degradation zoo: seeded, valid raw inputs, unlike the originals."""
+
+import numpy as np
+import pytest
+
+from app.modalities import get_modality, zoo
+from app.modalities import outliers as foreign
+
+IMAGE = {"size": [28, 28], "channels": 1}
+AUDIO = {"sample_rate": 8000}
+
+
+def _speech_like(n=6000):
+    t = np.arange(n) / 8000
+    return (0.3 * np.sin(2 * np.pi * 220 * t) * np.hanning(n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("family", foreign.families_for("image"))
+def test_image_families_are_seeded_valid_raw_images(family):
+    a = foreign.generate("image", family, np.random.default_rng(5), IMAGE)
+    b = foreign.generate("image", family, np.random.default_rng(5), IMAGE)
+    c = foreign.generate("image", family, np.random.default_rng(6), IMAGE)
+    assert a.dtype == np.uint8 and a.shape == (28, 28)
+    assert np.array_equal(a, b)  # same generator state, same picture
+    assert not np.array_equal(a, c)  # another seed, another picture
+    get_modality("image", IMAGE).to_tensor(a)  # the model can read it
+    # the reader's polarity rule already applied: no light-background picture is left un-inverted
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    assert np.median(border) <= 127
+
+
+@pytest.mark.parametrize("family", foreign.families_for("audio"))
+def test_audio_families_are_seeded_valid_raw_waveforms(family):
+    src = _speech_like()
+    a = foreign.generate("audio", family, np.random.default_rng(5), AUDIO, source=src)
+    b = foreign.generate("audio", family, np.random.default_rng(5), AUDIO, source=src)
+    assert a.dtype == np.float32 and a.ndim == 1 and 1000 < a.size <= 8000
+    assert np.array_equal(a, b)
+    assert np.all(np.abs(a) <= 1.0) and np.abs(a).max() > 0.01  # audible, never clipped past full scale
+    assert get_modality("audio", AUDIO).to_tensor(a).shape[0] == 1
+
+
+def test_generators_never_touch_the_global_random_state():
+    np.random.seed(3)
+    before = np.random.random()
+    np.random.seed(3)
+    for kind, params in (("image", IMAGE), ("audio", AUDIO)):
+        for fam in foreign.families_for(kind):
+            foreign.generate(kind, fam, np.random.default_rng(0), params, source=_speech_like())
+    assert np.random.random() == before
+
+
+def test_reversed_speech_needs_a_source_and_unknown_families_are_named():
+    with pytest.raises(ValueError, match="source"):
+        foreign.generate("audio", "reversed_speech", np.random.default_rng(0), AUDIO)
+    rev = foreign.generate("audio", "reversed_speech", np.random.default_rng(0), AUDIO, source=np.arange(4, dtype=np.float32) / 10)
+    assert rev.tolist() == pytest.approx([0.3, 0.2, 0.1, 0.0])
+    with pytest.raises(ValueError, match="checkerboard"):
+        foreign.generate("image", "nonsense", np.random.default_rng(0), IMAGE)
+    with pytest.raises(ValueError, match="kinds"):
+        foreign.generate("text", "tone", np.random.default_rng(0), {})
+
+
+def test_zoo_degrades_more_with_the_level_and_level_zero_is_identity():
+    image, audio = get_modality("image", IMAGE), get_modality("audio", AUDIO)
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    wave = _speech_like()
+    for modality, raw in ((image, digit), (audio, wave)):
+        for kind in [*zoo.zoo_kinds(modality.kind), f"{zoo.zoo_kinds(modality.kind)[0]}+{modality.corruption_kinds[0]}"]:
+            assert np.array_equal(zoo.degrade(modality, raw, kind, 0.0, np.random.default_rng(0)), raw)
+            low = zoo.degrade(modality, raw, kind, 3.0, np.random.default_rng(0))
+            high = zoo.degrade(modality, raw, kind, 10.0, np.random.default_rng(0))
+            assert low.dtype == raw.dtype and low.shape == raw.shape
+            change = [np.abs(x.astype(np.float64) - raw).mean() for x in (low, high)]
+            assert change[1] > change[0] > 0, kind
+            again = zoo.degrade(modality, raw, kind, 10.0, np.random.default_rng(0))
+            assert np.array_equal(again, high)
+
+
+def test_zoo_refuses_unknown_kinds_and_eval_only_kinds_for_training():
+    audio = get_modality("audio", AUDIO)
+    with pytest.raises(ValueError, match=r"unknown audio corruptions \['wobble'\]"):
+        zoo.check_kinds(audio, ["reverb+wobble"])
+    with pytest.raises(ValueError, match="held out"):
+        zoo.check_kinds(audio, ["hum"], training=True)
+    zoo.check_kinds(audio, ["hum"], training=False)  # evaluation may use it
