@@ -10,6 +10,7 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=.venv
 STAMP=$VENV/.qmf-setup-stamp
+TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 
 setup() {
     if [ ! -x "$VENV/bin/python" ]; then
@@ -21,9 +22,12 @@ setup() {
     want=$(sha256sum pyproject.toml | cut -d' ' -f1)
     if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        # torch first, pinned: this CPU build is on the machine already; letting another package
-        # resolve torch would fetch a newer build with gigabytes of CUDA libraries.
-        "$VENV/bin/python" -m pip install --quiet torch==2.13.0
+        # torch first, pinned, CPU build: the public index's Linux wheel of torch brings gigabytes of
+        # CUDA libraries. PyTorch's CPU wheel index is tried first (short timeout, no retries); where
+        # it cannot be reached (offline mirror, no network to download.pytorch.org) the plain index.
+        "$VENV/bin/python" -m pip install --quiet --timeout 15 --retries 0 torch==2.13.0 \
+            --index-url "$TORCH_CPU_INDEX" \
+            || "$VENV/bin/python" -m pip install --quiet torch==2.13.0
         # the distributed extra (Ray, pyarrow) too, so the tests of `qmf batch --engine ray` run
         "$VENV/bin/python" -m pip install --quiet -e ".[dev,distributed]"
         echo "$want" > "$STAMP"

@@ -6,11 +6,16 @@ prediction), with the numbers drawn on them as `TextItem`s; category names are a
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QVBoxLayout, QWidget
 
 from app.gui import style
 
@@ -29,27 +34,105 @@ PROBABILITY_TOOLTIP = (
 )
 SWEEP_TOOLTIP = (
     "For the current pair, each input in turn is degraded with its chosen corruption over the whole "
-    "severity range (0–10) while the others stay clean. Solid: that input's quality score. "
-    "Dashed: the fused prediction's probability (confidence) at that severity."
+    "severity range (0–10) while the others stay clean. Top: that input's quality score. Bottom: the "
+    "fused prediction's probability (confidence) at that severity. The vertical lines mark each "
+    "input's current level. Drag to pan, wheel to zoom; right-click to copy, export or reset."
 )
+RANGE_STEP = 0.5  # the quality chart's y-range moves in these steps, and only outwards, for one pair
 
 
 LEGEND_ROOM_PX = 56  # the legend's row plus a bar's number: kept clear above the tallest bar
 
 
 class _Chart(pg.PlotWidget):
-    def __init__(self, title: str, tooltip: str, parent=None):
+    """A chart with a value under the mouse (`hover_text`), and a context menu: copy to the
+    clipboard, save as SVG or PNG, and, where zooming is on, reset the view."""
+
+    zoomable = False
+    default_name = "chart"
+
+    def __init__(self, title: str, tooltip: str, parent=None, minimum_height: int = 170):
         super().__init__(parent)
         self.setTitle(title)
         self.setToolTip(tooltip)
         self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
+        self.setMouseEnabled(x=self.zoomable, y=self.zoomable)
         self.hideButtons()
-        self.setMinimumHeight(170)
+        self.setMinimumHeight(minimum_height)
         self.legend = self.addLegend(offset=(-4, 4), labelTextSize="8pt")
         self._texts: list[pg.TextItem] = []
         self._y_request: tuple[float, float] | None = None
+        self.hover_label = pg.TextItem("", anchor=(0, 1), color=style.text_colour(), fill=pg.mkBrush(0, 0, 0, 0))
+        self.hover_label.setZValue(100)
+        self.hover_label.setVisible(False)
+        self.addItem(self.hover_label, ignoreBounds=True)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.apply_palette()
+
+    # --- hover ---------------------------------------------------------------------------------------
+    def hover_text(self, x: float, y: float) -> str | None:
+        """The values at data point (x, y), as one short line; None: nothing there."""
+        return None
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        box = self.getViewBox()
+        if not box.sceneBoundingRect().contains(scene_pos):
+            self.hover_label.setVisible(False)
+            return
+        point = box.mapSceneToView(scene_pos)
+        text = self.hover_text(point.x(), point.y())
+        if not text:
+            self.hover_label.setVisible(False)
+            return
+        self.hover_label.setText(text)
+        (x0, x1), (y0, y1) = box.viewRange()
+        # keep the label inside the plot: to the left of the pointer on the right half
+        self.hover_label.setAnchor((1, 1) if point.x() > (x0 + x1) / 2 else (0, 1))
+        self.hover_label.setPos(point.x(), min(max(point.y(), y0 + 0.12 * (y1 - y0)), y1))
+        self.hover_label.setVisible(True)
+
+    # --- context menu: copy, export, reset ----------------------------------------------------------------
+    def chart_menu(self) -> QMenu:
+        menu = QMenu(self)
+        menu.addAction(QAction("&Copy chart", menu, triggered=self.copy_to_clipboard))
+        menu.addAction(QAction("Save as &SVG…", menu, triggered=lambda: self._save_dialog("svg")))
+        menu.addAction(QAction("Save as &PNG…", menu, triggered=lambda: self._save_dialog("png")))
+        if self.zoomable:
+            menu.addSeparator()
+            menu.addAction(QAction("&Reset zoom", menu, triggered=self.reset_view))
+        return menu
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.chart_menu().exec(event.globalPos())
+        event.accept()
+
+    def copy_to_clipboard(self) -> None:
+        QApplication.clipboard().setImage(self.grab().toImage())
+
+    def export_svg(self, path: str | Path) -> bool:
+        """The chart as vectors (Qt's SVG generator: pyqtgraph's own exporter fails on this Qt's paths)."""
+        generator = QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(self.size())
+        generator.setViewBox(self.rect())
+        generator.setTitle(self.getPlotItem().titleLabel.text or self.default_name)
+        painter = QPainter()
+        if not painter.begin(generator):
+            return False
+        self.render(painter)
+        return painter.end()
+
+    def export_png(self, path: str | Path) -> bool:
+        return self.grab().save(str(path))
+
+    def _save_dialog(self, kind: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, f"Save chart as {kind.upper()}", f"{self.default_name}.{kind}",
+                                              f"{kind.upper()} files (*.{kind})")
+        if path:
+            self.export_svg(path) if kind == "svg" else self.export_png(path)
+
+    def reset_view(self) -> None:
+        """Back to the whole data range (after zooming or panning)."""
 
     def set_y_range_below_legend(self, bottom: float, data_top: float) -> None:
         """Show [bottom, data_top] with LEGEND_ROOM_PX of the plot's height left free above data_top.
@@ -78,6 +161,10 @@ class _Chart(pg.PlotWidget):
                 label.setText(label.text, color=style.text_colour())
         for t in self._texts:
             t.setColor(style.text_colour())
+        hover = self.__dict__.get("hover_label")  # palette events can arrive inside __init__
+        if hover is not None:
+            hover.setColor(style.text_colour())
+            hover.fill = pg.mkBrush(style.plot_background())
 
     def _set_texts(self, specs: list[tuple[float, float, str]]) -> None:
         """Numbers on bars: (x, y, text); text items are reused."""
@@ -99,9 +186,15 @@ class _Chart(pg.PlotWidget):
 class QualityChart(_Chart):
     """Two bars per modality: its quality score and its share of the fusion weight."""
 
+    default_name = "quality"
+
     def __init__(self, parent=None):
-        super().__init__("Quality and share of the fusion weight", QUALITY_TOOLTIP, parent)
+        # A short title: the title sets the plot's minimum width, and a narrower chart (at 2× scale,
+        # in the Review detail pane) is clipped, not shrunk. The tooltip says what the bars are.
+        super().__init__("Quality and share", QUALITY_TOOLTIP, parent)
         self.names: list[str] = []
+        self._range_key: object = None
+        self._range: tuple[float, float] = (0.0, 1.0)
         self.quality_bars = pg.BarGraphItem(x=[], height=[], width=0.36, brush=style.QUALITY)
         self.share_bars = pg.BarGraphItem(x=[], height=[], width=0.36, brush=style.SHARE)
         self.addItem(self.quality_bars)
@@ -123,19 +216,33 @@ class QualityChart(_Chart):
         self.share_bars.setOpts(x=x + 0.19, height=np.zeros(len(x)))
         self._set_texts([])
         self.setXRange(-0.6, max(len(self.names), 1) - 0.4, padding=0)
+        self._range_key, self._range = None, (0.0, 1.0)
         self.set_y_range_below_legend(0.0, 1.0)
 
-    def set_values(self, quality: dict[str, float], share: dict[str, float]) -> None:
+    def set_values(self, quality: dict[str, float], share: dict[str, float], range_key: object = None) -> None:
+        """Show one prediction's bars. For the same `range_key` (the same pair of files) the y-range
+        only grows, in RANGE_STEP steps: dragging a slider does not make the axis jump."""
         x = np.arange(len(self.names), dtype=float)
         q = np.array([quality.get(n, 0.0) for n in self.names], dtype=float)
         s = np.array([share.get(n, 0.0) for n in self.names], dtype=float)
         self.quality_bars.setOpts(x=x - 0.19, height=q)
         self.share_bars.setOpts(x=x + 0.19, height=s)
-        bottom = min(0.0, float(np.min(q, initial=0.0)) * 1.18)
-        self.set_y_range_below_legend(bottom, max(1.0, float(np.max(q, initial=0.0))))
+        bottom = min(0.0, math.floor(float(np.min(q, initial=0.0)) * 1.18 / RANGE_STEP) * RANGE_STEP)
+        top = max(1.0, math.ceil(float(np.max(q, initial=0.0)) / RANGE_STEP) * RANGE_STEP)
+        if range_key is not None and range_key == self._range_key:
+            bottom, top = min(bottom, self._range[0]), max(top, self._range[1])
+        self._range_key, self._range = range_key, (bottom, top)
+        self.set_y_range_below_legend(bottom, top)
         specs = [(xi - 0.19, max(qi, 0.0), f"{qi:.3f}") for xi, qi in zip(x, q, strict=True)]
         specs += [(xi + 0.19, si, f"{si:.0%}") for xi, si in zip(x, s, strict=True)]
         self._set_texts(specs)
+
+    def hover_text(self, x: float, y: float) -> str | None:
+        i = int(round(x))
+        if not 0 <= i < len(self.names) or abs(x - i) > 0.45:
+            return None
+        v = self.bar_heights()[self.names[i]]
+        return f"{self.names[i]}: quality {v['quality']:.3f}, share {v['share']:.1%}"
 
     def bar_heights(self) -> dict[str, dict[str, float]]:
         """What the bars show, by modality (for tests and export)."""
@@ -146,6 +253,8 @@ class QualityChart(_Chart):
 
 class ProbabilityChart(_Chart):
     """Per class: each modality's probability and the fused one, side by side."""
+
+    default_name = "probabilities"
 
     def __init__(self, parent=None):
         super().__init__("Class probabilities", PROBABILITY_TOOLTIP, parent)
@@ -195,52 +304,145 @@ class ProbabilityChart(_Chart):
         self.bars["fused"].setOpts(x=x + offsets["fused"], height=f)
         self._set_texts([(xi + offsets["fused"], fi, f"{fi:.2f}") for xi, fi in zip(x, f, strict=True) if fi >= 0.05])
 
+    def hover_text(self, x: float, y: float) -> str | None:
+        i = int(round(x))
+        if not 0 <= i < len(self.labels) or abs(x - i) > 0.45:
+            return None
+        parts = []
+        for name, bar in self.bars.items():
+            heights = bar.opts.get("height")
+            if heights is not None and len(heights) > i:
+                parts.append(f"{name} {float(heights[i]):.3f}")
+        return f"class {self.labels[i]}: " + " · ".join(parts) if parts else None
 
-class SweepPlot(_Chart):
-    """Quality (solid) and fused confidence (dashed) against severity, one colour per modality."""
+
+class _SweepPanel(_Chart):
+    zoomable = True
+    default_name = "sweep"
+
+    def __init__(self, title: str, y_label: str, owner: SweepPlot):
+        super().__init__(title, SWEEP_TOOLTIP, minimum_height=110)
+        self._owner = owner
+        self.setLabel("left", y_label)
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.setXRange(0, 10, padding=0.02)
+        self.getViewBox().setLimits(xMin=-0.5, xMax=10.5)
+
+    def hover_text(self, x: float, y: float) -> str | None:
+        return self._owner.hover_text(x, self)
+
+    def reset_view(self) -> None:
+        self._owner.reset_view()
+
+
+class SweepPlot(QWidget):
+    """The severity sweep in two panels sharing the severity axis: each input's quality (top) and the
+    fused confidence when that input is degraded (bottom); one colour per input, a legend in each,
+    and a vertical line at each input's current level."""
 
     def __init__(self, parent=None):
-        super().__init__("Severity sweep", SWEEP_TOOLTIP, parent)
-        self.setLabel("bottom", "severity (0–10)")
-        self.setLabel("left", "score")
-        self.showGrid(x=True, y=True, alpha=0.2)
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.quality_plot = _SweepPanel("Quality of the degraded input", "quality −E/10", self)
+        self.confidence_plot = _SweepPanel("Fused confidence with that input degraded", "probability", self)
+        self.confidence_plot.setLabel("bottom", "severity (0–10)")
+        self.confidence_plot.setXLink(self.quality_plot)
+        for panel in self.panels():
+            panel.getAxis("left").setWidth(48)  # aligned severity axes
+            layout.addWidget(panel, 1)
+        self.setToolTip(SWEEP_TOOLTIP)
         self.curves: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
-        self.legend.setColumnCount(2)
-        self.setXRange(0, 10, padding=0.02)
-        self.setYRange(0, 1.05, padding=0)
-        self.key_html = ""
+        self.level_lines: dict[str, tuple[pg.InfiniteLine, pg.InfiniteLine]] = {}
+        self.sweep: dict[str, Any] | None = None
+        self.reset_view()
+
+    def panels(self) -> tuple[_SweepPanel, _SweepPanel]:
+        return self.quality_plot, self.confidence_plot
 
     def set_modalities(self, names: list[str]) -> None:
-        for quality, confidence in self.curves.values():
-            self.removeItem(quality)
-            self.removeItem(confidence)
-        self.legend.clear()
-        self.legend.setVisible(False)  # the key is in the title: a legend box would cover the curves
-        self.curves = {}
-        keys = []
+        for name in list(self.curves):
+            for panel, item in zip(self.panels(), self.curves[name], strict=True):
+                panel.removeItem(item)
+            for panel, line in zip(self.panels(), self.level_lines[name], strict=True):
+                panel.removeItem(line)
+        for panel in self.panels():
+            panel.legend.clear()
+        self.curves, self.level_lines = {}, {}
         for i, name in enumerate(names):
             colour = style.series_colour(i)
-            q = self.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour)
-            c = self.plot([], [], pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine))
+            q = self.quality_plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
+                                       symbolBrush=colour, name=f"{name}")
+            c = self.confidence_plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="t", symbolSize=6,
+                                          symbolBrush=colour, name=f"{name} degraded")
             self.curves[name] = (q, c)
-            keys.append(f"<span style='color:{colour}'>━ {name} quality &nbsp;╍ fused confidence</span>")
-        self.key_html = " &nbsp; ".join(keys)
-        self.setTitle(f"Severity sweep (one input degraded at a time): {self.key_html}", size="9pt")
+            lines = []
+            for panel in self.panels():
+                line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
+                line.setVisible(False)
+                panel.addItem(line, ignoreBounds=True)
+                lines.append(line)
+            self.level_lines[name] = (lines[0], lines[1])
+        for panel in self.panels():
+            panel.legend.setColumnCount(max(len(names), 1))
+        self.sweep = None
         self.apply_palette()
 
     def clear_values(self) -> None:
+        """No curves (a new pair: the previous pair's sweep no longer applies)."""
         for q, c in self.curves.values():
             q.setData([], [])
             c.setData([], [])
+        self.sweep = None
+
+    def has_curves(self) -> bool:
+        return any(len(q.getData()[0] or []) for q, _ in self.curves.values())
 
     def set_sweep(self, result: dict[str, Any]) -> None:
+        self.sweep = result
         levels = np.asarray(result["levels"], dtype=float)
-        top = 1.0
         for name, data in result["modalities"].items():
             if name not in self.curves:
                 continue
             q, c = self.curves[name]
             q.setData(levels, np.asarray(data["quality"], dtype=float))
             c.setData(levels, np.asarray(data["confidence"], dtype=float))
-            top = max(top, float(np.max(data["quality"], initial=0.0)))
-        self.setYRange(0, top * 1.05, padding=0)
+        self.reset_view()
+
+    def set_current_levels(self, levels: dict[str, float]) -> None:
+        """Mark each input's current severity (a line in its colour in both panels)."""
+        for name, lines in self.level_lines.items():
+            level = levels.get(name)
+            for line in lines:
+                line.setVisible(level is not None)
+                if level is not None:
+                    line.setValue(float(level))
+
+    def current_levels(self) -> dict[str, float]:
+        return {n: float(lines[0].value()) for n, lines in self.level_lines.items() if lines[0].isVisible()}
+
+    def reset_view(self) -> None:
+        self.quality_plot.setXRange(0, 10, padding=0.02)
+        top = 1.0
+        if self.sweep:
+            top = max([top] + [float(np.max(d["quality"], initial=0.0)) for d in self.sweep["modalities"].values()])
+        self.quality_plot.setYRange(0, top * 1.15, padding=0)
+        self.confidence_plot.setYRange(0, 1.15, padding=0)
+
+    def hover_text(self, x: float, panel: _SweepPanel) -> str | None:
+        if not self.sweep:
+            return None
+        levels = list(self.sweep["levels"])
+        i = int(np.argmin([abs(x - lv) for lv in levels]))
+        key = "quality" if panel is self.quality_plot else "confidence"
+        parts = [f"{n} {d[key][i]:.3f}" for n, d in self.sweep["modalities"].items() if n in self.curves]
+        what = "quality" if key == "quality" else "fused confidence with"
+        return f"severity {levels[i]:g}: {what} " + " · ".join(parts)
+
+    def apply_palette(self) -> None:
+        for panel in self.panels():
+            panel.apply_palette()
+            background = style.plot_background()
+            background.setAlpha(215)  # the legend stays readable over a curve and the curve shows through
+            panel.legend.setBrush(pg.mkBrush(background))

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QGroupBox,
     QHBoxLayout,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.playback import AudioPlayer
 from app.gui.previews import AudioPreview, GenericPreview, ImagePreview, Preview, TextPreview
 from app.modalities import modality_class
 
@@ -59,6 +61,7 @@ class InputPanel(QGroupBox):
         self.params: dict[str, Any] = dict(spec.get("preprocessing") or {})
         super().__init__(f"{self.name}  ({self.kind or 'unknown kind'})", parent)
         self.path: str | None = None
+        self.good_path: str | None = None  # the last file of this input that was read and predicted
         self.error: str | None = None
         self._shown_raw: np.ndarray | None = None
         self.extensions = extensions_for(self.kind)
@@ -102,14 +105,21 @@ class InputPanel(QGroupBox):
         self.slider.setToolTip("Severity, 0 (clean) to 10 (worst). Moving it re-predicts live.")
         self.level_label = QLabel("0.0")
         self.level_label.setMinimumWidth(30)
+        # "missing" is on or off, not a severity: a check box stands in for the slider (it sets the
+        # level to 0 or 10, which is all the corruption distinguishes).
+        self.missing_box = QCheckBox("leave this input out")
+        self.missing_box.setToolTip("The model gets a blank input instead, as if the file were missing")
+        self.missing_box.setVisible(False)
         degrade.addWidget(self.corruption_box)
         degrade.addWidget(self.slider, 1)
+        degrade.addWidget(self.missing_box, 1)
         degrade.addWidget(self.level_label)
         layout.addLayout(degrade)
         if self.corruption_box.count() == 0:
             for w in (self.corruption_box, self.slider):
                 w.setEnabled(False)
         self.slider.valueChanged.connect(self._on_slider)
+        self.missing_box.toggled.connect(lambda on: self.set_level(10.0 if on else 0.0))
         self.corruption_box.currentTextChanged.connect(self._on_kind)
 
     def _add_extra_buttons(self, layout: QHBoxLayout) -> None:
@@ -118,25 +128,51 @@ class InputPanel(QGroupBox):
     # --- state ---------------------------------------------------------------------------------------
     def set_file(self, path: str | Path | None) -> None:
         self.path = str(path) if path is not None else None
-        self.error = None
-        self.error_label.setVisible(False)
-        self.error_label.setText("")
+        if self.path is None:
+            self.good_path = None  # emptied on purpose: nothing to go back to
+        self.clear_error()
         self.file_label.setText(Path(self.path).name if self.path else "no file (a blank input is used)")
         self.file_label.setToolTip(self.path or "")
         self.info_label.setText("reading…" if self.path else "")
 
-    def show_error(self, message: str) -> None:
-        """A bad file: say what is wrong and forget the file (the input counts as missing)."""
+    def mark_good(self) -> None:
+        """The current file was read and predicted: a later file that fails goes back to this one."""
+        self.good_path = self.path
+        self._good_info = self.info_label.text()
+
+    def show_error(self, message: str) -> bool:
+        """A bad file: say what is wrong. Returns True when the panel went back to its previous good
+        file (kept with its preview); False when there is none (the input is then unusable, and the
+        page does not predict with a blank in its place)."""
         self.error = message
-        self.path = None
         self.error_label.setText(message)
         self.error_label.setVisible(True)
+        if self.good_path is not None and self.good_path != self.path:
+            self.path = self.good_path
+            self.file_label.setText(Path(self.path).name)
+            self.file_label.setToolTip(self.path)
+            self.info_label.setText(getattr(self, "_good_info", ""))
+            return True
+        self.path = None
+        self.good_path = None
         self.file_label.setText("no usable file")
+        self.file_label.setToolTip("")
         self.info_label.setText("")
         self.preview.show_raw(None)
         self._shown_raw = None
+        return False
 
-    def show_input(self, raw: np.ndarray | None, info: str = "") -> None:
+    def blocks_prediction(self) -> bool:
+        """An open failed and no good file is left: predicting now would use a blank instead."""
+        return self.error is not None and self.path is None
+
+    def clear_error(self) -> None:
+        self.error = None
+        self.error_label.setVisible(False)
+        self.error_label.setText("")
+
+    def show_input(self, raw: np.ndarray | None, info: str = "", clean: np.ndarray | None = None) -> None:
+        """Show what the model sees (`raw`, degraded); `clean` is the input as read, before degrading."""
         # The worker hands back the same (cached) array for an input that was not degraded: skip
         # redrawing it, so dragging one input's slider does not redraw the others.
         if raw is None or raw is not self._shown_raw:
@@ -161,19 +197,42 @@ class InputPanel(QGroupBox):
 
     def reset_degradation(self) -> None:
         self.slider.setValue(0)
+        self.missing_box.blockSignals(True)
+        self.missing_box.setChecked(False)
+        self.missing_box.blockSignals(False)
 
     def file_filter(self) -> str:
+        return ";;".join(f for f in (self.type_filter(), "All files (*)") if f)
+
+    def type_filter(self) -> str:
+        """'Image files (*.png *.PNG …)' for a file dialog; '' for a kind with no known suffixes."""
         pattern = " ".join(f"*{e}" for e in self.extensions)
-        return f"{self.kind.capitalize() or 'Input'} files ({pattern});;All files (*)" if pattern else "All files (*)"
+        if pattern:  # upper-case too: file dialogs match case-sensitively on Linux
+            pattern += " " + " ".join(f"*{e.upper()}" for e in self.extensions)
+        return f"{self.kind.capitalize() or 'Input'} files ({pattern})" if pattern else ""
 
     def apply_palette(self) -> None:
         self.preview.apply_palette()
 
+    def is_on_off(self) -> bool:
+        """The chosen corruption has no severity (it is either applied or not)."""
+        return self.corruption_box.currentText() == "missing"
+
     def _on_slider(self, value: int) -> None:
         self.level_label.setText(f"{value / SLIDER_STEPS_PER_LEVEL:.1f}")
+        self.missing_box.blockSignals(True)
+        self.missing_box.setChecked(value > 0)
+        self.missing_box.blockSignals(False)
         self.degradationChanged.emit(self.name)
 
     def _on_kind(self, _text: str) -> None:
+        on_off = self.is_on_off()
+        self.slider.setVisible(not on_off)
+        self.level_label.setVisible(not on_off)
+        self.missing_box.setVisible(on_off)
+        if on_off and 0 < self.level() < 10:
+            self.set_level(10.0)  # a level in between means "missing" too: say it as it is
+            return
         if self.level() > 0:
             self.degradationChanged.emit(self.name)
 
@@ -183,36 +242,44 @@ class ImagePanel(InputPanel):
 
 
 class AudioPanel(InputPanel):
-    """Waveform + spectrogram; a play button when QtMultimedia is installed (hidden otherwise)."""
+    """Waveform + spectrogram, and playback of the recording and of what the model heard."""
 
     preview_class = AudioPreview
 
     def _add_extra_buttons(self, layout: QHBoxLayout) -> None:
-        self.player = None
-        self.play_button = QPushButton("▶ Play")
-        self.play_button.setToolTip("Play the original file")
-        self.play_button.setVisible(False)
-        try:
-            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
-        except ImportError:
-            return
-        self.player = QMediaPlayer(self)
-        self._audio_output = QAudioOutput(self)
-        self.player.setAudioOutput(self._audio_output)
-        self.play_button.clicked.connect(self._play)
-        self.play_button.setVisible(True)
-        self.play_button.setEnabled(False)
-        layout.addWidget(self.play_button)
+        self.player = AudioPlayer()
+        self.play_button = self.player.play_button
+        self.player.positionChanged.connect(lambda seconds: self.preview.set_play_position(seconds))
+        self._clean = None
+        layout.addWidget(self.player)
 
     def set_file(self, path):
         super().set_file(path)
-        if self.player is not None:
-            self.play_button.setEnabled(self.path is not None)
+        if self.path is None:
+            self._clean = None
+            self.player.set_audio(None, self._rate())
 
-    def _play(self) -> None:
-        if self.player is not None and self.path:
-            self.player.setSource(QUrl.fromLocalFile(self.path))
-            self.player.play()
+    def show_error(self, message: str) -> bool:
+        kept = super().show_error(message)
+        if not kept:
+            self._clean = None
+            self.player.set_audio(None, self._rate())
+        return kept
+
+    def show_input(self, raw: np.ndarray | None, info: str = "", clean: np.ndarray | None = None) -> None:
+        super().show_input(raw, info, clean)
+        if self.path is None:  # a blank input: nothing worth playing
+            self._clean = None
+            self.player.set_audio(None, self._rate())
+            return
+        clean = raw if clean is None else clean
+        if clean is not self._clean:
+            self._clean = clean
+            self.player.set_audio(clean, self._rate())
+        self.player.set_degraded(None if raw is None or raw is clean else raw)
+
+    def _rate(self) -> int:
+        return int(self.params.get("sample_rate", 8000))
 
 
 class TextPanel(InputPanel):

@@ -54,7 +54,7 @@ class ImagePreview(Preview):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.view = pg.GraphicsLayoutWidget()
-        self.view.setMinimumHeight(140)
+        self.view.setMinimumHeight(100)
         self.view.setMaximumHeight(180)
         self.box = self.view.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -83,7 +83,7 @@ class AudioPreview(Preview):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         self.wave_plot = pg.PlotWidget()
-        self.wave_plot.setMinimumHeight(70)
+        self.wave_plot.setMinimumHeight(55)
         self.wave_plot.setMaximumHeight(105)
         self.wave_plot.setLabel("left", "amplitude")
         self.wave_plot.setYRange(-1, 1, padding=0.05)
@@ -93,7 +93,7 @@ class AudioPreview(Preview):
         self.wave_curve.setDownsampling(auto=True, method="peak")
         self.wave_curve.setClipToView(True)
         self.spec_plot = pg.PlotWidget()
-        self.spec_plot.setMinimumHeight(100)
+        self.spec_plot.setMinimumHeight(75)
         self.spec_plot.setMaximumHeight(145)
         self.spec_plot.setLabel("bottom", "time", units="s")
         self.spec_plot.setLabel("left", "frequency (Hz)")
@@ -113,7 +113,26 @@ class AudioPreview(Preview):
             plot.getAxis("left").setWidth(48)  # aligned time axes
         layout.addWidget(self.wave_plot, 2)
         layout.addWidget(self.spec_plot, 3)
+        # Where playback is: one line across the waveform and the spectrogram, hidden when idle.
+        self.play_markers = []
+        for plot in (self.wave_plot, self.spec_plot):
+            marker = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#D81B60", width=2))
+            marker.setVisible(False)
+            marker.setZValue(10)
+            plot.addItem(marker, ignoreBounds=True)
+            self.play_markers.append(marker)
         self.apply_palette()
+
+    def set_play_position(self, seconds: float | None) -> None:
+        """Move the playback marker to `seconds`; None hides it."""
+        for marker in self.play_markers:
+            marker.setVisible(seconds is not None)
+            if seconds is not None:
+                marker.setValue(float(seconds))
+
+    def play_position(self) -> float | None:
+        marker = self.play_markers[0]
+        return float(marker.value()) if marker.isVisible() else None
 
     def apply_palette(self) -> None:
         for plot in (self.wave_plot, self.spec_plot):

@@ -157,7 +157,8 @@ class ResultView(QWidget):
                f"(sha256 {str(model.get('sha256', ''))[:12]})</span>" if model else "")
         )
         self.quality_chart.set_values({n: r["quality"] for n, r in mods.items()},
-                                      {n: r["share"] for n, r in mods.items()})
+                                      {n: r["share"] for n, r in mods.items()},
+                                      range_key=tuple(r.get("file") for r in mods.values()))
         self.probability_chart.set_values({n: r["probabilities"] for n, r in mods.items()}, p["probabilities"])
         self._fill_table(p)
         if self.show_previews and raw_inputs is not None:

@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QTabWidget, QWidget
+from PySide6.QtCore import QEvent, QMargins, QRect, QSettings, Signal
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QScrollArea, QTabWidget, QWidget
 
 import app
 from app.gui import help as help_sheets
@@ -26,6 +26,24 @@ from app.gui.review import ReviewView
 
 SETTINGS_ENV = "QMF_STUDIO_SETTINGS"
 DEFAULT_SIZE = (1360, 860)
+# The window manager's frame around a window not yet shown (title bar, borders): room kept for it so
+# that the frame, not only the client area, fits the screen. Replaced by the real one once shown.
+FRAME_ALLOWANCE = QMargins(4, 32, 4, 4)
+
+
+def fit_rect(want: QRect, available: QRect, frame: QMargins | None = None) -> QRect:
+    """`want` (client area) shrunk and moved so that it plus its `frame` lies inside `available`.
+
+    Both in device-independent pixels (`QScreen.availableGeometry`): with QT_SCALE_FACTOR=2 a
+    1600×1000 screen is 800×500 of them.
+    """
+    frame = QMargins() if frame is None else frame
+    room_w = available.width() - frame.left() - frame.right()
+    room_h = available.height() - frame.top() - frame.bottom()
+    w, h = max(1, min(want.width(), room_w)), max(1, min(want.height(), room_h))
+    x = min(max(want.x(), available.left() + frame.left()), available.left() + frame.left() + room_w - w)
+    y = min(max(want.y(), available.top() + frame.top()), available.top() + frame.top() + room_h - h)
+    return QRect(x, y, w, h)
 
 CREDITS_HTML = (
     "<p>The bundled model is trained on <b>AV-MNIST</b>, built from "
@@ -42,10 +60,24 @@ def make_settings() -> QSettings:
     return QSettings("QMF Studio", "QMF Studio")
 
 
+def window_title(model_name: str) -> str:
+    """"avmnist-qmf — QMF Studio". The app's name comes last: where the application display name is
+    set (main() sets it) Qt appends it to every title that does not already end with it."""
+    return f"{model_name} — QMF Studio" if model_name else "QMF Studio"
+
+
+def _scrolling(page: QWidget) -> QScrollArea:
+    """A page that scrolls below its minimum size instead of making the window outgrow the screen."""
+    area = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+    area.setWidget(page)
+    return area
+
+
 class MainWindow(QMainWindow):
     """QMF Studio's main window. `model_path=None` opens the bundled model."""
 
     closed = Signal()
+    fit_screen = True  # False: keep the size asked for (--screenshot renders off-screen at a fixed size)
     predict: PredictPage | None = None  # palette events arrive during construction, before the pages
     review: ReviewView | None = None
 
@@ -59,7 +91,7 @@ class MainWindow(QMainWindow):
         self.review = ReviewView(model_path_provider=self._model_for_review, settings=self.settings)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.predict, "Predict")
-        self.tabs.addTab(self.review, "Review")
+        self.tabs.addTab(_scrolling(self.review), "Review")
         self.setCentralWidget(self.tabs)
 
         status = self.statusBar()
@@ -73,7 +105,7 @@ class MainWindow(QMainWindow):
         self.review.runStatus.connect(self._show_review_status)
         self.review.openPairInPredict.connect(self._open_pair_in_predict)
         self.predict.titleChanged.connect(
-            lambda name: self.setWindowTitle(f"QMF Studio — {name}" if name else "QMF Studio"))
+            lambda name: self.setWindowTitle(window_title(name)))
 
         self.actions_by_id: dict[str, QAction] = {}
         self._render_menus()
@@ -136,6 +168,7 @@ class MainWindow(QMainWindow):
 
     def _add_submenu(self, parent: QMenu, spec: Submenu) -> None:
         menu = parent.addMenu(spec.text)
+        menu.setToolTipsVisible(True)  # e.g. the recent pairs' full paths
         self.menus_by_id[spec.id] = menu
         provider = self._slot(spec.provider)
         if spec.refill == "inputs":
@@ -214,7 +247,29 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(*DEFAULT_SIZE)
+        self.fit_to_screen()
         self.predict.restore_state()
+
+    def fit_to_screen(self) -> None:
+        """Keep the whole window (frame included) on the screen's available area, whatever was
+        restored or asked for: a 1360×860 default overflows a 1366×768 laptop screen."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if not self.fit_screen or screen is None or self.isMaximized() or self.isFullScreen():
+            return
+        frame = FRAME_ALLOWANCE
+        if self.isVisible():
+            outer, inner = self.frameGeometry(), self.geometry()
+            frame = QMargins(inner.left() - outer.left(), inner.top() - outer.top(),
+                             outer.right() - inner.right(), outer.bottom() - inner.bottom())
+        fitted = fit_rect(self.geometry(), screen.availableGeometry(), frame)
+        if fitted != self.geometry():
+            self.setGeometry(fitted)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not getattr(self, "_fitted_when_shown", False):  # the real frame is known now
+            self._fitted_when_shown = True
+            self.fit_to_screen()
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) and \

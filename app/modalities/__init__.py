@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .audio import AudioModality
-from .base import InputError, Modality
+from .base import InputError, InputWarning, Modality
 from .image import ImageModality
 from .text import TextModality
 
@@ -49,6 +49,7 @@ __all__ = [
     "AudioModality",
     "ImageModality",
     "InputError",
+    "InputWarning",
     "Modality",
     "TextModality",
     "get_modality",

@@ -50,6 +50,15 @@ class InputError(UserError):
         return (type(self), (self.path, self.reason, self.hint))
 
 
+class InputWarning(UserWarning):
+    """A file that is used, but not all of it (e.g. only the first frame of an animated GIF).
+    `str(w)` is one line naming the file, like `InputError`."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path, self.reason = str(path), _one_line(reason)
+        super().__init__(f"{self.path}: {self.reason}")
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 

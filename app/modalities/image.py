@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
 
-from .base import InputError, Modality, check_level, check_rng, decode_budget, positive_number, require_file
+from .base import (
+    InputError,
+    InputWarning,
+    Modality,
+    check_level,
+    check_rng,
+    decode_budget,
+    positive_number,
+    require_file,
+)
 
 SUPPORTED_HINT = "supported image formats: PNG, JPEG, BMP, TIFF, WebP, GIF"
 
@@ -195,6 +204,10 @@ class ImageModality(Modality):
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 with Image.open(p) as im:
                     decoded = self._check_size(p, im)
+                    frames = int(getattr(im, "n_frames", 1) or 1)
+                    if frames > 1:
+                        warnings.warn(InputWarning(p, f"an animated image with {frames} frames: only the first "
+                                                      "frame is used"), stacklevel=2)
                     with decode_budget(decoded):
                         try:
                             return self._prepare(im)

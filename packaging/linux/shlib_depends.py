@@ -16,6 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for app.gui.xcb_libs
+from app.gui.xcb_libs import DEBIAN_PACKAGES  # noqa: E402  (the X11 plugin's sonames -> packages; one table)
+
 # soname prefix -> Debian 12 package, for libraries the build machine may not have installed.
 KNOWN = {
     "libGL.so": "libgl1",
@@ -91,6 +94,9 @@ GLIBC_ONLY = {"libc6"}
 # libxcb-cursor0 is needed to load the Qt xcb platform plugin"): without it the app cannot open a
 # window on an X11 desktop that lacks the package.
 RUNTIME_LOADED = {"platforms/libqxcb.so": ("libxcb-cursor0",)}
+# Sound output: miniaudio (playback in the GUI) dlopens PulseAudio or ALSA; without either the Play
+# button says there is no audio output, so these are recommended, not required.
+RUNTIME_RECOMMENDED = {"_miniaudio.abi3.so": ("libpulse0 | libasound2",)}
 
 
 def runtime_loaded_packages(relative_paths: list[str]) -> dict[str, str]:
@@ -126,6 +132,8 @@ def package_of(path: str, cache: dict[str, str | None]) -> str | None:
 
 
 def known_package(soname: str) -> str | None:
+    if soname in DEBIAN_PACKAGES:
+        return DEBIAN_PACKAGES[soname]
     for prefix, pkg in sorted(KNOWN.items(), key=lambda kv: -len(kv[0])):
         if soname.startswith(prefix):
             return pkg
@@ -178,6 +186,11 @@ def analyse(folder: Path) -> tuple[list[str], list[str], list[str]]:
             (recommended if optional else required).setdefault(pkg, set()).add(soname)
     for pkg, rel in runtime_loaded_packages([str(f.relative_to(folder)) for f in files]).items():
         required.setdefault(pkg, set()).add(f"dlopen by {rel}")
+    for f in files:
+        for tag, packages in RUNTIME_RECOMMENDED.items():
+            if str(f).endswith(tag):
+                for pkg in packages:
+                    recommended.setdefault(pkg, set()).add(f"dlopen by {f.relative_to(folder)}")
     floor = glibc_floor([f for f in files if "/torch/" in str(f) or f.parent == folder or "/PySide6/" in str(f)])
     deps = []
     for pkg in sorted(required):

@@ -143,3 +143,28 @@ def test_deb_depends_on_what_qt_opens_at_run_time():
     assert module.runtime_loaded_packages(with_x11) == {
         "libxcb-cursor0": "_internal/PySide6/Qt/plugins/platforms/libqxcb.so"}
     assert module.runtime_loaded_packages(with_x11[::2]) == {}
+
+
+@pytest.mark.skipif(not (shutil.which("ldd") and shutil.which("objdump") and shutil.which("dpkg")),
+                    reason="needs ldd, objdump and dpkg (a Debian build machine)")
+def test_deb_depends_on_every_system_library_of_the_x11_plugin(tmp_path):
+    """The .deb's Depends cover what the app's start-up check asks for (the plugin's own and Qt's xcb library's)."""
+    from app.gui import xcb_libs
+
+    plugin = xcb_libs.xcb_plugin_path()
+    if plugin is None:
+        pytest.skip("PySide6's X11 plugin is not installed here")
+    spec = importlib.util.spec_from_file_location("qmf_shlib_depends", PKG / "linux" / "shlib_depends.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    qpa = plugin.parents[2] / "lib" / "libQt6XcbQpa.so.6"
+    (tmp_path / "qt" / "plugins" / "platforms").mkdir(parents=True)
+    (tmp_path / "qt" / "lib").mkdir()
+    shutil.copy(plugin, tmp_path / "qt" / "plugins" / "platforms" / plugin.name)
+    shutil.copy(qpa, tmp_path / "qt" / "lib" / qpa.name)
+    deps, _recs, _explain = module.analyse(tmp_path)
+    names = {d.split()[0] for d in deps}
+    direct = set(xcb_libs.read_elf(plugin).needed) | set(xcb_libs.read_elf(qpa).needed)
+    wanted = {xcb_libs.DEBIAN_PACKAGES[n] for n in direct if n in xcb_libs.DEBIAN_PACKAGES}
+    assert {"libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0"} <= wanted
+    assert wanted <= names, f"missing from Depends: {sorted(wanted - names)}"

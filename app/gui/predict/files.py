@@ -28,8 +28,8 @@ def open_file(parent: QWidget, settings: QSettings, title: str, file_filter: str
     return path or None
 
 
-def open_files(parent: QWidget, settings: QSettings, title: str) -> list[str]:
-    paths, _ = QFileDialog.getOpenFileNames(parent, title, last_folder(settings))
+def open_files(parent: QWidget, settings: QSettings, title: str, file_filter: str = "") -> list[str]:
+    paths, _ = QFileDialog.getOpenFileNames(parent, title, last_folder(settings), file_filter)
     if paths:
         remember_folder(settings, paths[0])
     return list(paths)

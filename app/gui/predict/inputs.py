@@ -12,6 +12,16 @@ from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 from app.gui.panels import InputPanel, make_panel
 
 
+class _PanelHost(QWidget):
+    """The panels' container. Its wrapped captions give its layout a height-for-width, and the
+    scroll area then makes it as tall as its *preferred* height (previews at their largest): on a
+    768-pixel screen the audio panel's controls were scrolled away although the panels fit at their
+    minimum. Answering with the minimum height lets the previews shrink first."""
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt's name
+        return self.minimumSizeHint().height()
+
+
 class InputColumn(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -20,7 +30,7 @@ class InputColumn(QWidget):
         self.model_banner = QLabel("", wordWrap=True)
         self.model_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.model_banner)
-        self.panel_host = QWidget()
+        self.panel_host = _PanelHost()
         self.panel_layout = QVBoxLayout(self.panel_host)
         self.panel_layout.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)

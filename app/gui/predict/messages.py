@@ -89,6 +89,7 @@ class Predicted:
     seed: int
     seconds: float  # decode + degrade + model, in the worker
     model_seconds: float
+    clean: dict[str, np.ndarray] = field(default_factory=dict)  # the inputs as read, before degrading
 
 
 @dataclass(frozen=True)

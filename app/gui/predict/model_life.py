@@ -23,6 +23,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from app.gui.predict.page import PredictPage
 
 
+
+def _sentence(text: str) -> str:
+    """`text` ending with a full stop, so another sentence can follow it."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
 class ModelLife:
     def __init__(self, page: PredictPage):
         self.page = page
@@ -112,7 +118,7 @@ class ModelLife:
         if good is not None and good[0] != failed.path and Path(good[0]).exists():
             # The header read cleanly but the weights did not load: go back to the model that worked.
             self.open(good[0])
-            self._warn(f"Cannot load the model: {failed.message} Still using {good[1]}.")
+            self._warn(f"Cannot load the model: {_sentence(failed.message)} Still using {good[1]}.")
             return
         page.titleChanged.emit("")
         self._problem(f"Cannot load the model: {failed.message}")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QSplitter,
     QWidget,
 )
@@ -69,6 +70,7 @@ class PredictPage(QWidget):
         self.panels: dict[str, InputPanel] = {}
         self.last_result: Predicted | None = None
         self.last_sweep: dict[str, Any] | None = None
+        self._sweep_files: dict[str, str | None] | None = None  # the pair the sweep was run on
         self._request_started: dict[int, float] = {}
         self._freeze_after_result = False
 
@@ -88,9 +90,17 @@ class PredictPage(QWidget):
     # --- construction ---------------------------------------------------------------------------------
     def _build(self) -> None:
         outer = QHBoxLayout(self)
-        outer.setContentsMargins(4, 4, 4, 4)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # Below the content's minimum size (a 1366×768 screen at 2× scale is 683×384 pixels) the page
+        # scrolls instead of pushing the window, its status bar and sweep off the screen.
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        content = QWidget()
+        inner = QHBoxLayout(content)
+        inner.setContentsMargins(4, 4, 4, 4)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
-        outer.addWidget(self.main_splitter)
+        inner.addWidget(self.main_splitter)
+        self.scroll.setWidget(content)
+        outer.addWidget(self.scroll)
 
         self.inputs = InputColumn()
         self.model_banner = self.inputs.model_banner
@@ -174,6 +184,9 @@ class PredictPage(QWidget):
     def set_files(self, files: dict[str, str | Path | None], predict: bool = True) -> None:
         """Put files into panels by input name (unknown names are reported, not fatal)."""
         unknown = [n for n in files if n not in self.panels]
+        for name, panel in self.panels.items():
+            if name not in files and panel.error is not None and panel.path is not None:
+                panel.clear_error()  # the note about an earlier failed open: the user has moved on
         for name, path in files.items():
             if name in self.panels:
                 self.panels[name].set_file(path)
@@ -209,8 +222,15 @@ class PredictPage(QWidget):
             self.set_files({name: path})
 
     def open_files_dialog(self) -> None:
-        if paths := dialogs.open_files(self, self.settings, "Open input files"):
+        if paths := dialogs.open_files(self, self.settings, "Open input files", self.input_file_filter()):
             self.open_files(paths)
+
+    def input_file_filter(self) -> str:
+        """All the model's input types first, then one entry per input, then any file."""
+        types = [p.type_filter() for p in self.panels.values() if p.type_filter()]
+        patterns = " ".join(dict.fromkeys(t[t.index("(") + 1:-1] for t in types).keys())
+        first = [f"Model inputs ({patterns})"] if patterns else []
+        return ";;".join([*first, *dict.fromkeys(types), "All files (*)"])
 
     def open_model_dialog(self) -> None:
         if path := dialogs.open_file(self, self.settings, "Open model",
@@ -257,6 +277,11 @@ class PredictPage(QWidget):
         if not self._has_files():
             self.result_view.clear("Open or drop input files")
             return None
+        blocked = [p for p in self.panels.values() if p.blocks_prediction()]
+        if blocked:  # never predict on a blank because an open failed
+            self.result_view.clear(f"No prediction: the {blocked[0].name} input cannot be read",
+                                   f"{blocked[0].error} — open another {blocked[0].kind or 'file'} for it.")
+            return None
         request_id = self.service.predict(self.current_files(), self.current_corruptions())
         self._request_started = {request_id: time.perf_counter()}
         return request_id
@@ -284,7 +309,9 @@ class PredictPage(QWidget):
         for name, panel in self.panels.items():
             if panel.path is not None or name in result.raw:
                 info = result.info.get(name, "") if panel.path is not None else "no file: a blank input is used"
-                panel.show_input(result.raw.get(name), info)
+                panel.show_input(result.raw.get(name), info, result.clean.get(name))
+                if panel.path is not None and panel.path == result.files.get(name):
+                    panel.mark_good()
         self.result_view.show_result(result.prediction)
         self.last_result = result
         round_trip = (time.perf_counter() - started) if started is not None else result.seconds
@@ -292,6 +319,7 @@ class PredictPage(QWidget):
                                 f"(model {result.model_seconds * 1000:.0f} ms, "
                                 f"shown after {round_trip * 1000:.0f} ms)")
         self.recent.remember(result.files)
+        self._follow_sweep(result.files)
         self._say("", 0)  # an error about an earlier input no longer applies
         self.resultShown.emit(result.prediction)
         if self._freeze_after_result:
@@ -309,9 +337,15 @@ class PredictPage(QWidget):
         self.time_label.setText("")  # the last timing belongs to a result no longer shown
         name = failed.modality or ""
         if name in self.panels:
-            self.panels[name].show_error(failed.message)
-            self.result_view.clear(f"No prediction: the {name} input cannot be read")
+            kept = self.panels[name].show_error(failed.message)
             self._say(failed.message)
+            if kept:  # the previous good file is back in the panel: its result applies again
+                if self.last_result is not None and self.last_result.files == self.current_files():
+                    self.result_view.show_result(self.last_result.prediction)
+                else:
+                    self.request_prediction()
+            else:
+                self.result_view.clear(f"No prediction: the {name} input cannot be read", failed.message)
         else:
             self.result_view.clear("No prediction")
             self._say(f"Prediction failed: {failed.message}")
@@ -324,7 +358,21 @@ class PredictPage(QWidget):
             return None
         kinds = {name: panel.corruption()[0] for name, panel in self.panels.items()}
         self.sweep_box.status.setText("Sweeping…")
+        self._sweep_files = self.current_files()
         return self.service.sweep(self.current_files(), kinds)
+
+    def _follow_sweep(self, files: dict[str, str | None]) -> None:
+        """The sweep belongs to one pair: another pair re-runs it (the box is visible) or clears it."""
+        self.sweep_plot.set_current_levels({name: panel.level() for name, panel in self.panels.items()})
+        if self._sweep_files is None or files == self._sweep_files:
+            return
+        self.sweep_plot.clear_values()
+        self.last_sweep = None
+        if self.sweep_box.isVisible():
+            self.run_sweep()
+        else:
+            self._sweep_files = None
+            self.sweep_box.status.setText("Another pair is open: press Sweep to sweep it.")
 
     def _on_sweep(self, sweep: SweepDone) -> None:
         self.last_sweep = sweep.as_json()
@@ -383,6 +431,15 @@ class PredictPage(QWidget):
         state = self.settings.value("window/splitter")
         if state is not None:
             self.main_splitter.restoreState(state)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if self.settings.value("window/splitter") is None and not getattr(self, "_split_once", False):
+            # The first time, split the width the page really has (a 2x-scaled laptop screen is
+            # ~790 pixels wide): the inputs 40 %, the charts the rest.
+            self._split_once = True
+            width = max(self.main_splitter.width(), 1)
+            self.main_splitter.setSizes([width * 40 // 100, width - width * 40 // 100])
 
     def shutdown(self) -> None:
         self.service.stop()

@@ -14,6 +14,32 @@ MAX_RECENT = 10
 KEY = "recent_pairs"
 
 
+def _tail(path: Path, parts: int) -> str:
+    return "/".join(path.parts[-parts:]) if parts > 0 else ""
+
+
+def _label(pair: dict[str, str], depth: int) -> str:
+    paths = [Path(v) for v in pair.values()]
+    parents = {p.parent for p in paths}
+    if len(parents) == 1:  # "three.png + three.wav — in samples/"
+        folder = _tail(paths[0].parent, depth)
+        return " + ".join(p.name for p in paths) + (f" — in {folder}/" if folder else "")
+    return " + ".join(_tail(p, depth + 1) for p in paths)
+
+
+def pair_labels(pairs: list[dict[str, str]]) -> list[str]:
+    """Menu text per pair: the file names and their folder, with as many folder levels as it takes
+    for two pairs never to read the same (the full paths are in the tooltip)."""
+    depths = [1] * len(pairs)
+    for _ in range(6):
+        labels = [_label(p, d) for p, d in zip(pairs, depths, strict=True)]
+        clashes = {lb for lb in labels if labels.count(lb) > 1}
+        if not clashes:
+            break
+        depths = [d + 1 if lb in clashes else d for lb, d in zip(labels, depths, strict=True)]
+    return labels
+
+
 class RecentPairs:
     """The last MAX_RECENT pairs that were predicted, newest first, as {input name: file}."""
 
@@ -44,7 +70,6 @@ class RecentPairs:
         if not pairs:
             return [Action("(none yet)", enabled=False)]
         entries: list[Action | None] = [
-            Action(" + ".join(Path(v).name for v in pair.values()), lambda p=pair: load(p),
-                   tip="\n".join(f"{k}: {v}" for k, v in pair.items()))
-            for pair in pairs]
+            Action(label, lambda p=pair: load(p), tip="\n".join(f"{k}: {v}" for k, v in pair.items()))
+            for pair, label in zip(pairs, pair_labels(pairs), strict=True)]
         return [*entries, None, Action("Clear recent pairs", self.clear)]

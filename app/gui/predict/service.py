@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from app.gui.predict.messages import (
     SweepFailed,
     SweepRequest,
 )
+from app.modalities.base import InputWarning
 
 _DECODE_CACHE_SIZE = 16
 TORCH_THREADS_ENV = "QMF_STUDIO_TORCH_THREADS"
@@ -224,8 +226,13 @@ class _Worker(QObject):
             self._decoded.move_to_end(key)
             return self._decoded[key]
         modality = self._predictor.modalities[name]
-        raw = modality.load(path)  # InputError names the file
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InputWarning)
+            raw = modality.load(path)  # InputError names the file
         info = describe_file(modality.kind, p, raw, modality.params)
+        notes = [w.message.reason for w in caught if isinstance(w.message, InputWarning)]
+        if notes:
+            info = f"{info} — ⚠ {'; '.join(notes)}"
         if key is not None:
             self._decoded[key] = (raw, info)
             while len(self._decoded) > _DECODE_CACHE_SIZE:
@@ -282,7 +289,7 @@ class _Worker(QObject):
         self.answered.emit(Predicted(
             request.request_id, prediction.to_json(), raw, info, files,
             [{"modality": n, "kind": k, "level": lv} for n, k, lv in corruptions], request.seed,
-            time.perf_counter() - start, prediction.seconds,
+            time.perf_counter() - start, prediction.seconds, clean,
         ))
 
     def _sweep(self, request: SweepRequest) -> None:
