@@ -79,6 +79,8 @@ def _format_prediction(pred: Any, corruptions: list[tuple[str, str, float]] | No
     if corruptions:
         lines.append("degraded before prediction: "
                      + ", ".join(f"{n} {k} level {lv:g}" for n, k, lv in corruptions))
+    from app.qmf.calibration import unfamiliar_text
+
     calibrated = any(r.quality_percentile is not None for r in pred.modalities.values())
     lines += [
         "",
@@ -95,8 +97,7 @@ def _format_prediction(pred: Any, corruptions: list[tuple[str, str, float]] | No
         )
     for name, r in pred.modalities.items():
         if r.unfamiliar:
-            lines.append(f"unfamiliar input: {name}: quality lower than {100 - (r.quality_percentile or 0):.1f} % of "
-                         "clean validation inputs; it is not what the model reads (or badly damaged)")
+            lines.append(unfamiliar_text(name, r.quality_percentile))
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -36,7 +36,11 @@ from PySide6.QtWidgets import (
 from app.gui.charts import QUALITY_TOOLTIP, ProbabilityChart, QualityChart
 from app.gui.previews import Preview, make_preview
 
-TABLE_COLUMNS = ["input", "prediction", "probability", "energy", "quality", "share", "file"]
+TABLE_COLUMNS = ["input", "prediction", "probability", "energy", "quality", "share", "percentile", "file"]
+PERCENTILE_TOOLTIP = ("Where this quality falls among clean validation inputs (stored in the model file): "
+                      "3 % = lower than 97 % of clean inputs. Below the model's threshold the input is marked "
+                      "unfamiliar: it is not what the model reads, or it is badly damaged.")
+
 
 
 def format_number(key: str, value: float) -> str:
@@ -150,11 +154,20 @@ class ResultView(QWidget):
         trusted = max(mods, key=lambda n: mods[n]["share"]) if mods else None
         parts = [f"{n}: {r['label']} {r['probability']:.2f}, share {r['share']:.0%}" for n, r in mods.items()]
         model = p.get("model", {})
+        # The unfamiliar mark takes the place of the grey model line, so the view keeps its height while
+        # a slider is dragged across the threshold (the charts' ranges are kept in pixels).
+        unfamiliar = [f"{n}: unfamiliar — quality lower than {100 - (r.get('quality_percentile') or 0.0):.1f} % "
+                      "of clean inputs" for n, r in mods.items() if r.get("unfamiliar")]
+        second_line = ""
+        if unfamiliar:
+            second_line = f"<br><b style='color:#c0392b'>{html.escape(' · '.join(unfamiliar))}</b>"
+        elif model:
+            second_line = (f"<br><span style='color:gray'>model {model.get('name', '?')} "
+                           f"(sha256 {str(model.get('sha256', ''))[:12]})</span>")
         self.detail.setText(
             " · ".join(parts)
             + (f" — the fusion trusts <b>{trusted}</b> most" if trusted else "")
-            + (f"<br><span style='color:gray'>model {model.get('name', '?')} "
-               f"(sha256 {str(model.get('sha256', ''))[:12]})</span>" if model else "")
+            + second_line
         )
         self.quality_chart.set_values({n: r["quality"] for n, r in mods.items()},
                                       {n: r["share"] for n, r in mods.items()},
@@ -233,12 +246,17 @@ class ResultView(QWidget):
             put(row, "energy", format_number("energy", r["energy"]), "E = −logsumexp(logits); lower = surer")
             put(row, "quality", format_number("quality", r["quality"]), QUALITY_TOOLTIP)
             put(row, "share", format_number("share", r["share"]), QUALITY_TOOLTIP)
+            pct = r.get("quality_percentile")
+            put(row, "percentile", "-" if pct is None else f"{pct:.1f}%",
+                PERCENTILE_TOOLTIP + (" This input is marked unfamiliar." if r.get("unfamiliar") else ""))
+            cell = self.table.item(row, TABLE_COLUMNS.index("percentile"))
+            cell.setForeground(QColor("#c0392b") if r.get("unfamiliar") else self.table.palette().text().color())
             put(row, "file", r.get("file") or "(missing)", r.get("file") or None)
         row = len(rows)
         put(row, "input", "fused")
         put(row, "prediction", str(p["label"]))
         put(row, "probability", format_number("probability", p["probability"]))
-        for col in ("energy", "quality", "share", "file"):
+        for col in ("energy", "quality", "share", "percentile", "file"):
             put(row, col, "")
         for c in range(len(TABLE_COLUMNS)):
             item = self.table.item(row, c)

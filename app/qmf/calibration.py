@@ -30,7 +30,8 @@ DEFAULT_UNFAMILIAR_PERCENTILE = 1.0
 PERCENTILES: tuple[float, ...] = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, *range(10, 91, 5), 92.5, 95.0, 97.5,
                                   99.0, 100.0)
 
-__all__ = ["CALIBRATION_KEY", "build_calibration", "percentile", "is_unfamiliar", "modality_table", "read_calibration"]
+__all__ = ["CALIBRATION_KEY", "build_calibration", "percentile", "is_unfamiliar", "modality_table", "read_calibration",
+           "unfamiliar_text"]
 
 
 def build_calibration(
@@ -95,6 +96,12 @@ def is_unfamiliar(table: Mapping[str, Any] | None, quality: float) -> bool | Non
     if table is None:
         return None
     return bool(not np.isfinite(quality) or quality < float(table["unfamiliar_below"]))
+
+
+def unfamiliar_text(name: str, quality_percentile: float | None) -> str:
+    """The sentence a person reads about an input with the unfamiliar mark (qmf predict and the app)."""
+    return (f"unfamiliar input: {name}: quality lower than {100 - (quality_percentile or 0.0):.1f} % of clean "
+            "validation inputs; it is not what the model reads (or badly damaged)")
 
 
 def clean_quality(predictor: Any, raws: list[Mapping[str, np.ndarray]], batch_size: int = 256) -> dict[str, np.ndarray]:
