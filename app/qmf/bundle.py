@@ -176,6 +176,23 @@ def _tensor_bytes_end(path: Path, header: dict[str, Any]) -> int:
     return end
 
 
+def _refuse_shape_mismatch(path: Any, expected: dict[str, tuple], in_file: dict[str, tuple]) -> None:
+    """Refuse weights whose names or shapes differ from the architecture's, naming the first few."""
+    missing = sorted(set(expected) - set(in_file))
+    unexpected = sorted(set(in_file) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(in_file) if expected[k] != in_file[k])
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing tensors {missing[:3]}{' …' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected tensors {unexpected[:3]}{' …' if len(unexpected) > 3 else ''}")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"shape mismatch for {k}: file {in_file[k]}, architecture {expected[k]}")
+        raise BundleError(path, "weights do not fit the architecture: " + "; ".join(parts))
+
+
 def _check_tensor_shapes(path: Path, header: dict[str, Any], config: Any) -> None:
     """Compare the header's tensor names and shapes with the architecture's, before building it.
 
@@ -193,19 +210,7 @@ def _check_tensor_shapes(path: Path, header: dict[str, Any], config: Any) -> Non
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise BundleError(path, f"cannot build the model it describes: {exc}") from None
     in_file = {k: tuple(v["shape"]) for k, v in header.items() if k not in ("__metadata__", GRAPH_TENSOR)}
-    missing = sorted(set(expected) - set(in_file))
-    unexpected = sorted(set(in_file) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(in_file) if expected[k] != in_file[k])
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing tensors {missing[:3]}{' …' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected tensors {unexpected[:3]}{' …' if len(unexpected) > 3 else ''}")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"shape mismatch for {k}: file {in_file[k]}, architecture {expected[k]}")
-        raise BundleError(path, "weights do not fit the architecture: " + "; ".join(parts))
+    _refuse_shape_mismatch(path, expected, in_file)
 
 
 def read_bundle_manifest(path: str | Path) -> dict[str, Any]:
@@ -432,20 +437,8 @@ def load_bundle(path: str | Path | None = None, device: str = "cpu") -> Bundle:
         model = QMFModel(config)
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(path, f"cannot build the model it describes: {exc}") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tuple(tensors[k].shape))
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing tensors {missing[:3]}{' …' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected tensors {unexpected[:3]}{' …' if len(unexpected) > 3 else ''}")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"shape mismatch for {k}: file {tuple(tensors[k].shape)}, architecture {tuple(expected[k].shape)}")
-        raise BundleError(path, "weights do not fit the architecture: " + "; ".join(parts))
+    _refuse_shape_mismatch(path, {k: tuple(v.shape) for k, v in model.state_dict().items()},
+                           {k: tuple(v.shape) for k, v in tensors.items()})
     model.load_state_dict(tensors, strict=True)
     model.to(torch.device(device)).eval()
     graph = graph_tensor.numpy().tobytes() if graph_tensor is not None else None
