@@ -66,6 +66,17 @@ class BundleError(UserError):
         super().__init__(f"{path}: {reason}")
 
 
+def _unreadable(path: Path, exc: OSError) -> BundleError:
+    """The one-line error for a model file the system would not let us read."""
+    if isinstance(exc, FileNotFoundError):
+        return BundleError(path, "file not found")
+    if isinstance(exc, IsADirectoryError):
+        return BundleError(path, "is a folder, not a model file")
+    if isinstance(exc, PermissionError):
+        return BundleError(path, "permission denied")
+    return BundleError(path, f"cannot read the model file: {exc.strerror or exc}")
+
+
 def _read_header(path: Path) -> tuple[dict[str, Any], int]:
     """Parse a safetensors header; returns (header dict, byte length of header + 8)."""
     try:
@@ -78,14 +89,8 @@ def _read_header(path: Path) -> tuple[dict[str, Any], int]:
                 raise BundleError(path, f"not a model file: the header claims {n:,} bytes, above the limit of "
                                         f"{MAX_HEADER_BYTES:,}")
             raw = fh.read(n)
-    except FileNotFoundError:
-        raise BundleError(path, "file not found") from None
-    except IsADirectoryError:
-        raise BundleError(path, "is a folder, not a model file") from None
-    except PermissionError:
-        raise BundleError(path, "permission denied") from None
     except OSError as exc:
-        raise BundleError(path, f"cannot read the model file: {exc.strerror or exc}") from None
+        raise _unreadable(path, exc) from None
     if len(raw) < n:
         raise BundleError(path, "truncated: the header is cut short")
     header = _parse_json(path, raw, "the safetensors header")
@@ -273,12 +278,8 @@ def _read_data(path: Path, header: dict[str, Any], data_start: int) -> bytes:
         if size > MAX_BUNDLE_BYTES:
             raise BundleError(path, f"{size:,} bytes, above the limit of {MAX_BUNDLE_BYTES:,} for a model file")
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(path, "file not found") from None
-    except IsADirectoryError:
-        raise BundleError(path, "is a folder, not a model file") from None
     except OSError as exc:
-        raise BundleError(path, f"cannot read the model file: {exc.strerror or exc}") from None
+        raise _unreadable(path, exc) from None
     if len(data) - data_start < expected_end:
         raise BundleError(path, f"truncated: {len(data)} bytes, the header promises {data_start + expected_end}")
     return data
