@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from app.data.manifest import PairRow
-from app.qmf.calibration import is_unfamiliar, modality_table
-from app.review import session_queries, session_summary
-from app.review.flags import FlagThresholds, compute_flags
+from app.review import session_file, session_queries, session_summary, session_verdicts
+from app.review.flags import FlagThresholds
 from app.review.session_schema import (
     ANY_FLAG,
     INSERT_MODALITY_RESULT,
@@ -47,31 +46,13 @@ from app.review.session_schema import (
     SessionBusyError,
     SessionError,
     Transaction,
-    check_tables,
-    connect,
-    flags_text,
     record_rows,
-    upgrade,
 )
 
-__all__ = [
-    "ANY_FLAG",
-    "NO_FLAG",
-    "SCHEMA_VERSION",
-    "VERDICTS",
-    "ModelMismatchError",
-    "PendingPair",
-    "ResultRecord",
-    "ReviewRow",
-    "ReviewSession",
-    "RowFilter",
-    "SessionBusyError",
-    "SessionError",
-]
-
-# Meta entries every session has, with the JSON type each must have.
-_REQUIRED_META = {"schema_version": int, "model_name": str, "model_sha256": str, "modalities": dict,
-                  "labels": list, "source_kind": str, "source_path": str}
+# The review API callers import from here: the class, and the records, errors and constants it takes
+# and gives (defined in session_schema.py, whose other names are the session modules' own).
+__all__ = ["ANY_FLAG", "NO_FLAG", "SCHEMA_VERSION", "VERDICTS", "ModelMismatchError", "PendingPair", "ResultRecord",
+           "ReviewRow", "ReviewSession", "RowFilter", "SessionBusyError", "SessionError"]
 
 
 class ReviewSession:
@@ -105,55 +86,24 @@ class ReviewSession:
         ``manifest_modalities`` (the model manifest's input list, with preprocessing) lets the app
         show a pair's inputs as the model saw them without loading the model.
 
-        The file appears whole or not at all: the schema and settings are committed in a temporary
-        file next to it, which is then linked into place (a kill in between leaves no half-made
-        session under the real name). An empty file under that name (left by an older version killed
-        at that moment) is replaced.
+        The file appears whole or not at all, even when the process is killed meanwhile; an empty file
+        under that name (left by an older version killed at that moment) is replaced
+        (``session_file.create_file``).
         """
         p = Path(path).expanduser().absolute()
-        if p.exists() and not _is_empty_file(p):
-            raise FileExistsError(f"{p}: already exists (open it to resume, or choose another name)")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.creating")
-        _remove_db(tmp)
-        conn = connect(tmp)
-        try:
-            cls(tmp, conn)._write_new(model_name, model_sha256, model_path, modalities, labels, source_kind,
-                                      source_path, thresholds, manifest_modalities)
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except BaseException:
-            conn.close()
-            _remove_db(tmp)
-            raise
-        conn.close()
-        try:
-            if _is_empty_file(p):
-                os.replace(tmp, p)
-            else:
-                try:
-                    os.link(tmp, p)  # fails if another process created the session meanwhile
-                except FileExistsError:
-                    raise
-                except OSError:  # a file system without hard links: rename (re-checked just before)
-                    if p.exists():
-                        raise FileExistsError(p) from None
-                    os.replace(tmp, p)
-        except FileExistsError:
-            raise FileExistsError(f"{p}: already exists (open it to resume, or choose another name)") from None
-        finally:
-            _remove_db(tmp)
+        session_file.create_file(p, lambda tmp, conn: cls(tmp, conn)._write_new(
+            model_name, model_sha256, model_path, modalities, labels, source_kind, source_path, thresholds,
+            manifest_modalities))
         return cls.open(p)
 
     def _write_new(self, model_name: str, model_sha256: str, model_path: str | None, modalities: Mapping[str, str],
                    labels: Sequence[str], source_kind: str, source_path: str | os.PathLike[str],
                    thresholds: FlagThresholds | None, manifest_modalities: Sequence[Mapping[str, Any]]) -> None:
-        conn = self.conn
-        session = self
-        with session.transaction():
+        with self.transaction():
             for stmt in SCHEMA_SQL.split(";"):
                 if stmt.strip():
-                    conn.execute(stmt)
-            session._set_meta_many(
+                    self.conn.execute(stmt)
+            self._set_meta_many(
                 {
                     "schema_version": SCHEMA_VERSION,
                     "created": time.time(),
@@ -178,48 +128,7 @@ class ReviewSession:
         exported); writing to such a session raises a SessionError saying so.
         """
         p = Path(path).expanduser().absolute()
-        try:
-            if not p.is_file():
-                raise FileNotFoundError(f"{p}: review session not found")
-        except OSError as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise SessionError(f"{p}: cannot open ({exc.strerror or exc})") from None
-        if _is_empty_file(p):
-            raise SessionError(f"{p}: an empty file, not a QMF review session (a session being created when it was "
-                               "interrupted): start the batch again to create it")
-        if readonly is None:
-            readonly = not os.access(p, os.W_OK)
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = connect(p, readonly=readonly)
-            trouble = check_tables(conn)
-            if trouble is not None:
-                raise SessionError(f"{p}: not a QMF review session, or a damaged one ({trouble})")
-            version = _check_meta(p, dict(conn.execute("SELECT key, value FROM meta").fetchall()))
-            if version > SCHEMA_VERSION:
-                raise SessionError(f"{p}: made by a newer QMF Studio (session format {version}, this one reads "
-                                   f"{SCHEMA_VERSION})")
-            if version < SCHEMA_VERSION and readonly:
-                raise SessionError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
-                                   "is read-only; open a writable copy")
-            try:
-                upgrade(conn, version)
-            except sqlite3.DatabaseError as exc:
-                raise SessionError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
-                                   f"could not be changed ({exc}); open a writable copy") from None
-        except SessionError:
-            if conn is not None:
-                conn.close()
-            raise
-        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
-            if conn is not None:
-                conn.close()
-            raise SessionError(f"{p}: not a QMF review session, or a damaged one ({_one_line(exc)})") from None
-        except BaseException:
-            if conn is not None:
-                conn.close()
-            raise
+        conn, readonly = session_file.open_file(p, readonly)
         return cls(p, conn, readonly=readonly)
 
     def close(self) -> None:
@@ -388,26 +297,8 @@ class ReviewSession:
         Each page is a fresh query after the last index seen, so the caller may write results between
         pages on the same connection.
         """
-        last = -1
-        while True:
-            rows = self.conn.execute(
-                "SELECT p.idx, p.id, p.files, p.label FROM pairs p LEFT JOIN results r ON r.pair_idx = p.idx "
-                "WHERE r.pair_idx IS NULL AND p.idx > ? ORDER BY p.idx LIMIT ?",
-                (last, page),
-            ).fetchall()
-            if not rows:
-                return
-            for idx, pid, files, label in rows:
-                if not isinstance(idx, int) or idx <= last:  # the key must grow, or this would never end
-                    raise SessionError(f"{self.path}: damaged session (pair index {idx!r} out of order)")
-                try:
-                    decoded = json.loads(files)
-                except (TypeError, ValueError):
-                    decoded = None
-                if not isinstance(decoded, dict) or not all(isinstance(v, str) for v in decoded.values()):
-                    raise SessionError(f"{self.path}: damaged session (the files of pair {pid!r} cannot be read)")
-                yield PendingPair(idx, str(pid), decoded, label)
-                last = idx
+        with self._damage_is_session_error():
+            yield from session_queries.pending_pairs(self.conn, page)
 
     # ------------------------------------------------------------------ results
     def write_results(self, records: Sequence[ResultRecord], thresholds: FlagThresholds | None = None) -> None:
@@ -423,25 +314,8 @@ class ReviewSession:
 
     def set_thresholds(self, thresholds: FlagThresholds) -> None:
         """Save new thresholds and recompute every stored pair's flags from its stored numbers."""
-        per_pair: dict[int, dict[str, dict[str, Any]]] = {}
-        calibration = self.meta().get("calibration")  # the model's calibration table, when it has one
-        for idx, name, label, share, quality in self.conn.execute(
-            "SELECT pair_idx, modality, label, share, quality FROM modality_results ORDER BY pair_idx"
-        ):
-            table = modality_table(calibration, name)
-            mark = None if quality is None else is_unfamiliar(table, quality)
-            per_pair.setdefault(idx, {})[name] = {"label": label, "share": share, "unfamiliar": mark}
-        order = self.modality_names
-        updates = []
-        for idx, status, error, prediction, probability, label in self.conn.execute(
-            "SELECT r.pair_idx, r.status, r.error, r.prediction, r.probability, p.label "
-            "FROM results r JOIN pairs p ON p.idx = r.pair_idx"
-        ).fetchall():
-            mods = per_pair.get(idx, {})
-            mods = {n: mods[n] for n in order if n in mods}
-            flags = compute_flags(probability, prediction, mods, label, thresholds,
-                                  error=error if status == "error" else None)
-            updates.append((flags_text(flags), idx))
+        updates = session_queries.reflagged(self.conn, thresholds, self.meta().get("calibration"),
+                                            self.modality_names)
         with self.transaction():
             self.conn.executemany("UPDATE results SET flags = ? WHERE pair_idx = ?", updates)
             self._set_meta_many({"thresholds": thresholds.to_dict()})
@@ -454,32 +328,13 @@ class ReviewSession:
         ``note=None`` keeps the current note; ``verdict=None`` with a note only changes the note.
         Use ``clear_verdict`` to remove a verdict.
         """
-        if verdict is not None and verdict not in VERDICTS:
-            raise ValueError(f"verdict {verdict!r}: expected one of {', '.join(VERDICTS)}")
-        if verdict == "relabel" and not relabel:
-            raise ValueError("a relabel verdict needs the new label")
-        cur = self.verdict(pair_id)
-        new_verdict = verdict if verdict is not None else cur["verdict"]
-        new_relabel = relabel if verdict == "relabel" else (None if verdict is not None else cur["relabel"])
-        new_note = note if note is not None else cur["note"]
-        with self.transaction():
-            self.conn.execute(
-                "INSERT INTO verdicts(pair_id, verdict, relabel, note, updated) VALUES(?,?,?,?,?) "
-                "ON CONFLICT(pair_id) DO UPDATE SET verdict=excluded.verdict, relabel=excluded.relabel, "
-                "note=excluded.note, updated=excluded.updated",
-                (pair_id, new_verdict, new_relabel, new_note, time.time()),
-            )
+        session_verdicts.set_verdict(self.conn, self.transaction, pair_id, verdict, relabel, note)
 
     def clear_verdict(self, pair_id: str) -> None:
-        with self.transaction():
-            self.conn.execute("UPDATE verdicts SET verdict=NULL, relabel=NULL, updated=? WHERE pair_id=?",
-                              (time.time(), pair_id))
+        session_verdicts.clear_verdict(self.conn, self.transaction, pair_id)
 
     def verdict(self, pair_id: str) -> dict[str, Any]:
-        row = self.conn.execute("SELECT verdict, relabel, note FROM verdicts WHERE pair_id=?", (pair_id,)).fetchone()
-        if row is None:
-            return {"verdict": None, "relabel": None, "note": ""}
-        return {"verdict": row[0], "relabel": row[1], "note": row[2] or ""}
+        return session_verdicts.verdict(self.conn, pair_id)
 
     # ------------------------------------------------------------------ reading rows (session_queries.py)
     SORT_KEYS = session_queries.SORT_KEYS
@@ -544,41 +399,3 @@ class ReviewSession:
     def summary(self) -> dict[str, Any]:
         """Counts, accuracy and the confusion matrix (rows: given label, columns: prediction)."""
         return session_summary.summary(self.conn, self.labels)
-
-
-def _is_empty_file(p: Path) -> bool:
-    try:
-        return p.is_file() and p.stat().st_size == 0
-    except OSError:
-        return False
-
-
-def _remove_db(p: Path) -> None:
-    """Remove a temporary SQLite file and its WAL companions."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(str(p) + suffix).unlink(missing_ok=True)
-
-
-def _check_meta(p: Path, rows: Mapping[str, str]) -> int:
-    """The schema version, after checking every required meta entry is there, is JSON and has its type."""
-    values: dict[str, Any] = {}
-    for key, kind in _REQUIRED_META.items():
-        if key not in rows:
-            raise SessionError(f"{p}: not a QMF review session, or a damaged one (no {key!r} entry)")
-        try:
-            values[key] = json.loads(rows[key])
-        except (TypeError, ValueError):
-            raise SessionError(f"{p}: damaged session (its {key!r} entry is not readable)") from None
-        if not isinstance(values[key], kind) or (kind is int and isinstance(values[key], bool)):
-            raise SessionError(f"{p}: damaged session (its {key!r} entry is {type(values[key]).__name__}, "
-                               f"not {kind.__name__})")
-    for key, text in rows.items():  # meta() parses every entry: each must be JSON
-        try:
-            json.loads(text)
-        except (TypeError, ValueError):
-            raise SessionError(f"{p}: damaged session (its {_one_line(key)[:60]!r} entry is not readable)") from None
-    return values["schema_version"]
-
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())

@@ -11,15 +11,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from app.qmf.calibration import is_unfamiliar, modality_table, percentile
 from app.qmf.prediction import ModalityResult, Prediction
-from app.review.session_schema import ANY_FLAG, NO_FLAG, ReviewRow, RowFilter, flags_list
+from app.review.flags import FlagThresholds, compute_flags
+from app.review.session_schema import (
+    ANY_FLAG,
+    NO_FLAG,
+    PendingPair,
+    ReviewRow,
+    RowFilter,
+    flags_list,
+    flags_text,
+)
 
-__all__ = ["SORT_KEYS", "DamagedRowError", "count_rows", "select_rows", "sort_expr", "stored_prediction",
-           "where_clause"]
+__all__ = ["SORT_KEYS", "DamagedRowError", "count_rows", "pending_pairs", "reflagged", "select_rows", "sort_expr",
+           "stored_prediction", "where_clause"]
 
 
 class DamagedRowError(ValueError):
@@ -175,3 +184,58 @@ def stored_prediction(conn: sqlite3.Connection, row: ReviewRow, meta: dict[str, 
         seconds=row.seconds or 0.0,
         calibration=calibration,
     ).to_json()
+
+
+def pending_pairs(conn: sqlite3.Connection, page: int) -> Iterator[PendingPair]:
+    """Pairs without a result, in source order, ``page`` rows per query (DamagedRowError for a damaged row).
+
+    Each page is a fresh query after the last index seen, so the caller may write results between
+    pages on the same connection.
+    """
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT p.idx, p.id, p.files, p.label FROM pairs p LEFT JOIN results r ON r.pair_idx = p.idx "
+            "WHERE r.pair_idx IS NULL AND p.idx > ? ORDER BY p.idx LIMIT ?",
+            (last, page),
+        ).fetchall()
+        if not rows:
+            return
+        for idx, pid, files, label in rows:
+            if not isinstance(idx, int) or idx <= last:  # the key must grow, or this would never end
+                raise DamagedRowError(f"pair index {idx!r} out of order")
+            try:
+                decoded = json.loads(files)
+            except (TypeError, ValueError):
+                decoded = None
+            if not isinstance(decoded, dict) or not all(isinstance(v, str) for v in decoded.values()):
+                raise DamagedRowError(f"the files of pair {pid!r} cannot be read")
+            yield PendingPair(idx, str(pid), decoded, label)
+            last = idx
+
+
+def reflagged(conn: sqlite3.Connection, thresholds: FlagThresholds, calibration: dict[str, Any] | None,
+              order: Sequence[str]) -> list[tuple[str, int]]:
+    """``(flags_text, pair_idx)`` for every stored result, its flags recomputed from its stored numbers.
+
+    ``calibration`` is the model's calibration table when it has one (each modality's unfamiliar
+    mark comes from it); ``order`` is the session's modality order.
+    """
+    per_pair: dict[int, dict[str, dict[str, Any]]] = {}
+    for idx, name, label, share, quality in conn.execute(
+        "SELECT pair_idx, modality, label, share, quality FROM modality_results ORDER BY pair_idx"
+    ):
+        table = modality_table(calibration, name)
+        mark = None if quality is None else is_unfamiliar(table, quality)
+        per_pair.setdefault(idx, {})[name] = {"label": label, "share": share, "unfamiliar": mark}
+    updates = []
+    for idx, status, error, prediction, probability, label in conn.execute(
+        "SELECT r.pair_idx, r.status, r.error, r.prediction, r.probability, p.label "
+        "FROM results r JOIN pairs p ON p.idx = r.pair_idx"
+    ).fetchall():
+        mods = per_pair.get(idx, {})
+        mods = {n: mods[n] for n in order if n in mods}
+        flags = compute_flags(probability, prediction, mods, label, thresholds,
+                              error=error if status == "error" else None)
+        updates.append((flags_text(flags), idx))
+    return updates

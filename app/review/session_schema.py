@@ -1,9 +1,11 @@
 """What a review session file holds: its SQLite tables, the records that go in and come out, and
 how a connection to it is opened.
 
-``ReviewSession`` (app/review/session.py) is the one class callers use; this module is the shape of
-the data it stores, kept apart from the queries (session_queries.py) and the summary
-(session_summary.py) so each is read on its own.
+``ReviewSession`` (app/review/session.py) is the one class callers use; that module re-exports (its
+``__all__``) the records, errors and constants defined here. This module is the shape of the data it
+stores, kept apart from making and opening the file (session_file.py), the queries
+(session_queries.py), the verdicts (session_verdicts.py) and the summary (session_summary.py) so each
+is read on its own.
 """
 
 from __future__ import annotations
@@ -18,31 +20,6 @@ from typing import Any
 
 from app.review.flags import FLAG_ERROR, FlagThresholds, compute_flags
 from app.util.errors import UserError
-
-__all__ = [
-    "ANY_FLAG",
-    "INSERT_MODALITY_RESULT",
-    "INSERT_RESULT",
-    "NO_FLAG",
-    "SCHEMA_SQL",
-    "SCHEMA_VERSION",
-    "VERDICTS",
-    "ModelMismatchError",
-    "PendingPair",
-    "ResultRecord",
-    "ReviewRow",
-    "RowFilter",
-    "SessionBusyError",
-    "SessionError",
-    "Transaction",
-    "check_tables",
-    "connect",
-    "finite_or_none",
-    "flags_list",
-    "flags_text",
-    "record_rows",
-    "upgrade",
-]
 
 # 1: the first format; 2: results.late_probabilities (the late-fusion comparison's probabilities, so a
 # stored prediction is the whole of Prediction.to_json()). A version-1 file is upgraded when opened.
