@@ -1,0 +1,164 @@
+"""Reading audio files: header checks, bounded block decoding to mono, truncation checks, resampling.
+
+Split out of `audio.py` (which re-exports every name that was defined there before the split; `AudioModality.load` calls
+`read_audio`). Any file soundfile opens becomes a float32 mono waveform at the model's rate in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .base import InputError, decode_budget, require_file
+
+
+def _audio_extensions() -> tuple[str, ...]:
+    """Suffixes for the formats this libsndfile build can actually decode."""
+    formats = sf.available_formats()
+    exts = [".wav", ".flac"]
+    if "OGG" in formats:
+        exts += [".ogg", ".oga"]
+    if "AIFF" in formats:
+        exts += [".aiff", ".aif"]
+    if "MP3" in formats:
+        exts.append(".mp3")
+    return tuple(exts)
+
+
+AUDIO_EXTENSIONS = _audio_extensions()
+SUPPORTED_HINT = "supported audio formats: " + ", ".join(
+    e.lstrip(".").upper() for e in AUDIO_EXTENSIONS if e not in (".oga", ".aif")
+)
+
+# Decoding limits, checked from the header before any sample is decoded (see AudioModality.load):
+# file sample rates outside 1 kHz-384 kHz are refused (a header claiming 2.1 GHz would otherwise
+# resample 8,000 samples to 3.7 µs of "audio" and be predicted as silence), and so is audio whose
+# decoded samples (frames x channels x 4 bytes of float32) exceed MAX_DECODED_BYTES, whatever its
+# length in seconds. The file is decoded in blocks and mixed to mono as it goes, so memory follows
+# the mono length, not the channel count.
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 384_000
+MAX_DECODED_BYTES = 192 * 1024 * 1024
+_BLOCK_FRAMES = 65_536
+_EXACT_LENGTH_FORMATS = ("WAV", "WAVEX", "RF64", "W64", "FLAC", "AIFF", "CAF")  # headers give the exact length
+
+
+def read_audio(
+    path: str | Path, sample_rate: int, max_seconds: float, max_decoded_bytes: int = MAX_DECODED_BYTES
+) -> np.ndarray:
+    """Decode, mix to mono, resample to `sample_rate`; refuse empty, over-long, truncated or NaN audio.
+
+    Rate, length and decoded size are checked from the header before decoding; the samples are
+    then read in blocks and mixed down as they come.
+    """
+    import soxr
+
+    p = require_file(path, SUPPORTED_HINT)
+    try:
+        with sf.SoundFile(p) as f:
+            frames, rate, channels = f.frames, f.samplerate, f.channels
+            _check_header(p, frames, rate, channels, max_seconds, max_decoded_bytes)
+            if f.format in ("WAV", "WAVEX"):
+                _check_riff_length(p, f.channels * _sample_bytes(f.subtype))
+            with decode_budget(frames * 4):  # large files take turns across decoding threads
+                mono = np.empty(frames, dtype=np.float32)
+                done = 0
+                while done < frames:
+                    block = f.read(min(_BLOCK_FRAMES, frames - done), dtype="float32", always_2d=True)
+                    if block.shape[0] == 0:
+                        break
+                    if not np.all(np.isfinite(block)):
+                        raise InputError(
+                            p, "contains NaN or infinite samples", "re-export the audio as PCM WAV or FLAC"
+                        )
+                    n = block.shape[0]
+                    mono[done : done + n] = block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0]
+                    done += n
+                if done < frames and (f.format in _EXACT_LENGTH_FORMATS or done == 0):
+                    raise InputError(
+                        p,
+                        f"truncated: the header promises {frames:,} frames ({frames / rate:.3g} s), "
+                        f"the file holds {done:,}",
+                        "re-export or re-copy the recording",
+                    )
+                mono = mono[:done]
+    except InputError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise InputError(p, f"not a readable audio file: {exc}", SUPPORTED_HINT) from None
+    except MemoryError:
+        raise InputError(p, "audio is too large to decode in memory", "use a shorter file") from None
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ")
+    return np.clip(np.asarray(mono, dtype=np.float32), -1.0, 1.0)
+
+
+def _check_header(p: Path, frames: int, rate: int, channels: int, max_seconds: float, max_decoded_bytes: int) -> None:
+    """Refuse, from the header alone, an implausible rate, no samples, too many seconds or too many decoded bytes."""
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise InputError(
+            p,
+            f"implausible sample rate {rate:,} Hz (QMF Studio reads {MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz)",
+            "re-export the recording at a standard rate such as 16 or 48 kHz",
+        )
+    if frames <= 0:
+        raise InputError(p, "empty: header only, no samples", "record at least a fraction of a second")
+    max_seconds = float(max_seconds)
+    seconds = frames / rate
+    if seconds > max_seconds:
+        raise InputError(
+            p,
+            f"too long: {seconds:.1f} s, the limit is {max_seconds:g} s",
+            "trim the recording to the part with the sound",
+        )
+    decoded = frames * channels * 4
+    if decoded > max_decoded_bytes:
+        raise InputError(
+            p,
+            f"{channels} channels x {frames:,} frames at {rate:,} Hz: {decoded / 2**20:,.0f} MiB once decoded, "
+            f"above the limit of {max_decoded_bytes / 2**20:,.0f} MiB",
+            "mix down to mono or stereo, or use a lower sample rate",
+        )
+
+
+def _sample_bytes(subtype: str) -> int:
+    """Bytes per sample of a WAV subtype (PCM_16 -> 2, FLOAT -> 4, ...); 0 when unknown."""
+    sizes = {"PCM_U8": 1, "PCM_S8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4,
+             "FLOAT": 4, "DOUBLE": 8}
+    return sizes.get(subtype, 0)
+
+
+def _check_riff_length(p: Path, frame_bytes: int) -> None:
+    """Refuse a WAV whose data chunk is shorter than its header says (libsndfile quietly clamps it).
+
+    Streaming writers that do not know the length write 0 or 0xFFFFFFFF; those are accepted.
+    """
+    if frame_bytes <= 0:
+        return
+    with open(p, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        size = p.stat().st_size
+        offset = 12
+        while offset + 8 <= size:
+            fh.seek(offset)
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return
+            length = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                available = size - offset - 8
+                if length in (0, 0xFFFFFFFF) or available >= length:
+                    return
+                promised, held = length // frame_bytes, available // frame_bytes
+                if promised - held >= 1:
+                    raise InputError(
+                        p,
+                        f"truncated: the header promises {promised:,} frames, the file holds {held:,}",
+                        "re-export or re-copy the recording",
+                    )
+                return
+            offset += 8 + length + (length & 1)
