@@ -12,7 +12,9 @@ missing file, duplicate id, unknown label) is collected as a
 whole file in one go. Only whole-file problems raise :class:`ManifestError`.
 
 This module is pure Python (no Qt, no torch) so the CLI, the GUI and the trainer
-can all use it cheaply.
+can all use it cheaply. It reads; :mod:`app.data.manifest_cells` holds the column
+names, :class:`PairRow` and the path-cell checks, :mod:`app.data.manifest_write`
+the writer; every public name is importable from here.
 """
 
 from __future__ import annotations
@@ -20,12 +22,23 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.data.manifest_cells import (
+    ID_COLUMN,
+    LABEL_COLUMN,
+    MAX_CELL_CHARS,
+    RESERVED_COLUMNS,
+    PairRow,
+    cell_path,
+    cell_text_problem,
+    file_problem,
+    shorten,
+)
+from app.data.manifest_write import write_manifest
 from app.util.errors import UserError
-from app.util.files import atomic_open
 
 __all__ = [
     "ID_COLUMN",
@@ -40,10 +53,6 @@ __all__ = [
     "write_manifest",
 ]
 
-ID_COLUMN = "id"
-LABEL_COLUMN = "label"
-_RESERVED = (ID_COLUMN, LABEL_COLUMN)
-
 
 class ManifestError(UserError):
     """The manifest cannot be read at all (missing, not UTF-8, bad header).
@@ -51,25 +60,6 @@ class ManifestError(UserError):
     Row-level problems are *not* errors: they are reported in
     :attr:`Manifest.problems` so that one bad row does not hide the good ones.
     """
-
-
-@dataclass(frozen=True)
-class PairRow:
-    """One paired sample: the files of each modality that belong together.
-
-    ``line`` is the 1-based line of the CSV file the row came from (the header is
-    line 1), so messages can point the user at the right place in their editor.
-    ``id`` comes from the ``id`` column, else the stem of the first modality's
-    file, else ``row<line>``; a derived id that repeats an earlier one gets
-    ``@<line>`` appended so ids stay unique.
-    For rows that did not come from a CSV (e.g. folder pairing) it is the 1-based
-    position in the list.
-    """
-
-    line: int
-    id: str
-    files: dict[str, Path]
-    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,48 +110,7 @@ def _as_int(text: str) -> int | None:
         return None
 
 
-def _cell_path(cell: str, base: Path) -> Path:
-    """Turn a path cell into an absolute, normalised path.
-
-    Backslashes are treated as separators on POSIX, because manifests are often
-    written on Windows; symlinks are deliberately not resolved so file names
-    (and the ids derived from them) stay what the user wrote. Only ``~`` and
-    ``~/...`` mean the home folder: ``~name/x.png`` or an office lock file
-    ``~$x.png`` are ordinary relative names (expanding them would look up a
-    user account, and fail when there is none).
-    """
-    text = cell
-    if os.sep == "/" and "\\" in text:
-        text = text.replace("\\", "/")
-    if text == "~" or text.startswith("~/"):
-        try:
-            text = os.path.expanduser(text)
-        except (RuntimeError, KeyError):  # no home folder: keep the name as written
-            pass
-    p = Path(text)
-    if not p.is_absolute():
-        p = base / p
-    return Path(os.path.normpath(p))
-
-
-MAX_CELL_CHARS = 131_072  # Python's csv limit; a longer cell is a row problem, not a crash
 MAX_PROBLEMS_KEPT = 10_000  # problems beyond this are counted, not kept (a million bad rows stay small)
-
-
-def _file_problem(p: Path) -> str | None:
-    """Why a path cell cannot be used as a file, or None; never raises."""
-    try:
-        if p.is_dir():
-            return f"is a folder, not a file: {p}"
-        if not p.is_file():
-            return f"file not found: {p}"
-    except OSError as exc:  # e.g. a name longer than the file system allows
-        return f"cannot use this path ({exc.strerror or exc}): {_shorten(str(p))}"
-    return None
-
-
-def _shorten(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 61] + "…" + text[-60:]
 
 
 class ManifestStream:
@@ -238,7 +187,7 @@ class ManifestStream:
         for i, name in enumerate(header):
             if not name:
                 continue  # trailing comma from spreadsheet exports: an unnamed, ignored column
-            key = name.lower() if name.lower() in _RESERVED else name
+            key = name.lower() if name.lower() in RESERVED_COLUMNS else name
             if key in seen:
                 dups.append(name)
             seen[key] = i
@@ -248,7 +197,7 @@ class ManifestStream:
         self._label_col = seen.get(LABEL_COLUMN)
         found = [h for h in header if h]
         if modalities is None:
-            mods = [h for h in header if h and h.lower() not in _RESERVED]
+            mods = [h for h in header if h and h.lower() not in RESERVED_COLUMNS]
             if not mods:
                 raise ManifestError(
                     f"{path}:{header_line}: no modality column (found: {', '.join(found) or 'nothing'}); "
@@ -307,14 +256,15 @@ class ManifestStream:
                     if not self.allow_missing_modalities:
                         row_problems.append((m, "empty cell (a file is required)"))
                     continue
-                if "\0" in cell:
-                    row_problems.append((m, "the file name contains a NUL byte"))
+                trouble = cell_text_problem(cell)
+                if trouble is not None:
+                    row_problems.append((m, trouble))
                     continue
-                p = _cell_path(cell, base)
+                p = cell_path(cell, base)
                 if first_stem is None:
                     first_stem = p.stem
                 if self.check_files:
-                    trouble = _file_problem(p)
+                    trouble = file_problem(p)
                     if trouble is not None:
                         row_problems.append((m, trouble))
                         continue
@@ -328,7 +278,7 @@ class ManifestStream:
                     idx = _as_int(raw)
                     if idx is None:
                         shown = ", ".join(labels[:12]) + (", ..." if len(labels) > 12 else "")
-                        row_problems.append((LABEL_COLUMN, f"unknown label '{_shorten(raw, 80)}' (expected one of: {shown})"))
+                        row_problems.append((LABEL_COLUMN, f"unknown label '{shorten(raw, 80)}' (expected one of: {shown})"))
                     elif 0 <= idx < len(labels):
                         label = labels[idx]
                     else:
@@ -338,7 +288,7 @@ class ManifestStream:
                 row_id = cells[self._id_col]
                 if row_id in ids_seen:
                     row_problems.append(
-                        (ID_COLUMN, f"duplicate id '{_shorten(row_id, 80)}' (first used on line {ids_seen[row_id]})")
+                        (ID_COLUMN, f"duplicate id '{shorten(row_id, 80)}' (first used on line {ids_seen[row_id]})")
                     )
             else:
                 # Derived ids (file stem, else the line) are a convenience, so two files
@@ -367,7 +317,7 @@ def _open_text(path: Path) -> io.TextIOWrapper:
     except IsADirectoryError:
         raise ManifestError(f"{path}: is a folder, not a CSV file") from None
     except OSError as exc:
-        raise ManifestError(f"{_shorten(str(path))}: cannot read manifest ({exc.strerror or exc})") from None
+        raise ManifestError(f"{shorten(str(path))}: cannot read manifest ({exc.strerror or exc})") from None
 
 
 def iter_manifest(
@@ -416,77 +366,3 @@ def read_manifest(
     return Manifest(path=stream.path, modalities=stream.modalities, rows=rows, problems=stream.problems,
                     more_problems=stream.problem_count - len(stream.problems))
 
-
-def _row_as_parts(
-    row: PairRow | Mapping[str, object], modalities: list[str]
-) -> tuple[str | None, dict, str | None]:
-    if isinstance(row, PairRow):
-        return row.id, dict(row.files), row.label
-    files_obj = row.get("files")
-    files = dict(files_obj) if isinstance(files_obj, Mapping) else {m: row.get(m) for m in modalities}
-    row_id = row.get(ID_COLUMN)
-    label = row.get(LABEL_COLUMN)
-    return (
-        None if row_id is None else str(row_id),
-        files,
-        None if label is None else str(label),
-    )
-
-
-def write_manifest(
-    csv_path: str | os.PathLike[str],
-    rows: Iterable[PairRow | Mapping[str, object]],
-    modalities: list[str],
-    relative_to_csv: bool = True,
-) -> Path:
-    """Write a manifest that :func:`read_manifest` reads back to the same rows.
-
-    Rows are :class:`PairRow` objects or dicts (``{"id": ..., "image": path,
-    "audio": path, "label": ...}`` or ``{"id": ..., "files": {...}, ...}``).
-    Columns are ``id``, the modalities in the given order, then ``label`` (only
-    if some row has one). Relative paths in rows are taken relative to the
-    current directory. With ``relative_to_csv`` paths are written relative to
-    the CSV's folder with forward slashes, so the data folder stays portable
-    across machines and operating systems. The file is replaced atomically so a
-    crash never leaves half a manifest.
-
-    Returns the absolute path written.
-    """
-    path = Path(os.path.normpath(Path(csv_path).expanduser().absolute()))
-    base = path.parent
-    for m in modalities:
-        if m.lower() in _RESERVED or not m or m != m.strip():
-            raise ValueError(f"invalid modality name {m!r}")
-
-    out_rows: list[list[str]] = []
-    any_label = False
-    for n, row in enumerate(rows, start=1):
-        row_id, files, label = _row_as_parts(row, modalities)
-        cells = [row_id if row_id is not None else f"row{n}"]
-        for m in modalities:
-            f = files.get(m)
-            if f is None or f == "":
-                cells.append("")
-                continue
-            p = Path(os.path.normpath(Path(f).expanduser().absolute()))
-            if relative_to_csv:
-                try:
-                    cells.append(Path(os.path.relpath(p, base)).as_posix())
-                except ValueError:  # e.g. another drive on Windows
-                    cells.append(str(p))
-            else:
-                cells.append(str(p))
-        any_label = any_label or label is not None
-        cells.append("" if label is None else label)
-        out_rows.append(cells)
-
-    header = [ID_COLUMN, *modalities, LABEL_COLUMN]
-    if not any_label:
-        header.pop()
-        out_rows = [r[:-1] for r in out_rows]
-
-    with atomic_open(path, newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(out_rows)
-    return path
