@@ -23,12 +23,21 @@ import json
 import os
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 from app.data.manifest import PairRow
-from app.review import session_file, session_queries, session_summary, session_verdicts
+from app.review import (
+    session_file,
+    session_listing,
+    session_paging,
+    session_queries,
+    session_summary,
+    session_verdicts,
+)
 from app.review.flags import FlagThresholds
 from app.review.session_schema import (
     ANY_FLAG,
@@ -64,6 +73,12 @@ class ReviewSession:
         self.readonly = readonly
         self._meta_cache: dict[str, Any] | None = None
         self._run_lock: Any = None
+        # counts and pagers per filter/order, valid while nothing is written (see _fresh)
+        self._writes = 0
+        self._state: tuple[int, int] | None = None
+        self._counts: dict[Any, int] = {}
+        self._filters: dict[Any, session_paging.CompiledFilter] = {}
+        self._pagers: OrderedDict[Any, session_paging.Pager] = OrderedDict()
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -103,6 +118,7 @@ class ReviewSession:
             for stmt in SCHEMA_SQL.split(";"):
                 if stmt.strip():
                     self.conn.execute(stmt)
+            session_listing.create(self.conn, list(modalities))
             self._set_meta_many(
                 {
                     "schema_version": SCHEMA_VERSION,
@@ -165,7 +181,25 @@ class ReviewSession:
         if self.readonly:
             raise SessionError(f"{self.path}: the session file is read-only; it can be viewed and exported, but "
                                "continuing it needs a writable copy")
+        self._writes += 1  # every write passes here: cached counts and pagers are dropped
         return Transaction(self.conn)
+
+    @contextlib.contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """``with session.bulk_writes():`` many results at once (an import of millions): the listing's
+        sort indexes are dropped meanwhile and built once at the end, which is several times faster
+        than keeping them up to date row by row. Reading works meanwhile, unindexed (slow); a process
+        killed inside leaves them out, and the next writable open builds them again."""
+        names = self.modality_names
+        with self.transaction():
+            session_listing.drop_indexes(self.conn, names)
+        try:
+            yield
+        finally:
+            with self.transaction():
+                session_listing.create_indexes(self.conn, names)
+                self.conn.execute("PRAGMA analysis_limit = 1000")
+                self.conn.execute("ANALYZE listing")
 
     # ------------------------------------------------------------------ meta
     def _set_meta_many(self, values: Mapping[str, Any]) -> None:
@@ -283,10 +317,10 @@ class ReviewSession:
         return self.pair_count() - before
 
     def pair_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+        return self.count()
 
     def result_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        return self.count(RowFilter(status="done"))
 
     def pending_count(self) -> int:
         return self.pair_count() - self.result_count()
@@ -340,32 +374,69 @@ class ReviewSession:
     SORT_KEYS = session_queries.SORT_KEYS
 
     def count(self, flt: RowFilter | None = None) -> int:
-        where, params = session_queries.where_clause(flt)
-        if not where:
-            return self.pair_count()
-        return session_queries.count_rows(self.conn, self.modality_names, where, params)
+        """Pairs the filter lets through: a sum over the listing's groups (no pair is read), or one walk
+        of the id index for a search; remembered until the next write."""
+        self._fresh()
+        key = self._filter_key(flt)
+        if key not in self._counts:
+            self._counts[key] = session_paging.count(self.conn, self._compiled(flt))
+        return self._counts[key]
 
     def rows(self, flt: RowFilter | None = None, order_by: str = "index", descending: bool = False,
              limit: int = -1, offset: int = 0) -> list[ReviewRow]:
-        """A window of rows, filtered and sorted in SQL (the table never loads them all)."""
-        where, params = session_queries.where_clause(flt)
-        direction = "DESC" if descending else "ASC"
-        order = session_queries.sort_expr(order_by, self.modality_names)
-        tail = f" ORDER BY {order} {direction} NULLS LAST, p.idx LIMIT ? OFFSET ?"
+        """A window of rows, filtered and sorted by the listing's indexes (session_paging.py): a window
+        costs its own rows wherever it is, the table never loads them all.
+
+        Order: pairs with a value by (value, index), then those without one by index; ``descending``
+        reverses each part (pairs without a value stay last)."""
+        names = self.modality_names
+        column = session_listing.column_for(order_by, names)
+        self._fresh()
+        key = (self._filter_key(flt), column, descending)
+        pager = self._pagers.get(key)
+        if pager is None:
+            nullable = column not in ("idx", "id", "status")
+            pager = session_paging.Pager(self.conn, self._compiled(flt), column, descending,
+                                         indexed=column in session_listing.sort_columns(names), nullable=nullable,
+                                         total=self.count(flt), pairs=self.count())
+            self._pagers[key] = pager
+            while len(self._pagers) > 16:
+                self._pagers.popitem(last=False)
+        else:
+            self._pagers.move_to_end(key)
         with self._damage_is_session_error():
-            return session_queries.select_rows(self.conn, self.modality_names, where + tail,
-                                               [*params, limit, offset])
+            return session_queries.rows_by_idx(self.conn, names, pager.window(offset, limit))
 
     def row(self, pair_id: str) -> ReviewRow | None:
         with self._damage_is_session_error():
-            found = session_queries.select_rows(self.conn, self.modality_names, " WHERE p.id = ?", [pair_id])
-        return found[0] if found else None
+            return session_queries.row_by_id(self.conn, self.modality_names, pair_id)
 
     def shows(self, pair_id: str, flt: RowFilter | None = None) -> bool:
         """Whether the filter lets this pair through (the table lists it)."""
-        where, params = session_queries.where_clause(flt)
-        where = f"{where} AND p.id = ?" if where else " WHERE p.id = ?"
-        return session_queries.count_rows(self.conn, self.modality_names, where, [*params, pair_id]) > 0
+        self._fresh()
+        clauses, params = self._compiled(flt).where()
+        return self.conn.execute("SELECT 1 FROM listing WHERE id = ?" + "".join(f" AND {c}" for c in clauses),
+                                 [pair_id, *params]).fetchone() is not None
+
+    def _fresh(self) -> None:
+        """Drop cached counts, filters and pagers when the file changed: a write through this session
+        or a commit by another connection (the run's process; ``PRAGMA data_version`` tells)."""
+        state = (self._writes, self.conn.execute("PRAGMA data_version").fetchone()[0])
+        if state != self._state:
+            self._state = state
+            self._counts.clear()
+            self._filters.clear()
+            self._pagers.clear()
+
+    @staticmethod
+    def _filter_key(flt: RowFilter | None) -> tuple[Any, ...]:
+        return astuple(flt) if flt is not None else astuple(RowFilter())
+
+    def _compiled(self, flt: RowFilter | None) -> session_paging.CompiledFilter:
+        key = self._filter_key(flt)
+        if key not in self._filters:
+            self._filters[key] = session_paging.compile_filter(self.conn, flt)
+        return self._filters[key]
 
     def prediction_json(self, pair_id: str) -> dict[str, Any] | None:
         """The stored result as ``Prediction.to_json()`` (the same builder as ``qmf predict --json``), or None.
@@ -392,6 +463,11 @@ class ReviewSession:
 
     def flag_counts(self) -> dict[str, int]:
         return session_summary.flag_counts(self.conn)
+
+    def modality_histogram(self, modality: str, what: str = "quality", bins: int = 30) -> tuple[list[int], float, float]:
+        """(counts, low, high) of one modality's number in ``bins`` equal bins (numpy.histogram's edges),
+        counted in SQL; it reads every pair's value, so the app calls it off the GUI thread."""
+        return session_summary.modality_histogram(self.conn, modality, self.modality_names, what, bins)
 
     def modality_values(self, modality: str, what: str = "quality") -> list[float]:
         return session_summary.modality_values(self.conn, modality, what)

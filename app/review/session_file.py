@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from app.review import session_listing
 from app.review.session_schema import SCHEMA_VERSION, SessionError, check_tables, connect, upgrade
 
 # Meta entries every session has, with the JSON type each must have.
@@ -90,11 +91,17 @@ def open_file(p: Path, readonly: bool | None) -> tuple[sqlite3.Connection, bool]
         if version > SCHEMA_VERSION:
             raise SessionError(f"{p}: made by a newer QMF Studio (session format {version}, this one reads "
                                f"{SCHEMA_VERSION})")
-        if version < SCHEMA_VERSION and readonly:
-            raise SessionError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
-                               "is read-only; open a writable copy")
+        names = _modality_names(p, conn)
+        if readonly:
+            if version < 2:
+                raise SessionError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
+                                   "is read-only; open a writable copy")
+            if not (session_listing.has_listing(conn) and session_listing.indexes_complete(conn, names)):
+                # format 2 (or a 3 missing a part): a listing of its own, for this connection
+                session_listing.rebuild(conn, names, schema="temp")
+            return conn, readonly
         try:
-            upgrade(conn, version)
+            upgrade(conn, version, names)
         except sqlite3.DatabaseError as exc:
             raise SessionError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
                                f"could not be changed ({exc}); open a writable copy") from None
@@ -145,6 +152,12 @@ def _check_meta(p: Path, rows: Mapping[str, str]) -> int:
         except (TypeError, ValueError):
             raise SessionError(f"{p}: damaged session (its {_one_line(key)[:60]!r} entry is not readable)") from None
     return values["schema_version"]
+
+
+def _modality_names(p: Path, conn: sqlite3.Connection) -> list[str]:
+    """The session's modality names in order (the listing's modality columns), as _check_meta read them."""
+    (text,) = conn.execute("SELECT value FROM meta WHERE key = 'modalities'").fetchone()
+    return list(json.loads(text))
 
 
 def _one_line(value: object) -> str:

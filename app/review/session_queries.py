@@ -1,10 +1,10 @@
 """Reading a session's rows: filters and sort orders turned into SQL, and result rows turned into
 :class:`ReviewRow` objects.
 
-The table view asks for one window of rows at a time (``LIMIT``/``OFFSET``), filtered and sorted in
-SQL, so a session of a hundred thousand pairs is never loaded whole. Each modality's numbers come
-from its own ``LEFT JOIN`` on ``modality_results`` (aliased ``m0``, ``m1`` … in the session's
-modality order), which lets a sort key such as ``"audio.quality"`` be a plain column.
+The table's rows are read from the listing (session_listing.py: one row per pair, the modalities'
+numbers in columns ``m0_*``, ``m1_*`` … in the session's modality order) by primary key, once
+session_paging.py has chosen which pairs a window holds; a stored prediction is rebuilt from the
+base tables.
 """
 
 from __future__ import annotations
@@ -18,17 +18,14 @@ from app.qmf.calibration import is_unfamiliar, modality_table, percentile
 from app.qmf.prediction import ModalityResult, Prediction
 from app.review.flags import FlagThresholds, compute_flags
 from app.review.session_schema import (
-    ANY_FLAG,
-    NO_FLAG,
     PendingPair,
     ReviewRow,
-    RowFilter,
     flags_list,
     flags_text,
 )
 
-__all__ = ["SORT_KEYS", "DamagedRowError", "count_rows", "pending_pairs", "reflagged", "select_rows", "sort_expr",
-           "stored_prediction", "where_clause"]
+__all__ = ["SORT_KEYS", "DamagedRowError", "pending_pairs", "reflagged", "row_by_id", "rows_by_idx",
+           "stored_prediction"]
 
 
 class DamagedRowError(ValueError):
@@ -46,110 +43,50 @@ def _loads(text: Any, what: str, kind: type) -> Any:
 
 SORT_KEYS = ("index", "id", "label", "prediction", "probability", "correct", "flags", "verdict", "note",
              "status", "seconds")
-_SIMPLE_SORT = {
-    "index": "p.idx", "id": "p.id", "label": "p.label", "prediction": "r.prediction",
-    "probability": "r.probability", "correct": "r.correct", "flags": "r.flags",
-    "verdict": "v.verdict", "note": "v.note", "status": "COALESCE(r.status, 'pending')",
-    "seconds": "(r.decode_seconds + r.predict_seconds)",
-}
-_MODALITY_SORT = ("quality", "share", "label", "probability", "energy")
 
 
-def sort_expr(key: str, modality_names: Sequence[str]) -> str:
-    """The SQL expression for a sort key: one of SORT_KEYS or "<modality>.<quality|share|label|probability|energy>"."""
-    if key in _SIMPLE_SORT:
-        return _SIMPLE_SORT[key]
-    name, _, what = key.partition(".")
-    if name in modality_names and what in _MODALITY_SORT:
-        return f"m{list(modality_names).index(name)}.{what}"
-    raise ValueError(f"cannot sort by {key!r}")
+def _listing_columns(n_modalities: int) -> str:
+    mods = "".join(f", l.m{i}_label, l.m{i}_probability, l.m{i}_energy, l.m{i}_quality, l.m{i}_share"
+                   for i in range(n_modalities))
+    return ("l.idx, l.id, p.files, l.label, l.status, l.error, l.prediction, l.probability, l.correct, l.flags, "
+            "l.seconds, l.verdict, l.relabel, l.note" + mods)
 
 
-def where_clause(flt: RowFilter | None) -> tuple[str, list[Any]]:
-    """``(" WHERE ...", params)`` for a filter; ``("", [])`` when nothing filters."""
-    if flt is None:
-        return "", []
-    clauses: list[str] = []
-    params: list[Any] = []
-    if flt.flag == ANY_FLAG:
-        clauses.append("r.flags != ''")
-    elif flt.flag == NO_FLAG:
-        clauses.append("r.flags = ''")
-    elif flt.flag:
-        clauses.append("r.flags LIKE ?")
-        params.append(f"%|{flt.flag}|%")
-    if flt.label:
-        clauses.append("p.label = ?")
-        params.append(flt.label)
-    if flt.prediction:
-        clauses.append("r.prediction = ?")
-        params.append(flt.prediction)
-    if flt.correctness == "correct":
-        clauses.append("r.correct = 1")
-    elif flt.correctness == "wrong":
-        clauses.append("r.correct = 0")
-    elif flt.correctness == "unlabelled":
-        clauses.append("p.label IS NULL")
-    if flt.status == "done":
-        clauses.append("r.pair_idx IS NOT NULL")
-    elif flt.status == "pending":
-        clauses.append("r.pair_idx IS NULL")
-    elif flt.status in ("ok", "error"):
-        clauses.append("r.status = ?")
-        params.append(flt.status)
-    if flt.verdict == "none":
-        clauses.append("v.verdict IS NULL")
-    elif flt.verdict:
-        clauses.append("v.verdict = ?")
-        params.append(flt.verdict)
-    if flt.search:
-        clauses.append("p.id LIKE ? ESCAPE '\\'")
-        escaped = flt.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params.append(f"%{escaped}%")
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _from(n_modalities: int) -> str:
-    # one join per modality; each takes the modality's name as a parameter, in session order
-    joins = "".join(
-        f" LEFT JOIN modality_results m{i} ON m{i}.pair_idx = p.idx AND m{i}.modality = ?"
-        for i in range(n_modalities)
+def _review_row(rec: Sequence[Any], names: Sequence[str]) -> ReviewRow:
+    mods = {}
+    for i, name in enumerate(names):
+        lab, prob, en, q, s = rec[14 + 5 * i: 19 + 5 * i]
+        if lab is not None:
+            mods[name] = {"label": lab, "probability": prob, "energy": en, "quality": q, "share": s}
+    return ReviewRow(
+        idx=rec[0], id=rec[1], files=_loads(rec[2], f"the files of pair {rec[1]!r}", dict), label=rec[3],
+        status=rec[4] or "pending",
+        error=rec[5], prediction=rec[6], probability=rec[7],
+        correct=None if rec[8] is None else bool(rec[8]), flags=flags_list(rec[9]),
+        seconds=rec[10], verdict=rec[11], relabel=rec[12], note=rec[13] or "", modalities=mods,
     )
-    return ("FROM pairs p LEFT JOIN results r ON r.pair_idx = p.idx "
-            "LEFT JOIN verdicts v ON v.pair_id = p.id" + joins)
 
 
-def count_rows(conn: sqlite3.Connection, modality_names: Sequence[str], where: str, params: list[Any]) -> int:
-    return conn.execute(f"SELECT COUNT(*) {_from(len(modality_names))}{where}",
-                        [*modality_names, *params]).fetchone()[0]
-
-
-def select_rows(conn: sqlite3.Connection, modality_names: Sequence[str], tail: str,
-                params: list[Any]) -> list[ReviewRow]:
-    """Rows for ``SELECT ... FROM <pairs, results, verdicts, modalities>{tail}``."""
+def rows_by_idx(conn: sqlite3.Connection, modality_names: Sequence[str], idxs: Sequence[int]) -> list[ReviewRow]:
+    """The rows of these pairs (listing + their files), in the order given: one primary-key look-up each."""
+    if not idxs:
+        return []
     names = list(modality_names)
-    mod_cols = "".join(f", m{i}.label, m{i}.probability, m{i}.energy, m{i}.quality, m{i}.share"
-                       for i in range(len(names)))
-    sql = (
-        "SELECT p.idx, p.id, p.files, p.label, r.status, r.error, r.prediction, r.probability, r.correct, "
-        "r.flags, r.decode_seconds + r.predict_seconds, v.verdict, v.relabel, v.note"
-        f"{mod_cols} {_from(len(names))}{tail}"
-    )
-    out = []
-    for rec in conn.execute(sql, [*names, *params]):
-        mods = {}
-        for i, name in enumerate(names):
-            lab, prob, en, q, s = rec[14 + 5 * i: 19 + 5 * i]
-            if lab is not None:
-                mods[name] = {"label": lab, "probability": prob, "energy": en, "quality": q, "share": s}
-        out.append(ReviewRow(
-            idx=rec[0], id=rec[1], files=_loads(rec[2], f"the files of pair {rec[1]!r}", dict), label=rec[3],
-            status=rec[4] or "pending",
-            error=rec[5], prediction=rec[6], probability=rec[7],
-            correct=None if rec[8] is None else bool(rec[8]), flags=flags_list(rec[9]),
-            seconds=rec[10], verdict=rec[11], relabel=rec[12], note=rec[13] or "", modalities=mods,
-        ))
-    return out
+    found: dict[int, Any] = {}
+    for start in range(0, len(idxs), 500):
+        chunk = idxs[start:start + 500]
+        for rec in conn.execute(
+            f"SELECT {_listing_columns(len(names))} FROM listing l JOIN pairs p ON p.idx = l.idx "
+            f"WHERE l.idx IN ({','.join('?' * len(chunk))})", list(chunk)):
+            found[rec[0]] = rec
+    return [_review_row(found[i], names) for i in idxs if i in found]
+
+
+def row_by_id(conn: sqlite3.Connection, modality_names: Sequence[str], pair_id: str) -> ReviewRow | None:
+    names = list(modality_names)
+    rec = conn.execute(f"SELECT {_listing_columns(len(names))} FROM listing l JOIN pairs p ON p.idx = l.idx "
+                       "WHERE l.id = ?", (pair_id,)).fetchone()
+    return None if rec is None else _review_row(rec, names)
 
 
 def stored_prediction(conn: sqlite3.Connection, row: ReviewRow, meta: dict[str, Any]) -> dict[str, Any]:

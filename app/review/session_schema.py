@@ -22,8 +22,11 @@ from app.review.flags import FLAG_ERROR, FlagThresholds, compute_flags
 from app.util.errors import UserError
 
 # 1: the first format; 2: results.late_probabilities (the late-fusion comparison's probabilities, so a
-# stored prediction is the whole of Prediction.to_json()). A version-1 file is upgraded when opened.
-SCHEMA_VERSION = 2
+# stored prediction is the whole of Prediction.to_json()); 3: the listing (session_listing.py: one
+# indexed row per pair and the counts per filter group, kept by triggers), so the table, counts and
+# summary of a million-pair session read indexes. An older file is upgraded when opened (one
+# transaction: all of it or none); a read-only format-2 file gets its listing as a TEMP table.
+SCHEMA_VERSION = 3
 ANY_FLAG = "(any flag)"  # RowFilter.flag values that mean "has some flag" / "a result without flags"
 NO_FLAG = "(no flag)"
 VERDICTS = ("accept", "reject", "relabel")
@@ -266,16 +269,23 @@ def check_tables(conn: sqlite3.Connection) -> str | None:
     return None
 
 
-def upgrade(conn: sqlite3.Connection, version: int) -> None:
-    """Bring a session file of an older format `version` up to SCHEMA_VERSION, in one transaction.
-    Only columns are added, so nothing stored before is lost."""
-    if version >= SCHEMA_VERSION:
+def upgrade(conn: sqlite3.Connection, version: int, modality_names: Sequence[str]) -> None:
+    """Bring a session file of an older format `version` up to SCHEMA_VERSION, in one transaction
+    (a crash or an error leaves the file as it was). Only columns and tables are added, so nothing
+    stored before is lost; a format-3 file whose listing is missing (damaged) gets it rebuilt."""
+    from app.review import session_listing
+
+    if version >= SCHEMA_VERSION and session_listing.has_listing(conn):
+        if not session_listing.indexes_complete(conn, modality_names):
+            with Transaction(conn):  # indexes a bulk load dropped (its process killed meanwhile) are made again
+                session_listing.create_indexes(conn, modality_names)
         return
     with Transaction(conn):
         if version < 2:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(results)")}
             if "late_probabilities" not in columns:
                 conn.execute("ALTER TABLE results ADD COLUMN late_probabilities TEXT")
+        session_listing.rebuild(conn, modality_names)
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.qmf.predictor import Predictor
 from app.review.flags import FlagThresholds
-from app.review.session import ReviewSession, RowFilter
+from app.review.session import SCHEMA_VERSION, ReviewSession, RowFilter
 from app.review.sources import load_source
 from tests.review.conftest import run_batch, write_manifest
 from tests.synthetic import CLASSES
@@ -81,7 +81,7 @@ def test_a_format_1_session_is_upgraded_when_opened_and_keeps_its_results(tiny_m
     conn.close()
     with ReviewSession.open(session_path) as s:
         after = s.prediction_json("low/low_001")
-        assert s.meta()["schema_version"] == 2 and s.verdict("low/low_001")["verdict"] == "accept"
+        assert s.meta()["schema_version"] == SCHEMA_VERSION and s.verdict("low/low_001")["verdict"] == "accept"
         assert after["late_fusion"] == {"probabilities": []}
         assert {**after, "late_fusion": None} == {**before, "late_fusion": None}
         assert s.result_count() == 15

@@ -69,7 +69,7 @@ def test_empty_file_left_by_an_older_version_is_repaired_by_creating_and_explain
 def test_read_only_session_can_be_exported_but_not_changed(tmp_path):
     path = tmp_path / "s.qmfreview"
     with _create(path) as s:
-        s.write_results([ResultRecord(i, "a", error="broken") for i in range(1, 4)])
+        s.write_results([ResultRecord(i, "a", error="broken") for i in range(3)])  # the pairs p1..p3 (idx 0..2)
     with ReviewSession.open(path, readonly=True) as s:
         out = export_csv(s, tmp_path / "out.csv")
         assert [r["id"] for r in read_csv_export(out)] == ["p1", "p2", "p3"]
@@ -96,7 +96,7 @@ def test_second_run_on_the_same_session_is_told_another_run_holds_it(tiny_model,
 def test_rerun_with_a_model_of_other_inputs_changes_nothing(tiny_model, tmp_path):
     path = tmp_path / "s.qmfreview"
     with _create(path, {"image": "image", "caption": "text"}) as s:
-        s.write_results([ResultRecord(i, "a", error="broken") for i in range(1, 4)])
+        s.write_results([ResultRecord(i, "a", error="broken") for i in range(3)])  # the pairs p1..p3 (idx 0..2)
     with pytest.raises(UserError, match="made for inputs .* nothing was changed"):
         prepare_session(path, Predictor.load(tiny_model), rerun=True)
     with ReviewSession.open(path) as s:

@@ -1,0 +1,228 @@
+"""The listing: one row per pair with every column the Review table shows, sorts or filters by, kept
+in step with the session's own tables by SQLite triggers (format 3).
+
+Why it exists: the truth of a session is spread over ``pairs``, ``results``, ``modality_results`` and
+``verdicts``; sorting or filtering the four-way join cannot use an index, so each page of a million-row
+session cost seconds. ``listing`` holds the same values on one row per pair, so every sortable
+column has its own index, and ``listing_groups`` counts the pairs of each combination of the filter
+columns (status, label, prediction, correct, flags, verdict), so a count, the summary and the filter
+menus read a few hundred group rows instead of the pairs. Each listing row carries its group's id
+(``grp``) and every sort index ends in ``grp``: a filtered page walks one index without touching the
+table (``session_paging.py``).
+
+Nothing writes the listing but its triggers, so every writer (the batch runner's process, the app,
+``qmf review import``, an older helper's plain SQL) keeps it true; ``rebuild`` makes it from the
+base tables (the format-2 upgrade, and a read-only format-2 file, which gets it as a TEMP table).
+
+Stored differently from the base tables, on purpose: ``flags`` and ``note`` are NULL rather than
+``''`` when empty, so sorting by them puts the pairs that have some first in both directions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+__all__ = ["GROUP_COLUMNS", "INDEXED_SORT", "MODALITY_FIELDS", "column_for", "create", "create_indexes",
+           "drop_indexes", "has_listing", "indexes_complete", "index_name", "rebuild", "sort_columns"]
+
+# The filter columns; one listing_groups row per combination that occurs.
+GROUP_COLUMNS = ("status", "label", "prediction", "correct", "flags", "verdict")
+MODALITY_FIELDS = ("label", "probability", "energy", "quality", "share")
+# Sort keys (ReviewSession.SORT_KEYS) -> listing column; "index" is the row id itself.
+_SIMPLE = {"index": "idx", "id": "id", "label": "label", "prediction": "prediction", "probability": "probability",
+           "correct": "correct", "flags": "flags", "verdict": "verdict", "note": "note", "status": "status",
+           "seconds": "seconds"}
+# The columns that get an index: every column the Review table shows (it sorts by any of them).
+INDEXED_SORT = ("id", "label", "prediction", "probability", "correct", "flags", "verdict", "note", "status")
+INDEXED_MODALITY = ("quality", "share")
+
+
+def _lit(text: str) -> str:
+    """A SQL string literal (modality names come from a model's manifest: any text)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def column_for(key: str, modality_names: Sequence[str]) -> str:
+    """The listing column of a sort key: one of SORT_KEYS or "<modality>.<label|probability|energy|quality|share>"."""
+    if key in _SIMPLE:
+        return _SIMPLE[key]
+    name, _, what = key.partition(".")
+    if name in modality_names and what in MODALITY_FIELDS:
+        return f"m{list(modality_names).index(name)}_{what}"
+    raise ValueError(f"cannot sort by {key!r}")
+
+
+def sort_columns(modality_names: Sequence[str]) -> list[str]:
+    """The listing columns that have an index (besides idx)."""
+    return [*INDEXED_SORT, *(f"m{i}_{w}" for i in range(len(modality_names)) for w in INDEXED_MODALITY)]
+
+
+def index_name(column: str) -> str:
+    return f"listing_by_{column}"
+
+
+def _modality_columns(n: int) -> list[str]:
+    return [f"m{i}_{w}" for i in range(n) for w in MODALITY_FIELDS]
+
+
+def _tables_sql(n_modalities: int, schema: str = "main") -> list[str]:
+    mods = "".join(f", {c} {'TEXT' if c.endswith('_label') else 'REAL'}" for c in _modality_columns(n_modalities))
+    return [
+        f"CREATE TABLE {schema}.listing (idx INTEGER PRIMARY KEY, id TEXT NOT NULL, label TEXT, "
+        "status TEXT NOT NULL DEFAULT 'pending', error TEXT, prediction TEXT, probability REAL, correct INTEGER, "
+        "flags TEXT, seconds REAL, verdict TEXT, relabel TEXT, note TEXT, grp INTEGER" + mods + ")",
+        f"CREATE TABLE {schema}.listing_groups (grp INTEGER PRIMARY KEY, gkey TEXT NOT NULL UNIQUE, status TEXT, "
+        "label TEXT, prediction TEXT, correct INTEGER, flags TEXT, verdict TEXT, n INTEGER NOT NULL)",
+    ]
+
+
+def _key(row: str) -> str:
+    """The SQL of a row's group key (quote() tells NULL from 'NULL' and needs no escaping of its own)."""
+    return "||','||".join(f"quote({row}.{c})" for c in GROUP_COLUMNS)
+
+
+def _join_group(row: str) -> list[str]:
+    """Statements that count ``row`` (NEW) in its group and point its grp at it."""
+    cols = ", ".join(GROUP_COLUMNS)
+    vals = ", ".join(f"{row}.{c}" for c in GROUP_COLUMNS)
+    return [
+        f"INSERT INTO listing_groups(gkey, {cols}, n) VALUES ({_key(row)}, {vals}, 1) "
+        "ON CONFLICT(gkey) DO UPDATE SET n = n + 1",
+        f"UPDATE listing SET grp = (SELECT grp FROM listing_groups WHERE gkey = {_key(row)}) WHERE idx = {row}.idx",
+    ]
+
+
+def _triggers_sql(modality_names: Sequence[str]) -> list[str]:
+    result_set = ("status = NEW.status, error = NEW.error, prediction = NEW.prediction, probability = NEW.probability, "
+                  "correct = NEW.correct, flags = NULLIF(NEW.flags, ''), "
+                  "seconds = NEW.decode_seconds + NEW.predict_seconds")
+    verdict_set = "verdict = NEW.verdict, relabel = NEW.relabel, note = NULLIF(NEW.note, '')"
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in GROUP_COLUMNS)
+
+    def trigger(name: str, when: str, body: list[str]) -> str:
+        return f"CREATE TRIGGER listing_{name} {when} BEGIN " + "; ".join(body) + "; END"
+
+    out = [
+        trigger("pair_added", "AFTER INSERT ON pairs", [
+            "INSERT INTO listing(idx, id, label, verdict, relabel, note) VALUES (NEW.idx, NEW.id, NEW.label, "
+            "(SELECT verdict FROM verdicts WHERE pair_id = NEW.id), (SELECT relabel FROM verdicts WHERE pair_id = NEW.id), "
+            "(SELECT NULLIF(note, '') FROM verdicts WHERE pair_id = NEW.id))"]),
+        trigger("pair_changed", "AFTER UPDATE OF id, label ON pairs", [
+            "UPDATE listing SET id = NEW.id, label = NEW.label, "
+            "verdict = (SELECT verdict FROM verdicts WHERE pair_id = NEW.id), "
+            "relabel = (SELECT relabel FROM verdicts WHERE pair_id = NEW.id), "
+            "note = (SELECT NULLIF(note, '') FROM verdicts WHERE pair_id = NEW.id) WHERE idx = NEW.idx"]),
+        trigger("pair_removed", "AFTER DELETE ON pairs", ["DELETE FROM listing WHERE idx = OLD.idx"]),
+        # INSERT OR REPLACE deletes the old result without a delete trigger; the insert sets every column
+        trigger("result_added", "AFTER INSERT ON results", [f"UPDATE listing SET {result_set} WHERE idx = NEW.pair_idx"]),
+        trigger("result_changed", "AFTER UPDATE ON results", [f"UPDATE listing SET {result_set} WHERE idx = NEW.pair_idx"]),
+        trigger("result_removed", "AFTER DELETE ON results", [
+            "UPDATE listing SET status = 'pending', error = NULL, prediction = NULL, probability = NULL, correct = NULL, "
+            "flags = NULL, seconds = NULL WHERE idx = OLD.pair_idx"]),
+        trigger("verdict_added", "AFTER INSERT ON verdicts", [f"UPDATE listing SET {verdict_set} WHERE id = NEW.pair_id"]),
+        trigger("verdict_changed", "AFTER UPDATE ON verdicts", [
+            "UPDATE listing SET verdict = NULL, relabel = NULL, note = NULL WHERE id = OLD.pair_id AND OLD.pair_id != NEW.pair_id",
+            f"UPDATE listing SET {verdict_set} WHERE id = NEW.pair_id"]),
+        trigger("verdict_removed", "AFTER DELETE ON verdicts", [
+            "UPDATE listing SET verdict = NULL, relabel = NULL, note = NULL WHERE id = OLD.pair_id"]),
+        trigger("group_added", "AFTER INSERT ON listing", _join_group("NEW")),
+        trigger("group_removed", "AFTER DELETE ON listing", [f"UPDATE listing_groups SET n = n - 1 WHERE gkey = {_key('OLD')}"]),
+        trigger("group_changed", f"AFTER UPDATE OF {', '.join(GROUP_COLUMNS)} ON listing WHEN {changed}", [
+            f"UPDATE listing_groups SET n = n - 1 WHERE gkey = {_key('OLD')}", *_join_group("NEW")]),
+    ]
+    for i, name in enumerate(modality_names):
+        cols = [f"m{i}_{w}" for w in MODALITY_FIELDS]
+        set_new = ", ".join(f"{c} = NEW.{w}" for c, w in zip(cols, MODALITY_FIELDS, strict=True))
+        set_null = ", ".join(f"{c} = NULL" for c in cols)
+        out += [
+            trigger(f"m{i}_added", f"AFTER INSERT ON modality_results WHEN NEW.modality = {_lit(name)}",
+                    [f"UPDATE listing SET {set_new} WHERE idx = NEW.pair_idx"]),
+            trigger(f"m{i}_changed", "AFTER UPDATE ON modality_results", [
+                f"UPDATE listing SET {set_null} WHERE idx = OLD.pair_idx AND OLD.modality = {_lit(name)}",
+                f"UPDATE listing SET {set_new} WHERE idx = NEW.pair_idx AND NEW.modality = {_lit(name)}"]),
+            trigger(f"m{i}_removed", f"AFTER DELETE ON modality_results WHEN OLD.modality = {_lit(name)}",
+                    [f"UPDATE listing SET {set_null} WHERE idx = OLD.pair_idx"]),
+        ]
+    return out
+
+
+def _indexes_sql(modality_names: Sequence[str], schema: str = "main") -> list[str]:
+    # (column, idx, grp): the order a sort needs (ties by idx) and the group a filter checks, so a
+    # filtered page walks the index alone; listing_by_grp serves a filter that matches few pairs.
+    out = [f"CREATE INDEX IF NOT EXISTS {schema}.{index_name(c)} ON listing({c}, idx, grp)"
+           for c in sort_columns(modality_names)]
+    out.append(f"CREATE INDEX IF NOT EXISTS {schema}.{index_name('idx')} ON listing(idx, grp)")
+    out.append(f"CREATE INDEX IF NOT EXISTS {schema}.listing_by_grp ON listing(grp, idx)")
+    return out
+
+
+def create_indexes(conn: sqlite3.Connection, modality_names: Sequence[str], schema: str = "main") -> None:
+    for stmt in _indexes_sql(modality_names, schema):
+        conn.execute(stmt)
+
+
+def drop_indexes(conn: sqlite3.Connection, modality_names: Sequence[str]) -> None:
+    """Drop the sort indexes (a bulk load builds them once at the end; the id index stays: writes need it)."""
+    for c in sort_columns(modality_names):
+        if c != "id":
+            conn.execute(f"DROP INDEX IF EXISTS {index_name(c)}")
+    conn.execute(f"DROP INDEX IF EXISTS {index_name('idx')}")
+    conn.execute("DROP INDEX IF EXISTS listing_by_grp")
+
+
+def has_listing(conn: sqlite3.Connection, schema: str = "main") -> bool:
+    return conn.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = 'listing'"
+                        ).fetchone() is not None
+
+
+def indexes_complete(conn: sqlite3.Connection, modality_names: Sequence[str]) -> bool:
+    """Whether every index the pager names is there (a bulk load killed midway leaves some out)."""
+    found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'listing'")}
+    wanted = {index_name(c) for c in [*sort_columns(modality_names), "idx"]} | {"listing_by_grp"}
+    return wanted <= found
+
+
+def create(conn: sqlite3.Connection, modality_names: Sequence[str]) -> None:
+    """The listing of a new, empty session: tables, triggers, indexes (inside the caller's transaction)."""
+    for stmt in [*_tables_sql(len(modality_names)), *_indexes_sql(modality_names), *_triggers_sql(modality_names)]:
+        conn.execute(stmt)
+
+
+def rebuild(conn: sqlite3.Connection, modality_names: Sequence[str], schema: str = "main") -> None:
+    """Make the listing from the base tables (inside the caller's transaction).
+
+    ``schema="temp"``: a TEMP copy without triggers, for a read-only file of an older format (what
+    it shows is what the file holds; nothing can change it while it is read-only).
+    """
+    if schema == "main":
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'listing\\_%' "
+                                    "ESCAPE '\\'").fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+    conn.execute(f"DROP TABLE IF EXISTS {schema}.listing")
+    conn.execute(f"DROP TABLE IF EXISTS {schema}.listing_groups")
+    for stmt in _tables_sql(len(modality_names), schema):
+        conn.execute(stmt)
+    names = list(modality_names)
+    mod_cols = _modality_columns(len(names))
+    mod_vals = [f"m{i}.{w}" for i in range(len(names)) for w in MODALITY_FIELDS]
+    joins = "".join(f" LEFT JOIN main.modality_results m{i} ON m{i}.pair_idx = p.idx AND m{i}.modality = ?"
+                    for i in range(len(names)))
+    conn.execute(
+        f"INSERT INTO {schema}.listing(idx, id, label, status, error, prediction, probability, correct, flags, seconds, "
+        f"verdict, relabel, note{''.join(', ' + c for c in mod_cols)}) "
+        "SELECT p.idx, p.id, p.label, COALESCE(r.status, 'pending'), r.error, r.prediction, r.probability, r.correct, "
+        "NULLIF(r.flags, ''), r.decode_seconds + r.predict_seconds, v.verdict, v.relabel, NULLIF(v.note, '')"
+        f"{''.join(', ' + c for c in mod_vals)} "
+        "FROM main.pairs p LEFT JOIN main.results r ON r.pair_idx = p.idx LEFT JOIN main.verdicts v ON v.pair_id = p.id"
+        f"{joins} ORDER BY p.idx", names)
+    cols = ", ".join(GROUP_COLUMNS)
+    key = _key("l")
+    conn.execute(f"INSERT INTO {schema}.listing_groups(gkey, {cols}, n) "
+                 f"SELECT {key}, {cols}, COUNT(*) FROM {schema}.listing l GROUP BY {key}")
+    conn.execute(f"UPDATE {schema}.listing SET grp = (SELECT g.grp FROM {schema}.listing_groups g "
+                 f"WHERE g.gkey = {_key(schema + '.listing')})")
+    create_indexes(conn, names, schema)
+    if schema == "main":
+        for stmt in _triggers_sql(names):
+            conn.execute(stmt)
