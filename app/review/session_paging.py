@@ -149,6 +149,10 @@ class Pager:
     def _count_nulls(self) -> int:
         if self.cf.empty:
             return 0
+        if self.col in session_listing.GROUP_COLUMNS and self.cf.search is None:  # a sum over groups
+            groups = "" if self.cf.groups is None else f" AND grp IN ({','.join(map(str, self.cf.groups))})"
+            return self.conn.execute(f"SELECT COALESCE(SUM(n), 0) FROM listing_groups WHERE n > 0 AND "
+                                     f"{self.col} IS NULL{groups}").fetchone()[0]
         clauses, params = self.cf.where()
         hint = f" INDEXED BY {session_listing.index_name(self.col)}" if self.indexed else ""
         return self.conn.execute(f"SELECT COUNT(*) FROM listing{hint} WHERE {self.col} IS NULL"
