@@ -21,6 +21,7 @@ follow the session's thresholds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -187,16 +188,18 @@ def import_results(results_dir: str | os.PathLike[str], session_path: str | os.P
         thresholds = session.stored_thresholds()
         shards = sorted(done_shards(d))
         report.missing_shards = max(0, int(info.get("shards", 0)) - len(shards))
-        for k in shards:
-            rows = read_results(shard_path(d, k))
-            report.shards += 1
-            if not rows:
-                continue
-            first = session.row(rows[0]["id"])
-            if first is not None and first.status != "pending":
-                report.skipped_shards += 1
-                continue
-            _import_shard(session, rows, mods, info, thresholds, report)
+        # a new session takes every row: its sort indexes are built once at the end, not row by row
+        with session.bulk_writes() if created else contextlib.nullcontext():
+            for k in shards:
+                rows = read_results(shard_path(d, k))
+                report.shards += 1
+                if not rows:
+                    continue
+                first = session.row(rows[0]["id"])
+                if first is not None and first.status != "pending":
+                    report.skipped_shards += 1
+                    continue
+                _import_shard(session, rows, mods, info, thresholds, report)
     finally:
         session.close()
     report.seconds = time.perf_counter() - start

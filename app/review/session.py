@@ -393,19 +393,29 @@ class ReviewSession:
         column = session_listing.column_for(order_by, names)
         self._fresh()
         key = (self._filter_key(flt), column, descending)
-        pager = self._pagers.get(key)
-        if pager is None:
-            nullable = column not in ("idx", "id", "status")
-            pager = session_paging.Pager(self.conn, self._compiled(flt), column, descending,
-                                         indexed=column in session_listing.sort_columns(names), nullable=nullable,
-                                         total=self.count(flt), pairs=self.count())
-            self._pagers[key] = pager
-            while len(self._pagers) > 16:
-                self._pagers.popitem(last=False)
-        else:
-            self._pagers.move_to_end(key)
+        try:
+            pager = self._pagers.get(key)
+            if pager is None:
+                pager = self._pagers[key] = self._pager(flt, column, descending, hints=True)
+                while len(self._pagers) > 16:
+                    self._pagers.popitem(last=False)
+            else:
+                self._pagers.move_to_end(key)
+            window = pager.window(offset, limit)
+        except sqlite3.OperationalError as exc:
+            if not str(exc).startswith("no such index"):
+                raise
+            # a bulk load (here or in another process) has dropped the sort indexes for now
+            pager = self._pagers[key] = self._pager(flt, column, descending, hints=False)
+            window = pager.window(offset, limit)
         with self._damage_is_session_error():
-            return session_queries.rows_by_idx(self.conn, names, pager.window(offset, limit))
+            return session_queries.rows_by_idx(self.conn, names, window)
+
+    def _pager(self, flt: RowFilter | None, column: str, descending: bool, hints: bool) -> session_paging.Pager:
+        return session_paging.Pager(self.conn, self._compiled(flt), column, descending,
+                                    indexed=column in session_listing.sort_columns(self.modality_names),
+                                    nullable=column not in ("idx", "id", "status"), total=self.count(flt),
+                                    pairs=self.count(), hints=hints)
 
     def row(self, pair_id: str) -> ReviewRow | None:
         with self._damage_is_session_error():

@@ -121,9 +121,10 @@ class Pager:
     ``pairs``: every pair in the session (how far a walk goes to fill a page)."""
 
     def __init__(self, conn: sqlite3.Connection, cf: CompiledFilter, column: str, descending: bool,
-                 indexed: bool, nullable: bool, total: int, pairs: int):
+                 indexed: bool, nullable: bool, total: int, pairs: int, hints: bool = True):
         self.conn, self.cf, self.col, self.desc = conn, cf, column, descending
-        self.indexed, self.total, self.pairs = indexed, total, pairs
+        self.indexed, self.total, self.pairs = indexed and hints, total, pairs
+        self.hints = hints  # False while a bulk load has dropped the sort indexes: SQLite plans alone
         self.nulls = self._count_nulls() if nullable and total else 0
         # per part (0: with a value, 1: NULL): offset in the part -> (value, idx) of the row there
         self.anchors: tuple[dict[int, tuple[Any, int]], dict[int, tuple[Any, int]]] = ({}, {})
@@ -209,6 +210,8 @@ class Pager:
                                   down, skip, limit - len(same))
 
     def _hint(self, sort_first: bool) -> str:
+        if not self.hints:
+            return ""
         if sort_first:
             return " INDEXED BY listing_by_grp"
         if self.indexed or self.col == "idx":

@@ -339,6 +339,10 @@ def test_bulk_writes_build_the_indexes_at_the_end_and_a_killed_one_is_repaired(t
             assert not session_listing.indexes_complete(s.conn, s.modality_names)
             s.add_pairs([PairRow(1, "bulk", {}, "a")])
             assert s.row("bulk") is not None
+            assert s.rows(order_by="index", descending=True, limit=1)[0].id == "bulk"  # what an import asks
+            with ReviewSession.open(path, readonly=True) as viewer:  # the app looking at it meanwhile
+                assert [r.id for r in viewer.rows(order_by="probability", limit=10)] == expected_order(
+                    reference(s), "probability", False)[:10]
         assert session_listing.indexes_complete(s.conn, s.modality_names)
         session_listing.drop_indexes(s.conn, s.modality_names)  # as a process killed inside bulk_writes leaves it
     with ReviewSession.open(path) as s:

@@ -1,11 +1,18 @@
-"""The Summary tab: accuracy, confusion matrix, quality-score histograms and counts per flag."""
+"""The Summary tab: accuracy, confusion matrix, quality-score histograms and counts per flag.
+
+The counts come from the session's group table (a few hundred rows whatever its size) on the GUI
+thread; the histograms read every pair's quality, so a thread with its own read-only connection
+counts them and the plots fill in when it is done (the latest request wins).
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGridLayout,
@@ -32,9 +39,31 @@ def _readonly_table() -> QTableWidget:
     return t
 
 
+class _HistogramJob(QObject):
+    """Counts the histograms of a session file in a thread; ``done(generation, {name: (counts, lo, hi)} | str)``."""
+
+    done = Signal(int, object)
+
+    def start(self, generation: int, path: Any, names: list[str]) -> None:
+        threading.Thread(target=self._run, args=(generation, path, names), daemon=True,
+                         name="summary-histograms").start()
+
+    def _run(self, generation: int, path: Any, names: list[str]) -> None:
+        try:
+            with ReviewSession.open(path, readonly=True) as s:
+                result: Any = {name: s.modality_histogram(name, "quality", BINS) for name in names}
+        except Exception as exc:  # noqa: BLE001 - shown in the headline, never a crash of the window
+            result = str(exc)
+        self.done.emit(generation, result)
+
+
 class SummaryPanel(QWidget):
     def __init__(self, parent: Any = None):
         super().__init__(parent)
+        self._job = _HistogramJob(self)
+        self._job.done.connect(self._show_histograms)
+        self._generation = 0
+        self.histograms_pending = False
         layout = QVBoxLayout(self)
         self.headline = QLabel("No session")
         self.headline.setWordWrap(True)
@@ -86,6 +115,8 @@ class SummaryPanel(QWidget):
 
     def update_from(self, session: ReviewSession | None) -> None:
         if session is None:
+            self._generation += 1  # a count still running is for a session no longer shown
+            self.histograms_pending = False
             self.headline.setText("No session")
             self.confusion.setRowCount(0)
             self.flag_table.setRowCount(0)
@@ -121,14 +152,29 @@ class SummaryPanel(QWidget):
             self.flag_table.setItem(i, 1, QTableWidgetItem(str(n)))
         names = session.modality_names
         self._ensure_histograms(names)
+        self._generation += 1
+        self.histograms_pending = True
         for name in names:
-            values = np.asarray(session.modality_values(name, "quality"), dtype=np.float64)
-            _, bars = self.histograms[name]
-            if values.size == 0:
+            self.histograms[name][0].setTitle(f"{name} quality (counting…)")
+        self._job.start(self._generation, session.path, names)
+
+    def _show_histograms(self, generation: int, result: Any) -> None:
+        if generation != self._generation:
+            return  # a newer summary was asked for meanwhile
+        self.histograms_pending = False
+        if isinstance(result, str):
+            self.headline.setText(self.headline.text() + f"<br><span style='color:gray'>histograms: {result}</span>")
+            return
+        for name, (counts, lo, hi) in result.items():
+            if name not in self.histograms:
+                continue
+            plot, bars = self.histograms[name]
+            plot.setTitle(f"{name} quality")
+            if not counts:
                 self.counts[name] = []
                 bars.setOpts(x=[], height=[], width=1.0)
                 continue
-            counts, edges = np.histogram(values, bins=BINS)
+            edges = np.linspace(lo, hi, len(counts) + 1)
             width = float(edges[1] - edges[0]) or 1.0
             self.counts[name] = [float(c) for c in counts]
-            bars.setOpts(x=(edges[:-1] + edges[1:]) / 2, height=counts.astype(float), width=width * 0.9)
+            bars.setOpts(x=(edges[:-1] + edges[1:]) / 2, height=np.asarray(counts, dtype=float), width=width * 0.9)

@@ -87,6 +87,7 @@ def test_review_view_end_to_end(qtbot, tiny_model: Path, review_folder: Path, tm
     summary = view.summary_panel.summary
     assert summary["done"] == 15 and summary["labelled"] == 15
     assert view.summary_panel.confusion.rowCount() == 3
+    qtbot.waitUntil(lambda: not view.summary_panel.histograms_pending, timeout=10000)  # counted off the GUI thread
     assert sum(view.summary_panel.histogram_counts("image")) == 15
     assert sum(view.summary_panel.histogram_counts("audio")) == 15
 
