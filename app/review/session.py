@@ -176,13 +176,19 @@ class ReviewSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def transaction(self) -> Transaction:
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
         """``with session.transaction():`` — one all-or-nothing write (SessionError on a read-only session)."""
         if self.readonly:
             raise SessionError(f"{self.path}: the session file is read-only; it can be viewed and exported, but "
                                "continuing it needs a writable copy")
-        self._writes += 1  # every write passes here: cached counts and pagers are dropped
-        return Transaction(self.conn)
+        # every write passes here: cached counts and pagers are dropped before and after it
+        self._writes += 1
+        try:
+            with Transaction(self.conn):
+                yield
+        finally:
+            self._writes += 1
 
     @contextlib.contextmanager
     def bulk_writes(self) -> Iterator[None]:

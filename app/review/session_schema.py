@@ -3,9 +3,9 @@ how a connection to it is opened.
 
 ``ReviewSession`` (app/review/session.py) is the one class callers use; that module re-exports (its
 ``__all__``) the records, errors and constants defined here. This module is the shape of the data it
-stores, kept apart from making and opening the file (session_file.py), the queries
-(session_queries.py), the verdicts (session_verdicts.py) and the summary (session_summary.py) so each
-is read on its own.
+stores, kept apart from making and opening the file (session_file.py), the indexed listing and its
+triggers (session_listing.py), paging (session_paging.py), the queries (session_queries.py), the
+verdicts (session_verdicts.py) and the summary (session_summary.py) so each is read on its own.
 """
 
 from __future__ import annotations

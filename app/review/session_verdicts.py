@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from app.review.session_schema import VERDICTS, Transaction
+from app.review.session_schema import VERDICTS
 
 
 def verdict(conn: sqlite3.Connection, pair_id: str) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def verdict(conn: sqlite3.Connection, pair_id: str) -> dict[str, Any]:
     return {"verdict": row[0], "relabel": row[1], "note": row[2] or ""}
 
 
-def set_verdict(conn: sqlite3.Connection, transaction: Callable[[], Transaction], pair_id: str,
+def set_verdict(conn: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[None]], pair_id: str,
                 verdict_: str | None, relabel: str | None, note: str | None) -> None:
     """Record a verdict and/or note (``None`` keeps what is there; ValueError for an unknown verdict)."""
     if verdict_ is not None and verdict_ not in VERDICTS:
@@ -43,7 +44,7 @@ def set_verdict(conn: sqlite3.Connection, transaction: Callable[[], Transaction]
         )
 
 
-def clear_verdict(conn: sqlite3.Connection, transaction: Callable[[], Transaction], pair_id: str) -> None:
+def clear_verdict(conn: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[None]], pair_id: str) -> None:
     """Remove the pair's verdict and relabel; its note stays."""
     with transaction():
         conn.execute("UPDATE verdicts SET verdict=NULL, relabel=NULL, updated=? WHERE pair_id=?",

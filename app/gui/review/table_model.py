@@ -1,9 +1,10 @@
 """A Qt table model over a review session's SQLite file, lazy by construction.
 
 Nothing is copied into widgets: the model knows the row count under the current filter and fetches
-rows a page at a time with ``LIMIT/OFFSET`` as the view asks for them, keeping a few pages cached.
-Sorting and filtering are SQL (``ORDER BY``/``WHERE``) followed by a reset, so a session of a million
-pairs costs the same to show as one of a hundred.
+rows a page at a time by position as the view asks for them, keeping a few pages cached. Sorting and
+filtering are the session's (an index per column, counts per filter group, each page found by keyset
+from the nearest known row: app/review/session_paging.py) followed by a reset, so a session of a
+million pairs costs the same to show as one of a hundred.
 """
 
 from __future__ import annotations
