@@ -24,7 +24,7 @@ import os
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
@@ -352,12 +352,21 @@ class ReviewSession:
             self.conn.executemany(INSERT_RESULT, result_rows)
             self.conn.executemany(INSERT_MODALITY_RESULT, modality_rows)
 
-    def set_thresholds(self, thresholds: FlagThresholds) -> None:
-        """Save new thresholds and recompute every stored pair's flags from its stored numbers."""
-        updates = session_queries.reflagged(self.conn, thresholds, self.meta().get("calibration"),
-                                            self.modality_names)
+    def set_thresholds(self, thresholds: FlagThresholds,
+                       progress: Callable[[int, int], None] | None = None) -> None:
+        """Save new thresholds and recompute every stored pair's flags from its stored numbers, in one
+        transaction; ``progress(done, total)`` after each chunk (it touches every result: the app calls it
+        off the GUI thread for a large session)."""
+        total = self.result_count()
+        done = 0
         with self.transaction():
-            self.conn.executemany("UPDATE results SET flags = ? WHERE pair_idx = ?", updates)
+            for updates in session_queries.reflagged(self.conn, thresholds, self.meta().get("calibration"),
+                                                     self.modality_names):
+                self.conn.executemany("UPDATE results SET flags = ? WHERE pair_idx = ? AND flags IS NOT ?",
+                                      [(f, i, f) for f, i in updates])
+                done += len(updates)
+                if progress is not None:
+                    progress(done, total)
             self._set_meta_many({"thresholds": thresholds.to_dict()})
 
     # ------------------------------------------------------------------ verdicts

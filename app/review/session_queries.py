@@ -152,27 +152,36 @@ def pending_pairs(conn: sqlite3.Connection, page: int) -> Iterator[PendingPair]:
 
 
 def reflagged(conn: sqlite3.Connection, thresholds: FlagThresholds, calibration: dict[str, Any] | None,
-              order: Sequence[str]) -> list[tuple[str, int]]:
-    """``(flags_text, pair_idx)`` for every stored result, its flags recomputed from its stored numbers.
+              order: Sequence[str], chunk: int = 5000) -> Iterator[list[tuple[str, int]]]:
+    """``(flags_text, pair_idx)`` for every stored result, its flags recomputed from its stored numbers,
+    ``chunk`` results at a time in pair order (memory does not grow with the session; each chunk is a
+    fresh primary-key range query, so the caller may write the updates between chunks).
 
     ``calibration`` is the model's calibration table when it has one (each modality's unfamiliar
     mark comes from it); ``order`` is the session's modality order.
     """
-    per_pair: dict[int, dict[str, dict[str, Any]]] = {}
-    for idx, name, label, share, quality in conn.execute(
-        "SELECT pair_idx, modality, label, share, quality FROM modality_results ORDER BY pair_idx"
-    ):
-        table = modality_table(calibration, name)
-        mark = None if quality is None else is_unfamiliar(table, quality)
-        per_pair.setdefault(idx, {})[name] = {"label": label, "share": share, "unfamiliar": mark}
-    updates = []
-    for idx, status, error, prediction, probability, label in conn.execute(
-        "SELECT r.pair_idx, r.status, r.error, r.prediction, r.probability, p.label "
-        "FROM results r JOIN pairs p ON p.idx = r.pair_idx"
-    ).fetchall():
-        mods = per_pair.get(idx, {})
-        mods = {n: mods[n] for n in order if n in mods}
-        flags = compute_flags(probability, prediction, mods, label, thresholds,
-                              error=error if status == "error" else None)
-        updates.append((flags_text(flags), idx))
-    return updates
+    last = -1
+    while True:
+        results = conn.execute(
+            "SELECT r.pair_idx, r.status, r.error, r.prediction, r.probability, p.label "
+            "FROM results r JOIN pairs p ON p.idx = r.pair_idx WHERE r.pair_idx > ? ORDER BY r.pair_idx LIMIT ?",
+            (last, chunk)).fetchall()
+        if not results:
+            return
+        per_pair: dict[int, dict[str, dict[str, Any]]] = {}
+        for idx, name, label, share, quality in conn.execute(
+            "SELECT pair_idx, modality, label, share, quality FROM modality_results WHERE pair_idx BETWEEN ? AND ?",
+            (results[0][0], results[-1][0]),
+        ):
+            table = modality_table(calibration, name)
+            mark = None if quality is None else is_unfamiliar(table, quality)
+            per_pair.setdefault(idx, {})[name] = {"label": label, "share": share, "unfamiliar": mark}
+        updates = []
+        for idx, status, error, prediction, probability, label in results:
+            mods = per_pair.get(idx, {})
+            mods = {n: mods[n] for n in order if n in mods}
+            flags = compute_flags(probability, prediction, mods, label, thresholds,
+                                  error=error if status == "error" else None)
+            updates.append((flags_text(flags), idx))
+        yield updates
+        last = results[-1][0]

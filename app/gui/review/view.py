@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.actions import REVIEW_KEYS
+from app.gui.review import reflag
 from app.gui.review.bars import FilterBar, MessageBar, ThresholdBar
 from app.gui.review.exports import ExportMixin
 from app.gui.review.judging import JudgingMixin
@@ -78,6 +79,9 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         self.decoder.decoded.connect(self._on_decoded)
         self._current_id: str | None = None
         self.run = ReviewRun(self)
+        self.reflagger = reflag.Reflagger(self)
+        self.reflagger.progress.connect(self._reflag_progress)
+        self.reflagger.finished.connect(self._reflagged)
         self._result_view_key: str | None = None  # the inputs and labels the detail charts are built for
         self._splitter_restored = False
         self._build()
@@ -281,6 +285,7 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         """Stop a run cleanly (the results so far are in the file) and close the session."""
         try:
             self.cancel_run(wait=True)
+            self.reflagger.wait(60)  # its transaction commits or rolls back whole either way
             self.decoder.stop()
             self._close_session_only()
         except RuntimeError:  # the C++ side is already gone at interpreter exit
@@ -345,7 +350,29 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         th = self.threshold_bar.thresholds()
         if th == self.session.thresholds:
             return
+        if self.session.result_count() >= reflag.IN_BACKGROUND_FROM:  # every result is touched: off the GUI thread
+            if self.running:  # its one long transaction would hold up the run's writes: after the run
+                self.run.thresholds_changed_during_run = True
+                self.statusMessage.emit("The new thresholds apply when the run ends.", 5000)
+            elif not self.reflagger.running:
+                self.reflagger.start(self.session.path, th)
+            return  # (a change made meanwhile is applied when this one is done: _reflagged)
         self.session.set_thresholds(th)
+        self._thresholds_applied()
+
+    def _reflag_progress(self, done: int, total: int) -> None:
+        self.statusMessage.emit(f"Recomputing flags: {done:,} of {total:,} pairs", 0)
+
+    def _reflagged(self, path: str, error: str) -> None:
+        if self.session is None or str(self.session.path) != path:
+            return
+        self.session.reload()
+        self.statusMessage.emit(f"Flags not recomputed: {error}" if error else "Flags recomputed.", 5000)
+        self._thresholds_applied()
+        if not error:
+            self._apply_thresholds()  # thresholds changed again while it ran
+
+    def _thresholds_applied(self) -> None:
         if self.running:
             self.run.thresholds_changed_during_run = True
         self._fill_filter_choices()

@@ -1,0 +1,55 @@
+"""The Review view's work over every pair of a session runs off the GUI thread: new flag thresholds
+(above reflag.IN_BACKGROUND_FROM results) and the summary's histograms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.gui.review import ReviewView, reflag
+from app.review.flags import FlagThresholds
+from app.review.session import ANY_FLAG, ReviewSession, RowFilter
+from tests.review.test_session_scale import _make, reference
+
+
+@pytest.fixture()
+def view(qtbot):
+    v = ReviewView(model_path_provider=lambda: None)
+    qtbot.addWidget(v)
+    v.resize(1200, 800)
+    v.show()
+    yield v
+    v.shutdown()
+
+
+def test_new_thresholds_on_a_large_session_are_applied_in_a_thread(qtbot, view, tmp_path, monkeypatch):
+    path = tmp_path / "s.qmfreview"
+    _make(path).close()
+    monkeypatch.setattr(reflag, "IN_BACKGROUND_FROM", 1)  # this small session counts as large
+    view.open_session(path)
+    view.set_filter(flag=ANY_FLAG)
+    with ReviewSession.open(path) as s:
+        errors = s.count(RowFilter(status="error"))
+        assert view.table_model.rowCount() == s.count(RowFilter(flag=ANY_FLAG)) > errors
+    messages: list[str] = []
+    view.statusMessage.connect(lambda text, _ms: messages.append(text))
+    with qtbot.waitSignal(view.reflagger.finished, timeout=30_000) as done:
+        view.set_thresholds(FlagThresholds(low_share=0.0, low_confidence=0.0, disagreement=False,
+                                           label_mismatch=False, unfamiliar=False))
+    assert done.args == [str(path), ""]
+    qtbot.waitUntil(lambda: view.table_model.rowCount() == errors, timeout=10_000)  # only "error" is left
+    assert any(m.startswith("Recomputing flags:") for m in messages) and "Flags recomputed." in messages
+    with ReviewSession.open(path) as s:
+        assert s.thresholds.low_confidence == 0.0 and s.flag_counts() == {"error": errors}
+
+
+def test_summary_histograms_are_counted_off_the_gui_thread(qtbot, view, tmp_path):
+    path = tmp_path / "s.qmfreview"
+    _make(path).close()
+    view.open_session(path)
+    view.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: not view.summary_panel.histograms_pending, timeout=10_000)
+    with ReviewSession.open(path) as s:
+        values = [r["audio.quality"] for r in reference(s) if r["audio.quality"] is not None]
+    want, _ = np.histogram(values, bins=30)
+    assert view.summary_panel.histogram_counts("audio") == [float(c) for c in want]
