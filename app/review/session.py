@@ -78,6 +78,7 @@ class ReviewSession:
         self._state: tuple[int, int] | None = None
         self._counts: dict[Any, int] = {}
         self._filters: dict[Any, session_paging.CompiledFilter] = {}
+        self._matches: dict[Any, list[int] | None] = {}
         self._pagers: OrderedDict[Any, session_paging.Pager] = OrderedDict()
 
     # ------------------------------------------------------------------ opening
@@ -394,8 +395,20 @@ class ReviewSession:
         self._fresh()
         key = self._filter_key(flt)
         if key not in self._counts:
-            self._counts[key] = session_paging.count(self.conn, self._compiled(flt))
+            cf = self._compiled(flt)
+            matches = self._search_matches(flt)
+            self._counts[key] = session_paging.count(self.conn, cf) if matches is None else len(matches)
         return self._counts[key]
+
+    def _search_matches(self, flt: RowFilter | None, hints: bool = True) -> list[int] | None:
+        """A search filter's pairs when there are few enough to list (session_paging.search_matches)."""
+        cf = self._compiled(flt)
+        if cf.search is None or cf.empty:
+            return None
+        key = self._filter_key(flt)
+        if key not in self._matches:
+            self._matches[key] = session_paging.search_matches(self.conn, cf, hints)
+        return self._matches[key]
 
     def rows(self, flt: RowFilter | None = None, order_by: str = "index", descending: bool = False,
              limit: int = -1, offset: int = 0) -> list[ReviewRow]:
@@ -430,7 +443,7 @@ class ReviewSession:
         return session_paging.Pager(self.conn, self._compiled(flt), column, descending,
                                     indexed=column in session_listing.sort_columns(self.modality_names),
                                     nullable=column not in ("idx", "id", "status"), total=self.count(flt),
-                                    pairs=self.count(), hints=hints)
+                                    pairs=self.count(), hints=hints, matches=self._search_matches(flt, hints))
 
     def row(self, pair_id: str) -> ReviewRow | None:
         with self._damage_is_session_error():
@@ -451,6 +464,7 @@ class ReviewSession:
             self._state = state
             self._counts.clear()
             self._filters.clear()
+            self._matches.clear()
             self._pagers.clear()
 
     @staticmethod

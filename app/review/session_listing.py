@@ -24,7 +24,8 @@ import sqlite3
 from collections.abc import Sequence
 
 __all__ = ["GROUP_COLUMNS", "INDEXED_SORT", "MODALITY_FIELDS", "column_for", "create", "create_indexes",
-           "drop_indexes", "has_listing", "indexes_complete", "index_name", "rebuild", "sort_columns"]
+           "drop_indexes", "has_listing", "indexes_complete", "index_name", "rebuild", "sort_columns",
+           "value_columns"]
 
 # The filter columns; one listing_groups row per combination that occurs.
 GROUP_COLUMNS = ("status", "label", "prediction", "correct", "flags", "verdict")
@@ -66,6 +67,13 @@ def _modality_columns(n: int) -> list[str]:
     return [f"m{i}_{w}" for i in range(n) for w in MODALITY_FIELDS]
 
 
+def value_columns(n_modalities: int) -> list[str]:
+    """The sortable columns that may be NULL and are not group columns: listing_groups counts, per
+    group, the pairs that have a value in each (``nn_<column>``), so where a sort's NULLs start is a
+    sum over groups too."""
+    return ["probability", "seconds", "note", *_modality_columns(n_modalities)]
+
+
 def _tables_sql(n_modalities: int, schema: str = "main") -> list[str]:
     mods = "".join(f", {c} {'TEXT' if c.endswith('_label') else 'REAL'}" for c in _modality_columns(n_modalities))
     return [
@@ -73,7 +81,8 @@ def _tables_sql(n_modalities: int, schema: str = "main") -> list[str]:
         "status TEXT NOT NULL DEFAULT 'pending', error TEXT, prediction TEXT, probability REAL, correct INTEGER, "
         "flags TEXT, seconds REAL, verdict TEXT, relabel TEXT, note TEXT, grp INTEGER" + mods + ")",
         f"CREATE TABLE {schema}.listing_groups (grp INTEGER PRIMARY KEY, gkey TEXT NOT NULL UNIQUE, status TEXT, "
-        "label TEXT, prediction TEXT, correct INTEGER, flags TEXT, verdict TEXT, n INTEGER NOT NULL)",
+        "label TEXT, prediction TEXT, correct INTEGER, flags TEXT, verdict TEXT, n INTEGER NOT NULL"
+        + "".join(f", nn_{c} INTEGER NOT NULL DEFAULT 0" for c in value_columns(n_modalities)) + ")",
     ]
 
 
@@ -82,15 +91,20 @@ def _key(row: str) -> str:
     return "||','||".join(f"quote({row}.{c})" for c in GROUP_COLUMNS)
 
 
-def _join_group(row: str) -> list[str]:
+def _join_group(row: str, values: Sequence[str]) -> list[str]:
     """Statements that count ``row`` (NEW) in its group and point its grp at it."""
-    cols = ", ".join(GROUP_COLUMNS)
-    vals = ", ".join(f"{row}.{c}" for c in GROUP_COLUMNS)
+    cols = ", ".join([*GROUP_COLUMNS, "n", *(f"nn_{c}" for c in values)])
+    vals = ", ".join([*(f"{row}.{c}" for c in GROUP_COLUMNS), "1", *(f"({row}.{c} IS NOT NULL)" for c in values)])
+    adds = ", ".join(["n = n + 1", *(f"nn_{c} = nn_{c} + ({row}.{c} IS NOT NULL)" for c in values)])
     return [
-        f"INSERT INTO listing_groups(gkey, {cols}, n) VALUES ({_key(row)}, {vals}, 1) "
-        "ON CONFLICT(gkey) DO UPDATE SET n = n + 1",
+        f"INSERT INTO listing_groups(gkey, {cols}) VALUES ({_key(row)}, {vals}) ON CONFLICT(gkey) DO UPDATE SET {adds}",
         f"UPDATE listing SET grp = (SELECT grp FROM listing_groups WHERE gkey = {_key(row)}) WHERE idx = {row}.idx",
     ]
+
+
+def _leave_group(row: str, values: Sequence[str]) -> str:
+    subs = ", ".join(["n = n - 1", *(f"nn_{c} = nn_{c} - ({row}.{c} IS NOT NULL)" for c in values)])
+    return f"UPDATE listing_groups SET {subs} WHERE gkey = {_key(row)}"
 
 
 def _triggers_sql(modality_names: Sequence[str]) -> list[str]:
@@ -99,6 +113,7 @@ def _triggers_sql(modality_names: Sequence[str]) -> list[str]:
                   "seconds = NEW.decode_seconds + NEW.predict_seconds")
     verdict_set = "verdict = NEW.verdict, relabel = NEW.relabel, note = NULLIF(NEW.note, '')"
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in GROUP_COLUMNS)
+    values = value_columns(len(modality_names))
 
     def trigger(name: str, when: str, body: list[str]) -> str:
         return f"CREATE TRIGGER listing_{name} {when} BEGIN " + "; ".join(body) + "; END"
@@ -126,10 +141,16 @@ def _triggers_sql(modality_names: Sequence[str]) -> list[str]:
             f"UPDATE listing SET {verdict_set} WHERE id = NEW.pair_id"]),
         trigger("verdict_removed", "AFTER DELETE ON verdicts", [
             "UPDATE listing SET verdict = NULL, relabel = NULL, note = NULL WHERE id = OLD.pair_id"]),
-        trigger("group_added", "AFTER INSERT ON listing", _join_group("NEW")),
-        trigger("group_removed", "AFTER DELETE ON listing", [f"UPDATE listing_groups SET n = n - 1 WHERE gkey = {_key('OLD')}"]),
+        trigger("group_added", "AFTER INSERT ON listing", _join_group("NEW", values)),
+        trigger("group_removed", "AFTER DELETE ON listing", [_leave_group("OLD", values)]),
         trigger("group_changed", f"AFTER UPDATE OF {', '.join(GROUP_COLUMNS)} ON listing WHEN {changed}", [
-            f"UPDATE listing_groups SET n = n - 1 WHERE gkey = {_key('OLD')}", *_join_group("NEW")]),
+            _leave_group("OLD", values), *_join_group("NEW", values)]),
+        # same group, a value appeared or went (a modality's numbers arrive after the result's row)
+        trigger("values_changed", f"AFTER UPDATE OF {', '.join(values)} ON listing WHEN NOT ({changed}) AND ("
+                + " OR ".join(f"(OLD.{c} IS NULL) != (NEW.{c} IS NULL)" for c in values) + ")", [
+            "UPDATE listing_groups SET " + ", ".join(
+                f"nn_{c} = nn_{c} + (NEW.{c} IS NOT NULL) - (OLD.{c} IS NOT NULL)" for c in values)
+            + f" WHERE gkey = {_key('NEW')}"]),
     ]
     for i, name in enumerate(modality_names):
         cols = [f"m{i}_{w}" for w in MODALITY_FIELDS]
@@ -218,8 +239,10 @@ def rebuild(conn: sqlite3.Connection, modality_names: Sequence[str], schema: str
         f"{joins} ORDER BY p.idx", names)
     cols = ", ".join(GROUP_COLUMNS)
     key = _key("l")
-    conn.execute(f"INSERT INTO {schema}.listing_groups(gkey, {cols}, n) "
-                 f"SELECT {key}, {cols}, COUNT(*) FROM {schema}.listing l GROUP BY {key}")
+    values = value_columns(len(names))
+    conn.execute(f"INSERT INTO {schema}.listing_groups(gkey, {cols}, n{''.join(f', nn_{c}' for c in values)}) "
+                 f"SELECT {key}, {cols}, COUNT(*){''.join(f', COUNT({c})' for c in values)} "
+                 f"FROM {schema}.listing l GROUP BY {key}")
     conn.execute(f"UPDATE {schema}.listing SET grp = (SELECT g.grp FROM {schema}.listing_groups g "
                  f"WHERE g.gkey = {_key(schema + '.listing')})")
     create_indexes(conn, names, schema)

@@ -27,9 +27,10 @@ from app.review.session_schema import ANY_FLAG, NO_FLAG, RowFilter
 
 __all__ = ["CompiledFilter", "Pager", "compile_filter"]
 
-# Sorting the pairs of a filter costs about this many index steps per pair (read + sort) against
-# one step per pair a walk passes; below it a filtered page reads its pairs by group and sorts them.
-_SORT_COST = 10
+# Reading and sorting the pairs of a filter costs about this many index steps per pair (each is a
+# look-up in the table) against one step per pair a walk passes (the index holds grp); measured on the
+# million-pair benchmark. Below it, a filtered page reads its pairs by group and sorts them.
+_SORT_COST = 50
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,11 @@ def compile_filter(conn: sqlite3.Connection, flt: RowFilter | None) -> CompiledF
     return CompiledFilter(groups, sum(n for _, n in rows), search)
 
 
+# A search keeping at most this many pairs is listed once (one walk of the id index) and its pages are
+# slices of that list; a larger one (dense in every order) is walked like any filter.
+SEARCH_LISTED = 50_000
+
+
 def count(conn: sqlite3.Connection, cf: CompiledFilter) -> int:
     """Pairs the filter keeps: a sum over groups, or (with a search) one walk of the id index."""
     if cf.search is None or cf.empty:
@@ -116,16 +122,33 @@ def count(conn: sqlite3.Connection, cf: CompiledFilter) -> int:
                         f"WHERE {' AND '.join(clauses)}", params).fetchone()[0]
 
 
+def search_matches(conn: sqlite3.Connection, cf: CompiledFilter, hints: bool = True) -> list[int] | None:
+    """The pairs a search keeps (source order), from one walk of the id index; None when there are more
+    than SEARCH_LISTED (then only their count is worth keeping: ``count``)."""
+    clauses, params = cf.where()
+    hint = f" INDEXED BY {session_listing.index_name('id')}" if hints else ""
+    found: list[int] = []
+    for (idx,) in conn.execute(f"SELECT idx FROM listing{hint} WHERE {' AND '.join(clauses)}", params):
+        found.append(idx)
+        if len(found) > SEARCH_LISTED:
+            return None
+    found.sort()
+    return found
+
+
 class Pager:
     """Windows of one filter in one order (see the module's docstring). ``total``: the filter's count;
     ``pairs``: every pair in the session (how far a walk goes to fill a page)."""
 
     def __init__(self, conn: sqlite3.Connection, cf: CompiledFilter, column: str, descending: bool,
-                 indexed: bool, nullable: bool, total: int, pairs: int, hints: bool = True):
+                 indexed: bool, nullable: bool, total: int, pairs: int, hints: bool = True,
+                 matches: list[int] | None = None):
         self.conn, self.cf, self.col, self.desc = conn, cf, column, descending
         self.indexed, self.total, self.pairs = indexed and hints, total, pairs
         self.hints = hints  # False while a bulk load has dropped the sort indexes: SQLite plans alone
-        self.nulls = self._count_nulls() if nullable and total else 0
+        # a search's pairs (search_matches), sorted here once: its windows are slices
+        self.listed = None if matches is None else self._sorted(matches)
+        self.nulls = self._count_nulls() if nullable and total and self.listed is None else 0
         # per part (0: with a value, 1: NULL): offset in the part -> (value, idx) of the row there
         self.anchors: tuple[dict[int, tuple[Any, int]], dict[int, tuple[Any, int]]] = ({}, {})
 
@@ -135,6 +158,8 @@ class Pager:
         if limit < 0:
             limit = self.total
         offset = max(0, offset)
+        if self.listed is not None:
+            return self.listed[offset:offset + limit]
         n_valued = self.total - self.nulls
         out: list[int] = []
         if offset < n_valued and limit > 0:
@@ -146,14 +171,30 @@ class Pager:
                 out += self._part(1, self.nulls, start, min(rest, self.nulls - start))
         return out
 
+    def _sorted(self, idxs: list[int]) -> list[int]:
+        if self.col == "idx":
+            return idxs[::-1] if self.desc else list(idxs)
+        values: dict[int, Any] = {}
+        for start in range(0, len(idxs), 500):
+            chunk = idxs[start:start + 500]
+            values.update(self.conn.execute(f"SELECT idx, {self.col} FROM listing WHERE idx IN "
+                                            f"({','.join('?' * len(chunk))})", chunk).fetchall())
+        # SQLite's order: TEXT by its UTF-8 bytes, which is Python's code-point order
+        valued = sorted(((v, i) for i, v in values.items() if v is not None), reverse=self.desc)
+        nulls = sorted((i for i, v in values.items() if v is None), reverse=self.desc)
+        return [i for _, i in valued] + nulls
+
     # ------------------------------------------------------------------ parts
     def _count_nulls(self) -> int:
         if self.cf.empty:
             return 0
-        if self.col in session_listing.GROUP_COLUMNS and self.cf.search is None:  # a sum over groups
+        if self.cf.search is None:  # a sum over the filter's groups
             groups = "" if self.cf.groups is None else f" AND grp IN ({','.join(map(str, self.cf.groups))})"
-            return self.conn.execute(f"SELECT COALESCE(SUM(n), 0) FROM listing_groups WHERE n > 0 AND "
-                                     f"{self.col} IS NULL{groups}").fetchone()[0]
+            if self.col in session_listing.GROUP_COLUMNS:
+                return self.conn.execute(f"SELECT COALESCE(SUM(n), 0) FROM listing_groups WHERE n > 0 AND "
+                                         f"{self.col} IS NULL{groups}").fetchone()[0]
+            return self.conn.execute(f"SELECT COALESCE(SUM(n - nn_{self.col}), 0) FROM listing_groups WHERE n > 0"
+                                     f"{groups}").fetchone()[0]
         clauses, params = self.cf.where()
         hint = f" INDEXED BY {session_listing.index_name(self.col)}" if self.indexed else ""
         return self.conn.execute(f"SELECT COUNT(*) FROM listing{hint} WHERE {self.col} IS NULL"

@@ -232,6 +232,7 @@ def test_a_verdict_changes_the_counts_and_pages_at_once_from_either_connection(s
 
 
 def test_listing_follows_every_kind_of_write(session):
+    assert_listing_is_what_a_rebuild_makes(session)
     ref0 = reference(session)
     session.forget_errors()
     session.set_thresholds(FlagThresholds(low_share=0.6, low_confidence=0.95))
@@ -241,13 +242,34 @@ def test_listing_follows_every_kind_of_write(session):
     session.add_pairs([PairRow(1, "late", {"image": "/x/late.png"}, "a")])
     ref = reference(session)
     assert len(ref) == len(ref0) + 1
-    for key in ("index", "probability", "flags", "status", "image.share"):
-        assert [r.id for r in session.rows(order_by=key)] == expected_order(ref, key, False), key
+    for key in ("index", "probability", "flags", "status", "image.share", "note", "audio.quality", "seconds"):
+        for desc in (False, True):
+            assert [r.id for r in session.rows(order_by=key, descending=desc)] == expected_order(ref, key, desc), key
     for f in (RowFilter(flag="low confidence"), RowFilter(status="error"), RowFilter(status="pending")):
         assert session.count(f) == sum(keeps(r, f) for r in ref), f
+    assert_listing_is_what_a_rebuild_makes(session)
     session.start_rerun("m2", "1" * 64, None)
     assert session.count(RowFilter(status="pending")) == len(ref) == session.summary()["pending"]
     assert session.count(RowFilter(verdict="none")) == sum(r["verdict"] is None for r in ref)
+    assert_listing_is_what_a_rebuild_makes(session)
+
+
+def assert_listing_is_what_a_rebuild_makes(s: ReviewSession) -> None:
+    """The listing and its group counts, as the triggers kept them, equal a fresh build from the base tables."""
+    conn = s.conn
+    cols = [r[1] for r in conn.execute("PRAGMA main.table_info(listing)") if r[1] != "grp"]
+    gcols = [r[1] for r in conn.execute("PRAGMA main.table_info(listing_groups)") if r[1] != "grp"]
+    kept = (conn.execute(f"SELECT {', '.join(cols)} FROM main.listing ORDER BY idx").fetchall(),
+            sorted(conn.execute(f"SELECT {', '.join(gcols)} FROM main.listing_groups WHERE n > 0").fetchall()))
+    session_listing.rebuild(conn, s.modality_names, schema="temp")
+    try:
+        built = (conn.execute(f"SELECT {', '.join(cols)} FROM temp.listing ORDER BY idx").fetchall(),
+                 sorted(conn.execute(f"SELECT {', '.join(gcols)} FROM temp.listing_groups").fetchall()))
+    finally:
+        conn.execute("DROP TABLE temp.listing")
+        conn.execute("DROP TABLE temp.listing_groups")
+    assert kept[0] == built[0]
+    assert kept[1] == built[1]
 
 
 def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -361,3 +383,18 @@ def test_modality_names_that_need_quoting_work(tmp_path):
     row = s.rows(order_by="it's.share")[0]
     assert math.isclose(row.modalities["it's"]["share"], pred["modalities"]["it's"]["share"])
     s.close()
+
+
+def test_a_search_too_large_to_list_is_walked_with_the_same_result(session, monkeypatch):
+    from app.review import session_paging
+
+    ref = reference(session)
+    listed = {(k, d): [r.id for r in session.rows(RowFilter(search="_1"), k, d)]
+              for k in ("index", "probability", "note") for d in (False, True)}
+    other = next(r["id"] for r in ref if "_1" not in r["id"])
+    session.set_verdict(other, note="a write: the listed search is dropped")
+    monkeypatch.setattr(session_paging, "SEARCH_LISTED", 0)
+    for (k, d), want in listed.items():
+        assert [r.id for r in session.rows(RowFilter(search="_1"), k, d)] == want
+        assert want == [i for i in expected_order(ref, k, d) if "_1" in i]
+    assert session.count(RowFilter(search="_1")) == sum("_1" in r["id"] for r in ref)
