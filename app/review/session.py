@@ -148,6 +148,12 @@ class ReviewSession:
         conn, readonly = session_file.open_file(p, readonly)
         return cls(p, conn, readonly=readonly)
 
+    @staticmethod
+    def needs_upgrade(path: str | os.PathLike[str]) -> bool:
+        """Whether opening this file writable upgrades it first (an older format: minutes for a
+        million pairs, so the app does it in a thread)."""
+        return session_file.needs_upgrade(Path(path).expanduser().absolute())
+
     def close(self) -> None:
         self.conn.close()
         if self._run_lock is not None:

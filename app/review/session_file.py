@@ -120,6 +120,25 @@ def open_file(p: Path, readonly: bool | None) -> tuple[sqlite3.Connection, bool]
     return conn, readonly
 
 
+def needs_upgrade(p: Path) -> bool:
+    """Whether opening ``p`` writable would upgrade it (an older format, or a listing to build or
+    complete); False when it cannot tell (opening then says what is wrong)."""
+    try:
+        conn = connect(p, readonly=True)
+    except (sqlite3.Error, OSError):
+        return False
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'modalities')"))
+        version = json.loads(meta["schema_version"])
+        names = list(json.loads(meta["modalities"]))
+        return bool(version < SCHEMA_VERSION or not session_listing.has_listing(conn)
+                    or not session_listing.indexes_complete(conn, names))
+    except (sqlite3.Error, KeyError, TypeError, ValueError):
+        return False
+    finally:
+        conn.close()
+
+
 def _is_empty_file(p: Path) -> bool:
     try:
         return p.is_file() and p.stat().st_size == 0

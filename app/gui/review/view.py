@@ -13,6 +13,7 @@ selected and that the current filter shows; each is undoable (`undo_stack`).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.actions import REVIEW_KEYS
-from app.gui.review import reflag
+from app.gui.review import background
 from app.gui.review.bars import FilterBar, MessageBar, ThresholdBar
 from app.gui.review.exports import ExportMixin
 from app.gui.review.judging import JudgingMixin
@@ -79,9 +80,11 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         self.decoder.decoded.connect(self._on_decoded)
         self._current_id: str | None = None
         self.run = ReviewRun(self)
-        self.reflagger = reflag.Reflagger(self)
+        self.reflagger = background.FileJob(self)
         self.reflagger.progress.connect(self._reflag_progress)
         self.reflagger.finished.connect(self._reflagged)
+        self.upgrader = background.FileJob(self)
+        self.upgrader.finished.connect(self._upgraded)
         self._result_view_key: str | None = None  # the inputs and labels the detail charts are built for
         self._splitter_restored = False
         self._build()
@@ -178,7 +181,16 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         return target
 
     def open_session(self, path: str | Path) -> None:
-        """Show an existing session; offer to resume when pairs are missing."""
+        """Show an existing session; offer to resume when pairs are missing. A large file of an older
+        format is upgraded in a thread first (the busy bar runs meanwhile) and shown when it is done."""
+        if self.upgrader.running:
+            return
+        if ReviewSession.needs_upgrade(path) and os.path.getsize(path) >= background.UPGRADE_IN_BACKGROUND_FROM_BYTES:
+            self._close_session()
+            self.progress_bar.setRange(0, 0)
+            self.progress_label.setText(f"Upgrading {Path(path).name} to this version's session format…")
+            self.upgrader.start(Path(path).absolute(), lambda p, _progress: ReviewSession.open(p).close())
+            return
         self._close_session()
         session = ReviewSession.open(path)
         self._attach(session)
@@ -285,7 +297,8 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         """Stop a run cleanly (the results so far are in the file) and close the session."""
         try:
             self.cancel_run(wait=True)
-            self.reflagger.wait(60)  # its transaction commits or rolls back whole either way
+            self.reflagger.wait(60)  # their transactions commit or roll back whole either way
+            self.upgrader.wait(60)
             self.decoder.stop()
             self._close_session_only()
         except RuntimeError:  # the C++ side is already gone at interpreter exit
@@ -350,12 +363,12 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         th = self.threshold_bar.thresholds()
         if th == self.session.thresholds:
             return
-        if self.session.result_count() >= reflag.IN_BACKGROUND_FROM:  # every result is touched: off the GUI thread
+        if self.session.result_count() >= background.REFLAG_IN_BACKGROUND_FROM:  # touches every result: in a thread
             if self.running:  # its one long transaction would hold up the run's writes: after the run
                 self.run.thresholds_changed_during_run = True
                 self.statusMessage.emit("The new thresholds apply when the run ends.", 5000)
             elif not self.reflagger.running:
-                self.reflagger.start(self.session.path, th)
+                self.reflagger.start(self.session.path, lambda path, progress: _set_thresholds(path, th, progress))
             return  # (a change made meanwhile is applied when this one is done: _reflagged)
         self.session.set_thresholds(th)
         self._thresholds_applied()
@@ -371,6 +384,13 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         self._thresholds_applied()
         if not error:
             self._apply_thresholds()  # thresholds changed again while it ran
+
+    def _upgraded(self, path: str, error: str) -> None:
+        self.show_session_progress()
+        if error:
+            QMessageBox.warning(self, "Cannot open", error)
+        else:
+            self._guard(lambda: self.open_session(path))
 
     def _thresholds_applied(self) -> None:
         if self.running:
@@ -456,3 +476,9 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
             fn()
         except (OSError, ValueError) as exc:
             QMessageBox.warning(self, "Cannot open", str(exc))
+
+
+def _set_thresholds(path: Path, thresholds: FlagThresholds, progress: Callable[[int, int], None]) -> None:
+    """Re-flag the session file at ``path`` (a FileJob's work: its own connection, in its thread)."""
+    with ReviewSession.open(path) as s:
+        s.set_thresholds(thresholds, progress=progress)

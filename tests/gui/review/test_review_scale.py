@@ -1,15 +1,15 @@
-"""The Review view's work over every pair of a session runs off the GUI thread: new flag thresholds
-(above reflag.IN_BACKGROUND_FROM results) and the summary's histograms."""
+"""The Review view's work over every pair of a session runs off the GUI thread: new flag thresholds,
+the upgrade of an older large file (above background.*_FROM*) and the summary's histograms."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from app.gui.review import ReviewView, reflag
+from app.gui.review import ReviewView, background
 from app.review.flags import FlagThresholds
 from app.review.session import ANY_FLAG, ReviewSession, RowFilter
-from tests.review.test_session_scale import _make, reference
+from tests.review.test_session_scale import _as_older_format, _make, reference
 
 
 @pytest.fixture()
@@ -25,7 +25,7 @@ def view(qtbot):
 def test_new_thresholds_on_a_large_session_are_applied_in_a_thread(qtbot, view, tmp_path, monkeypatch):
     path = tmp_path / "s.qmfreview"
     _make(path).close()
-    monkeypatch.setattr(reflag, "IN_BACKGROUND_FROM", 1)  # this small session counts as large
+    monkeypatch.setattr(background, "REFLAG_IN_BACKGROUND_FROM", 1)  # this small session counts as large
     view.open_session(path)
     view.set_filter(flag=ANY_FLAG)
     with ReviewSession.open(path) as s:
@@ -53,3 +53,19 @@ def test_summary_histograms_are_counted_off_the_gui_thread(qtbot, view, tmp_path
         values = [r["audio.quality"] for r in reference(s) if r["audio.quality"] is not None]
     want, _ = np.histogram(values, bins=30)
     assert view.summary_panel.histogram_counts("audio") == [float(c) for c in want]
+
+
+def test_a_large_session_of_an_older_format_is_upgraded_in_a_thread_then_shown(qtbot, view, tmp_path, monkeypatch):
+    path = tmp_path / "old.qmfreview"
+    with _make(path) as s:
+        want = [r.id for r in s.rows(order_by="probability")]
+    _as_older_format(path, 2)
+    assert ReviewSession.needs_upgrade(path)
+    monkeypatch.setattr(background, "UPGRADE_IN_BACKGROUND_FROM_BYTES", 0)
+    with qtbot.waitSignal(view.upgrader.finished, timeout=30_000) as done:
+        view.open_session(path)
+        assert view.session is None and view.progress_bar.maximum() == 0  # busy while it upgrades
+    assert done.args == [str(path), ""]
+    qtbot.waitUntil(lambda: view.session is not None, timeout=10_000)
+    assert not ReviewSession.needs_upgrade(path) and view.session.meta()["schema_version"] == 3
+    assert view.table_model.rowCount() == len(want)
