@@ -96,7 +96,7 @@ def open_file(p: Path, readonly: bool | None) -> tuple[sqlite3.Connection, bool]
             if version < 2:
                 raise SessionError(f"{p}: session format {version} needs upgrading to {SCHEMA_VERSION} and the file "
                                    "is read-only; open a writable copy")
-            if not (session_listing.has_listing(conn) and session_listing.indexes_complete(conn, names)):
+            if not (session_listing.has_listing(conn, names) and session_listing.indexes_complete(conn, names)):
                 # format 2 (or a 3 missing a part): a listing of its own, for this connection
                 session_listing.rebuild(conn, names, schema="temp")
             return conn, readonly
@@ -131,7 +131,7 @@ def needs_upgrade(p: Path) -> bool:
         meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('schema_version', 'modalities')"))
         version = json.loads(meta["schema_version"])
         names = list(json.loads(meta["modalities"]))
-        return bool(version < SCHEMA_VERSION or not session_listing.has_listing(conn)
+        return bool(version < SCHEMA_VERSION or not session_listing.has_listing(conn, names)
                     or not session_listing.indexes_complete(conn, names))
     except (sqlite3.Error, KeyError, TypeError, ValueError):
         return False

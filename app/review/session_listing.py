@@ -192,9 +192,20 @@ def drop_indexes(conn: sqlite3.Connection, modality_names: Sequence[str]) -> Non
     conn.execute("DROP INDEX IF EXISTS listing_by_grp")
 
 
-def has_listing(conn: sqlite3.Connection, schema: str = "main") -> bool:
-    return conn.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = 'listing'"
-                        ).fetchone() is not None
+def has_listing(conn: sqlite3.Connection, modality_names: Sequence[str]) -> bool:
+    """Whether the file's listing is whole: both tables with this version's columns and every trigger
+    (a damaged or partial one is rebuilt from the base tables, which are the truth)."""
+    n = len(modality_names)
+    want = {
+        "listing": ["idx", "id", "label", "status", "error", "prediction", "probability", "correct", "flags",
+                    "seconds", "verdict", "relabel", "note", "grp", *_modality_columns(n)],
+        "listing_groups": ["grp", "gkey", *GROUP_COLUMNS, "n", *(f"nn_{c}" for c in value_columns(n))],
+    }
+    for table, columns in want.items():
+        if [r[1] for r in conn.execute(f"PRAGMA main.table_info({table})")] != columns:
+            return False
+    triggers = {r[0] for r in conn.execute("SELECT name FROM main.sqlite_master WHERE type = 'trigger'")}
+    return {t.split()[2] for t in _triggers_sql(modality_names)} <= triggers
 
 
 def indexes_complete(conn: sqlite3.Connection, modality_names: Sequence[str]) -> bool:

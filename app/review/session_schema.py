@@ -272,10 +272,10 @@ def check_tables(conn: sqlite3.Connection) -> str | None:
 def upgrade(conn: sqlite3.Connection, version: int, modality_names: Sequence[str]) -> None:
     """Bring a session file of an older format `version` up to SCHEMA_VERSION, in one transaction
     (a crash or an error leaves the file as it was). Only columns and tables are added, so nothing
-    stored before is lost; a format-3 file whose listing is missing (damaged) gets it rebuilt."""
+    stored before is lost; a format-3 file whose listing is missing or damaged gets it rebuilt."""
     from app.review import session_listing
 
-    if version >= SCHEMA_VERSION and session_listing.has_listing(conn):
+    if version >= SCHEMA_VERSION and session_listing.has_listing(conn, modality_names):
         if not session_listing.indexes_complete(conn, modality_names):
             with Transaction(conn):  # indexes a bulk load dropped (its process killed meanwhile) are made again
                 session_listing.create_indexes(conn, modality_names)

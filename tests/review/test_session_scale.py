@@ -398,3 +398,18 @@ def test_a_search_too_large_to_list_is_walked_with_the_same_result(session, monk
         assert [r.id for r in session.rows(RowFilter(search="_1"), k, d)] == want
         assert want == [i for i in expected_order(ref, k, d) if "_1" in i]
     assert session.count(RowFilter(search="_1")) == sum("_1" in r["id"] for r in ref)
+
+
+def test_a_damaged_listing_is_rebuilt_from_the_base_tables_when_opened(tmp_path):
+    path = tmp_path / "s.qmfreview"
+    with _make(path) as s:
+        want = [(r.id, r.verdict, r.note) for r in s.rows(order_by="audio.quality")]
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER listing_verdict_added")  # as a damaged file might have it
+    conn.execute("UPDATE listing SET note = 'wrong', m1_quality = NULL")
+    conn.commit()
+    conn.close()
+    with ReviewSession.open(path) as s:
+        assert [(r.id, r.verdict, r.note) for r in s.rows(order_by="audio.quality")] == want
+        s.set_verdict(want[0][0], "reject")
+        assert s.row(want[0][0]).verdict == "reject"
