@@ -276,10 +276,13 @@ def run_on_ray(
     th = FlagThresholds.from_dict(info["thresholds"])
     out_dir = Path(results_dir).expanduser().absolute()
     n_shards = shard_count(len(pairs), size)
-    already = done_shards(out_dir) & set(range(n_shards))
+    already, damaged = _whole_shards(out_dir, done_shards(out_dir) & set(range(n_shards)), size, len(pairs))
     stats = RayRunStats(pairs=len(pairs), shards=n_shards, shards_before=len(already),
                         unmatched=[(str(p), r) for p, r in source.unmatched], problems=list(source.problems),
                         notes=list(source.notes))
+    if damaged:
+        stats.notes.append(f"{len(damaged)} damaged shard file(s) set aside as .shard-K.parquet.damaged and "
+                           f"scored again: {', '.join(shard_path(out_dir, k).name for k in damaged[:5])}")
     for stale in out_dir.glob(".shard-*.tmp"):  # left by a killed run; never read, removed for tidiness
         stale.unlink(missing_ok=True)
     todo = [k for k in range(n_shards) if k not in already]
@@ -317,6 +320,27 @@ def run_on_ray(
             close()
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _whole_shards(out_dir: Path, found: set[int], size: int, pairs: int) -> tuple[set[int], list[int]]:
+    """The shards of a resumed run that are whole: each file's Parquet footer read, and its row count
+    the shard's. Our writer commits a shard by rename after fsync, so a half-written file under the
+    real name means outside damage (a disk fault, a copy cut short); it is renamed aside (hidden, so no
+    dataset reader sees it) and scored again rather than trusted or deleted. Returns (whole, damaged)."""
+    _, pq = require_pyarrow("--engine ray")
+    whole, damaged = set(), []
+    for k in sorted(found):
+        path = shard_path(out_dir, k)
+        try:
+            rows = pq.read_metadata(path).num_rows
+        except (OSError, ValueError):
+            rows = -1
+        if rows == min(size, pairs - k * size):
+            whole.add(k)
+        else:
+            os.replace(path, path.with_name(f".{path.name}.damaged"))
+            damaged.append(k)
+    return whole, damaged
 
 
 def _collect(rows: Any, out_dir: Path, stats: RayRunStats, t0: float, done_pairs: int, total: int,
