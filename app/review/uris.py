@@ -14,6 +14,7 @@ pyarrow is imported on first use (the `distributed` extra).
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -23,6 +24,32 @@ from app.modalities import InputError
 __all__ = ["UriOpener"]
 
 _HINT = "pyarrow reads s3://, gs://, hdfs:// and file:// URIs"
+# bytes fetched per read of the underlying file: on S3 or GCS each is one ranged request, so a
+# decoder's many small reads (headers, chunks) are served from this buffer
+READ_BUFFER = 1 << 20
+
+
+class _Raw(io.RawIOBase):
+    """A pyarrow NativeFile as a Python raw file, so io.BufferedReader can give the decoders the whole
+    file protocol (Pillow's readers call readline, which NativeFile does not offer)."""
+
+    def __init__(self, native: Any):
+        self._f = native
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._f.readinto(b)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
 
 
 class UriOpener:
@@ -51,9 +78,9 @@ class UriOpener:
         return self._filesystems[key], f"{parts.netloc}{unquote(parts.path)}"
 
     @contextlib.contextmanager
-    def open(self, uri: str) -> Iterator[Any]:
-        """The object as a seekable binary file (pyarrow NativeFile); InputError (naming the URI) when it
-        cannot be opened, is missing or is empty."""
+    def open(self, uri: str) -> Iterator[io.BufferedReader]:
+        """The object as a seekable, buffered binary file (over pyarrow's random-access file); InputError
+        (naming the URI) when it cannot be opened, is missing or is empty."""
         filesystem, path = self._resolve(uri)
         try:
             fh = filesystem.open_input_file(path)
@@ -64,7 +91,7 @@ class UriOpener:
         try:
             if fh.size() == 0:
                 raise InputError(uri, "empty file (0 bytes)")
-            yield fh
+            yield io.BufferedReader(_Raw(fh), READ_BUFFER)
         finally:
             fh.close()
 

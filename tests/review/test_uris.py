@@ -45,6 +45,15 @@ def test_load_file_through_pyarrow_gives_what_load_gives(tmp_path: Path) -> None
         m = get_modality(kind, {})
         with opener.open(path.as_uri()) as fh:
             np.testing.assert_array_equal(m.load_file(fh, path.as_uri()), m.load(path))
+    # a file no reader takes: the message a path gets (Pillow tries every reader, some call readline)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not an image at all")
+    with pytest.raises(InputError) as by_path:
+        get_modality("image", {}).load(bad)
+    with opener.open(bad.as_uri()) as fh, pytest.raises(InputError) as by_uri:
+        get_modality("image", {}).load_file(fh, bad.as_uri())
+    assert by_uri.value.reason == by_path.value.reason == "not an image file Pillow can read"
+    assert by_uri.value.path == bad.as_uri()
     with pytest.raises(InputError, match=r"^file://.*/nothing\.png: file not found$"):
         with opener.open((tmp_path / "nothing.png").as_uri()):
             pass
