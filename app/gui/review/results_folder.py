@@ -127,10 +127,14 @@ class ResultsFolderOpener:
             self.worker.cancel()
 
     def wait(self) -> None:
-        """Cancel a running import and wait for its thread (closing the page)."""
+        """Cancel a running import and wait for its thread (closing the page); what it would still
+        report is dropped (the shards imported so far stay in the session file)."""
         if self.worker is not None:
+            for signal in (self.worker.progress, self.worker.imported, self.worker.failed):
+                signal.disconnect()
             self.worker.cancel()
             self.worker.wait()
+            self.worker = None
 
     def _on_progress(self, done: int, total: int) -> None:
         self.view.progress_bar.setRange(0, max(1, total))

@@ -193,3 +193,18 @@ def test_a_folder_that_is_not_a_results_folder_or_of_a_newer_schema_is_one_line(
     assert "\n" not in text and view.session is None
     assert not (tmp_path / "results.qmfreview").exists()
     view.shutdown()
+
+
+@needs_arrow
+def test_closing_the_page_during_an_import_stops_it_and_keeps_whole_shards(qtbot, results, tmp_path):
+    write_results_dir(results["dir"], results["model"], results["manifest"], SHARD)
+    view = make_view(qtbot, results["model"])
+    session = tmp_path / "closing.qmfreview"
+    assert view.results_folder.open(results["dir"], session) is None
+    view.shutdown()  # what quitting the app does
+    assert view.results_folder.worker is None and view.session is None
+    qtbot.wait(50)  # nothing queued by the stopped import reopens a session afterwards
+    assert view.session is None
+    if session.exists():  # the shards imported before the stop are whole
+        with ReviewSession.open(session) as s:
+            assert s.pair_count() % SHARD == 0 and s.pending_count() == 0
