@@ -37,6 +37,7 @@ from app.gui.review.judging import JudgingMixin
 from app.gui.review.page_state import ReviewPageState
 from app.gui.review.pair_detail import PairDetail
 from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
+from app.gui.review.results_folder import ResultsFolderOpener
 from app.gui.review.run import ReviewRun
 from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
@@ -85,6 +86,7 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         self.reflagger.finished.connect(self._reflagged)
         self.upgrader = background.FileJob(self)
         self.upgrader.finished.connect(self._upgraded)
+        self.results_folder = ResultsFolderOpener(self)  # File ▸ Open results folder…, dropped results folders
         self._result_view_key: str | None = None  # the inputs and labels the detail charts are built for
         self._splitter_restored = False
         self._build()
@@ -104,6 +106,8 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         self.session_bar.sourceChosen.connect(lambda source, path: self._guard(lambda: self.open_source(source, path)))
         self.session_bar.sessionChosen.connect(lambda path: self._guard(lambda: self.open_session(path)))
         self.session_bar.exportChosen.connect(self._export_chosen)
+        self.session_bar.export_problem = self.export_problem
+        self.session_bar.exportRefused.connect(self.export_refused)
         self.session_bar.resumeClicked.connect(lambda: self.start_run())
         self.session_bar.retryClicked.connect(self.retry_errors)
         self.session_bar.pauseClicked.connect(self.toggle_pause)
@@ -297,6 +301,7 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         """Stop a run cleanly (the results so far are in the file) and close the session."""
         try:
             self.cancel_run(wait=True)
+            self.results_folder.wait()
             self.reflagger.wait(60)  # their transactions commit or roll back whole either way
             self.upgrader.wait(60)
             self.decoder.stop()
