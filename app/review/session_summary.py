@@ -70,11 +70,13 @@ def modality_histogram(conn: sqlite3.Connection, modality: str, modality_names: 
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
     counts = [0] * bins
-    indexed = col in session_listing.sort_columns(modality_names)
-    hint = f" INDEXED BY {session_listing.index_name(col)}" if indexed else ""
+    index = session_listing.index_name(col)
+    indexed = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (index,)).fetchone()
+    hint = f" INDEXED BY {index}" if indexed else ""  # (a bulk load drops the index for a while)
+    norm = bins / (hi - lo)  # numpy's own bin arithmetic: (value - low) * (bins / (high - low))
     for b, n in conn.execute(
-        f"SELECT MIN(CAST(({col} - ?) * ? / (? - ?) AS INTEGER), ?), COUNT(*) FROM listing{hint} "
-        f"WHERE {col} IS NOT NULL GROUP BY 1", (lo, bins, hi, lo, bins - 1)):
+        f"SELECT MIN(CAST(({col} - ?) * ? AS INTEGER), ?), COUNT(*) FROM listing{hint} "
+        f"WHERE {col} IS NOT NULL GROUP BY 1", (lo, norm, bins - 1)):
         counts[max(0, int(b))] += n
     return counts, lo, hi
 

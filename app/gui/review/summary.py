@@ -64,6 +64,8 @@ class SummaryPanel(QWidget):
         self._job.done.connect(self._show_histograms)
         self._generation = 0
         self.histograms_pending = False
+        self._counting = False  # one count at a time; a request made meanwhile waits here (latest wins)
+        self._waiting: tuple[int, Any, list[str]] | None = None
         layout = QVBoxLayout(self)
         self.headline = QLabel("No session")
         self.headline.setWordWrap(True)
@@ -156,9 +158,21 @@ class SummaryPanel(QWidget):
         self.histograms_pending = True
         for name in names:
             self.histograms[name][0].setTitle(f"{name} quality (counting…)")
-        self._job.start(self._generation, session.path, names)
+        self._count(self._generation, session.path, names)
+
+    def _count(self, generation: int, path: Any, names: list[str]) -> None:
+        if self._counting:
+            self._waiting = (generation, path, names)
+            return
+        self._counting = True
+        self._job.start(generation, path, names)
 
     def _show_histograms(self, generation: int, result: Any) -> None:
+        self._counting = False
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            if waiting[0] == self._generation:
+                self._count(*waiting)
         if generation != self._generation:
             return  # a newer summary was asked for meanwhile
         self.histograms_pending = False
