@@ -204,7 +204,7 @@ def test_text_that_is_not_utf8_is_shown_replaced_not_raised(tmp_path):
 
 
 def test_row_whose_stored_json_is_damaged_is_a_session_error_naming_the_pair(tmp_path):
-    # found by the fuzz campaign: select_rows and stored predictions parse JSON cells
+    # found by the fuzz campaign: reading rows and stored predictions parses JSON cells
     path = tmp_path / "s.qmfreview"
     _create(path).close()
     conn = sqlite3.connect(path)
