@@ -154,6 +154,10 @@ def measure(path: Path) -> dict[str, float]:
           + [s.count(RowFilter(status="pending"))])
     fresh("search id '12345': count + first page",
           lambda s: (s.count(RowFilter(search="12345")), s.rows(RowFilter(search="12345"), limit=PAGE)))
+    fresh("N: next flagged pair from the middle, by probability",
+          lambda s: s.next_position(None, "probability", False, s.count() // 2, 1, RowFilter(flag=ANY_FLAG)))
+    fresh("N-like: next error pair from the middle, by probability (a long walk)",
+          lambda s: s.next_position(None, "probability", False, s.count() // 2, 1, RowFilter(status="error")))
     fresh("summary", lambda s: s.summary())
     fresh("flag menu + label/prediction menus",
           lambda s: (s.distinct("flag"), s.distinct("label"), s.distinct("prediction")))

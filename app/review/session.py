@@ -425,6 +425,13 @@ class ReviewSession:
         reverses each part (pairs without a value stay last)."""
         names = self.modality_names
         column = session_listing.column_for(order_by, names)
+        window = self._windowed(flt, column, descending, lambda pager: pager.window(offset, limit))
+        with self._damage_is_session_error():
+            return session_queries.rows_by_idx(self.conn, names, window)
+
+    def _windowed(self, flt: RowFilter | None, column: str, descending: bool,
+                  read: Callable[[session_paging.Pager], Any]) -> Any:
+        """``read(pager)`` with the view's pager (cached per filter and order until the next write)."""
         self._fresh()
         key = (self._filter_key(flt), column, descending)
         try:
@@ -435,15 +442,54 @@ class ReviewSession:
                     self._pagers.popitem(last=False)
             else:
                 self._pagers.move_to_end(key)
-            window = pager.window(offset, limit)
+            return read(pager)
         except sqlite3.OperationalError as exc:
             if not str(exc).startswith("no such index"):
                 raise
             # a bulk load (here or in another process) has dropped the sort indexes for now
             pager = self._pagers[key] = self._pager(flt, column, descending, hints=False)
-            window = pager.window(offset, limit)
-        with self._damage_is_session_error():
-            return session_queries.rows_by_idx(self.conn, names, window)
+            return read(pager)
+
+    def next_position(self, flt: RowFilter | None, order_by: str, descending: bool, start: int, step: int,
+                      wanted: RowFilter) -> int | None:
+        """The position of the first row after ``start`` (step +1) or before it (-1) in this view
+        (``rows(flt, order_by, descending)``) that ``wanted`` lets through too, or None: what N /
+        Shift+N jump to. Reads the view's index in chunks of pair indexes, no rows."""
+        total = self.count(flt)
+        column = session_listing.column_for(order_by, self.modality_names)
+        wanted_cf = self._compiled(wanted)
+        if wanted_cf.empty:
+            return None
+        if wanted_cf.groups is None and wanted_cf.search is None:
+            pos = start + step
+            return pos if 0 <= pos < total else None
+        groups = set(wanted_cf.groups or ())
+        chunk = 2000  # doubled each round (to 64,000): a near hit costs little, a long walk few queries
+        pos = start + step
+        while 0 <= pos < total:
+            lo, hi = (pos, min(total, pos + chunk)) if step > 0 else (max(0, pos - chunk + 1), pos + 1)
+            keys = self._windowed(flt, column, descending, lambda pager, lo=lo, n=hi - lo: pager.window_groups(lo, n))
+            order = range(len(keys)) if step > 0 else range(len(keys) - 1, -1, -1)
+            if wanted_cf.search is not None or any(g is None for _, g in keys):  # a search: ask the listing
+                hits = set(self._keeps([i for i, _ in keys], wanted))
+                found = next((lo + i for i in order if keys[i][0] in hits), None)
+            else:
+                found = next((lo + i for i in order if keys[i][1] in groups), None)
+            if found is not None:
+                return found
+            pos = hi if step > 0 else lo - 1
+            chunk = min(64_000, chunk * 2)
+        return None
+
+    def _keeps(self, idxs: list[int], flt: RowFilter) -> list[int]:
+        clauses, params = self._compiled(flt).where()
+        out: list[int] = []
+        for start in range(0, len(idxs), 500):
+            chunk = idxs[start:start + 500]
+            out += [r[0] for r in self.conn.execute(
+                f"SELECT idx FROM listing WHERE idx IN ({','.join('?' * len(chunk))})"
+                + "".join(f" AND {c}" for c in clauses), [*chunk, *params])]
+        return out
 
     def _pager(self, flt: RowFilter | None, column: str, descending: bool, hints: bool) -> session_paging.Pager:
         return session_paging.Pager(self.conn, self._compiled(flt), column, descending,

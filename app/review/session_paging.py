@@ -155,13 +155,17 @@ class Pager:
     # ------------------------------------------------------------------ public
     def window(self, offset: int, limit: int) -> list[int]:
         """The pair indexes at positions offset .. offset+limit-1 (fewer at the end)."""
+        return [r[0] for r in self.window_groups(offset, limit)]
+
+    def window_groups(self, offset: int, limit: int) -> list[tuple[int, int | None]]:
+        """``(idx, grp)`` of the pairs at positions offset .. offset+limit-1 (grp None for a listed search)."""
         if limit < 0:
             limit = self.total
         offset = max(0, offset)
         if self.listed is not None:
-            return self.listed[offset:offset + limit]
+            return [(i, None) for i in self.listed[offset:offset + limit]]
         n_valued = self.total - self.nulls
-        out: list[int] = []
+        out: list[tuple[int, int | None]] = []
         if offset < n_valued and limit > 0:
             out += self._part(0, n_valued, offset, min(limit, n_valued - offset))
         rest = limit - len(out)
@@ -200,7 +204,7 @@ class Pager:
         return self.conn.execute(f"SELECT COUNT(*) FROM listing{hint} WHERE {self.col} IS NULL"
                                  + "".join(f" AND {c}" for c in clauses), params).fetchone()[0]
 
-    def _part(self, part: int, size: int, offset: int, limit: int) -> list[int]:
+    def _part(self, part: int, size: int, offset: int, limit: int) -> list[tuple[int, int | None]]:
         """``limit`` rows of one part from ``offset``, read from the cheapest known starting point."""
         anchors = self.anchors[part]
         # (cost in rows skipped, start key or None, reading forwards, rows to skip)
@@ -219,11 +223,11 @@ class Pager:
         if rows:
             anchors[offset] = (rows[0][1], rows[0][0])
             anchors[offset + len(rows) - 1] = (rows[-1][1], rows[-1][0])
-        return [r[0] for r in rows]
+        return [(r[0], r[2]) for r in rows]
 
     def _read(self, part: int, key: tuple[Any, int] | None, forwards: bool, skip: int,
-              limit: int) -> list[tuple[int, Any]]:
-        """(idx, value) rows of a part after ``key`` (in reading direction), skipping ``skip``."""
+              limit: int) -> list[tuple[int, Any, int]]:
+        """(idx, value, grp) rows of a part after ``key`` (in reading direction), skipping ``skip``."""
         down = self.desc == forwards  # walking the index from high to low
         if self.col == "idx" or part == 1:
             cond = [] if self.col == "idx" else [f"{self.col} IS NULL"]
@@ -260,7 +264,7 @@ class Pager:
         return ""
 
     def _query(self, cond: Sequence[str], params: Sequence[Any], order: str, down: bool, skip: int,
-               limit: int) -> list[tuple[int, Any]]:
+               limit: int) -> list[tuple[int, Any, int]]:
         if self.cf.empty or limit <= 0:
             return []
         clauses, fparams = self.cf.where()
@@ -270,6 +274,6 @@ class Pager:
         direction = " DESC" if down else ""
         order_sql = ", ".join(f"{c.strip()}{direction}" for c in order.split(","))
         value = self.col if self.col != "idx" else "NULL"
-        sql = (f"SELECT idx, {value} FROM listing{self._hint(sort_first)} WHERE "
+        sql = (f"SELECT idx, {value}, grp FROM listing{self._hint(sort_first)} WHERE "
                + (" AND ".join([*cond, *clauses]) or "1") + f" ORDER BY {order_sql} LIMIT ? OFFSET ?")
         return self.conn.execute(sql, [*params, *fparams, limit, skip]).fetchall()

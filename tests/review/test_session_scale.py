@@ -413,3 +413,30 @@ def test_a_damaged_listing_is_rebuilt_from_the_base_tables_when_opened(tmp_path)
         assert [(r.id, r.verdict, r.note) for r in s.rows(order_by="audio.quality")] == want
         s.set_verdict(want[0][0], "reject")
         assert s.row(want[0][0]).verdict == "reject"
+
+
+def test_next_flagged_position_in_any_view_agrees_with_python(session, monkeypatch):
+    from app.review import session_paging
+
+    wanted = RowFilter(flag="label mismatch")
+    views = [(None, "index", False), (RowFilter(status="done"), "probability", True), (None, "note", False),
+             (RowFilter(search="_1"), "audio.quality", True), (RowFilter(verdict="none"), "flags", False)]
+    for flt, key, desc in views:
+        ids = [r.id for r in session.rows(flt, key, desc)]
+        hits = {r.id for r in session.rows(wanted)}
+        for start in (-1, 0, 3, len(ids) // 2, len(ids) - 1, len(ids)):
+            for step in (1, -1):
+                pos = start + step
+                want = None
+                while 0 <= pos < len(ids):
+                    if ids[pos] in hits:
+                        want = pos
+                        break
+                    pos += step
+                assert session.next_position(flt, key, desc, start, step, wanted) == want, (flt, key, desc, start, step)
+    monkeypatch.setattr(session_paging, "SEARCH_LISTED", 0)  # a search walked, not listed
+    session.set_verdict(session.rows()[0].id, note="a write")
+    ids = [r.id for r in session.rows(RowFilter(search="_1"), "probability")]
+    first = next((i for i, pid in enumerate(ids) if pid in {r.id for r in session.rows(wanted)}), None)
+    assert session.next_position(RowFilter(search="_1"), "probability", False, -1, 1, wanted) == first
+    assert session.next_position(None, "index", False, 5, 1, RowFilter(flag="no such flag")) is None

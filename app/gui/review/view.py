@@ -45,7 +45,7 @@ from app.gui.review.table_model import ReviewTableModel, VerdictDelegate, pairs_
 from app.gui.review.worker import ReviewWorker
 from app.review.flags import FlagThresholds
 from app.review.models import session_model_path
-from app.review.session import ReviewRow, ReviewSession, RowFilter
+from app.review.session import ANY_FLAG, ReviewRow, ReviewSession, RowFilter
 from app.review.sources import SESSION_SUFFIX
 
 __all__ = ["ReviewView", "default_session_path"]
@@ -467,14 +467,12 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         if n == 0:
             return None
         current = self.table.currentIndex().row() if self.table.currentIndex().isValid() else (-1 if step > 0 else n)
-        r = current + step
-        while 0 <= r < n:
-            row = self.table_model.row_at(r)
-            if row is not None and row.flags:
-                self.select_row(r)
-                return r
-            r += step
-        return None
+        model = self.table_model
+        r = self.session.next_position(model.filter, model.order_by, model.descending, current, step,
+                                       RowFilter(flag=ANY_FLAG))  # the session's index, not row by row
+        if r is not None:
+            self.select_row(r)
+        return r
 
     def _guard(self, fn: Callable[[], Any]) -> None:
         try:
