@@ -25,7 +25,7 @@ from typing import Any
 from app.review import session_listing
 from app.review.session_schema import ANY_FLAG, NO_FLAG, RowFilter
 
-__all__ = ["CompiledFilter", "Pager", "compile_filter"]
+__all__ = ["SEARCH_LISTED", "CompiledFilter", "Pager", "compile_filter", "count", "group_conditions", "search_matches"]
 
 # Reading and sorting the pairs of a filter costs about this many index steps per pair (each is a
 # look-up in the table) against one step per pair a walk passes (the index holds grp); measured on the
@@ -35,8 +35,9 @@ _SORT_COST = 50
 
 @dataclass(frozen=True)
 class CompiledFilter:
-    """A RowFilter as listing SQL: ``groups`` the listing groups it keeps (None: every group), ``search``
-    the LIKE pattern on the pair id (None: none), ``count`` the pairs it keeps (None until counted)."""
+    """A RowFilter as listing SQL: ``groups`` the listing groups it keeps (None: every group),
+    ``group_count`` the pairs in them (the filter's count when it has no search), ``search`` the LIKE
+    pattern on the pair id (None: none)."""
 
     groups: tuple[int, ...] | None
     group_count: int
