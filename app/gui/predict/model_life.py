@@ -118,7 +118,7 @@ class ModelLife:
         self._working = (message.path, str(manifest.get("name", Path(message.path).name)))
         self.manifest = {**(self.manifest or {}), **manifest}
         page.model_status.setText(f"Model: {manifest.get('name', '?')}"
-                                  + (" (bundled: the model asked for cannot be used)" if self.fallback_note else ""))
+                                  + (" (bundled instead)" if self.fallback_note else ""))
         page.model_status.setToolTip(self.fallback_note or "")
         page.titleChanged.emit(str(manifest.get("name", "?")))
         page.busy_bar.setVisible(False)
