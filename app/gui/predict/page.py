@@ -41,7 +41,6 @@ from app.gui.predict.model_card import model_card_dialog
 from app.gui.predict.model_life import ModelLife
 from app.gui.predict.recent import RecentPairs
 from app.gui.predict.service import PredictionService
-from app.modalities.routing import route_files
 from app.resources import read_demo_samples
 
 if TYPE_CHECKING:  # pragma: no cover - pyqtgraph is imported by build_views, after the first paint
@@ -238,6 +237,8 @@ class PredictPage(QWidget):
 
     def open_files(self, paths: list[str | Path]) -> list[str]:
         """Route files to panels by type (app.modalities.routing); returns the problems, one line each."""
+        from app.modalities.routing import route_files  # the decoders: loaded beside the first paint
+
         inputs = [{"name": p.name, "kind": p.kind} for p in self.panels.values()]
         assigned, problems = route_files(inputs, paths)
         if assigned:

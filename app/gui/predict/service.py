@@ -24,9 +24,8 @@ import traceback
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.gui.collector import install_gui_thread_collector
@@ -44,7 +43,9 @@ from app.gui.predict.messages import (
     SweepFailed,
     SweepRequest,
 )
-from app.modalities.base import InputWarning
+
+if TYPE_CHECKING:  # pragma: no cover - numpy and the modalities load in the worker, beside the window
+    import numpy as np
 
 _DECODE_CACHE_SIZE = 16
 TORCH_THREADS_ENV = "QMF_STUDIO_TORCH_THREADS"
@@ -192,16 +193,15 @@ class _Worker(QObject):
         self._wake.emit()
 
     def prefetch(self, specs: list[dict[str, Any]], files: dict[str, str | None]) -> None:
-        from app.modalities import get_modality
+        def decode_all() -> None:  # imports numpy and the decoders itself: the GUI thread need not wait
+            from app.modalities import get_modality
 
-        modalities = {}
-        for spec in specs:
-            try:
-                modalities[spec["name"]] = get_modality(spec["kind"], spec.get("preprocessing") or {})
-            except (KeyError, ValueError):
-                continue  # a kind this version cannot decode: the model load will say so
-
-        def decode_all() -> None:
+            modalities = {}
+            for spec in specs:
+                try:
+                    modalities[spec["name"]] = get_modality(spec["kind"], spec.get("preprocessing") or {})
+                except (KeyError, ValueError):
+                    continue  # a kind this version cannot decode: the model load will say so
             for name, path in files.items():
                 if path is not None and name in modalities:
                     try:
@@ -281,6 +281,8 @@ class _Worker(QObject):
             if key is not None and key in self._decoded:
                 self._decoded.move_to_end(key)
                 return self._decoded[key]
+        from app.modalities.base import InputWarning
+
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InputWarning)
             raw = modality.load(path)  # InputError names the file
@@ -403,7 +405,7 @@ def describe_file(kind: str, path: Path, raw: np.ndarray, params: dict[str, Any]
 
             with Image.open(path) as im:
                 w, h, fmt, mode = im.width, im.height, im.format or "?", im.mode
-            shape = "×".join(str(v) for v in np.asarray(raw).shape[:2][::-1])
+            shape = "×".join(str(v) for v in getattr(raw, "shape", ())[:2][::-1])
             return f"{w}×{h} {fmt} ({mode}); the model sees {shape}"
         if kind == "audio":
             import soundfile as sf

@@ -156,6 +156,8 @@ class ReviewRun:
     def _on_finished(self, finished: Finished) -> None:
         view = self.view
         stats = finished.as_dict()
+        self._progress_timer.stop()
+        self._show_progress()  # a report still held back by the ~10 Hz limit: the bar ends where the run did
         self._run_over = True
         self._last_run = stats
         if self.thresholds_changed_during_run:
