@@ -8,7 +8,8 @@ Run by hand (figures are printed, nothing is asserted):
    prediction drawn (the first demo pair): a fresh `python -m app` per run with QMF_STUDIO_TIMING=1,
    which prints those timestamps (app/gui/main.py); measured from just before the process is
    spawned, median of --starts runs, bytecode caching on. Next to them, in the same run and taking
-   turns with the app: a fresh `python -c` creating a QApplication, and one importing onnxruntime.
+   turns with the app: a fresh `python -c` creating a QApplication, and one importing onnxruntime;
+   with --baseline DIR, the app of another checkout too.
 2. drop -> charts updated, model loaded: a QDropEvent with two files sent to the window, timed until
    the window's `resultShown` (emitted after the charts and table are updated).
 3. the longest stall of the GUI event loop while a severity slider is dragged continuously: a 1 ms
@@ -74,13 +75,14 @@ def _child_env(settings: Path) -> dict[str, str]:
     return env
 
 
-def _one_start(model: Path, env: dict[str, str]) -> tuple[dict[str, float], dict[str, str]]:
+def _one_start(model: Path, env: dict[str, str], root: Path = ROOT) -> tuple[dict[str, float], dict[str, str]]:
     """Seconds from spawning `python -m app --model M` (which opens the first demo pair) to each
-    timing event, and the notes it printed (whether torch got imported)."""
+    timing event, and the notes it printed (whether torch got imported). `root`: the checkout to run
+    (--baseline: an older one, which may lack some events; its window-shown stands in for exposed)."""
     t0 = time.time()
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "--model", str(model)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=root, env={**env, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     seen: dict[str, float] = {}
     notes: dict[str, str] = {}
@@ -89,12 +91,15 @@ def _one_start(model: Path, env: dict[str, str]) -> tuple[dict[str, float], dict
             parts = line.split()
             if len(parts) == 3 and parts[0] == "qmf-timing":
                 seen.setdefault(parts[1], float(parts[2]) - t0)
+                if parts[1] == "first-result":
+                    break
             elif len(parts) == 3 and parts[0] == "qmf-timing-note":
                 notes[parts[1]] = parts[2]
-                break  # printed after the first result
     finally:
         proc.terminate()
         proc.wait(30)
+    if "window-exposed" not in seen and "window-shown" in seen:
+        seen["window-exposed"] = seen["window-shown"]
     return seen, notes
 
 
@@ -110,16 +115,22 @@ QT_PEER = ("import time; from PySide6.QtWidgets import QApplication; app = QAppl
 ORT_PEER = "import time, onnxruntime; print(time.time())"
 
 
-def startup_times(model: Path, runs: int, settings: Path) -> tuple[dict[str, list[float]], list[dict[str, str]]]:
-    """Fresh processes, taking turns: the app, and its peers (Qt + QApplication; onnxruntime's import).
-    A first start of each, not counted, writes the bytecode caches and warms the file cache."""
+def startup_times(model: Path, runs: int, settings: Path,
+                  baseline: Path | None = None) -> tuple[dict[str, list[float]], list[dict[str, str]]]:
+    """Fresh processes, taking turns: the app, and its peers (Qt + QApplication; onnxruntime's import),
+    and the app from `baseline` (another checkout) if given. A first start of each, not counted,
+    writes the bytecode caches and warms the file cache."""
     env = _child_env(settings)
     env_offscreen = {**env, "QT_QPA_PLATFORM": env.get("QT_QPA_PLATFORM", "offscreen")}
     _one_start(model, env)
+    if baseline is not None:
+        _one_start(model, env, baseline)
     _peer_seconds(QT_PEER, env_offscreen)
     _peer_seconds(ORT_PEER, env)
-    out: dict[str, list[float]] = {key: [] for key in (*STARTUP_EVENTS, "peer: Qt + QApplication",
-                                                       "peer: import onnxruntime")}
+    keys = [*STARTUP_EVENTS, "peer: Qt + QApplication", "peer: import onnxruntime"]
+    if baseline is not None:
+        keys += [f"baseline {key}" for key in STARTUP_EVENTS]
+    out: dict[str, list[float]] = {key: [] for key in keys}
     notes = []
     for _ in range(runs):
         seen, note = _one_start(model, env)
@@ -127,6 +138,11 @@ def startup_times(model: Path, runs: int, settings: Path) -> tuple[dict[str, lis
         for key in STARTUP_EVENTS:
             if key in seen:
                 out[key].append(seen[key])
+        if baseline is not None:
+            seen, _ = _one_start(model, env, baseline)
+            for key in STARTUP_EVENTS:
+                if key in seen:
+                    out[f"baseline {key}"].append(seen[key])
         out["peer: Qt + QApplication"].append(_peer_seconds(QT_PEER, env_offscreen))
         out["peer: import onnxruntime"].append(_peer_seconds(ORT_PEER, env))
     return out, notes
@@ -223,6 +239,9 @@ def main() -> int:
     ap.add_argument("--drops", type=int, default=15)
     ap.add_argument("--drag-seconds", type=float, default=10.0)
     ap.add_argument("--startup-only", action="store_true", help="measure the start-up only (part 1)")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="another checkout of the app (e.g. `git archive REV | tar -x -C DIR`) started in turn "
+                         "with this one, same model and settings")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,7 +252,8 @@ def main() -> int:
         print(f"model: {model}")
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
-        starts, notes = startup_times(model, args.starts, settings)
+        starts, notes = startup_times(model, args.starts, settings,
+                                      Path(args.baseline).resolve() if args.baseline else None)
         for key, values in starts.items():
             if not values:
                 print(f"process start -> {key}: not seen")

@@ -21,7 +21,7 @@ from pathlib import Path
 # "1": print "qmf-timing <event> <unix time>" lines on stdout (benchmarks/gui_bench.py reads them):
 # main (entered), window-shown (show() returned), window-exposed (the window's first paint began),
 # event-loop (its first turn), model-ready (the page says the model is loaded), first-result (the
-# first prediction is drawn); then "qmf-timing-note torch-imported True|False"
+# first prediction is drawn), just before which "qmf-timing-note torch-imported True|False"
 TIMING_ENV = "QMF_STUDIO_TIMING"
 SCREENSHOT_SIZE = (1360, 860)
 SCREENSHOT_TIMEOUT_MS = 180_000
@@ -178,10 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         page.service.prefetch(page.manifest["model"]["modalities"], first_files)
     window.firstPainted.connect(lambda: _timing("window-exposed"))
     page.modelReady.connect(lambda _m: _timing("model-ready"))
-    page.resultShown.connect(lambda _p: _timing("first-result"))
-    if os.environ.get(TIMING_ENV):  # after the first result: was torch needed? (it should not be for an ONNX bundle)
+    if os.environ.get(TIMING_ENV):  # at the first result: was torch needed? (it should not be for an ONNX bundle)
         page.resultShown.connect(lambda _p: print(f"qmf-timing-note torch-imported {'torch' in sys.modules}",
                                                   flush=True))
+    page.resultShown.connect(lambda _p: _timing("first-result"))
     # Everything imported and built so far lives as long as the app: keep it out of the cycle
     # collections that start-up's allocations would trigger (a full one walks it all, ~0.1 s).
     gc.freeze()
