@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from app.gui.review import ReviewView
 
 SETTINGS_ENV = "QMF_STUDIO_SETTINGS"
+VIEWS_AT_THE_LATEST_MS = 2000  # deferred views: built after the first paint, or this long after show()
 DEFAULT_SIZE = (1360, 860)
 # The window manager's frame around a window not yet shown (title bar, borders): room kept for it so
 # that the frame, not only the client area, fits the screen. Replaced by the real one once shown.
@@ -153,11 +154,12 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.build_views)
 
     def build_views(self) -> None:
-        """Build the Predict page's charts and panels now (at once where they were not deferred)."""
-        if not self.predict.views_built:
-            self.predict.build_views()
-            self.predict.apply_palette()
-            gc.freeze()  # pyqtgraph and the views stay: later collections need not walk them (see app.gui.collector)
+        """Build the Predict page's charts and panels now, if they are not built yet."""
+        if self.predict.views_built:
+            return
+        self.predict.build_views()
+        self.predict.apply_palette()
+        gc.freeze()  # pyqtgraph and the views stay: later collections need not walk them (see app.gui.collector)
         self.viewsBuilt.emit()
 
     def when_views_built(self, then: Callable[[], None]) -> None:
@@ -346,6 +348,8 @@ class MainWindow(QMainWindow):
         if not getattr(self, "_fitted_when_shown", False):  # the real frame is known now
             self._fitted_when_shown = True
             self.fit_to_screen()
+            if not self.predict.views_built:  # a window shown but never painted (minimised) still gets them
+                QTimer.singleShot(VIEWS_AT_THE_LATEST_MS, self.build_views)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) and \
