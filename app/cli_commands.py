@@ -97,8 +97,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from app.qmf.bundle import read_bundle_manifest
     from app.qmf.predictor import parse_corruption
 
-    model_path = _model_path(args.model)
-    manifest = read_bundle_manifest(model_path)
+    manifest = getattr(args, "model_manifest", None) or read_bundle_manifest(_model_path(args.model))
     mods = manifest["model"]["modalities"]
     if args.unrecognized:
         raise UsageError(f"unrecognized arguments: {' '.join(args.unrecognized)}; this model's inputs are "

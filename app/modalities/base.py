@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import json
 import math
+import os
+import stat
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -175,17 +178,24 @@ class Modality:
         raise NotImplementedError
 
 
+_MISSING_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
 def require_file(path: str | Path, hint: str) -> Path:
     """Common checks before decoding: the path exists, is a file and is not empty."""
     p = Path(path)
     try:
-        if not p.exists():
-            raise InputError(p, "file not found")
-        if not p.is_file():
-            raise InputError(p, "not a file", hint)
-        size = p.stat().st_size
-    except OSError as exc:  # a name too long for the file system, a folder without permission ...
+        info = os.stat(p)  # one call (every pair of a batch run passes here)
+    except OSError as exc:
+        if exc.errno in _MISSING_ERRNOS:  # what Path.exists() reads as "does not exist"
+            raise InputError(p, "file not found") from None
+        # a name too long for the file system, a folder without permission ...
         raise InputError(p, f"cannot read the file: {exc.strerror or exc}") from None
+    except ValueError:  # an embedded NUL byte: no such file can exist
+        raise InputError(p, "file not found") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(p, "not a file", hint)
+    size = info.st_size
     if size == 0:
         raise InputError(p, "empty file (0 bytes)", hint)
     return p
