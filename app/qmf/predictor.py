@@ -212,11 +212,22 @@ class Predictor:
         """
         if not arrays:
             return []
+        return self.predict_batch({name: np.stack([np.asarray(a[name]) for a in arrays]) for name in self.modalities},
+                                  files)
+
+    def predict_batch(
+        self,
+        batch: Mapping[str, np.ndarray],
+        files: Sequence[Mapping[str, str | Path | None]] | None = None,
+    ) -> list[Prediction]:
+        """Predict pairs whose model inputs are already stacked, one [B, ...] array per modality (what
+        `Modality.to_arrays` makes; the batch runner's decoding processes send these)."""
+        count = len(next(iter(batch.values()))) if batch else 0
+        if not count:
+            return []
         start = time.perf_counter()
-        batch = {name: np.stack([np.asarray(a[name]) for a in arrays]) for name in self.modalities}
         numbers = self.predict_arrays(batch)
-        per_item = (time.perf_counter() - start) / len(arrays)
-        return self._predictions(numbers, len(arrays), files, per_item)
+        return self._predictions(numbers, count, files, (time.perf_counter() - start) / count)
 
     predict_from_tensors = predict_from_arrays  # the name before the ONNX path (torch tensors work too)
 
