@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/batch_bench.py [--pairs 10000] [--batch-size 64]
 
-Prints, each including the start of its worker pool:
-  * decode-only, two processes   files -> model inputs (read + preprocess) in a spawn pool of 2, no model
+Prints, each including the start of its worker pool, with the load average when it finished:
+  * decode-only, two processes   files -> model inputs (read + preprocess, the runner's own
+                                 `decode_batch` on slices of a batch) in a spawn pool of 2, no model
   * BatchRunner, processes       decode in worker processes + onnxruntime (one thread) + SQLite writes
-                                 = x decode-only (target >= 0.8)
+                                 = x decode-only (target >= 0.8) and pairs/s (target >= 1,500 quiet)
   * BatchRunner, threads         the same with the thread pool (what short runs and the app's child use)
+  * the CPU a pair costs in each part (decoding in the workers, the model in the runner's process),
+    which bounds the ratio: on N cores the runner cannot beat N / (decode + model + the rest) pairs/s.
 Pairs: 28x28 PNG + 1 s 8 kHz WAV (benchmarks/review_bench.py's generator). Model: the bundled one.
 """
 
@@ -35,7 +38,7 @@ def decode_only(predictor, files: list[dict], processes: int, chunk: int) -> flo
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                              initializer=runner._init_worker, initargs=(specs,)) as pool:
         chunks = [files[i : i + chunk] for i in range(0, len(files), chunk)]
-        errors = sum(1 for out in pool.map(runner._decode_chunk, chunks) for _, err, _ in out if err)
+        errors = sum(1 for _, out in pool.map(runner._decode_batch, chunks) for err, _ in out if err)
     assert errors == 0, errors
     return len(files) / (time.perf_counter() - start)
 
@@ -76,14 +79,21 @@ def main() -> int:
     source = load_source(folder, {n: m.kind for n, m in predictor.modalities.items()}, predictor.labels)
     files = [p.files for p in source.pairs]
 
-    decode = decode_only(predictor, files, args.processes, args.batch_size // args.processes)
-    print(f"decode-only, {args.processes} processes  {decode:8.1f} pairs/s")
+    def load() -> str:
+        return f"load average {os.getloadavg()[0]:.1f}"
+
+    decode = decode_only(predictor, files, args.processes, -(-args.batch_size // args.processes))
+    print(f"decode-only, {args.processes} processes  {decode:8.1f} pairs/s ({load()})")
     rate, stats = runner_rate(predictor, model, folder, tmp / "procs.qmfreview", args.batch_size, args.processes)
     print(f"BatchRunner, {stats.processes} processes  {rate:8.1f} pairs/s = {rate / decode:.2f} x decode-only "
-          f"(target >= 0.8); model {1000 * stats.model_seconds / max(1, stats.processed):.2f} ms/pair in this process")
+          f"(target >= 0.8; >= 1,500 pairs/s on a quiet machine; {load()})")
+    per_decode = 1000 * stats.decode_seconds / max(1, stats.processed)
+    per_model = 1000 * stats.model_seconds / max(1, stats.processed)
+    print(f"    per pair: decoding {per_decode:.2f} ms in a worker, model {per_model:.2f} ms in the runner's process "
+          f"(wall, as the runner times them)")
     if not args.no_threads:
         rate_t, stats_t = runner_rate(predictor, model, folder, tmp / "threads.qmfreview", args.batch_size, 0)
-        print(f"BatchRunner, threads      {rate_t:8.1f} pairs/s = {rate_t / decode:.2f} x decode-only")
+        print(f"BatchRunner, threads      {rate_t:8.1f} pairs/s = {rate_t / decode:.2f} x decode-only ({load()})")
     tmp_ctx.cleanup()
     return 0
 
