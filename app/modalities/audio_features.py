@@ -85,7 +85,7 @@ def log_mel_batch(waveforms: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     spec = np.fft.rfft(frames * _hann_window(n_fft), axis=-1)  # [K, frames, freq]
     power = np.square(spec.real, dtype=np.float32)
     power += np.square(spec.imag, dtype=np.float32)
-    mel = _mel_filterbank_np(*_feature_key(params)) @ power.transpose(0, 2, 1)  # [K, n_mels, frames]
+    mel = np.matmul(_mel_filterbank_np(*_feature_key(params)), power.transpose(0, 2, 1))  # [K, n_mels, frames]
     mel += np.float32(params["log_floor"])
     return np.log(mel, out=mel)
 
@@ -133,12 +133,17 @@ def model_arrays(raws: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarr
     channel (see `AudioModality.to_array`)."""
     logmel = log_mel_batch(np.stack([waveform_window(r, params) for r in raws]), params)
     std = np.float32(params["std"])
-    first = (logmel - np.float32(params["mean"])) / std
-    if not params.get("utterance_norm_channel"):
-        return np.ascontiguousarray(first[:, None], dtype=np.float32)
-    frame_energy = logmel.mean(axis=1)  # [K, frames]
-    k = max(1, logmel.shape[2] // 2)
-    loud = np.argpartition(-frame_energy, k - 1, axis=1)[:, :k]  # the k loudest frames (any order)
-    band_mean = np.take_along_axis(logmel, loud[:, None, :], axis=2).mean(axis=2, keepdims=True)
-    centred = (logmel - band_mean) / std
-    return np.ascontiguousarray(np.stack([first, centred], axis=1), dtype=np.float32)
+    two = bool(params.get("utterance_norm_channel"))
+    out = np.empty((logmel.shape[0], 2 if two else 1, *logmel.shape[1:]), np.float32)  # written in place
+    first = out[:, 0]
+    np.subtract(logmel, np.float32(params["mean"]), out=first)
+    np.divide(first, std, out=first)
+    if two:
+        frame_energy = logmel.mean(axis=1)  # [K, frames]
+        k = max(1, logmel.shape[2] // 2)
+        loud = np.argpartition(-frame_energy, k - 1, axis=1)[:, :k]  # the k loudest frames (any order)
+        band_mean = np.take_along_axis(logmel, loud[:, None, :], axis=2).mean(axis=2, keepdims=True)
+        centred = out[:, 1]
+        np.subtract(logmel, band_mean, out=centred)
+        np.divide(centred, std, out=centred)
+    return out

@@ -195,7 +195,8 @@ class BatchRunner(RunControl):
         self.batch_size = batch_size
         self.workers = workers if workers and workers > 0 else default_workers()
         self.processes = default_workers() if processes is None else max(0, int(processes))
-        self.prefetch = prefetch or max(2, self.workers)
+        # batches decoded ahead: enough that the decoders never wait for the model (each is ~1.5 MB of inputs)
+        self.prefetch = prefetch or max(4, 2 * max(self.workers, self.processes))
         self.progress = progress
         RunControl.__init__(self, cancel_event, running_event)
         self._delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
