@@ -307,7 +307,7 @@ def test_plain_wav_reads_the_samples_libsndfile_reads(tmp_path: Path, subtype: s
     sf.write(path, x, 8000, subtype=subtype)
     direct = audio_read._read_plain_wav(path, 60.0, audio_mod.MAX_DECODED_BYTES)
     assert direct is not None  # this file takes the direct path
-    by_libsndfile = audio_read._read_soundfile(path, 60.0, audio_mod.MAX_DECODED_BYTES)
+    by_libsndfile = audio_read._read_soundfile(path, path, 60.0, audio_mod.MAX_DECODED_BYTES)
     assert direct[1] == by_libsndfile[1] == 8000
     np.testing.assert_array_equal(direct[0], by_libsndfile[0])
     np.testing.assert_array_equal(AudioModality().load(path), np.clip(by_libsndfile[0], -1, 1))
