@@ -61,7 +61,8 @@ def torch_era() -> str:
                            check=True, capture_output=True, text=True).stdout.split()
     if not added:
         sys.exit("no commit adds app/qmf/onnx_graph.py; name the 'before' revision with --before")
-    return f"{added[-1]}^"
+    return subprocess.run(["git", "rev-parse", f"{added[-1]}^"], cwd=ROOT, check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def unpack(rev: str, dest: Path) -> Path:
