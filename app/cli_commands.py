@@ -135,7 +135,10 @@ def _progress_bar(desc: str, quiet: bool, unit: str = "pair"):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from app.data.manifest import read_manifest
+    from app.modalities.base import reuse_freed_memory
     from app.qmf import evaluate
+
+    reuse_freed_memory()  # batch after batch of decoded pairs: keep their memory for the next one
 
     predictor = _load_predictor(args.model)
     manifest = read_manifest(args.manifest, modalities=list(predictor.modalities), labels=predictor.labels)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from app.modalities import Modality, get_modality
+from app.modalities.base import reuse_freed_memory
 from app.qmf.predictor import Predictor, load_pair
 from app.review.control import RunControl
 from app.review.session import PendingPair, ResultRecord, ReviewSession
@@ -111,6 +112,7 @@ _WORKER_MODALITIES: dict[str, Modality] = {}
 
 def _init_worker(specs: list[tuple[str, str, dict[str, Any]]]) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    reuse_freed_memory()
     _WORKER_MODALITIES.clear()
     _WORKER_MODALITIES.update({name: get_modality(kind, params) for name, kind, params in specs})
 
@@ -223,6 +225,7 @@ class BatchRunner(RunControl):
             pairs = list(islice(pending, self.batch_size))
 
     def run(self) -> RunStats:
+        reuse_freed_memory()  # this process stacks every batch (and decodes them, with threads)
         session = self.session
         stats = RunStats(total=session.pair_count())
         already = session.result_count()
