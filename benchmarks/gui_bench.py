@@ -4,9 +4,12 @@ Run by hand (figures are printed, nothing is asserted):
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui_bench.py [--model M] [--drag-seconds 10]
 
-1. process start -> window shown: a fresh `python -m app --no-demo` with QMF_STUDIO_TIMING=1, which
-   prints timestamps; measured from just before the process is spawned (median of --starts runs).
-   Also: -> model loaded in the worker (torch imported, weights checked).
+1. process start -> window exposed (its first paint), model ready (the page says so), first
+   prediction drawn (the first demo pair): a fresh `python -m app` per run with QMF_STUDIO_TIMING=1,
+   which prints those timestamps (app/gui/main.py); measured from just before the process is
+   spawned, median of --starts runs, bytecode caching on. Next to them, in the same run and taking
+   turns with the app: a fresh `python -c` creating a QApplication, and one importing onnxruntime;
+   with --baseline DIR, the app of another checkout too.
 2. drop -> charts updated, model loaded: a QDropEvent with two files sent to the window, timed until
    the window's `resultShown` (emitted after the charts and table are updated).
 3. the longest stall of the GUI event loop while a severity slider is dragged continuously: a 1 ms
@@ -60,30 +63,89 @@ def prepare(model: str | None, work: Path) -> tuple[Path, list[dict[str, str]]]:
     return model_path, pairs
 
 
-def startup_times(model: Path, runs: int, settings: Path) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"window-shown": [], "model-ready": []}
+STARTUP_EVENTS = ("window-exposed", "model-ready", "first-result")
+STARTUP_LIMITS = {"window-exposed": 0.6, "model-ready": 1.0, "first-result": 1.1}  # issue 13, seconds
+
+
+def _child_env(settings: Path) -> dict[str, str]:
+    """The app's environment: timing lines on, own settings, and bytecode caching on (an installed
+    app has its .pyc files; without them every start compiles the app's modules again)."""
     env = {**os.environ, "QMF_STUDIO_TIMING": "1", "QMF_STUDIO_SETTINGS": str(settings)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _one_start(model: Path, env: dict[str, str], root: Path = ROOT) -> tuple[dict[str, float], dict[str, str]]:
+    """Seconds from spawning `python -m app --model M` (which opens the first demo pair) to each
+    timing event, and the notes it printed (whether torch got imported). `root`: the checkout to run
+    (--baseline: an older one, which may lack some events; its window-shown stands in for exposed)."""
+    t0 = time.time()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "--model", str(model)],
+        cwd=root, env={**env, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    seen: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    try:
+        for line in proc.stdout:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "qmf-timing":
+                seen.setdefault(parts[1], float(parts[2]) - t0)
+                if parts[1] == "first-result":
+                    break
+            elif len(parts) == 3 and parts[0] == "qmf-timing-note":
+                notes[parts[1]] = parts[2]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    if "window-exposed" not in seen and "window-shown" in seen:
+        seen["window-exposed"] = seen["window-shown"]
+    return seen, notes
+
+
+def _peer_seconds(code: str, env: dict[str, str]) -> float:
+    """Seconds from spawning `python -c CODE` until it prints its end time (the same interpreter)."""
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    return float(out.split()[-1]) - t0
+
+
+QT_PEER = ("import time; from PySide6.QtWidgets import QApplication; app = QApplication([]); "
+           "print(time.time())")
+ORT_PEER = "import time, onnxruntime; print(time.time())"
+
+
+def startup_times(model: Path, runs: int, settings: Path,
+                  baseline: Path | None = None) -> tuple[dict[str, list[float]], list[dict[str, str]]]:
+    """Fresh processes, taking turns: the app, and its peers (Qt + QApplication; onnxruntime's import),
+    and the app from `baseline` (another checkout) if given. A first start of each, not counted,
+    writes the bytecode caches and warms the file cache."""
+    env = _child_env(settings)
+    env_offscreen = {**env, "QT_QPA_PLATFORM": env.get("QT_QPA_PLATFORM", "offscreen")}
+    _one_start(model, env)
+    if baseline is not None:
+        _one_start(model, env, baseline)
+    _peer_seconds(QT_PEER, env_offscreen)
+    _peer_seconds(ORT_PEER, env)
+    keys = [*STARTUP_EVENTS, "peer: Qt + QApplication", "peer: import onnxruntime"]
+    if baseline is not None:
+        keys += [f"baseline {key}" for key in STARTUP_EVENTS]
+    out: dict[str, list[float]] = {key: [] for key in keys}
+    notes = []
     for _ in range(runs):
-        t0 = time.time()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--no-demo", "--model", str(model)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
-        seen = {}
-        try:
-            for line in proc.stdout:
-                parts = line.split()
-                if len(parts) == 3 and parts[0] == "qmf-timing":
-                    seen[parts[1]] = float(parts[2]) - t0
-                    if parts[1] == "model-ready":
-                        break
-        finally:
-            proc.terminate()
-            proc.wait(30)
-        for key in out:
+        seen, note = _one_start(model, env)
+        notes.append(note)
+        for key in STARTUP_EVENTS:
             if key in seen:
                 out[key].append(seen[key])
-    return out
+        if baseline is not None:
+            seen, _ = _one_start(model, env, baseline)
+            for key in STARTUP_EVENTS:
+                if key in seen:
+                    out[f"baseline {key}"].append(seen[key])
+        out["peer: Qt + QApplication"].append(_peer_seconds(QT_PEER, env_offscreen))
+        out["peer: import onnxruntime"].append(_peer_seconds(ORT_PEER, env))
+    return out, notes
 
 
 def wait_for(signal, timeout_ms: int = 60000) -> bool:
@@ -173,9 +235,13 @@ def drag_stalls(window, app, seconds: float) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model")
-    ap.add_argument("--starts", type=int, default=3)
+    ap.add_argument("--starts", type=int, default=5)
     ap.add_argument("--drops", type=int, default=15)
     ap.add_argument("--drag-seconds", type=float, default=10.0)
+    ap.add_argument("--startup-only", action="store_true", help="measure the start-up only (part 1)")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="another checkout of the app (e.g. `git archive REV | tar -x -C DIR`) started in turn "
+                         "with this one, same model and settings")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -186,12 +252,24 @@ def main() -> int:
         print(f"model: {model}")
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
-        starts = startup_times(model, args.starts, settings)
+        starts, notes = startup_times(model, args.starts, settings,
+                                      Path(args.baseline).resolve() if args.baseline else None)
         for key, values in starts.items():
-            if values:
-                print(f"process start -> {key}: median {statistics.median(values):.2f} s "
-                      f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
+            if not values:
+                print(f"process start -> {key}: not seen")
+                continue
+            median = statistics.median(values)
+            limit = STARTUP_LIMITS.get(key)
+            qt_peer = statistics.median(starts["peer: Qt + QApplication"] or [float("nan")])
+            against = (f"; limit {limit:.2f} s ({'OK' if median <= limit else 'MISSED'}); "
+                       f"{median / qt_peer:.1f}x the Qt peer" if limit else "")
+            print(f"process start -> {key}: median {median:.2f} s{against} "
+                  f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
+        torch = sorted({n.get("torch-imported", "?") for n in notes})
+        print(f"torch imported by the first result: {', '.join(torch)} (the bundle carries its ONNX graph)")
 
+        if args.startup_only:
+            return 0
         from PySide6.QtWidgets import QApplication
 
         app = QApplication.instance() or QApplication([])

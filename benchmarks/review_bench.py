@@ -83,7 +83,86 @@ def pool_rate(fn, items, workers: int) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
-def gui_run(model: Path, folder: Path, session_path: Path, batch_size: int, workers: int, browse: bool) -> dict:
+class StallAttribution:
+    """Where the event loop's long turns go: wraps GUI-thread entry points of the Review page, adds up
+    their time (and counts table `data()` calls, cycle collections) inside each `app.processEvents()`
+    of the bench's loop; `report()` lists the longest turns with what ran in them. Python only: Qt's
+    own painting shows as the turn's unexplained rest."""
+
+    WRAPPED = {
+        "app.gui.review.table_model:ReviewTableModel": ("refresh", "reset", "row_at"),
+        "app.gui.review.view:ReviewView": ("_refresh_now", "_show_pair", "_on_decoded", "_after_reset",
+                                           "select_row", "refresh_summary", "_set_running"),
+        "app.gui.review.run:ReviewRun": ("_on_progress", "_on_prepared"),
+        "app.gui.result_view:ResultView": ("show_result", "show_inputs", "clear"),
+        "app.gui.charts:QualityChart": ("paintEvent",),
+        "app.gui.charts:ProbabilityChart": ("paintEvent",),
+        "pyqtgraph.widgets.GraphicsView:GraphicsView": ("paintEvent",),
+    }
+
+    def __init__(self) -> None:
+        import gc
+        import importlib
+
+        self.turn: dict[str, float] = {}
+        self.turns: list[tuple[float, dict[str, float]]] = []
+        self._depth = 0
+        for target, names in self.WRAPPED.items():
+            module, _, cls_name = target.partition(":")
+            cls = getattr(importlib.import_module(module), cls_name)
+            for name in names:
+                self._wrap(cls, name, f"{cls_name}.{name}")
+        from app.gui.review.table_model import ReviewTableModel
+
+        original_data = ReviewTableModel.data
+
+        def data(model, index, role=0):
+            self.turn["data() calls"] = self.turn.get("data() calls", 0) + 1
+            return original_data(model, index, role)
+
+        ReviewTableModel.data = data
+        self._gc_start = 0.0
+
+        def on_gc(phase, info):
+            if phase == "start":
+                self._gc_start = time.perf_counter()
+            else:
+                key = f"gc gen {info['generation']}"
+                self.turn[key] = self.turn.get(key, 0.0) + (time.perf_counter() - self._gc_start) * 1000
+
+        gc.callbacks.append(on_gc)
+
+    def _wrap(self, cls, name: str, label: str) -> None:
+        original = cls.__dict__.get(name) or getattr(cls, name)
+        attribution = self
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            attribution._depth += 1
+            try:
+                return original(*args, **kwargs)
+            finally:
+                attribution._depth -= 1
+                attribution.turn[label] = attribution.turn.get(label, 0.0) + (time.perf_counter() - t) * 1000
+
+        setattr(cls, name, wrapper)
+
+    def end_turn(self, ms: float) -> None:
+        if ms > 20:
+            self.turns.append((ms, self.turn))
+        self.turn = {}
+
+    def report(self, top: int = 8) -> str:
+        lines = []
+        for ms, parts in sorted(self.turns, key=lambda t: -t[0])[:top]:
+            what = ", ".join(f"{k} {v:.0f}" if "calls" in k else f"{k} {v:.1f} ms"
+                             for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
+            lines.append(f"  {ms:6.1f} ms: {what or 'nothing wrapped (Qt alone)'}")
+        return "\n".join(lines)
+
+
+def gui_run(model: Path, folder: Path, session_path: Path, batch_size: int, workers: int, browse: bool,
+            attribution: StallAttribution | None = None) -> dict:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -133,7 +212,10 @@ def gui_run(model: Path, folder: Path, session_path: Path, batch_size: int, work
     if browse:
         browser.start()
     while state["done"] is None:
+        t = time.perf_counter()
         app.processEvents()
+        if attribution is not None:  # before the first progress report: start-up, not counted
+            attribution.end_turn((time.perf_counter() - t) * 1000 if state["measuring"] else 0.0)
         time.sleep(0.0005)
     seconds = time.perf_counter() - start
     timer.stop()
@@ -192,39 +274,10 @@ def click_run(session_path: Path, clicks: int = 30) -> dict:
             "clicks": len(times)}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=10_000)
-    ap.add_argument("--workers", type=int, default=None, help="decoding threads (default: the runner's default)")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--model", help="model file; default: the bundled one, else a tiny trained one")
-    ap.add_argument("--no-gui", action="store_true", help="skip the GUI stall measurement")
-    ap.add_argument("--keep", help="generate into this folder and keep it")
-    args = ap.parse_args()
-
-    from app.qmf.predictor import Predictor
-    from app.review.runner import BatchRunner, decode_pair, default_workers
-    from app.review.sources import load_source
+def throughput(predictor, folder: Path, files: list, model: Path, tmp: Path, workers: int, args, base_rss: float) -> None:
+    """Read-only, decoding-only and end-to-end rates, and peak memory after each."""
+    from app.review.runner import BatchRunner, decode_pair
     from app.review.workflow import prepare_session
-
-    workers = args.workers or default_workers()
-    tmp_ctx = tempfile.TemporaryDirectory(prefix="qmf-review-bench-")
-    tmp = Path(args.keep) if args.keep else Path(tmp_ctx.name)
-    tmp.mkdir(parents=True, exist_ok=True)
-    model = pick_model(tmp, args.model)
-    predictor = Predictor.load(model)
-    folder = tmp / "pairs"
-    t0 = time.perf_counter()
-    generate(folder, args.pairs, predictor.labels[:3], workers=max(2, workers))
-    print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s under {folder}")
-    print(f"model {predictor.name} ({model.name}), backend {predictor.backend}, "
-          f"decoding threads {workers}, batch {args.batch_size}, CPUs {os.cpu_count()}")
-    base_rss = peak_rss_mb()
-
-    source = load_source(folder, {n: m.kind for n, m in predictor.modalities.items()}, predictor.labels)
-    files = [p.files for p in source.pairs]
-    assert len(files) == args.pairs, (len(files), len(source.unmatched))
-    decode_pair(predictor, files[0])  # warm caches (mel filterbank)
 
     read_rate = pool_rate(predictor.load_inputs, files, workers)
     decode_rate = pool_rate(lambda f: decode_pair(predictor, f), files, workers)
@@ -246,9 +299,53 @@ def main() -> int:
           f"  = {e2e_rate / decode_rate:.2f} x decoding-only (target >= 0.5)")
     print(f"peak RSS       {base_rss:.0f} MB after setup, {rss_decode:.0f} MB after decoding, "
           f"{rss_e2e:.0f} MB after the end-to-end run")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=None, help="decoding threads (default: the runner's default)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--model", help="model file; default: the bundled one, else a tiny trained one")
+    ap.add_argument("--no-gui", action="store_true", help="skip the GUI stall measurement")
+    ap.add_argument("--keep", help="generate into this folder and keep it")
+    ap.add_argument("--why", action="store_true",
+                    help="list the longest event-loop turns of the browsing run with what ran in them")
+    ap.add_argument("--gui-only", action="store_true", help="skip the throughput phases (GUI runs only)")
+    args = ap.parse_args()
+
+    from app.qmf.predictor import Predictor
+    from app.review.runner import decode_pair, default_workers
+    from app.review.sources import load_source
+
+    workers = args.workers or default_workers()
+    tmp_ctx = tempfile.TemporaryDirectory(prefix="qmf-review-bench-")
+    tmp = Path(args.keep) if args.keep else Path(tmp_ctx.name)
+    tmp.mkdir(parents=True, exist_ok=True)
+    model = pick_model(tmp, args.model)
+    predictor = Predictor.load(model)
+    folder = tmp / "pairs"
+    t0 = time.perf_counter()
+    generate(folder, args.pairs, predictor.labels[:3], workers=max(2, workers))
+    print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s under {folder}")
+    print(f"model {predictor.name} ({model.name}), backend {predictor.backend}, "
+          f"decoding threads {workers}, batch {args.batch_size}, CPUs {os.cpu_count()}")
+    base_rss = peak_rss_mb()
+
+    source = load_source(folder, {n: m.kind for n, m in predictor.modalities.items()}, predictor.labels)
+    files = [p.files for p in source.pairs]
+    assert len(files) == args.pairs, (len(files), len(source.unmatched))
+    decode_pair(predictor, files[0])  # warm caches (mel filterbank)
+
+    if not args.gui_only:
+        throughput(predictor, folder, files, model, tmp, workers, args, base_rss)
     if not args.no_gui:
+        attribution = StallAttribution() if args.why else None
+        for old in tmp.glob("gui-*.qmfreview*"):  # a kept folder's sessions from an earlier run: start afresh
+            old.unlink()
         for browse in (False, True):
-            g = gui_run(model, folder, tmp / f"gui-{browse}.qmfreview", args.batch_size, workers, browse)
+            g = gui_run(model, folder, tmp / f"gui-{browse}.qmfreview", args.batch_size, workers, browse,
+                        attribution if browse else None)
             s = g["stats"]
             rate = s.get("rate", float("nan")) if isinstance(s, dict) else float("nan")
             what = "a row clicked every 0.5 s" if browse else "window left alone"
@@ -260,6 +357,9 @@ def main() -> int:
                 c = g["clicks"]
                 print(f"GUI click      {len(c)} clicks: GUI-thread time per click median {c[len(c) // 2]:.1f} ms, "
                       f"longest {c[-1]:.1f} ms (target: well under the 50 ms stall limit)")
+        if attribution is not None:
+            print("longest event-loop turns while rows were clicked (Python time inside them):")
+            print(attribution.report())
         c = click_run(tmp / "gui-True.qmfreview")
         print(f"GUI click      {c['clicks']} clicks on the finished session (no run): GUI-thread time per click "
               f"median {c['median_ms']:.1f} ms, longest {c['max_ms']:.1f} ms; longest event-loop gap "

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QPainter
+from PySide6.QtGui import QAction, QColor, QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QVBoxLayout, QWidget
 
@@ -52,7 +52,7 @@ class _Chart(pg.PlotWidget):
     default_name = "chart"
 
     def __init__(self, title: str, tooltip: str, parent=None, minimum_height: int = 170):
-        super().__init__(parent)
+        super().__init__(parent, enableMenu=False)  # our chart_menu instead; pyqtgraph's costs ~12 ms to build
         self.setTitle(title)
         self.setToolTip(tooltip)
         self.setMenuEnabled(False)
@@ -202,7 +202,9 @@ class QualityChart(_Chart):
         self.legend.addItem(self.quality_bars, "quality −E/10")
         self.legend.addItem(self.share_bars, "share")
         self.legend.setColumnCount(2)  # one row along the top, clear of the bars' numbers
-        self.showGrid(y=True, alpha=0.2)
+        # The grid as lines of their own, not pyqtgraph's showGrid: that one is drawn by the left axis
+        # across the plot, so every change of the bars repainted the axis with its text (~8 ms a frame).
+        self._grid: list[pg.InfiniteLine] = []
         self.apply_palette()
 
     def set_modalities(self, names: list[str]) -> None:
@@ -218,6 +220,7 @@ class QualityChart(_Chart):
         self.setXRange(-0.6, max(len(self.names), 1) - 0.4, padding=0)
         self._range_key, self._range = None, (0.0, 1.0)
         self.set_y_range_below_legend(0.0, 1.0)
+        self._set_grid(0.0, 1.0)
 
     def set_values(self, quality: dict[str, float], share: dict[str, float], range_key: object = None) -> None:
         """Show one prediction's bars. For the same `range_key` (the same pair of files) the y-range
@@ -233,9 +236,35 @@ class QualityChart(_Chart):
             bottom, top = min(bottom, self._range[0]), max(top, self._range[1])
         self._range_key, self._range = range_key, (bottom, top)
         self.set_y_range_below_legend(bottom, top)
+        self._set_grid(bottom, top)
         specs = [(xi - 0.19, max(qi, 0.0), f"{qi:.3f}") for xi, qi in zip(x, q, strict=True)]
         specs += [(xi + 0.19, si, f"{si:.0%}") for xi, si in zip(x, s, strict=True)]
         self._set_texts(specs)
+
+    def _set_grid(self, bottom: float, top: float) -> None:
+        """Faint horizontal lines every RANGE_STEP over the y-range (the range moves in those steps)."""
+        levels = [bottom + i * RANGE_STEP for i in range(int(round((top - bottom) / RANGE_STEP)) + 1)]
+        while len(self._grid) < len(levels):
+            line = pg.InfiniteLine(angle=0, movable=False, pen=self._grid_pen())
+            line.setZValue(-10)  # under the bars
+            self.addItem(line, ignoreBounds=True)
+            self._grid.append(line)
+        for line, level in zip(self._grid, levels, strict=False):
+            if line.value() != level:
+                line.setValue(level)
+            line.setVisible(True)
+        for line in self._grid[len(levels):]:
+            line.setVisible(False)
+
+    def _grid_pen(self):
+        colour = QColor(style.text_colour())
+        colour.setAlphaF(0.2)
+        return pg.mkPen(colour, width=1)
+
+    def apply_palette(self) -> None:
+        super().apply_palette()
+        for line in self.__dict__.get("_grid", []):  # palette events can arrive inside __init__
+            line.setPen(self._grid_pen())
 
     def hover_text(self, x: float, y: float) -> str | None:
         i = int(round(x))

@@ -11,13 +11,18 @@ not imported here either: the model loads in the worker thread after the window 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-TIMING_ENV = "QMF_STUDIO_TIMING"  # "1": print "qmf-timing <event> <unix time>" lines (benchmarks)
+# "1": print "qmf-timing <event> <unix time>" lines on stdout (benchmarks/gui_bench.py reads them):
+# main (entered), window-shown (show() returned), window-exposed (the window's first paint began),
+# event-loop (its first turn), model-ready (the page says the model is loaded), first-result (the
+# first prediction is drawn), just before which "qmf-timing-note torch-imported True|False"
+TIMING_ENV = "QMF_STUDIO_TIMING"
 SCREENSHOT_SIZE = (1360, 860)
 SCREENSHOT_TIMEOUT_MS = 180_000
 SKIP_LIB_CHECK_ENV = "QMF_STUDIO_SKIP_LIB_CHECK"  # "1": start Qt even when X11 libraries look missing
@@ -158,36 +163,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.gui.errors import install_excepthook
     from app.gui.window import MainWindow
 
-    window = MainWindow(args.model)
+    # The model starts loading in the worker here. The charts are built after the first paint, except
+    # for --screenshot, which waits for the prediction anyway.
+    window = MainWindow(args.model, defer_views=not args.screenshot)
     page = window.predict
+    if page.model.fallback_note:  # e.g. a bad --model FILE: the window says so too
+        print(f"qmf-studio: {page.model.fallback_note}", file=sys.stderr)
     reporter = install_excepthook(lambda: window, show_dialogs=not args.screenshot)
     if args.screenshot:
         window.fit_screen = False
         window.resize(*SCREENSHOT_SIZE)
+    first_files = _first_files(page, named, args)
+    if first_files and page.manifest is not None:  # decoded while the model loads
+        page.service.prefetch(page.manifest["model"]["modalities"], first_files)
+    window.firstPainted.connect(lambda: _timing("window-exposed"))
+    page.modelReady.connect(lambda _m: _timing("model-ready"))
+    if os.environ.get(TIMING_ENV):  # at the first result: was torch needed? (it should not be for an ONNX bundle)
+        page.resultShown.connect(lambda _p: print(f"qmf-timing-note torch-imported {'torch' in sys.modules}",
+                                                  flush=True))
+    page.resultShown.connect(lambda _p: _timing("first-result"))
+    # Everything imported and built so far lives as long as the app: keep it out of the cycle
+    # collections that start-up's allocations would trigger (a full one walks it all, ~0.1 s).
+    gc.freeze()
     window.show()
     _timing("window-shown")
     QTimer.singleShot(0, lambda: _timing("event-loop"))
 
-    page.modelReady.connect(lambda _m: _timing("model-ready"))
-    _apply_corruptions(page, args.corrupt)
-    if args.sweep:
-        def sweep_once(_p) -> None:
-            page.resultShown.disconnect(sweep_once)
-            page.run_sweep()
+    def with_panels() -> None:  # the panels exist once the views are built (after the first paint)
+        nonlocal named
+        _apply_corruptions(page, args.corrupt)
+        if args.sweep:
+            def sweep_once(_p) -> None:
+                page.resultShown.disconnect(sweep_once)
+                page.run_sweep()
 
-        page.resultShown.connect(sweep_once)
+            page.resultShown.connect(sweep_once)
+        unknown = [n for n in named if n not in page.panels]
+        if unknown and page.panels:
+            print(f"qmf-studio: this model has no input {', '.join('--' + n for n in unknown)}; "
+                  f"its inputs: {', '.join('--' + n for n in page.panels)}", file=sys.stderr)
+            named = {k: v for k, v in named.items() if k in page.panels}
+        if named:
+            page.set_files(named, predict=not args.files)
+        if args.files:
+            page.open_files(args.files)
+        if not named and not args.files and not args.no_demo and page.manifest is not None:
+            page.load_first_demo()
 
-    unknown = [n for n in named if n not in page.panels]
-    if unknown and page.panels:
-        print(f"qmf-studio: this model has no input {', '.join('--' + n for n in unknown)}; "
-              f"its inputs: {', '.join('--' + n for n in page.panels)}", file=sys.stderr)
-        named = {k: v for k, v in named.items() if k in page.panels}
-    if named:
-        page.set_files(named, predict=not args.files)
-    if args.files:
-        page.open_files(args.files)
-    if not named and not args.files and not args.no_demo and page.manifest is not None:
-        page.load_first_demo()
+    window.when_views_built(with_panels)
 
     # Run the application's loop when this call created the application; inside a running one
     # (tests, embedding) run a local loop instead: QCoreApplication.exit() would make every later
@@ -202,7 +225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     exit_code = {"code": 0}
     if args.screenshot:
         _arrange_screenshot(quit_with, window, Path(args.screenshot), exit_code, wait_for_sweep=args.sweep)
-    page.resultShown.connect(lambda _p: _timing("first-result"))
     try:
         (app if loop is None else loop).exec()
     finally:
@@ -211,6 +233,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if page.service.is_running():
             page.service.stop()
     return exit_code["code"]
+
+
+def _first_files(page, named: dict[str, str], args) -> dict[str, str | None]:
+    """The pair the window opens with, by input name, as far as it is known before the panels exist:
+    the named inputs, or the first demo pair (files routed by type are left to the router)."""
+    if named:
+        return dict(named)
+    if args.files or args.no_demo:
+        return {}
+    from app.resources import read_demo_samples
+
+    try:
+        return dict(read_demo_samples()[0]["files"])
+    except (ValueError, IndexError):
+        return {}
 
 
 def _apply_corruptions(page, specs: list[str]) -> None:

@@ -9,11 +9,13 @@ a results folder of `qmf batch --engine ray` goes to the Review page.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QMargins, QRect, QSettings, Signal
+from PySide6.QtCore import QEvent, QMargins, QRect, QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QScrollArea, QTabWidget, QWidget
 
@@ -23,9 +25,12 @@ from app.gui.actions import MENUS, Action, Submenu
 from app.gui.predict import PredictPage
 from app.gui.predict import files as dialogs
 from app.gui.predict.model_card import model_card_html  # noqa: F401 - its old import path
-from app.gui.review import ReviewView
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.gui.review import ReviewView
 
 SETTINGS_ENV = "QMF_STUDIO_SETTINGS"
+VIEWS_AT_THE_LATEST_MS = 2000  # deferred views: built after the first paint, or this long after show()
 DEFAULT_SIZE = (1360, 860)
 # The window manager's frame around a window not yet shown (title bar, borders): room kept for it so
 # that the frame, not only the client area, fits the screen. Replaced by the real one once shown.
@@ -75,43 +80,99 @@ def _scrolling(page: QWidget) -> QScrollArea:
 
 
 class MainWindow(QMainWindow):
-    """QMF Studio's main window. `model_path=None` opens the bundled model."""
+    """QMF Studio's main window. `model_path=None` opens the bundled model.
+
+    `defer_views=True` (what `qmf-studio` uses) shows the window before the Predict page's charts and
+    previews exist: pyqtgraph and the plot widgets cost about half a second, so they are built in the
+    event-loop turn after the first paint (`viewsBuilt` then), while the model loads in the worker.
+    The Review page is built the first time it is needed (its tab, a Review action, `window.review`).
+    """
 
     closed = Signal()
+    firstPainted = Signal()  # the window's first paint has begun (start-up timing)
+    viewsBuilt = Signal()  # the Predict page's charts and input panels exist
     fit_screen = True  # False: keep the size asked for (--screenshot renders off-screen at a fixed size)
     predict: PredictPage | None = None  # palette events arrive during construction, before the pages
-    review: ReviewView | None = None
+    _review: ReviewView | None = None
 
     def __init__(self, model_path: str | Path | None = None, settings: QSettings | None = None,
-                 parent: QWidget | None = None):
+                 parent: QWidget | None = None, defer_views: bool = False):
         super().__init__(parent)
         self.settings = settings if settings is not None else make_settings()
         self.setWindowTitle("QMF Studio")
         self.setAcceptDrops(True)
-        self.predict = PredictPage(self.settings)
-        self.review = ReviewView(model_path_provider=self._model_for_review, settings=self.settings)
+        self._painted = False
+        self.predict = PredictPage(self.settings, defer_views=defer_views)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.predict, "Predict")
-        self.tabs.addTab(_scrolling(self.review), "Review")
+        self._review_area = _scrolling(QWidget())
+        self.tabs.addTab(self._review_area, "Review")
+        self.tabs.currentChanged.connect(lambda index: self.review if index == 1 else None)
         self.setCentralWidget(self.tabs)
 
         status = self.statusBar()
         for widget in self.predict.status_widgets():
             status.addPermanentWidget(widget)
         self.predict.statusMessage.connect(self._show_status)
-        self.review.statusMessage.connect(self._show_status)
         self.review_status = QLabel("")  # a review run's progress, seen from either tab
         self.review_status.setVisible(False)
         status.addPermanentWidget(self.review_status)
-        self.review.runStatus.connect(self._show_review_status)
-        self.review.openPairInPredict.connect(self._open_pair_in_predict)
         self.predict.titleChanged.connect(
             lambda name: self.setWindowTitle(window_title(name)))
 
         self.actions_by_id: dict[str, QAction] = {}
         self._render_menus()
         self._restore_geometry()
-        self.predict.open_model(model_path)
+        self.predict.open_model(model_path)  # the worker starts loading it now, before the first paint
+
+    @property
+    def review(self) -> ReviewView:
+        """The Review page, built on first use (it is not what the window opens on)."""
+        if self._review is None:
+            from app.gui.review import ReviewView
+
+            self._review = ReviewView(model_path_provider=self._model_for_review, settings=self.settings)
+            self._review.statusMessage.connect(self._show_status)
+            self._review.runStatus.connect(self._show_review_status)
+            self._review.openPairInPredict.connect(self._open_pair_in_predict)
+            self._review_area.takeWidget().deleteLater()
+            self._review_area.setWidget(self._review)
+        return self._review
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.firstPainted.emit()
+            if not self.predict.views_built:  # the next turn of the event loop, after this frame
+                QTimer.singleShot(0, self._import_charts)
+
+    def _import_charts(self) -> None:
+        """pyqtgraph first, alone: the event loop then turns once (the model-ready message gets in)."""
+        import pyqtgraph  # noqa: F401 - ~0.4 s, most of the views' cost
+
+        QTimer.singleShot(0, self.build_views)
+
+    def build_views(self) -> None:
+        """Build the Predict page's charts and panels now, if they are not built yet."""
+        if self.predict.views_built:
+            return
+        self.predict.build_views()
+        self.predict.apply_palette()
+        gc.freeze()  # pyqtgraph and the views stay: later collections need not walk them (see app.gui.collector)
+        self.viewsBuilt.emit()
+
+    def when_views_built(self, then: Callable[[], None]) -> None:
+        """Call `then` once the Predict page has its panels: now, or after the deferred build."""
+        if self.predict.views_built:
+            then()
+            return
+
+        def once() -> None:
+            self.viewsBuilt.disconnect(once)
+            then()
+
+        self.viewsBuilt.connect(once)
 
     def _model_for_review(self) -> Path | None:
         """The Review tab runs the model the Predict tab has open."""
@@ -134,7 +195,9 @@ class MainWindow(QMainWindow):
     # --- menus, rendered from app.gui.actions ------------------------------------------------------
     def _slot(self, name: str) -> Callable:
         owner, _, method = name.partition(".")
-        return getattr({"window": self, "predict": self.predict, "review": self.review}[owner], method)
+        if owner == "review":  # looked up when used: the page is built on first use
+            return lambda *args: getattr(self.review, method)(*args)
+        return getattr({"window": self, "predict": self.predict}[owner], method)
 
     def _add_action(self, menu: QMenu, spec: Action) -> QAction:
         action = QAction(spec.text, self)
@@ -285,13 +348,15 @@ class MainWindow(QMainWindow):
         if not getattr(self, "_fitted_when_shown", False):  # the real frame is known now
             self._fitted_when_shown = True
             self.fit_to_screen()
+            if not self.predict.views_built:  # a window shown but never painted (minimised) still gets them
+                QTimer.singleShot(VIEWS_AT_THE_LATEST_MS, self.build_views)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) and \
                 self.predict is not None:
             self.predict.apply_palette()
-            if self.review is not None:
-                self.review.summary_panel.apply_palette()
+            if self._review is not None:
+                self._review.summary_panel.apply_palette()
         super().changeEvent(event)
 
     def confirm_quit_during_run(self) -> bool:
@@ -303,7 +368,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event) -> None:
-        if self.review.running and not self.confirm_quit_during_run():
+        if self._review is not None and self._review.running and not self.confirm_quit_during_run():
             event.ignore()
             return
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -51,6 +51,9 @@ def main() -> None:
         "image_degrade": seen(page.panels["image"].slider),
         "sweep": seen(page.sweep_box),
         "page_scrolls": page.scroll.verticalScrollBar().maximum() > 0,
+        "page_scrolls_sideways": page.scroll.horizontalScrollBar().maximum() > 0,
+        "inputs_scroll_sideways": page.inputs.scroll.horizontalScrollBar().maximum() > 0,
+        "inputs_width": page.inputs.width(),
         "predicted": page.last_result is not None,
     }))
     page.shutdown()

@@ -47,6 +47,16 @@ def test_first_window_fits_a_1600x1000_screen_at_twice_the_scale(tmp_path):
     assert shown["page_scrolls"], "below its minimum size the Predict page scrolls"
 
 
+def test_the_inputs_fit_sideways_on_a_1366x768_laptop_at_twice_the_scale(tmp_path):
+    """683x384 device-independent pixels, the smallest screen the window is made for: the input
+    column is as wide as its panels (no sideways scroll bar in it) and the page fits the width."""
+    shown = _open_on_screen(tmp_path, 1366, 768, scale="2", demo=True)
+    assert shown["available"][2:] == [683, 384]
+    assert shown["fits"] and shown["predicted"], shown
+    assert not shown["inputs_scroll_sideways"], shown
+    assert not shown["page_scrolls_sideways"], shown
+
+
 def test_a_restored_geometry_larger_than_the_screen_is_fitted(qtbot, tmp_path):
     """A geometry saved on a big monitor, restored on a small one."""
     from PySide6.QtCore import QSettings

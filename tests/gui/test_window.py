@@ -179,3 +179,26 @@ def test_a_review_run_shows_in_the_status_bar_and_quitting_during_it_asks_first(
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window.close()
     assert not window.isVisible()
+
+
+def test_the_window_paints_before_its_charts_and_builds_them_right_after(qtbot, gui_model, pair):
+    """What `qmf-studio` opens: the model line first, the panels and charts once the window has
+    painted; the Review page only when it is first shown."""
+    from app.gui.review import ReviewView
+    from app.gui.window import MainWindow
+
+    w = MainWindow(gui_model, defer_views=True)
+    qtbot.addWidget(w)
+    assert not w.predict.views_built and w.predict.panels == {}
+    assert "inputs: image, audio" in w.predict.model_banner.text()  # from the header, at once
+    built = []
+    w.when_views_built(lambda: built.append(list(w.predict.panels)))
+    with qtbot.waitSignal(w.viewsBuilt, timeout=TIMEOUT):
+        w.show()
+    assert built == [["image", "audio"]]
+    with qtbot.waitSignal(w.predict.resultShown, timeout=TIMEOUT):
+        w.predict.set_files(pair)
+    assert w.findChild(ReviewView) is None
+    w.show_review_tab()
+    assert w.findChild(ReviewView) is w.review
+    w.close()

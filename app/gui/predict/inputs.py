@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from app.gui.panels import InputPanel, make_panel
+if TYPE_CHECKING:  # pragma: no cover - the panels import pyqtgraph, which waits for the first paint
+    from app.gui.panels import InputPanel
 
 
 class _PanelHost(QWidget):
@@ -33,12 +34,20 @@ class InputColumn(QWidget):
         self.panel_host = _PanelHost()
         self.panel_layout = QVBoxLayout(self.panel_host)
         self.panel_layout.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        self.scroll = scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
         scroll.setWidget(self.panel_host)
         layout.addWidget(scroll, 1)
         hint = QLabel("Drop files here or use File ▸ Open; move a slider to degrade an input.", wordWrap=True)
         hint.setStyleSheet("color: gray")
         layout.addWidget(hint)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        """As wide as the panels need, their vertical scroll bar included: the page's splitter then
+        never squeezes the column into scrolling sideways (it did at 2x scale on a 1366x768 screen);
+        a window narrower than both columns scrolls the whole page instead."""
+        hint = super().minimumSizeHint()
+        need = self.panel_host.minimumSizeHint().width() + self.scroll.verticalScrollBar().sizeHint().width()
+        return QSize(max(hint.width(), need), hint.height())
 
     def show_model(self, manifest: dict[str, Any], fallback_name: str) -> None:
         e = html.escape
@@ -47,12 +56,19 @@ class InputColumn(QWidget):
                                   f"— inputs: {', '.join(e(s['name']) for s in model['modalities'])}; "
                                   f"labels: {e(', '.join(map(str, model.get('labels', []))))}")
 
+    def show_note(self, text: str) -> None:
+        """A red line under the model line (the model asked for could not be used, another is open)."""
+        self.model_banner.setText(f"{self.model_banner.text()}<br><span style='color:#C62828'>"
+                                  f"{html.escape(text)}</span>")
+
     def show_problem(self, text: str) -> None:
         self.model_banner.setText(f"<span style='color:#C62828'><b>{html.escape(text)}</b></span>")
 
     def build_panels(self, specs: list[dict[str, Any]], old: dict[str, InputPanel],
                      on_open: Callable[[str], None], on_degrade: Callable[[str], None]) -> dict[str, InputPanel]:
         """Replace the `old` panels by one per spec, in the manifest's order."""
+        from app.gui.panels import make_panel
+
         for panel in old.values():
             self.panel_layout.removeWidget(panel)
             panel.deleteLater()
@@ -65,4 +81,5 @@ class InputColumn(QWidget):
             panel.degradationChanged.connect(on_degrade)
             self.panel_layout.addWidget(panel, 1)
             panels[spec["name"]] = panel
+        self.updateGeometry()  # another minimum width (minimumSizeHint)
         return panels

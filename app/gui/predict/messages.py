@@ -9,18 +9,19 @@ kind and show the message; they never compare class names or parse the sentence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from app.review.messages import ErrorKind
+
+if TYPE_CHECKING:  # pragma: no cover - numpy is imported by the worker, not before the window shows
+    import numpy as np
 
 __all__ = [
     "SWEEP_LEVELS", "ErrorKind", "ModelFailed", "ModelLoaded", "ModelLoading", "PartlyDecoded", "PredictFailed",
     "PredictRequest", "Predicted", "SweepCurve", "SweepDone", "SweepFailed", "SweepRequest",
 ]
 
-SWEEP_LEVELS = tuple(float(v) for v in np.linspace(0.0, 10.0, 11))
+SWEEP_LEVELS = tuple(float(v) for v in range(11))  # severities 0, 1, ..., 10
 Corruption = tuple[str, str, float]  # (input name, corruption kind, level 0..10)
 
 

@@ -36,6 +36,7 @@ class ModelLife:
         self.path: str | None = None
         self.ready = False
         self._working: tuple[str, str] | None = None  # (path, name) of the last model that loaded
+        self.fallback_note: str | None = None  # why the bundled model is open instead of the one asked for
         page.service.modelLoading.connect(self._on_loading)
         page.service.modelLoaded.connect(self._on_loaded)
         page.service.modelFailed.connect(self._on_failed)
@@ -51,23 +52,41 @@ class ModelLife:
                 text = (f"No model: {path} not found. Open a QMF Studio model (.safetensors) with "
                         "Model ▸ Open model… (or pass --model FILE).")
             else:
-                text = f"Cannot open the model: {exc}"
+                text = f"Cannot open the model: {_sentence(str(exc))}"
             if self.manifest is not None:  # keep working with the model already open
                 self._warn(f"{text} Still using {self.manifest.get('name', 'the current model')}.")
-            else:
+            elif not self._fall_back_to_bundled(path, text):
                 self._problem(text)
             return False
         self.ready = False
         self.manifest = manifest
         self.path = str(path)
+        self.fallback_note = None
+        page.service.load_model(path)  # first: the worker loads while the panels are built
         page._build_panels(manifest["model"]["modalities"])
-        page.result_view.clear("Loading model…")
+        if page.views_built:
+            page.result_view.clear("Loading model…")
         page.inputs.show_model(manifest, path.name)
         page.model_status.setText("Loading model…")
         page.busy_bar.setVisible(True)
-        page.service.load_model(path)
         if page._has_files():
             page.request_prediction()
+        return True
+
+    def _fall_back_to_bundled(self, failed: Path | str, text: str) -> bool:
+        """The model asked for (e.g. `--model FILE`) cannot be used and none is open: open the bundled
+        one, and say in the status bar and the model line what was wrong with that file."""
+        bundled = default_model_path()
+        if Path(failed) == bundled or not bundled.exists() or not self.open(None):
+            return False
+        if not text.startswith("No model:"):
+            text = _sentence(text)
+        else:
+            text = f"{failed}: file not found."
+        note = f"{text} Using the bundled model {self.manifest.get('name', bundled.name)} instead."
+        self.fallback_note = " ".join(note.split())  # one line
+        self.page.inputs.show_note(self.fallback_note)
+        self.page._say(self.fallback_note, 0)
         return True
 
     def _warn(self, text: str) -> None:
@@ -83,7 +102,7 @@ class ModelLife:
         page.inputs.show_problem(text)
         page.model_status.setText("No model")
         page.busy_bar.setVisible(False)
-        if self.manifest is None:
+        if self.manifest is None and page.views_built:
             page.result_view.clear("No model loaded")
         page._say(text)
         page.inputFailed.emit("", text)
@@ -98,14 +117,17 @@ class ModelLife:
         self.ready = True
         self._working = (message.path, str(manifest.get("name", Path(message.path).name)))
         self.manifest = {**(self.manifest or {}), **manifest}
-        page.model_status.setText(f"Model: {manifest.get('name', '?')}")
+        page.model_status.setText(f"Model: {manifest.get('name', '?')}"
+                                  + (" (bundled instead)" if self.fallback_note else ""))
+        page.model_status.setToolTip(self.fallback_note or "")
         page.titleChanged.emit(str(manifest.get("name", "?")))
         page.busy_bar.setVisible(False)
-        if page.last_result is None and not page._has_files():
+        if page.views_built and page.last_result is None and not page._has_files():
             page.result_view.clear("Model ready: open or drop input files")
-        # torch and the model are in: one collection, then later ones skip them. It holds the GIL for
-        # ~0.1 s, so with the first prediction already queued it waits until that one is shown.
-        page._freeze_after_result = page._has_files()
+        # The model is in: one collection, then later ones skip it. It holds the GIL for ~0.1 s, so
+        # with the first prediction queued (or, during start-up, the views still to build) it waits
+        # until a result is shown.
+        page._freeze_after_result = page._has_files() or not page.views_built
         if not page._freeze_after_result:
             freeze_long_lived_objects()
         page.modelReady.emit(manifest)
@@ -121,6 +143,9 @@ class ModelLife:
             self._warn(f"Cannot load the model: {_sentence(failed.message)} Still using {good[1]}.")
             return
         page.titleChanged.emit("")
+        if good is None and self._fall_back_to_bundled(failed.path, f"Cannot load the model: {failed.message}"):
+            return
         self._problem(f"Cannot load the model: {failed.message}")
-        page.result_view.clear("No model loaded")
+        if page.views_built:
+            page.result_view.clear("No model loaded")
         page.modelFailed.emit(failed.message)

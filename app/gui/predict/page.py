@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 
 from app.gui.actions import Action
 from app.gui.collector import freeze_long_lived_objects
-from app.gui.panels import InputPanel
 from app.gui.predict import files as dialogs
 from app.gui.predict.demo import demo_actions
 from app.gui.predict.inputs import InputColumn
@@ -42,17 +41,26 @@ from app.gui.predict.model_card import model_card_dialog
 from app.gui.predict.model_life import ModelLife
 from app.gui.predict.recent import RecentPairs
 from app.gui.predict.service import PredictionService
-from app.gui.predict.sweep import SweepBox
-from app.gui.result_view import ResultView
-from app.modalities.routing import route_files
 from app.resources import read_demo_samples
 
+if TYPE_CHECKING:  # pragma: no cover - pyqtgraph is imported by build_views, after the first paint
+    from app.gui.panels import InputPanel
+    from app.gui.predict.sweep import SweepBox
+    from app.gui.result_view import ResultView
+
 DEBOUNCE_MS = 40
+FREEZE_DELAY_MS = 1000
 STATUS_MS = 15000
 
 
 class PredictPage(QWidget):
-    """The Predict tab. `open_model(None)` opens the bundled model."""
+    """The Predict tab. `open_model(None)` opens the bundled model.
+
+    `defer_views=True`: the charts, previews and input panels (pyqtgraph) are built later, by
+    `build_views()` (the window calls it after its first paint). Until then the page shows the model
+    line and the status widgets, the model loads in the worker, and the service holds its answers
+    to predictions, so every receiver below sees a page with its views.
+    """
 
     resultShown = Signal(object)  # the prediction JSON, after the charts are updated
     inputFailed = Signal(str, str)  # modality name ("" = general), message
@@ -63,8 +71,13 @@ class PredictPage(QWidget):
     titleChanged = Signal(str)  # the open model's name ("" = none)
     inputsChanged = Signal()  # the panels were rebuilt for another model
 
-    def __init__(self, settings: QSettings, parent: QWidget | None = None):
+    result_view: ResultView
+    sweep_box: SweepBox
+    sweep_plot: Any
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None, defer_views: bool = False):
         super().__init__(parent)
+        self.views_built = False
         self.settings = settings
         self.recent = RecentPairs(settings)
         self.panels: dict[str, InputPanel] = {}
@@ -82,10 +95,13 @@ class PredictPage(QWidget):
         self.service.sweepFailed.connect(lambda failed: self.sweep_box.show_failure(failed))
         self.service.busyChanged.connect(self._on_busy)
         self.model = ModelLife(self)
+        self.service.hold()  # until build_views: answers to predictions need the panels and charts
         self.service.start()
 
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS, timeout=self.request_prediction)
         self._build()
+        if not defer_views:
+            self.build_views()
 
     # --- construction ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -107,25 +123,44 @@ class PredictPage(QWidget):
         self.main_splitter.addWidget(self.inputs)
 
         self.right_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.result_view = ResultView(show_previews=False)
-        self.right_splitter.addWidget(self.result_view)
-        self.sweep_box = SweepBox()
-        self.sweep_box.requested.connect(self.run_sweep)
-        self.sweep_plot = self.sweep_box.plot
-        self.right_splitter.addWidget(self.sweep_box)
-        self.right_splitter.setStretchFactor(0, 3)
-        self.right_splitter.setStretchFactor(1, 1)
+        self._views_placeholder = QLabel("Loading charts…", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.right_splitter.addWidget(self._views_placeholder)
         self.main_splitter.addWidget(self.right_splitter)
         self.main_splitter.setStretchFactor(0, 2)
         self.main_splitter.setStretchFactor(1, 3)
         self.main_splitter.setSizes([470, 890])
-        self.right_splitter.setSizes([560, 240])
 
         # the page's part of the window's status bar
         self.model_status = QLabel("")
         self.busy_bar = QProgressBar(maximumWidth=90, maximumHeight=14, visible=False)
         self.busy_bar.setRange(0, 0)
         self.time_label = QLabel("")
+
+    def build_views(self) -> None:
+        """The result view, the sweep box and the model's input panels (what imports pyqtgraph)."""
+        if self.views_built:
+            return
+        from app.gui.predict.sweep import SweepBox
+        from app.gui.result_view import ResultView
+
+        self.result_view = ResultView(show_previews=False)
+        self.sweep_box = SweepBox()
+        self.sweep_box.requested.connect(self.run_sweep)
+        self.sweep_plot = self.sweep_box.plot
+        self._views_placeholder.setParent(None)  # out of the splitter now: its sizes are for the views
+        self._views_placeholder.deleteLater()
+        self.right_splitter.addWidget(self.result_view)
+        self.right_splitter.addWidget(self.sweep_box)
+        self.right_splitter.setStretchFactor(0, 3)
+        self.right_splitter.setStretchFactor(1, 1)
+        self.right_splitter.setSizes([560, 240])
+        self.views_built = True
+        if self.manifest is not None:
+            self._build_panels(self.manifest["model"]["modalities"])
+            self.result_view.clear("Model ready: open or drop input files" if self.model_ready else "Loading model…")
+        else:
+            self.result_view.clear("No model loaded")
+        self.service.release()
 
     def status_widgets(self) -> list[QWidget]:
         """Busy indicator, model name, timing: the window puts them in its status bar."""
@@ -164,6 +199,8 @@ class PredictPage(QWidget):
 
     def _build_panels(self, specs: list[dict[str, Any]]) -> None:
         """New panels for another model's inputs; the files of inputs with the same name and kind stay."""
+        if not self.views_built:
+            return  # build_views builds them
         previous = {name: p.path for name, p in self.panels.items()}
         self.panels = self.inputs.build_panels(specs, self.panels, self.open_input_dialog,
                                                self._on_degradation_changed)
@@ -200,6 +237,8 @@ class PredictPage(QWidget):
 
     def open_files(self, paths: list[str | Path]) -> list[str]:
         """Route files to panels by type (app.modalities.routing); returns the problems, one line each."""
+        from app.modalities.routing import route_files  # the decoders: loaded beside the first paint
+
         inputs = [{"name": p.name, "kind": p.kind} for p in self.panels.values()]
         assigned, problems = route_files(inputs, paths)
         if assigned:
@@ -322,9 +361,9 @@ class PredictPage(QWidget):
         self._follow_sweep(result.files)
         self._say("", 0)  # an error about an earlier input no longer applies
         self.resultShown.emit(result.prediction)
-        if self._freeze_after_result:
+        if self._freeze_after_result:  # a second later: the first result is painted before the 0.1 s collection
             self._freeze_after_result = False
-            freeze_long_lived_objects()
+            QTimer.singleShot(FREEZE_DELAY_MS, freeze_long_lived_objects)
 
     def _on_partly_decoded(self, decoded: PartlyDecoded) -> None:
         """Another input of this request cannot be read: still show the ones that can."""
@@ -380,7 +419,8 @@ class PredictPage(QWidget):
         self.sweepShown.emit(self.last_sweep)
 
     def show_sweep(self, checked: bool) -> None:
-        self.sweep_box.setVisible(checked)
+        if self.views_built:
+            self.sweep_box.setVisible(checked)
 
     # --- export and the model card ---------------------------------------------------------------------
     def result_json(self) -> dict[str, Any] | None:
@@ -419,6 +459,8 @@ class PredictPage(QWidget):
 
     # --- palette and shutdown ---------------------------------------------------------------------------
     def apply_palette(self) -> None:
+        if not self.views_built:
+            return
         self.result_view.apply_palette()
         self.sweep_plot.apply_palette()
         for panel in self.panels.values():
@@ -437,9 +479,13 @@ class PredictPage(QWidget):
         if self.settings.value("window/splitter") is None and not getattr(self, "_split_once", False):
             # The first time, split the width the page really has (a 2x-scaled laptop screen is
             # ~790 pixels wide): the inputs 40 %, the charts the rest.
+            # Once the window's layout has given the splitter its width (not yet, inside showEvent).
             self._split_once = True
-            width = max(self.main_splitter.width(), 1)
-            self.main_splitter.setSizes([width * 40 // 100, width - width * 40 // 100])
+            QTimer.singleShot(0, self._first_split)
+
+    def _first_split(self) -> None:
+        width = max(self.main_splitter.width(), 1)
+        self.main_splitter.setSizes([width * 40 // 100, width - width * 40 // 100])
 
     def shutdown(self) -> None:
         self.service.stop()

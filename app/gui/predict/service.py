@@ -24,9 +24,8 @@ import traceback
 import warnings
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.gui.collector import install_gui_thread_collector
@@ -44,7 +43,9 @@ from app.gui.predict.messages import (
     SweepFailed,
     SweepRequest,
 )
-from app.modalities.base import InputWarning
+
+if TYPE_CHECKING:  # pragma: no cover - numpy and the modalities load in the worker, beside the window
+    import numpy as np
 
 _DECODE_CACHE_SIZE = 16
 TORCH_THREADS_ENV = "QMF_STUDIO_TORCH_THREADS"
@@ -82,6 +83,7 @@ class PredictionService(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._latest = {"model": 0, "predict": 0, "sweep": 0}
+        self._held: list[Any] | None = None  # answers kept back while the page builds its views
         self._worker = _Worker()
         self._thread = QThread()
         self._thread.setObjectName("qmf-prediction-worker")
@@ -105,6 +107,26 @@ class PredictionService(QObject):
 
     def is_running(self) -> bool:
         return self._thread.isRunning()
+
+    def hold(self) -> None:
+        """Keep answers about predictions and sweeps back (the model's own pass) until `release()`."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Deliver what was held, in order (still dropping what was superseded meanwhile)."""
+        held, self._held = self._held or [], None
+        for message in held:
+            self._deliver(message)
+
+    def prefetch(self, specs: list[dict[str, Any]], files: dict[str, str | None]) -> None:
+        """Decode these files now, in a thread of their own, while the model loads.
+
+        `specs` are the manifest header's modalities (name, kind, preprocessing): decoding needs
+        only those, not the weights. The results land in the worker's decode cache, where the first
+        prediction of the same files finds them.
+        """
+        self._worker.prefetch(specs, files)
 
     def latest(self, job: str) -> int:
         """The id of the latest request of this kind ("model", "predict", "sweep"); 0 before any."""
@@ -133,6 +155,9 @@ class PredictionService(QObject):
         """The one place answers to superseded requests are dropped."""
         if message.request_id != self._latest[message.job]:
             return
+        if self._held is not None and message.job != "model":
+            self._held.append(message)
+            return
         signal = {ModelLoading: self.modelLoading, ModelLoaded: self.modelLoaded, ModelFailed: self.modelFailed,
                   Predicted: self.predicted, PartlyDecoded: self.partlyDecoded, PredictFailed: self.failed,
                   SweepDone: self.sweepDone, SweepFailed: self.sweepFailed}[type(message)]
@@ -152,6 +177,8 @@ class _Worker(QObject):
         self._pending: dict[str, Any] = {"model": None, "predict": None, "sweep": None}
         self._predictor: Any = None
         self._decoded: OrderedDict[tuple, tuple[np.ndarray, str]] = OrderedDict()
+        self._decoded_lock = threading.Lock()  # the prefetch thread fills the cache too
+        self._prefetching: threading.Thread | None = None
         self._wake.connect(self._process)  # queued once moved: _process runs in the worker thread
 
     # --- any thread ---------------------------------------------------------------------------------
@@ -164,6 +191,26 @@ class _Worker(QObject):
         with self._lock:
             self._pending[request.job] = request
         self._wake.emit()
+
+    def prefetch(self, specs: list[dict[str, Any]], files: dict[str, str | None]) -> None:
+        def decode_all() -> None:  # imports numpy and the decoders itself: the GUI thread need not wait
+            from app.modalities import get_modality
+
+            modalities = {}
+            for spec in specs:
+                try:
+                    modalities[spec["name"]] = get_modality(spec["kind"], spec.get("preprocessing") or {})
+                except (KeyError, ValueError):
+                    continue  # a kind this version cannot decode: the model load will say so
+            for name, path in files.items():
+                if path is not None and name in modalities:
+                    try:
+                        self._decode_with(modalities[name], name, path)
+                    except Exception:  # noqa: BLE001 - the prediction decodes it again and reports it
+                        pass
+
+        self._prefetching = threading.Thread(target=decode_all, name="qmf-prefetch", daemon=True)
+        self._prefetching.start()
 
     def drop_pending(self) -> None:
         with self._lock:
@@ -207,25 +254,35 @@ class _Worker(QObject):
             self.answered.emit(ModelFailed(request_id, path, ErrorKind.INTERNAL, f"{path}: {_describe(exc)}",
                                            _traceback(exc)))
             return
-        self._predictor = predictor
-        self._decoded.clear()
+        self._predictor = predictor  # the decode cache stays: its keys hold each modality's parameters
         manifest = dict(predictor.manifest)
         manifest["path"] = path
         manifest["sha256"] = predictor.sha256
         self.answered.emit(ModelLoaded(request_id, path, manifest))
 
     def _decode(self, name: str, path: str) -> tuple[np.ndarray, str]:
-        """Decode one file (cached by path, size and modification time) and describe it."""
+        prefetching = self._prefetching
+        if prefetching is not None:  # started with the model load; done long before it, as a rule
+            prefetching.join()
+            self._prefetching = None
+        return self._decode_with(self._predictor.modalities[name], name, path)
+
+    def _decode_with(self, modality: Any, name: str, path: str) -> tuple[np.ndarray, str]:
+        """Decode one file (cached by path, size, modification time and the modality's parameters)
+        and describe it."""
         p = Path(path)
         try:
             st = p.stat()
-            key = (name, str(p.resolve()), st.st_size, st.st_mtime_ns)
+            key = (name, modality.kind, repr(sorted(modality.params.items())), str(p.resolve()),
+                   st.st_size, st.st_mtime_ns)
         except OSError:
             key = None
-        if key is not None and key in self._decoded:
-            self._decoded.move_to_end(key)
-            return self._decoded[key]
-        modality = self._predictor.modalities[name]
+        with self._decoded_lock:
+            if key is not None and key in self._decoded:
+                self._decoded.move_to_end(key)
+                return self._decoded[key]
+        from app.modalities.base import InputWarning
+
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InputWarning)
             raw = modality.load(path)  # InputError names the file
@@ -234,9 +291,10 @@ class _Worker(QObject):
         if notes:
             info = f"{info} — ⚠ {'; '.join(notes)}"
         if key is not None:
-            self._decoded[key] = (raw, info)
-            while len(self._decoded) > _DECODE_CACHE_SIZE:
-                self._decoded.popitem(last=False)
+            with self._decoded_lock:
+                self._decoded[key] = (raw, info)
+                while len(self._decoded) > _DECODE_CACHE_SIZE:
+                    self._decoded.popitem(last=False)
         return raw, info
 
     def _inputs(self, request_id: int, files: dict[str, str | None]) -> tuple[dict, dict] | None:
@@ -347,7 +405,7 @@ def describe_file(kind: str, path: Path, raw: np.ndarray, params: dict[str, Any]
 
             with Image.open(path) as im:
                 w, h, fmt, mode = im.width, im.height, im.format or "?", im.mode
-            shape = "×".join(str(v) for v in np.asarray(raw).shape[:2][::-1])
+            shape = "×".join(str(v) for v in getattr(raw, "shape", ())[:2][::-1])
             return f"{w}×{h} {fmt} ({mode}); the model sees {shape}"
         if kind == "audio":
             import soundfile as sf

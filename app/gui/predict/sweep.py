@@ -20,6 +20,7 @@ class SweepBox(QGroupBox):
         self.button.setToolTip("Degrade each input over the whole severity range with its chosen corruption")
         self.status = QLabel("Plot each input's quality and the fused confidence over severity 0–10.")
         self.status.setStyleSheet("color: gray")
+        self.status.setWordWrap(True)  # a long line would set the page's minimum width
         row.addWidget(self.button)
         row.addWidget(self.status, 1)
         layout.addLayout(row)

@@ -20,6 +20,7 @@ from app.gui.result_view import ResultView
 from app.review.session import ReviewRow
 
 NOTE_QUIET_MS = 300
+STALE_PREVIEWS_MS = 150  # the previous pair's previews stay this long at most, waiting for this pair's
 
 
 class _FitScroll(QScrollArea):
@@ -87,6 +88,10 @@ class PairDetail(QWidget):
         self.note_edit.textEdited.connect(lambda _t: self._note_timer.start())
         self.note_edit.editingFinished.connect(self.flush_note)
         layout.addWidget(self.note_edit)
+        # Another pair's previews are cleared only if its own have not come by then: its files are
+        # decoded in a few milliseconds as a rule, and clearing first would repaint every preview twice.
+        self._stale_previews = QTimer(self, singleShot=True, interval=STALE_PREVIEWS_MS,
+                                      timeout=lambda: self.result_view.show_inputs({}))
         self.set_enabled(False)
 
     def flush_note(self) -> None:
@@ -122,18 +127,21 @@ class PairDetail(QWidget):
         elif row.label and row.label in labels and row.label != row.prediction:
             self.relabel_combo.setCurrentText(row.label)
         if prediction is None:
+            self._stale_previews.stop()
             if row.status == "error":
                 self.result_view.clear("This pair could not be predicted", row.error or "")
             else:
                 self.result_view.clear("Not processed yet")
             return
         self.result_view.show_result(prediction)
-        self.result_view.show_inputs({})  # the previous pair's pictures must not stay under this pair's numbers
+        self._stale_previews.start()  # the previous pair's pictures must not stay under this pair's numbers
 
     def show_inputs(self, raw: dict[str, Any]) -> None:
+        self._stale_previews.stop()
         self.result_view.show_inputs(raw)
 
     def clear(self) -> None:
+        self._stale_previews.stop()
         self._note_timer.stop()
         self.title.setText("")
         self.note_edit.setText("")

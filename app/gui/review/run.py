@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QTimer
+
 from app.gui.collector import freeze_long_lived_objects
 from app.gui.review.worker import ReviewWorker
 from app.qmf.bundle import BundleError, read_bundle_manifest
@@ -27,6 +29,9 @@ def _format_seconds(s: float) -> str:
 
 
 
+PROGRESS_MS = 100  # the bar, the line and the status bar follow a run at ~10 Hz, however fast it reports
+
+
 class ReviewRun:
     """At most one run at a time for one Review page."""
 
@@ -36,6 +41,10 @@ class ReviewRun:
         self.thresholds_changed_during_run = False
         self._last_run: dict[str, Any] | None = None
         self._run_over = True
+        # The child reports once a batch (tens of times a second on a fast machine): the first report
+        # is shown at once, later ones at most every PROGRESS_MS, the latest one winning.
+        self._progress: Progress | None = None
+        self._progress_timer = QTimer(view, singleShot=True, interval=PROGRESS_MS, timeout=self._show_progress)
 
     def start(self, source: Path | None = None, session_path: Path | None = None, rerun: bool = False,
               retry_errors: bool = False) -> None:
@@ -125,6 +134,15 @@ class ReviewRun:
         self.view.message_bar.show_message(headline, details=lines if len(lines) > 1 else None)
 
     def _on_progress(self, p: Progress) -> None:
+        self._progress = p
+        if not self._progress_timer.isActive():
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        p, self._progress = self._progress, None
+        if p is None or self._run_over:
+            return
+        self._progress_timer.start()  # the next one waits at least PROGRESS_MS
         view = self.view
         view.progress_bar.setRange(0, max(1, p.total))
         view.progress_bar.setValue(p.done)
@@ -138,6 +156,8 @@ class ReviewRun:
     def _on_finished(self, finished: Finished) -> None:
         view = self.view
         stats = finished.as_dict()
+        self._progress_timer.stop()
+        self._show_progress()  # a report still held back by the ~10 Hz limit: the bar ends where the run did
         self._run_over = True
         self._last_run = stats
         if self.thresholds_changed_during_run:

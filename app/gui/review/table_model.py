@@ -47,6 +47,11 @@ def parse_verdict_text(text: str) -> tuple[str | None, str | None]:
     return text, None
 
 
+_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole, Qt.ItemDataRole.UserRole,
+                    Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.TextAlignmentRole,
+                    Qt.ItemDataRole.ForegroundRole})  # the roles data() answers
+
+
 class ReviewTableModel(QAbstractTableModel):
     """Rows of a :class:`ReviewSession`; verdict and note cells are editable and saved at once."""
 
@@ -100,17 +105,43 @@ class ReviewTableModel(QAbstractTableModel):
         self._count = self.session.count(self.filter) if self.session is not None else 0
         self.endResetModel()
 
-    def refresh(self) -> None:
+    def refresh(self, visible: tuple[int, int] | None = None) -> None:
         """New results arrived: re-read the count and the visible rows, keeping the view's state
-        when the count did not change (the common case when every pair is listed)."""
+        when the count did not change (the common case when every pair is listed).
+
+        `visible` (first, last row the view shows; last < first: none): only those rows are read
+        again now, and only the ones that changed are announced, in runs of neighbouring rows. A
+        run's refresh then repaints a few cells instead of every visible one (each repaint calls
+        `data()` for every cell and role in view). Without it every row is announced."""
         if self.session is None:
             return
         count = self.session.count(self.filter)
-        self._pages.clear()
         if count != self._count:
+            self._pages.clear()
             self.reset()
-        elif count:
+            return
+        if not count:
+            return
+        if visible is None:
+            self._pages.clear()
             self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(self.columns) - 1))
+            return
+        first, last = max(visible[0], 0), min(visible[1], count - 1)
+        before = {n: self._cached(n) for n in range(first, last + 1)}
+        self._pages.clear()
+        changed = [n for n in range(first, last + 1) if self.row_at(n) != before[n]]
+        last_column = len(self.columns) - 1
+        while changed:  # one signal per run of neighbouring changed rows
+            start = end = changed.pop(0)
+            while changed and changed[0] == end + 1:
+                end = changed.pop(0)
+            self.dataChanged.emit(self.index(start, 0), self.index(end, last_column))
+
+    def _cached(self, row: int) -> ReviewRow | None:
+        """The row as the view last got it (None when its page is not cached): no SQL."""
+        rows = self._pages.get(row // self.PAGE)
+        i = row - (row // self.PAGE) * self.PAGE
+        return rows[i] if rows is not None and i < len(rows) else None
 
     # ------------------------------------------------------------------ rows
     def row_at(self, row: int) -> ReviewRow | None:
@@ -157,7 +188,8 @@ class ReviewTableModel(QAbstractTableModel):
         return base
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # A repaint asks every visible cell for ~10 roles; most are not ours: answer them first, cheaply.
+        if role not in _ROLES or not index.isValid():
             return None
         row = self.row_at(index.row())
         if row is None:

@@ -310,9 +310,19 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
     def _refresh_now(self) -> None:
         if self.session is None:
             return
-        self.table_model.refresh()
+        self.table_model.refresh(self._visible_rows())
         if self.tabs.currentIndex() == 1 and not self.running:
             self.refresh_summary()
+
+    def _visible_rows(self) -> tuple[int, int]:
+        """(first, last) row the table shows; (0, -1) when it shows none (another tab, no rows)."""
+        if not self.table.isVisible():
+            return 0, -1
+        first = self.table.rowAt(0)
+        if first < 0:
+            return 0, -1
+        last = self.table.rowAt(self.table.viewport().height() - 1)
+        return first, last if last >= 0 else self.table_model.rowCount() - 1
 
     def _after_reset(self) -> None:
         if self._current_id is None or self.session is None:

@@ -137,14 +137,42 @@ def test_recent_pairs_are_remembered(qtbot, window, pair):
     assert any("test_mid_000" in a.text() for a in window.fill_menu("recent").actions())
 
 
-def test_missing_model_gives_a_message_not_a_crash(qtbot, tmp_path):
+def test_missing_model_gives_a_message_not_a_crash(qtbot, tmp_path, monkeypatch):
+    from app.gui.predict import model_life
     from app.gui.window import MainWindow
 
+    monkeypatch.setattr(model_life, "default_model_path", lambda: tmp_path / "no-bundled.safetensors")
     w = MainWindow(tmp_path / "nowhere.safetensors")
     qtbot.addWidget(w)
     assert "not found" in w.predict.model_banner.text()
     assert w.predict.panels == {}
     assert w.predict.request_prediction() is None
+    w.close()
+
+
+@pytest.mark.parametrize("content", [b"this is not a model", None], ids=["damaged", "missing"])
+def test_a_bad_model_file_is_named_and_the_bundled_model_opens_instead(qtbot, tmp_path, content):
+    """`qmf-studio --model FILE` with a file that cannot be used: one line says what is wrong with
+    it, and the window works with the bundled model rather than showing "No model loaded"."""
+    from app.gui.window import MainWindow
+    from app.resources import default_model_path
+
+    bad = tmp_path / "bad.safetensors"
+    if content is not None:
+        bad.write_bytes(content)
+    w = MainWindow(bad)
+    qtbot.addWidget(w)
+    note = w.predict.model.fallback_note
+    assert note is not None and "\n" not in note, note
+    assert str(bad) in note and "bundled model" in note
+    assert ("not a model file" if content else "not found") in note
+    assert "bad.safetensors" in w.predict.model_banner.text()
+    assert w.predict.model_path == str(default_model_path())
+    assert list(w.predict.panels) == ["image", "audio"]
+    with qtbot.waitSignal(w.predict.modelReady, timeout=TIMEOUT):
+        pass
+    assert "bundled" in w.predict.model_status.text()
+    assert "No model" not in w.predict.model_banner.text()
     w.close()
 
 

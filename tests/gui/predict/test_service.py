@@ -122,3 +122,44 @@ def test_a_model_error_subclass_is_still_a_bad_model_not_a_crash_report(qtbot, t
 def test_level_zero_corruptions_do_not_shift_the_noise_of_later_ones():
     assert effective_corruptions([("image", "gaussian", 0.0), ("audio", "white_noise", 5)]) == [
         ("audio", "white_noise", 5.0)]
+
+
+def test_the_first_pair_is_decoded_while_the_model_loads_and_not_again(qtbot, gui_model, pair, core_predictor,
+                                                                       monkeypatch):
+    """What `qmf-studio` does at start-up: the pair is decoded in a thread of its own from the
+    header's preprocessing while the worker loads the weights; the first prediction uses it."""
+    from app.modalities.image import ImageModality
+    from app.qmf.bundle import read_bundle_manifest
+
+    readers: list[str] = []
+    real_load = ImageModality.load
+    monkeypatch.setattr(ImageModality, "load",
+                        lambda self, path: readers.append(threading.current_thread().name) or real_load(self, path))
+    service = PredictionService()
+    service.start()
+    try:
+        service.prefetch(read_bundle_manifest(gui_model)["model"]["modalities"], dict(pair))
+        service.load_model(gui_model)
+        with qtbot.waitSignal(service.predicted, timeout=TIMEOUT) as blocker:
+            service.predict(dict(pair))
+        assert readers == ["qmf-prefetch"]  # decoded once, beside the model load
+        expected = core_predictor.predict_files(pair).to_json()
+        assert blocker.args[0].prediction["modalities"] == expected["modalities"]
+    finally:
+        service.stop()
+
+
+def test_answers_held_while_the_page_builds_its_views_come_in_order(qtbot, gui_model, pair):
+    service = started_service(qtbot, gui_model)
+    try:
+        seen: list[str] = []
+        service.predicted.connect(lambda p: seen.append("predicted"))
+        service.hold()
+        service.predict(dict(pair))
+        qtbot.waitUntil(lambda: bool(service._held), timeout=TIMEOUT)  # the worker has answered
+        qtbot.wait(50)
+        assert seen == []  # kept back
+        service.release()
+        assert seen == ["predicted"]
+    finally:
+        service.stop()

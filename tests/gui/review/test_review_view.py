@@ -193,12 +193,33 @@ def test_a_row_click_decodes_the_pair_off_the_gui_thread(qtbot, tiny_model: Path
     monkeypatch.setattr(ImageModality, "load",
                         lambda self, path: readers.append(threading.current_thread().name) or real_load(self, path))
     previews = view.detail.result_view.previews
+
+    def shows(expected) -> bool:
+        shown = previews["image"].image.image
+        return shown is not None and shown.shape == expected.shape and bool((shown == expected).all())
+
     for row in (2, 7):
         view.select_row(row)
         pair = view.current_pair()
         assert view.detail.result_view.prediction["label"] == pair.prediction  # at once, no decoding
-        qtbot.waitUntil(lambda: previews["image"].image.image is not None, timeout=10_000)
         expected = real_load(ImageModality(view.session.manifest_modalities[0].get("preprocessing")), pair.files["image"])
-        assert (previews["image"].image.image == expected).all()
+        qtbot.waitUntil(lambda expected=expected: shows(expected), timeout=10_000)
     assert readers and threading.main_thread().name not in readers
+    view.shutdown()
+
+
+def test_the_previous_pairs_previews_do_not_stay_when_the_new_ones_do_not_come(qtbot, tiny_model: Path,
+                                                                              review_folder: Path, tmp_path: Path):
+    """They stay a moment (the new pair's come within it as a rule, and clearing first repaints them
+    twice), then go: a pair's numbers never sit under another pair's pictures for long."""
+    view = make_view(qtbot, tiny_model, in_process=True)
+    with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT_MS):
+        view.open_source(review_folder, tmp_path / "p.qmfreview")
+    previews = view.detail.result_view.previews
+    view.select_row(2)
+    qtbot.waitUntil(lambda: previews["image"].image.image is not None, timeout=10_000)
+    view.decoder.decode = lambda *args: None  # this pair's files are never decoded
+    view.select_row(7)
+    assert view.detail.result_view.prediction["label"] == view.current_pair().prediction
+    qtbot.waitUntil(lambda: previews["image"].image.image is None, timeout=5_000)
     view.shutdown()
