@@ -9,7 +9,7 @@ PyInstaller and before the .deb / .tar.gz are made:
    libQt6Core): collation (`ucol_*`, QCollator: file-dialog sorting), case mapping
    (`u_strToUpper/Lower`), time-zone display names (`ucal_*`) and legacy text codecs (`ucnv_*`).
    `shrink_icu_data` rewrites the data library with the items those need (`icu_item_kept`), so it
-   is ~3 MiB. The system's libicu cannot replace the bundled one: Qt6Core needs the sonames
+   is ~5 MiB; `check_icu` then calls those functions through ctypes on the result. The system's libicu cannot replace the bundled one: Qt6Core needs the sonames
    `lib*.so.73` and their `_73`-suffixed symbols, and Debian 12 ships ICU 72, Ubuntu 22.04 ICU 70,
    Ubuntu 24.04 ICU 74.
 2. **Debug information.** Some bundled ELF files (the Python runtime `libpython3.11.so.1.0`, its
@@ -134,16 +134,18 @@ def build_icu_package(header: bytes, items: list[tuple[str, bytes]]) -> bytes:
 
 # What QMF Studio keeps of ICU's data (item names without the "icudtNNl/" prefix). Qt uses ICU for
 # collation, case mapping, time-zone names and legacy codecs only (see the module docstring), so:
-# - kept trees: the top level (locale-independent tables, root and English bundles), coll/
-#   (root collation = the Unicode default order, plus English) and zone/ (time-zone names, root and
-#   English); other languages fall back to root (file lists sort in the Unicode default order,
-#   time-zone names are English);
+# - coll/ stays whole (2.9 MiB): every language's sort order, so file dialogs sort names the way the
+#   user's language does (Swedish å after z, Chinese by pinyin);
+# - the top level keeps its locale-independent tables (case mapping, normalization, codec aliases,
+#   supplemental and time-zone data) and the root and English bundles; zone/ (time-zone display
+#   names) keeps root and English: other languages fall back to them;
 # - dropped trees: break-iterator dictionaries (Qt has its own text boundaries), transliteration,
 #   number spell-out, units, currency / language / region names: no Qt API the app can reach uses them;
 # - dropped top-level items: table-driven codecs (*.cnv: Shift-JIS, GB18030, EBCDIC, ...; UTF-8/16/32
 #   and Latin-1 are built into Qt and ICU's code), confusables (*.cfu), StringPrep profiles (*.spp),
 #   Unicode character names (unames.icu).
 ICU_DROPPED_TREES = ("brkitr", "translit", "rbnf", "unit", "curr", "lang", "region")
+ICU_WHOLE_TREES = ("coll",)
 ICU_DROPPED_TOP = ("*.cnv", "*.cfu", "*.spp", "unames.icu")
 ICU_KEPT_LOCALES = ("en", "en_*")
 _LOCALE_BUNDLE = re.compile(r"[a-z]{2,3}(_[A-Za-z0-9]+)*\.res")
@@ -154,6 +156,8 @@ def icu_item_kept(name: str) -> bool:
     parts = name.split("/")[1:] if name.startswith("icudt") else name.split("/")
     if len(parts) > 1 and parts[0] in ICU_DROPPED_TREES:
         return False
+    if len(parts) > 1 and parts[0] in ICU_WHOLE_TREES:
+        return True
     leaf = parts[-1]
     if len(parts) == 1 and any(fnmatch.fnmatch(leaf, p) for p in ICU_DROPPED_TOP):
         return False
@@ -223,6 +227,8 @@ for loc in (b"en_US", b"de_DE", b"sv_SE", b""):
     assert err.value <= 0 and coll, ("ucol_open", loc, err.value)
     assert ucol_strcoll(coll, u16("apple").raw, 5, u16("Banana").raw, 6) < 0, ("collation order", loc)
     assert ucol_strcoll(coll, u16("\u00e9t\u00e9").raw, 3, u16("ete").raw, 3) > 0, ("accents", loc)
+    if loc == b"sv_SE":  # a language's own order (coll/sv.res): Swedish sorts å after z
+        assert ucol_strcoll(coll, u16("zebra").raw, 5, u16("\u00e5sna").raw, 4) < 0, "Swedish collation"
     fn(i18n, "ucol_close", None, c_void_p)(coll)
 err.value = 0
 cnv = fn(uc, "ucnv_open", c_void_p, c_char_p, POINTER(c_int))(b"UTF-8", byref(err))

@@ -72,11 +72,11 @@ def test_icu_package_round_trips_and_keeps_items_aligned():
 
 def test_icu_keeps_what_qt_calls_and_drops_the_rest():
     kept = {n.split("/", 1)[1] for n, _ in ITEMS if slim.icu_item_kept(n)}
-    # collation (root order + tables), case mapping, codec aliases, time zones, English and root bundles
-    assert kept == {"cnvalias.icu", "coll/root.res", "coll/ucadata.icu", "en.res", "en_GB.res", "pool.res",
-                    "root.res", "supplementalData.res", "ucase.icu", "zone/root.res", "zoneinfo64.res"}
-    # other languages' bundles, dictionaries, table codecs and character names go
-    for gone in ("icudt73l/de.res", "icudt73l/coll/de.res", "icudt73l/zone/fr.res", "icudt73l/brkitr/cjdict.dict",
+    # every language's collation, case mapping, codec aliases, time zones, English and root bundles
+    assert kept == {"cnvalias.icu", "coll/de.res", "coll/root.res", "coll/ucadata.icu", "en.res", "en_GB.res",
+                    "pool.res", "root.res", "supplementalData.res", "ucase.icu", "zone/root.res", "zoneinfo64.res"}
+    # other languages' locale and time-zone bundles, dictionaries, table codecs and character names go
+    for gone in ("icudt73l/de.res", "icudt73l/zone/fr.res", "icudt73l/brkitr/cjdict.dict",
                  "icudt73l/gb18030.cnv", "icudt73l/unames.icu", "icudt73l/curr/en.res", "icudt73l/translit/root.res"):
         assert not slim.icu_item_kept(gone), gone
 
