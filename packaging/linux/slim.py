@@ -9,9 +9,9 @@ PyInstaller and before the .deb / .tar.gz are made:
    libQt6Core): collation (`ucol_*`, QCollator: file-dialog sorting), case mapping
    (`u_strToUpper/Lower`), time-zone display names (`ucal_*`) and legacy text codecs (`ucnv_*`).
    `shrink_icu_data` rewrites the data library with the items those need (`icu_item_kept`), so it
-   is ~5 MiB; `check_icu` then calls those functions through ctypes on the result. The system's libicu cannot replace the bundled one: Qt6Core needs the sonames
-   `lib*.so.73` and their `_73`-suffixed symbols, and Debian 12 ships ICU 72, Ubuntu 22.04 ICU 70,
-   Ubuntu 24.04 ICU 74.
+   is 4.8 MiB; `check_icu` then calls those functions through ctypes on the result. The
+   system's libicu cannot replace the bundled one: Qt6Core needs the sonames `lib*.so.73` and
+   their `_73`-suffixed symbols, and Debian 12 ships ICU 72, Ubuntu 22.04 ICU 70, Ubuntu 24.04 ICU 74.
 2. **Debug information.** Some bundled ELF files (the Python runtime `libpython3.11.so.1.0`, its
    `lib-dynload/` modules, a few wheels' extensions) carry DWARF sections nothing reads at run
    time; `strip_debug` removes those sections (`strip --strip-debug`: symbols and dynamic linking
