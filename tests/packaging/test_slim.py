@@ -152,3 +152,17 @@ def test_dangling_links_to_left_out_files_are_dropped():
              ("docs/user-guide.md", "/x/user-guide.md", "DATA")]
     kept = qp.drop_dangling_symlinks(datas, binaries, log=lambda *_: None)
     assert [e[0] for e in kept] == ["libQt6Core.so.6", "docs/user-guide.md"]
+
+
+def test_build_fails_when_a_kept_file_links_to_a_left_out_library(tmp_path, monkeypatch):
+    for name in ("libqvnc.so", "libqxcb.so", "libQt6Network.so.6", "libQt6XcbQpa.so.6"):
+        (tmp_path / name).write_bytes(b"")
+    links = {"libqvnc.so": ["libQt6Network.so.6"], "libqxcb.so": ["libQt6XcbQpa.so.6", "libc.so.6"]}
+    monkeypatch.setattr(qp, "_needed", lambda src: links.get(Path(src).name, []))
+    toc = {n: (f"PySide6/Qt/x/{n}", str(tmp_path / n), "BINARY") for n in links | {"libQt6Network.so.6": 0, "libQt6XcbQpa.so.6": 0}}
+    before = list(toc.values())
+    # dropping the VNC plugin with the library only it needs is consistent ...
+    qp.check_needed_closure(before, [toc["libqxcb.so"], toc["libQt6XcbQpa.so.6"]])
+    # ... dropping a library a kept plugin links to is not
+    with pytest.raises(SystemExit, match="libqxcb.so needs libQt6XcbQpa.so.6"):
+        qp.check_needed_closure(before, [toc["libqxcb.so"], toc["libqvnc.so"], toc["libQt6Network.so.6"]])
