@@ -4,7 +4,9 @@
     .venv/bin/python benchmarks/ray_bench.py --pairs 2000 --session-rows 0
 
 Prints, from one process and the same files (each figure next to its peer):
-  * decoding-only pairs/s   files -> model tensors (decode_pair), on 1 thread and on --workers threads
+  * decoding-only pairs/s   files -> model tensors (decode_pair), on 1 thread and on --workers threads;
+                            and on 1 thread through file:// URIs (app.review.uris: pyarrow.fs, what s3://
+                            and gs:// inputs go through), next to the same pairs by path
   * local pairs/s           BatchRunner (what `qmf batch --workers N` runs) into a fresh session
   * ray pairs/s             run_on_ray with --workers actors on a local Ray (ray.init(num_cpus=N)):
                             the whole run, and the steady rate once the actors are up (shards
@@ -41,12 +43,12 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
     import logging
 
     import ray
-    import torch
 
     from app.qmf.predictor import Predictor
     from app.review.distributed import run_on_ray
     from app.review.runner import BatchRunner, decode_pair
     from app.review.sources import load_source
+    from app.review.uris import UriOpener
     from app.review.workflow import prepare_session
 
     model = pick_model(tmp, args.model)
@@ -54,17 +56,20 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
     folder = tmp / "pairs"
     t0 = time.perf_counter()
     generate(folder, args.pairs, predictor.labels[:3], workers=2)
-    print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s; model {predictor.name}; "
-          f"CPUs {os.cpu_count()}, workers {args.workers}, torch threads {torch.get_num_threads()}", flush=True)
+    print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s; model {predictor.name} "
+          f"({predictor.backend}); CPUs {os.cpu_count()}, workers {args.workers}, load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
     files = [p.files for p in load_source(folder, {n: m.kind for n, m in predictor.modalities.items()}).pairs]
     decode_pair(predictor, files[0])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in a Ray actor: one CPU, one thread
-    cpu = time.process_time()
+    cpu = time.process_time()  # one thread, as in a Ray actor (onnxruntime and numpy run one thread each)
     decode_1 = pool_rate(lambda f: decode_pair(predictor, f), files, 1)
     decode_cpu = len(files) / (time.process_time() - cpu)
-    torch.set_num_threads(threads)
     decode_n = pool_rate(lambda f: decode_pair(predictor, f), files, args.workers)
+    some = files[:2000]
+    opener = UriOpener()
+    as_uris = [{m: Path(f).as_uri() for m, f in pair.items()} for pair in some]
+    by_path = pool_rate(lambda f: decode_pair(predictor, f), some, 1)
+    by_uri = pool_rate(lambda f: decode_pair(predictor, f, opener.open), as_uris, 1)
 
     prepared = prepare_session(tmp / "local.qmfreview", predictor, folder, model)
     with prepared.session as session:
@@ -99,6 +104,8 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
 
     print()
     print(f"decoding-only  {decode_1:9.1f} pairs/s on 1 thread, {decode_n:.1f} on {args.workers} threads")
+    print(f"decoding URIs  {by_uri:9.1f} pairs/s on 1 thread through file:// (pyarrow.fs), {by_path:.1f} by path "
+          f"(the same {len(some)} pairs) = {by_uri / by_path:.2f} x")
     print(f"local          {local_rate:9.1f} pairs/s  (BatchRunner, --workers {args.workers}) "
           f"= {local_rate / decode_n:.2f} x decoding-only on {args.workers} threads")
     print(f"ray            {ray_rate:9.1f} pairs/s  whole run ({total_s:.1f} s, {stats.errors} errors, "
@@ -113,6 +120,9 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
           f"and writes)")
     print(f"Ray fixed cost {init_s:9.1f} s ray.init (once per driver) + {fixed_s:.1f} s for a 100-pair, one-shard "
           f"run (actor start, model load, one shard)")
+    cores = 10 * 8 - 1  # one core of the head node left to the driver, the GCS and the raylet
+    print(f"on paper       {cores * per_cpu:9.0f} pairs/s on 10 nodes x 8 cores ({cores} actors x {per_cpu:.0f} pairs "
+          f"per CPU second); {0.8 * cores * per_cpu:.0f} with 20 % lost to scheduling and stragglers")
 
 
 def generate_results(out: Path, rows: int, shard: int = 10_000) -> None:

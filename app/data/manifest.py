@@ -31,11 +31,14 @@ from app.data.manifest_cells import (
     LABEL_COLUMN,
     MAX_CELL_CHARS,
     RESERVED_COLUMNS,
+    URI_PROBLEM,
     PairRow,
     cell_path,
     cell_text_problem,
     file_problem,
+    is_uri,
     shorten,
+    uri_stem,
 )
 from app.data.manifest_write import write_manifest
 from app.util.errors import UserError
@@ -125,7 +128,7 @@ class ManifestStream:
 
     def __init__(self, csv_path: str | os.PathLike[str], modalities: list[str] | None = None,
                  check_files: bool = True, allow_missing_modalities: bool = False,
-                 labels: list[str] | None = None) -> None:
+                 labels: list[str] | None = None, uris: bool = False) -> None:
         path = Path(csv_path)
         try:
             path = path.expanduser()
@@ -134,6 +137,7 @@ class ManifestStream:
         path = Path(os.path.normpath(path.absolute()))
         self.path = path
         self.check_files = check_files
+        self.uris = uris
         self.allow_missing_modalities = allow_missing_modalities
         self.labels = labels
         self.problems: list[ManifestProblem] = []
@@ -260,6 +264,14 @@ class ManifestStream:
                 if trouble is not None:
                     row_problems.append((m, trouble))
                     continue
+                if is_uri(cell):
+                    if not self.uris:
+                        row_problems.append((m, f"{shorten(cell, 200)} {URI_PROBLEM}"))
+                        continue
+                    if first_stem is None:
+                        first_stem = uri_stem(cell)
+                    files[m] = cell  # kept as written (a Path would fold "//"); never checked here
+                    continue
                 p = cell_path(cell, base)
                 if first_stem is None:
                     first_stem = p.stem
@@ -326,9 +338,10 @@ def iter_manifest(
     check_files: bool = True,
     allow_missing_modalities: bool = False,
     labels: list[str] | None = None,
+    uris: bool = False,
 ) -> ManifestStream:
     """Read a manifest row by row (same arguments and checks as :func:`read_manifest`)."""
-    return ManifestStream(csv_path, modalities, check_files, allow_missing_modalities, labels)
+    return ManifestStream(csv_path, modalities, check_files, allow_missing_modalities, labels, uris)
 
 
 def read_manifest(
@@ -337,6 +350,7 @@ def read_manifest(
     check_files: bool = True,
     allow_missing_modalities: bool = False,
     labels: list[str] | None = None,
+    uris: bool = False,
 ) -> Manifest:
     """Read and validate a manifest.
 
@@ -351,6 +365,9 @@ def read_manifest(
             will see a blank input) instead of being a problem.
         labels: the model's class names; when given, a label must be one of them
             or an integer index into them (converted to the name).
+        uris: a cell ``scheme://...`` (s3, gs, file ...) is kept as that string, unchecked
+            (the Ray engine reads it through pyarrow.fs); False: it is a row problem
+            saying which engine reads URIs.
 
     Returns:
         A :class:`Manifest`; rows with any problem are left out of ``rows`` and
@@ -361,7 +378,7 @@ def read_manifest(
         ManifestError: for whole-file problems (not found, not UTF-8, no header,
             no modality column, duplicate or missing column names).
     """
-    stream = iter_manifest(csv_path, modalities, check_files, allow_missing_modalities, labels)
+    stream = iter_manifest(csv_path, modalities, check_files, allow_missing_modalities, labels, uris)
     rows = list(stream)
     return Manifest(path=stream.path, modalities=stream.modalities, rows=rows, problems=stream.problems,
                     more_problems=stream.problem_count - len(stream.problems))

@@ -10,6 +10,7 @@ Pure Python, like the rest of :mod:`app.data`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,11 @@ __all__ = [
     "RESERVED_COLUMNS",
     "PairRow",
     "cell_path",
+    "URI_PROBLEM",
     "cell_text_problem",
     "file_problem",
+    "is_uri",
+    "uri_stem",
     "shorten",
 ]
 
@@ -29,6 +33,10 @@ ID_COLUMN = "id"
 LABEL_COLUMN = "label"
 RESERVED_COLUMNS = (ID_COLUMN, LABEL_COLUMN)
 MAX_CELL_CHARS = 131_072  # Python's csv limit; a longer cell is a row problem, not a crash
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, gs://, file://... (never a Windows "C:\\")
+# what a reader that takes local paths only says of a URI cell (a row problem)
+URI_PROBLEM = ("is a URI: a local qmf batch reads local files only; object storage (s3://, gs://, file://) "
+               "is read by qmf batch --engine ray through pyarrow (pip install qmf-studio[distributed])")
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,19 @@ class PairRow:
 
     line: int
     id: str
-    files: dict[str, Path]
+    files: dict[str, Path]  # a URI cell (read with uris=True, for the Ray engine) stays the str as written
     label: str | None = None
+
+
+def is_uri(cell: str) -> bool:
+    """Whether a path cell is a URI (``scheme://...``) rather than a local path."""
+    return bool(_URI.match(cell))
+
+
+def uri_stem(uri: str) -> str:
+    """The stem of a URI's last path segment ("s3://b/x/pair_7.png" -> "pair_7"): a derived pair id."""
+    name = uri.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name[1:] else name
 
 
 def cell_text_problem(cell: str) -> str | None:

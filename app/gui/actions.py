@@ -56,6 +56,9 @@ MENUS: tuple[Menu, ...] = (
         Submenu("&Recent pairs", "recent", "predict.recent_pair_actions"),
         Submenu("&Demo samples", "demo", "predict.demo_sample_actions"),
         None,
+        Action("Open results &folder…", "window.open_results_folder_dialog",
+               tip="Open the results of qmf batch --engine ray (a folder of Parquet shards) in the Review tab"),
+        None,
         Action("&Export result as JSON…", "predict.export_json_dialog", "Ctrl+E"),
         Action("Export &charts as PNG…", "predict.export_charts_dialog", "Ctrl+Shift+E"),
         Action("Export &window as PNG…", "window.export_window_dialog", "F12"),
@@ -82,6 +85,8 @@ MENUS: tuple[Menu, ...] = (
         None,
         Action("Retry &errors", "review.retry_errors", tip="Run again the pairs that ended in an error"),
         Action("Export the table as &CSV…", "review.export_csv_dialog"),
+        Action("Export the table as &Parquet…", "review.export_parquet_dialog",
+               tip="The columns of qmf batch --parquet (needs pyarrow: pip install qmf-studio[distributed])"),
     )),
     Menu("&View", (
         Action("&Predict tab", "window.show_predict_tab", "Alt+1"),

@@ -3,7 +3,8 @@
 It holds the tabs, the status bar, the window geometry and the menus, which it renders from the
 table declared in `app.gui.actions`. Everything else belongs to a page: the Predict page owns the
 model, the inputs, the predictions and the sweep (`app.gui.predict`); the Review page owns review
-sessions (`app.gui.review`). A file dropped anywhere on the window goes to the Predict page's router.
+sessions (`app.gui.review`). A file dropped anywhere on the window goes to the Predict page's router;
+a results folder of `qmf batch --engine ray` goes to the Review page.
 """
 
 from __future__ import annotations
@@ -214,6 +215,15 @@ class MainWindow(QMainWindow):
     def show_user_guide(self) -> QWidget:
         return help_sheets.show_user_guide(self)
 
+    def open_results_folder_dialog(self) -> None:
+        self.show_review_tab()
+        self.review.results_folder.dialog()
+
+    def open_results_folder(self, folder: str | Path, session_path: str | Path | None = None) -> str | None:
+        """Show the Review tab and open a Ray results folder there; the one-line refusal, or None."""
+        self.show_review_tab()
+        return self.review.results_folder.open(folder, session_path)
+
     def show_predict_tab(self) -> None:
         self.tabs.setCurrentIndex(0)
 
@@ -223,7 +233,7 @@ class MainWindow(QMainWindow):
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
 
-    # --- drops: anywhere on the window, routed by the Predict page ----------------------------------
+    # --- drops: anywhere on the window, routed by the Predict page (results folders: Review) ---------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -240,7 +250,12 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
-        self.predict.open_files(paths)
+        from app.review.results_dir import is_results_folder
+
+        if len(paths) == 1 and is_results_folder(paths[0]):
+            self.open_results_folder(paths[0])
+        else:
+            self.predict.open_files(paths)
 
     # --- geometry, palette, shutdown -----------------------------------------------------------------
     def _restore_geometry(self) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from .audio_read import SUPPORTED_HINT as SUPPORTED_HINT
 from .audio_read import _audio_extensions as _audio_extensions
 from .audio_read import _check_riff_length as _check_riff_length
 from .audio_read import _sample_bytes as _sample_bytes
-from .audio_read import read_audio
+from .audio_read import read_audio, read_audio_file
 from .base import Modality, check_level, check_rng, positive_number
 
 _LOUD_FRACTION = 0.01  # samples above 1% of the peak count as "the loud part" for SNR
@@ -226,6 +226,11 @@ class AudioModality(Modality):
         limit is this module's `MAX_DECODED_BYTES`, read at call time.
         """
         return read_audio(path, self.sample_rate, float(self.params["max_seconds"]), MAX_DECODED_BYTES)
+
+    def load_file(self, fh: BinaryIO, name: str) -> np.ndarray:
+        """`load` of an open, seekable binary file (an object in storage opened by pyarrow.fs): the same
+        limits, checked from the header before decoding; errors name ``name`` (its URI)."""
+        return read_audio_file(fh, name, self.sample_rate, float(self.params["max_seconds"]), MAX_DECODED_BYTES)
 
     def blank(self) -> np.ndarray:
         """Silence of the model's window length."""

@@ -7,6 +7,7 @@ Split out of `audio.py` (which re-exports every name that was defined there befo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -53,15 +54,28 @@ def read_audio(
     Rate, length and decoded size are checked from the header before decoding; the samples are
     then read in blocks and mixed down as they come.
     """
+    p = require_file(path, SUPPORTED_HINT)
+    return _read(p, p, sample_rate, max_seconds, max_decoded_bytes)
+
+
+def read_audio_file(
+    fh: BinaryIO, name: str, sample_rate: int, max_seconds: float, max_decoded_bytes: int = MAX_DECODED_BYTES
+) -> np.ndarray:
+    """`read_audio` of an open, seekable binary file (an object in storage opened by pyarrow.fs), with the
+    same header, size and truncation checks before decoding; errors name ``name`` (its URI)."""
+    return _read(fh, name, sample_rate, max_seconds, max_decoded_bytes)
+
+
+def _read(source: Path | BinaryIO, p: str | Path, sample_rate: int, max_seconds: float,
+          max_decoded_bytes: int) -> np.ndarray:
     import soxr
 
-    p = require_file(path, SUPPORTED_HINT)
     try:
-        with sf.SoundFile(p) as f:
+        with sf.SoundFile(source) as f:
             frames, rate, channels = f.frames, f.samplerate, f.channels
             _check_header(p, frames, rate, channels, max_seconds, max_decoded_bytes)
             if f.format in ("WAV", "WAVEX"):
-                _check_riff_length(p, f.channels * _sample_bytes(f.subtype))
+                _check_riff_length(source, p, f.channels * _sample_bytes(f.subtype))
             with decode_budget(frames * 4):  # large files take turns across decoding threads
                 mono = np.empty(frames, dtype=np.float32)
                 done = 0
@@ -95,7 +109,7 @@ def read_audio(
     return np.clip(np.asarray(mono, dtype=np.float32), -1.0, 1.0)
 
 
-def _check_header(p: Path, frames: int, rate: int, channels: int, max_seconds: float, max_decoded_bytes: int) -> None:
+def _check_header(p: str | Path, frames: int, rate: int, channels: int, max_seconds: float, max_decoded_bytes: int) -> None:
     """Refuse, from the header alone, an implausible rate, no samples, too many seconds or too many decoded bytes."""
     if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
         raise InputError(
@@ -130,35 +144,48 @@ def _sample_bytes(subtype: str) -> int:
     return sizes.get(subtype, 0)
 
 
-def _check_riff_length(p: Path, frame_bytes: int) -> None:
+def _check_riff_length(source: Path | BinaryIO, p: str | Path, frame_bytes: int) -> None:
     """Refuse a WAV whose data chunk is shorter than its header says (libsndfile quietly clamps it).
 
     Streaming writers that do not know the length write 0 or 0xFFFFFFFF; those are accepted.
+    ``source`` is the file's path, or the open file soundfile is reading (its position is restored).
     """
     if frame_bytes <= 0:
         return
-    with open(p, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    if isinstance(source, Path):
+        with open(source, "rb") as fh:
+            _check_riff_chunks(fh, p, frame_bytes, source.stat().st_size)
+        return
+    at = source.tell()
+    try:
+        size = source.seek(0, 2)
+        source.seek(0)
+        _check_riff_chunks(source, p, frame_bytes, size)
+    finally:
+        source.seek(at)
+
+
+def _check_riff_chunks(fh: BinaryIO, p: str | Path, frame_bytes: int, size: int) -> None:
+    head = fh.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    offset = 12
+    while offset + 8 <= size:
+        fh.seek(offset)
+        chunk = fh.read(8)
+        if len(chunk) < 8:
             return
-        size = p.stat().st_size
-        offset = 12
-        while offset + 8 <= size:
-            fh.seek(offset)
-            chunk = fh.read(8)
-            if len(chunk) < 8:
+        length = int.from_bytes(chunk[4:8], "little")
+        if chunk[:4] == b"data":
+            available = size - offset - 8
+            if length in (0, 0xFFFFFFFF) or available >= length:
                 return
-            length = int.from_bytes(chunk[4:8], "little")
-            if chunk[:4] == b"data":
-                available = size - offset - 8
-                if length in (0, 0xFFFFFFFF) or available >= length:
-                    return
-                promised, held = length // frame_bytes, available // frame_bytes
-                if promised - held >= 1:
-                    raise InputError(
-                        p,
-                        f"truncated: the header promises {promised:,} frames, the file holds {held:,}",
-                        "re-export or re-copy the recording",
-                    )
-                return
-            offset += 8 + length + (length & 1)
+            promised, held = length // frame_bytes, available // frame_bytes
+            if promised - held >= 1:
+                raise InputError(
+                    p,
+                    f"truncated: the header promises {promised:,} frames, the file holds {held:,}",
+                    "re-export or re-copy the recording",
+                )
+            return
+        offset += 8 + length + (length & 1)

@@ -14,7 +14,7 @@ import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -119,6 +119,12 @@ class Modality:
     # --- reading ---------------------------------------------------------------------------
     def load(self, path: str | Path) -> np.ndarray:
         """Decode and validate a file into this modality's raw array; InputError names the file."""
+        raise NotImplementedError
+
+    def load_file(self, fh: BinaryIO, name: str) -> np.ndarray:
+        """`load` of an open, seekable binary file object (e.g. an object in storage, opened through
+        pyarrow.fs by the Ray engine), with the same limits checked before decoding; InputError names
+        ``name`` (the object's URI). The file is read, never closed, here."""
         raise NotImplementedError
 
     def blank(self) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
@@ -198,11 +198,19 @@ class ImageModality(Modality):
     def load(self, path: str | Path) -> np.ndarray:
         """Decode any Pillow image, fix orientation and polarity, fit it into the model size."""
         p = require_file(path, SUPPORTED_HINT)
+        return self._decode(p, p)
+
+    def load_file(self, fh: BinaryIO, name: str) -> np.ndarray:
+        """`load` of an open, seekable binary file (an object in storage opened by pyarrow.fs): the same
+        header checks (pixels, decoded bytes) before decoding; errors name ``name`` (its URI)."""
+        return self._decode(fh, name)
+
+    def _decode(self, source: Path | BinaryIO, p: str | Path) -> np.ndarray:
         try:
             with warnings.catch_warnings():
                 # Pillow only warns between MAX_IMAGE_PIXELS and twice that; treat it as the error it is.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(p) as im:
+                with Image.open(source) as im:
                     decoded = self._check_size(p, im)
                     frames = int(getattr(im, "n_frames", 1) or 1)
                     if frames > 1:
@@ -228,7 +236,7 @@ class ImageModality(Modality):
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise InputError(p, f"image data is truncated or corrupt ({exc})", SUPPORTED_HINT) from None
 
-    def _check_size(self, path: Path, im: Image.Image) -> int:
+    def _check_size(self, path: str | Path, im: Image.Image) -> int:
         """Refuse from the header alone what would take too many pixels or bytes to decode; the bytes."""
         width, height = im.size
         limit = int(self.params["max_pixels"])

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -99,6 +99,21 @@ class TextModality(Modality):
             data = p.read_bytes()
         except OSError as exc:
             raise InputError(p, f"cannot read the file: {exc.strerror or exc}") from None
+        return self._tokens(data, p)
+
+    def load_file(self, fh: BinaryIO, name: str) -> np.ndarray:
+        """`load` of an open binary file (an object in storage): at most MAX_TEXT_BYTES are read."""
+        try:
+            data = fh.read(MAX_TEXT_BYTES + 1)
+        except OSError as exc:
+            raise InputError(name, f"cannot read the file: {exc.strerror or exc}") from None
+        if len(data) > MAX_TEXT_BYTES:
+            raise InputError(name, f"text file is larger than {MAX_TEXT_BYTES:,} bytes", "use a short text")
+        if not data:
+            raise InputError(name, "empty file (0 bytes)", SUPPORTED_HINT)
+        return self._tokens(data, name)
+
+    def _tokens(self, data: bytes, p: str | Path) -> np.ndarray:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

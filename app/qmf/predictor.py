@@ -14,13 +14,15 @@ without a graph (or `backend="torch"`) builds the torch model; both return the s
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from app.modalities import Modality, get_modality
+from app.data.manifest_cells import URI_PROBLEM, is_uri
+from app.modalities import InputError, Modality, get_modality
 from app.qmf.bundle import Bundle, BundleError, load_bundle, read_bundle
 from app.qmf.calibration import is_unfamiliar, modality_table, percentile, read_calibration
 from app.qmf.config import ModelConfig
@@ -32,15 +34,27 @@ __all__ = ["BACKENDS", "Corruption", "ModalityResult", "Prediction", "Predictor"
 BACKENDS = ("auto", "onnx", "torch")
 
 
-def load_pair(modalities: Mapping[str, Modality], files: Mapping[str, str | Path | None]) -> dict[str, np.ndarray]:
-    """Decode one pair with these readers. A modality left out (or None) is missing: its blank input."""
+def load_pair(modalities: Mapping[str, Modality], files: Mapping[str, str | Path | None],
+              open_uri: Callable[[str], AbstractContextManager[BinaryIO]] | None = None) -> dict[str, np.ndarray]:
+    """Decode one pair with these readers. A modality left out (or None) is missing: its blank input.
+
+    ``open_uri``: opens a ``scheme://`` file (the Ray engine's `app.review.uris.UriOpener`), decoded by
+    the modality's ``load_file`` with the same limits; without it a URI is an InputError saying so."""
     unknown = sorted(set(files) - set(modalities))
     if unknown:
         raise KeyError(f"the model has no modality {unknown[0]!r}; it has {list(modalities)}")
     raw = {}
     for name, modality in modalities.items():
         path = files.get(name)
-        raw[name] = modality.load(path) if path is not None else modality.blank()
+        if path is None:
+            raw[name] = modality.blank()
+        elif isinstance(path, str) and is_uri(path):
+            if open_uri is None:
+                raise InputError(path, URI_PROBLEM)
+            with open_uri(path) as fh:
+                raw[name] = modality.load_file(fh, path)
+        else:
+            raw[name] = modality.load(path)
     return raw
 
 

@@ -49,7 +49,8 @@ from app.review.results_dir import (
 )
 from app.util.errors import UserError
 
-__all__ = ["DEFAULT_SHARD_SIZE", "RayRunStats", "ShardScorer", "require_ray", "run_on_ray", "score_pairs"]
+__all__ = ["DEFAULT_SHARD_SIZE", "RayRunStats", "ShardScorer", "require_ray", "run_info", "run_on_ray", "score_pairs",
+           "score_shard", "shard_metadata"]
 
 DEFAULT_SHARD_SIZE = 1000
 
@@ -90,9 +91,10 @@ class RayRunStats:
 
 
 def score_pairs(predictor: Any, pairs: Sequence[tuple[str, Mapping[str, str], str | None]], batch_size: int,
-                thresholds: FlagThresholds) -> list[dict[str, Any]]:
+                thresholds: FlagThresholds, open_uri: Any = None) -> list[dict[str, Any]]:
     """Result rows for ``pairs`` (id, files, label), in order: decode each pair with the model's readers,
-    predict the readable ones in batches, an unreadable pair becomes an error row (as ``BatchRunner``)."""
+    predict the readable ones in batches, an unreadable pair becomes an error row (as ``BatchRunner``).
+    ``open_uri`` (a `UriOpener`'s ``open``) reads files named by URI (s3://, gs://, file://)."""
     from app.review.runner import _error_text, decode_pair
 
     names = list(predictor.modalities)
@@ -104,7 +106,7 @@ def score_pairs(predictor: Any, pairs: Sequence[tuple[str, Mapping[str, str], st
         for i, (pid, files, label) in enumerate(chunk):
             t0 = time.perf_counter()
             try:
-                tensors = decode_pair(predictor, files)
+                tensors = decode_pair(predictor, files, open_uri)
             except Exception as exc:  # noqa: BLE001 - one unreadable file is that pair's error row
                 out[i] = result_row(pid, files, label, names, error=_error_text(exc),
                                     decode_seconds=time.perf_counter() - t0, thresholds=thresholds)
@@ -127,6 +129,37 @@ def score_pairs(predictor: Any, pairs: Sequence[tuple[str, Mapping[str, str], st
                                         predict_seconds=each, thresholds=thresholds)
         rows.extend(r for r in out if r is not None)
     return rows
+
+
+def score_shard(predictor: Any, shard: int, first_row: int, pairs: Sequence[tuple[str, Mapping[str, str], str | None]],
+                batch_size: int, thresholds: FlagThresholds, metadata: Mapping[str, Any],
+                open_uri: Any = None) -> tuple[bytes, list[dict[str, Any]]]:
+    """One shard's Parquet file (bytes, results schema without verdicts) and its rows."""
+    rows = score_pairs(predictor, pairs, batch_size, thresholds, open_uri)
+    schema = arrow_schema(list(predictor.modalities), verdicts=False,
+                          metadata={**metadata, "qmf.shard": shard, "qmf.first_row": first_row})
+    return table_bytes(results_table(rows, schema)), rows
+
+
+def run_info(predictor: Any, model_file: Path, source: Any, pairs: Sequence[Any], thresholds: FlagThresholds,
+             shard_size: int) -> dict[str, Any]:
+    """The run file (``_qmf_run.json``) of a results folder for these pairs: what a re-run must match."""
+    kinds = {name: m.kind for name, m in predictor.modalities.items()}
+    return {
+        "format": "qmf-results", "results_schema_version": RESULTS_SCHEMA_VERSION, "created": time.time(),
+        "model": {"name": predictor.name, "sha256": predictor.sha256, "path": str(model_file.absolute())},
+        "modalities": kinds, "labels": predictor.labels,
+        "manifest_modalities": predictor.manifest["model"]["modalities"],
+        "source": {"kind": source.kind, "path": str(source.path)},
+        "thresholds": thresholds.to_dict(), "pairs": len(pairs), "pairs_sha256": pairs_fingerprint(pairs, list(kinds)),
+        "shard_size": shard_size, "shards": shard_count(len(pairs), shard_size),
+        "unmatched": [[str(p), r] for p, r in source.unmatched],
+    }
+
+
+def shard_metadata(predictor: Any) -> dict[str, Any]:
+    """The key-value metadata every shard of this model carries (besides its shard number and first row)."""
+    return {"qmf.model.name": predictor.name, "qmf.model.sha256": predictor.sha256, "qmf.labels": predictor.labels}
 
 
 class ShardScorer:
@@ -155,21 +188,22 @@ class ShardScorer:
         self.batch_size = batch_size
         self.thresholds = FlagThresholds.from_dict(thresholds)
         self.metadata = metadata
+        from app.review.uris import UriOpener
+
+        self.uris = UriOpener()  # input files named s3://, gs://, file:// (one client per bucket and actor)
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         out: dict[str, list[Any]] = {k: [] for k in ("shard", "parquet", "rows", "errors", "decode_seconds",
                                                     "predict_seconds", "cpu_seconds")}
-        names = list(self.predictor.modalities)
         for shard, first, pairs_json in zip(batch["shard"], batch["first_row"], batch["pairs"], strict=True):
             cpu = time.process_time()
             pairs = [(pid, files, label) for pid, files, label in json.loads(pairs_json)]
-            rows = score_pairs(self.predictor, pairs, self.batch_size, self.thresholds)
-            schema = arrow_schema(names, verdicts=False,
-                                  metadata={**self.metadata, "qmf.shard": int(shard), "qmf.first_row": int(first)})
+            data, rows = score_shard(self.predictor, int(shard), int(first), pairs, self.batch_size,
+                                     self.thresholds, self.metadata, self.uris.open)
             out["shard"].append(int(shard))
-            out["parquet"].append(table_bytes(results_table(rows, schema)))
+            out["parquet"].append(data)
             out["rows"].append(len(rows))
             out["errors"].append(sum(1 for r in rows if r["status"] == "error"))
             out["decode_seconds"].append(sum(r["decode_seconds"] for r in rows))
@@ -226,8 +260,7 @@ def run_on_ray(
     model_file = Path(model_path) if model_path else default_model_path()
     predictor = Predictor.load(model_file)  # validates the file before any cluster work
     kinds = {name: m.kind for name, m in predictor.modalities.items()}
-    names = list(kinds)
-    source = load_source(source_path, kinds, predictor.labels)
+    source = load_source(source_path, kinds, predictor.labels, uris=True)  # files may be s3://, gs://, file://
     pairs = list(source.pairs)  # a manifest's pairs stream from the file; shards need positions (and len)
     th = thresholds or FlagThresholds()
     if shard_size is None:  # a resumed run keeps the first run's shards; a new one takes the default
@@ -235,16 +268,7 @@ def run_on_ray(
 
         existing = Path(results_dir).expanduser() / RUN_FILE
         shard_size = int(read_run_info(results_dir)["shard_size"]) if existing.is_file() else DEFAULT_SHARD_SIZE
-    info = prepare_results_dir(results_dir, {
-        "format": "qmf-results", "results_schema_version": RESULTS_SCHEMA_VERSION, "created": time.time(),
-        "model": {"name": predictor.name, "sha256": predictor.sha256, "path": str(model_file.absolute())},
-        "modalities": kinds, "labels": predictor.labels,
-        "manifest_modalities": predictor.manifest["model"]["modalities"],
-        "source": {"kind": source.kind, "path": str(source.path)},
-        "thresholds": th.to_dict(), "pairs": len(pairs), "pairs_sha256": pairs_fingerprint(pairs, names),
-        "shard_size": shard_size, "shards": shard_count(len(pairs), shard_size),
-        "unmatched": [[str(p), r] for p, r in source.unmatched],
-    })
+    info = prepare_results_dir(results_dir, run_info(predictor, model_file, source, pairs, th, shard_size))
     size = int(info["shard_size"])
     if thresholds is not None and info["thresholds"] != th.to_dict():
         raise UserError(f"{results_dir}: flagged with thresholds {info['thresholds']}; a re-run keeps them "
@@ -252,10 +276,13 @@ def run_on_ray(
     th = FlagThresholds.from_dict(info["thresholds"])
     out_dir = Path(results_dir).expanduser().absolute()
     n_shards = shard_count(len(pairs), size)
-    already = done_shards(out_dir) & set(range(n_shards))
+    already, damaged = _whole_shards(out_dir, done_shards(out_dir) & set(range(n_shards)), size, len(pairs))
     stats = RayRunStats(pairs=len(pairs), shards=n_shards, shards_before=len(already),
                         unmatched=[(str(p), r) for p, r in source.unmatched], problems=list(source.problems),
                         notes=list(source.notes))
+    if damaged:
+        stats.notes.append(f"{len(damaged)} damaged shard file(s) set aside as .shard-K.parquet.damaged and "
+                           f"scored again: {', '.join(shard_path(out_dir, k).name for k in damaged[:5])}")
     for stale in out_dir.glob(".shard-*.tmp"):  # left by a killed run; never read, removed for tidiness
         stale.unlink(missing_ok=True)
     todo = [k for k in range(n_shards) if k not in already]
@@ -277,7 +304,7 @@ def run_on_ray(
               "pairs": json.dumps([[p.id, {m: str(f) for m, f in p.files.items()}, p.label]
                                    for p in pairs[k * size:(k + 1) * size]])}
              for k in todo]
-    meta = {"qmf.model.name": predictor.name, "qmf.model.sha256": predictor.sha256, "qmf.labels": predictor.labels}
+    meta = shard_metadata(predictor)
     t0 = time.perf_counter()
     ds = ray.data.from_items(items).map_batches(
         ShardScorer, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
@@ -293,6 +320,27 @@ def run_on_ray(
             close()
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _whole_shards(out_dir: Path, found: set[int], size: int, pairs: int) -> tuple[set[int], list[int]]:
+    """The shards of a resumed run that are whole: each file's Parquet footer read, and its row count
+    the shard's. Our writer commits a shard by rename after fsync, so a half-written file under the
+    real name means outside damage (a disk fault, a copy cut short); it is renamed aside (hidden, so no
+    dataset reader sees it) and scored again rather than trusted or deleted. Returns (whole, damaged)."""
+    _, pq = require_pyarrow("--engine ray")
+    whole, damaged = set(), []
+    for k in sorted(found):
+        path = shard_path(out_dir, k)
+        try:
+            rows = pq.read_metadata(path).num_rows
+        except (OSError, ValueError):
+            rows = -1
+        if rows == min(size, pairs - k * size):
+            whole.add(k)
+        else:
+            os.replace(path, path.with_name(f".{path.name}.damaged"))
+            damaged.append(k)
+    return whole, damaged
 
 
 def _collect(rows: Any, out_dir: Path, stats: RayRunStats, t0: float, done_pairs: int, total: int,

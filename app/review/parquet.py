@@ -201,6 +201,13 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The rows of a results Parquet file (export or shard) as dicts; ValueError for a file that is
     not one, or one written by a newer QMF Studio."""
     _, pq = require_pyarrow()
+    schema_version_checked(path)
+    return pq.read_table(path).to_pylist()
+
+
+def schema_version_checked(path: str | os.PathLike[str]) -> int:
+    """The results schema version of a Parquet file; UserError (one line naming the file) for a file
+    that is not a QMF results file or one of a newer schema than this version reads."""
     try:
         version = schema_version(path)
     except (OSError, ValueError) as exc:
@@ -210,10 +217,11 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if version > RESULTS_SCHEMA_VERSION:
         raise UserError(f"{path}: results schema {version} is newer than this QMF Studio reads "
                          f"({RESULTS_SCHEMA_VERSION}); update QMF Studio")
-    return pq.read_table(path).to_pylist()
+    return version
 
 
-def read_parquet_manifest(path: str | os.PathLike[str], modalities: list[str], labels: list[str] | None = None):
+def read_parquet_manifest(path: str | os.PathLike[str], modalities: list[str], labels: list[str] | None = None,
+                          uris: bool = False):
     """A manifest given as Parquet (columns as in a CSV manifest: ``id``, ``label``, one per input),
     read by the CSV manifest reader so ids, labels and problems follow exactly the same rules.
 
@@ -221,6 +229,7 @@ def read_parquet_manifest(path: str | os.PathLike[str], modalities: list[str], l
     (1 = the first row).
     """
     from app.data.manifest import Manifest, ManifestError, ManifestProblem, read_manifest
+    from app.data.manifest_cells import is_uri
 
     _, pq = require_pyarrow("a Parquet manifest")
     p = Path(os.path.normpath(Path(path).expanduser().absolute()))
@@ -242,12 +251,12 @@ def read_parquet_manifest(path: str | os.PathLike[str], modalities: list[str], l
             for cells in zip(*columns, strict=True) if columns else ():
                 out = []
                 for name, v in zip(names, cells, strict=True):
-                    if v and name in mod_names and not os.path.isabs(os.path.expanduser(v)):
+                    if v and name in mod_names and not is_uri(v) and not os.path.isabs(os.path.expanduser(v)):
                         v = str(base / v)  # the CSV lives elsewhere: keep paths relative to the Parquet file
                     out.append(v or "")
                 w.writerow(out)
         try:
-            manifest = read_manifest(csv_path, modalities=modalities, check_files=False, labels=labels)
+            manifest = read_manifest(csv_path, modalities=modalities, check_files=False, labels=labels, uris=uris)
         except ManifestError as exc:  # name the user's file, not the temporary CSV
             raise ManifestError(str(exc).replace(str(csv_path), str(p))) from None
     problems = [ManifestProblem(pr.line - 1, pr.column, pr.message, p) for pr in manifest.problems]

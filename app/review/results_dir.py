@@ -27,22 +27,31 @@ import math
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.data.manifest import PairRow
 from app.review.flags import FlagThresholds
-from app.review.parquet import RESULTS_SCHEMA_VERSION, read_results, require_pyarrow, write_bytes_atomically
+from app.review.parquet import (
+    RESULTS_SCHEMA_VERSION,
+    read_results,
+    require_pyarrow,
+    schema_version_checked,
+    write_bytes_atomically,
+)
 from app.review.session import ResultRecord, ReviewSession
 from app.util.errors import UserError
 
 __all__ = [
     "RUN_FILE",
+    "ImportPlan",
     "ImportReport",
     "done_shards",
     "import_results",
+    "is_results_folder",
+    "plan_import",
     "pairs_fingerprint",
     "prepare_results_dir",
     "read_run_info",
@@ -71,6 +80,16 @@ def done_shards(results_dir: str | os.PathLike[str]) -> set[int]:
     if not d.is_dir():
         return set()
     return {int(m.group(1)) for m in (_SHARD_RE.match(n) for n in os.listdir(d)) if m}
+
+
+def is_results_folder(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` looks like a results folder (a run file or result shards in it): what the app
+    treats a dropped folder as; a folder with shards but no run file is then refused with its reason."""
+    d = Path(path)
+    try:
+        return d.is_dir() and ((d / RUN_FILE).is_file() or any(_SHARD_RE.match(n) for n in os.listdir(d)))
+    except OSError:
+        return False
 
 
 def pairs_fingerprint(pairs: Sequence[PairRow], modalities: Sequence[str]) -> str:
@@ -138,6 +157,52 @@ class ImportReport:
     pairs: int           # pairs added to the session
     errors: int          # of them, error rows
     seconds: float
+    cancelled: bool = False  # stopped between two shards; importing again adds the rest
+
+
+@dataclass
+class ImportPlan:
+    """What importing ``results_dir`` into ``session`` would do, from the run file, the shard names and the
+    session's counts alone (no shard is read): how the app opens a results folder without re-importing."""
+
+    results_dir: Path
+    session: Path
+    exists: bool         # the session file is there already
+    written_shards: int  # shard files in the results folder
+    missing_shards: int  # not written yet (the run is unfinished)
+    new_pairs: int       # rows of written shards the session does not hold yet
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.exists and self.new_pairs == 0
+
+
+def plan_import(results_dir: str | os.PathLike[str], session_path: str | os.PathLike[str]) -> ImportPlan:
+    """Compare a results folder with a session made from it (UserError, one line, for a folder that is not
+    a results folder, a schema this version does not read, or a session of another model or inputs).
+
+    Shard k of a run always holds rows k·S … k·S+S−1, and an import adds whole shards, so the rows
+    written shards hold minus the results the session has is what a new import would add; it grows
+    when a resumed run wrote more shards since."""
+    d = Path(results_dir).expanduser().absolute()
+    info = read_run_info(d)
+    size, pairs, total = int(info["shard_size"]), int(info["pairs"]), int(info.get("shards", 0))
+    written = done_shards(d) & set(range(total))
+    rows = sum(min(size, pairs - k * size) for k in written)
+    path = Path(session_path).expanduser().absolute()
+    plan = ImportPlan(d, path, path.exists(), len(written), total - len(written), rows)
+    if plan.exists:
+        with ReviewSession.open(path, readonly=True) as session:
+            _check_session(session, info)
+            plan.new_pairs = max(0, rows - session.result_count())
+    return plan
+
+
+def _check_session(session: ReviewSession, info: Mapping[str, Any]) -> None:
+    session.check_model(info["model"]["name"], info["model"]["sha256"])
+    mods = list(info["modalities"])
+    if session.modality_names != mods:
+        raise UserError(f"{session.path}: made for inputs {session.modality_names}, the results have {mods}")
 
 
 def _prediction(row: Mapping[str, Any], modalities: Sequence[str], info: Mapping[str, Any]) -> dict[str, Any]:
@@ -155,11 +220,16 @@ def _prediction(row: Mapping[str, Any], modalities: Sequence[str], info: Mapping
     }
 
 
-def import_results(results_dir: str | os.PathLike[str], session_path: str | os.PathLike[str]) -> ImportReport:
+def import_results(results_dir: str | os.PathLike[str], session_path: str | os.PathLike[str],
+                   progress: Callable[[int, int], None] | None = None,
+                   cancelled: Callable[[], bool] | None = None) -> ImportReport:
     """Build (or extend) a review session from a results directory.
 
     Importing again into the same session adds the shards written since (a run finished later) and
-    never overwrites a result or a verdict already there.
+    never overwrites a result or a verdict already there; a shard already in the session is
+    recognised from its ``id`` column alone. ``progress(shards_done, shards)`` is called after each
+    shard; ``cancelled()`` is asked before each one, and a True stops the import between two shards
+    (each shard is committed whole, so importing again later adds exactly the rest).
     """
     require_pyarrow("qmf review import")
     start = time.perf_counter()
@@ -181,26 +251,36 @@ def import_results(results_dir: str | os.PathLike[str], session_path: str | os.P
         session = ReviewSession.open(path)
     report = ImportReport(path, created, 0, 0, 0, 0, 0, 0.0)
     try:
-        session.check_model(info["model"]["name"], info["model"]["sha256"])
-        if session.modality_names != mods:
-            raise UserError(f"{path}: made for inputs {session.modality_names}, the results have {mods}")
+        _check_session(session, info)
         thresholds = session.stored_thresholds()
         shards = sorted(done_shards(d))
         report.missing_shards = max(0, int(info.get("shards", 0)) - len(shards))
-        for k in shards:
-            rows = read_results(shard_path(d, k))
+        for n, k in enumerate(shards):
+            if cancelled is not None and cancelled():
+                report.cancelled = True
+                break
             report.shards += 1
-            if not rows:
-                continue
-            first = session.row(rows[0]["id"])
+            first_id = _first_id(shard_path(d, k))
+            first = session.row(first_id) if first_id is not None else None
             if first is not None and first.status != "pending":
                 report.skipped_shards += 1
-                continue
-            _import_shard(session, rows, mods, info, thresholds, report)
+            elif first_id is not None:
+                _import_shard(session, read_results(shard_path(d, k)), mods, info, thresholds, report)
+            if progress is not None:
+                progress(n + 1, len(shards))
     finally:
         session.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _first_id(path: Path) -> str | None:
+    """The first pair id of a shard (None for an empty one), reading the ``id`` column only; the
+    shard's schema version is checked first, as :func:`read_results` does."""
+    _, pq = require_pyarrow()
+    schema_version_checked(path)
+    ids = pq.read_table(path, columns=["id"]).column("id")
+    return ids[0].as_py() if len(ids) else None
 
 
 def _import_shard(session: ReviewSession, rows: list[dict[str, Any]], mods: list[str], info: Mapping[str, Any],

@@ -76,18 +76,19 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _decode(modalities: Mapping[str, Modality], files: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    raw = load_pair(modalities, files)
+def _decode(modalities: Mapping[str, Modality], files: Mapping[str, Any], open_uri: Any = None) -> dict[str, np.ndarray]:
+    raw = load_pair(modalities, files, open_uri)
     return {name: m.to_array(raw[name]) for name, m in modalities.items()}
 
 
-def decode_pair(predictor: Predictor, files: dict[str, Any]) -> dict[str, np.ndarray]:
+def decode_pair(predictor: Predictor, files: dict[str, Any], open_uri: Any = None) -> dict[str, np.ndarray]:
     """Files -> one model input per modality (what the model needs, minus batching).
 
     Uses only the predictor's modality readers, which hold no mutable state, so it is safe to call
-    from several threads at once while another thread runs the model.
+    from several threads at once while another thread runs the model. ``open_uri`` opens URI files
+    (`load_pair`; the Ray engine's `app.review.uris.UriOpener`).
     """
-    return _decode(predictor.modalities, files)
+    return _decode(predictor.modalities, files, open_uri)
 
 
 def _timed_decode(modalities: Mapping[str, Modality], files: Mapping[str, Any]) -> Decoded:

@@ -77,6 +77,7 @@ def load_source(
     path: str | os.PathLike[str],
     modality_kinds: Mapping[str, str],
     labels: Sequence[str] = (),
+    uris: bool = False,
 ) -> PairSource:
     """Build the pair list for a review from a folder or a manifest.
 
@@ -86,6 +87,9 @@ def load_source(
     (they count as a label mismatch), because the analyst's data is allowed to disagree with the
     model; a folder name the model does not know leaves that pair unlabelled (a folder is often
     named for a date or a site, a manifest's label column is written on purpose).
+
+    ``uris``: a manifest cell ``s3://…``, ``gs://…``, ``file://…`` stays that URI (the Ray engine reads
+    it through pyarrow.fs); without it such a row is a problem naming the engine that reads URIs.
     """
     kind = source_kind(path)
     p = Path(os.path.normpath(Path(path).expanduser().absolute()))
@@ -107,24 +111,25 @@ def load_source(
         return PairSource(SOURCE_FOLDER, p, pairs, unmatched=list(pairing.unmatched), layout=pairing.layout,
                           notes=notes)
     if p.suffix.lower() == ".parquet":
-        return _parquet_source(p, list(modality_kinds), labels)
+        return _parquet_source(p, list(modality_kinds), labels, uris)
     iter_manifest(p, modalities=list(modality_kinds), check_files=False).close()  # whole-file problems: now
     source = PairSource(SOURCE_MANIFEST, p, [])
-    source.pairs = _ManifestPairs(source, list(modality_kinds), labels)
+    source.pairs = _ManifestPairs(source, list(modality_kinds), labels, uris)
     return source
 
 
 class _ManifestPairs:
     """The pairs of a manifest, re-read from the file on each iteration (memory does not grow with it)."""
 
-    def __init__(self, source: PairSource, modalities: list[str], labels: Sequence[str]) -> None:
+    def __init__(self, source: PairSource, modalities: list[str], labels: Sequence[str], uris: bool = False) -> None:
         self.source = source
         self.modalities = modalities
         self.labels = labels
+        self.uris = uris
 
     def __iter__(self) -> Iterator[PairRow]:
         p, labels = self.source.path, self.labels
-        stream = iter_manifest(p, modalities=self.modalities, check_files=False)
+        stream = iter_manifest(p, modalities=self.modalities, check_files=False, uris=self.uris)
         notes: list[str] = []
         unknown = 0
         for r in stream:
@@ -144,11 +149,11 @@ class _ManifestPairs:
         self.source.notes = notes
 
 
-def _parquet_source(p: Path, modalities: list[str], labels: Sequence[str]) -> PairSource:
+def _parquet_source(p: Path, modalities: list[str], labels: Sequence[str], uris: bool = False) -> PairSource:
     """A Parquet manifest (app.review.parquet, the CSV reader's rules): read whole, as pyarrow reads it."""
     from app.review.parquet import read_parquet_manifest
 
-    manifest = read_parquet_manifest(p, modalities=modalities)
+    manifest = read_parquet_manifest(p, modalities=modalities, uris=uris)
     pairs = [PairRow(r.line, r.id, r.files, _normalise_label(r.label, labels)) for r in manifest.rows]
     unknown = [r for r in pairs if labels and r.label is not None and r.label not in labels]
     notes = [f"{p}:{r.line}: label {r.label!r} is not one of the model's labels (kept; it counts as a mismatch)"

@@ -257,3 +257,31 @@ def test_base_install_never_imports_ray_or_pyarrow() -> None:
             "app.cli.build_parser();"
             "bad = [m for m in ('ray', 'pyarrow') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+
+
+@needs_ray
+def test_ray_reads_pairs_named_by_file_uris_through_pyarrow(runs: dict, tiny_model: Path, manifest: Path,
+                                                            tmp_path: Path) -> None:
+    """The same pairs named by file:// URIs (what s3:// or gs:// go through: pyarrow.fs) score to the
+    rows of the local paths; only the file columns differ, and they keep the URI as written."""
+    from app.review.distributed import run_on_ray
+
+    root = manifest.parent
+    every = manifest.read_text().splitlines()[1:]
+    lines = [*every[:39], every[137]]  # 40 pairs, the broken image among them
+    rows = []
+    for line in lines:
+        pid, img, wav, label = line.split(",")
+        rows.append((pid, (root / img).as_uri(), (root / wav).as_uri(), label))
+    uris = write_manifest(tmp_path / "uris.csv", rows)
+    stats = run_on_ray(uris, tmp_path / "results", tiny_model, shard_size=20, batch_size=8, concurrency=2)
+    assert stats.rows_written == 40
+    got, local = read_rows(tmp_path / "results"), read_rows(runs["results"])
+    assert len(got) == 40
+    for pid, row in got.items():
+        assert row["image_file"] == (root / f"files/{pid}.png").as_uri()
+        want = {k: v for k, v in local[pid].items() if not k.endswith("_file")}
+        have = {k: v for k, v in row.items() if not k.endswith("_file")}
+        if pid == BROKEN:  # its error names the URI, not the path
+            assert have.pop("error") == want.pop("error").replace(str(root / f"files/{BROKEN}.png"), row["image_file"])
+        assert same_values(have, want), pid

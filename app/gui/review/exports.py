@@ -16,14 +16,35 @@ __all__ = ["ExportMixin"]
 class ExportMixin:
     # ================================================================== export + dialogs
     def export(self, path: str | Path, fmt: str | None = None) -> Path:
-        """Export the table as shown (filter and sort) to CSV or JSON, with verdicts and notes."""
-        from app.review.export import export_csv, export_json
+        """Export the table as shown (filter and sort) to CSV, JSON or Parquet, with verdicts and notes.
+
+        Parquet is `app.review.export.export_parquet`, the writer behind `qmf batch --parquet`: one
+        results schema (app/review/parquet.py) for both. It needs pyarrow (the `distributed` extra)."""
+        from app.review.export import export_csv, export_json, export_parquet
 
         if self.session is None:
             raise ValueError("no review session is open: open a folder, manifest or session first")
         fmt = fmt or Path(path).suffix.lower().lstrip(".")
-        fn = export_json if fmt == "json" else export_csv
+        fn = {"json": export_json, "parquet": export_parquet}.get(fmt, export_csv)
         return fn(self.session, path, self.current_filter(), self.table_model.order_by, self.table_model.descending)
+
+    @staticmethod
+    def export_problem(fmt: str) -> str | None:
+        """Why ``fmt`` cannot be exported on this install (one line saying what to install), or None.
+        Asked before the file dialog, so a missing pyarrow is said at once, not after choosing a file."""
+        if fmt != "parquet":
+            return None
+        from app.review.parquet import MissingExtraError, require_pyarrow
+
+        try:
+            require_pyarrow("Export as Parquet")
+        except MissingExtraError as exc:
+            return str(exc)
+        return None
+
+    def export_refused(self, text: str) -> None:
+        self.message_bar.show_message(text)
+        self.say(text, 10_000)
 
     def export_chosen(self, path: Path | None, fmt: str) -> str:
         """Export and say what was written (where, how many rows, whether the filter applied); returns that."""
@@ -48,6 +69,9 @@ class ExportMixin:
 
     def export_csv_dialog(self) -> None:
         self.session_bar.export_dialog("csv")
+
+    def export_parquet_dialog(self) -> None:
+        self.session_bar.export_dialog("parquet")
 
     def say(self, text: str, ms: int = 8000) -> None:
         self.statusMessage.emit(text, ms)

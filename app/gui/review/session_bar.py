@@ -5,6 +5,7 @@ The bar asks the user for files and says what was chosen through signals; the pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -30,6 +31,9 @@ def default_session_path(source: Path) -> Path:
     return source.with_suffix(SESSION_SUFFIX)
 
 
+_FORMAT_NAMES = {"csv": "CSV", "json": "JSON", "parquet": "Parquet"}
+
+
 class _CutLabel(QLabel):
     """A one-line label that may be cut at the row's end; its tooltip always holds the whole line."""
 
@@ -41,7 +45,8 @@ class _CutLabel(QLabel):
 class SessionBar(QWidget):
     sourceChosen = Signal(object, object)  # folder or manifest, the session file to write
     sessionChosen = Signal(object)  # a session file
-    exportChosen = Signal(object, str)  # path (None: no session is open), "csv" | "json"
+    exportChosen = Signal(object, str)  # path (None: no session is open), "csv" | "json" | "parquet"
+    exportRefused = Signal(str)  # the format cannot be written here (pyarrow missing): what to install
     resumeClicked = Signal()
     retryClicked = Signal()
     pauseClicked = Signal()
@@ -62,6 +67,9 @@ class SessionBar(QWidget):
                                         toolTip="Run again the pairs that ended in an error (after fixing their files)")
         self.export_csv_button = QPushButton("Export CSV…", clicked=lambda: self.export_dialog("csv"))
         self.export_json_button = QPushButton("Export JSON…", clicked=lambda: self.export_dialog("json"))
+        self.export_parquet_button = QPushButton(
+            "Export Parquet…", clicked=lambda: self.export_dialog("parquet"),
+            toolTip="The results schema of qmf batch --parquet, for pandas, polars or DuckDB (needs pyarrow)")
         for w in (self.open_folder_button, self.open_manifest_button, self.open_session_button, self.run_button,
                   self.pause_button, self.cancel_button, self.retry_button):
             bar.addWidget(w)
@@ -77,8 +85,11 @@ class SessionBar(QWidget):
         bar.addWidget(self.progress_label, 1)
         bar.addWidget(self.export_csv_button)
         bar.addWidget(self.export_json_button)
+        bar.addWidget(self.export_parquet_button)
         layout.addLayout(bar)
         self.session_path: Path | None = None  # the open session (the export dialog starts next to it)
+        # set by the page: why a format cannot be exported here (None: it can), asked before the dialog
+        self.export_problem: Callable[[str], str | None] = lambda fmt: None
 
     def set_running(self, running: bool, can_resume: bool, can_retry: bool = False) -> None:
         self.pause_button.setEnabled(running)
@@ -93,8 +104,12 @@ class SessionBar(QWidget):
         if self.session_path is None:
             self.exportChosen.emit(None, fmt)  # the page says that there is nothing to export
             return
+        if problem := self.export_problem(fmt):
+            self.exportRefused.emit(problem)
+            return
         default = str(self.session_path.with_suffix(f".{fmt}"))
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {fmt.upper()}", default, f"{fmt.upper()} (*.{fmt})")
+        name = _FORMAT_NAMES.get(fmt, fmt.upper())
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {name}", default, f"{name} (*.{fmt})")
         if path:
             self.exportChosen.emit(Path(path), fmt)
 

@@ -35,6 +35,7 @@ from app.gui.review.judging import JudgingMixin
 from app.gui.review.page_state import ReviewPageState
 from app.gui.review.pair_detail import PairDetail
 from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
+from app.gui.review.results_folder import ResultsFolderOpener
 from app.gui.review.run import ReviewRun
 from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
@@ -78,6 +79,7 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         self.decoder.decoded.connect(self._on_decoded)
         self._current_id: str | None = None
         self.run = ReviewRun(self)
+        self.results_folder = ResultsFolderOpener(self)  # File ▸ Open results folder…, dropped results folders
         self._result_view_key: str | None = None  # the inputs and labels the detail charts are built for
         self._splitter_restored = False
         self._build()
@@ -97,6 +99,8 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         self.session_bar.sourceChosen.connect(lambda source, path: self._guard(lambda: self.open_source(source, path)))
         self.session_bar.sessionChosen.connect(lambda path: self._guard(lambda: self.open_session(path)))
         self.session_bar.exportChosen.connect(self._export_chosen)
+        self.session_bar.export_problem = self.export_problem
+        self.session_bar.exportRefused.connect(self.export_refused)
         self.session_bar.resumeClicked.connect(lambda: self.start_run())
         self.session_bar.retryClicked.connect(self.retry_errors)
         self.session_bar.pauseClicked.connect(self.toggle_pause)
@@ -281,6 +285,7 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         """Stop a run cleanly (the results so far are in the file) and close the session."""
         try:
             self.cancel_run(wait=True)
+            self.results_folder.wait()
             self.decoder.stop()
             self._close_session_only()
         except RuntimeError:  # the C++ side is already gone at interpreter exit
