@@ -9,8 +9,10 @@
 # Steps: window with the demo prediction; File ▸ Open files… (a file dialog opens, Escape closes it);
 # ▶ Play (miniaudio, null device: QMF_STUDIO_AUDIO=null); File ▸ Export result as JSON… (typed into
 # the save dialog); Review tab ▸ Open folder… (the bundled demo samples) ▸ session file ▸ the batch
-# runs; Export CSV… and Export JSON… of the session. Buttons without a shortcut are clicked at their
-# place in a 1360x860 window at (0,0); a layout change moves them (the screenshots show where).
+# runs; Review ▸ Export the table as CSV… and the bar's Export JSON…. The two buttons without a
+# shortcut (Open folder…, Export JSON…) are clicked at their place in a 1360x860 window at (0,0):
+# OPEN_FOLDER_X/Y and EXPORT_JSON_XY="X Y" move the clicks when the layout changes (see 04/05-*.png).
+# QMF_SAMPLES: the folder of pairs to review (default: the bundle's demo samples).
 # Needs Xvfb, xdotool and ImageMagick's `import` (apt-get install xvfb xdotool imagemagick).
 # Exit status: the number of failed checks. verify_linux.sh runs it when those tools exist.
 set -u
@@ -20,7 +22,8 @@ mkdir -p "$OUT"
 for tool in Xvfb xdotool import; do
     command -v $tool >/dev/null || { echo "gui_walkthrough: needs $tool (apt-get install xvfb xdotool imagemagick)" >&2; exit 2; }
 done
-SAMPLES=$(dirname "$(realpath "$LAUNCHER")")/_internal/resources/samples
+# the bundled demo samples (QMF_SAMPLES: another folder of pairs, e.g. when LAUNCHER runs a checkout)
+SAMPLES=${QMF_SAMPLES:-$(dirname "$(realpath "$LAUNCHER")")/_internal/resources/samples}
 FAILS=0
 say() { echo "$*"; }
 pass() { say "PASS  gui: $*"; }
@@ -110,19 +113,23 @@ else
     fail "Open folder… opened no dialog (click at ${OPEN_FOLDER_X:-54},${OPEN_FOLDER_Y:-59}; see 04-review.png)"
 fi
 
-# 6. the session's Export CSV… / Export JSON… buttons
-for fmt in csv json; do
-    if [ "$fmt" = csv ]; then xy=(${EXPORT_CSV_XY:-1200 59}); else xy=(${EXPORT_JSON_XY:-1303 59}); fi
-    xdotool windowfocus "$W"; xdotool mousemove "${xy[0]}" "${xy[1]}" click 1
+# 6. Review ▸ Export the table as CSV… (menu, keyboard) and the bar's Export JSON… button
+export_session() {  # FORMAT: the "Export FORMAT" save dialog is open or about to be
+    local fmt=$1 D
     D=$(wait_window "Export ${fmt^^}" 10)
     if [ -n "$D" ]; then
         type_path "$OUT/session.$fmt"
         wait_file "$OUT/session.$fmt" && pass "exported the session as ${fmt^^} ($(wc -l < "$OUT/session.$fmt") lines)" \
             || fail "no session.$fmt written"
     else
-        fail "Export ${fmt^^}… opened no dialog"
+        fail "no 'Export ${fmt^^}' dialog"
     fi
-done
+}
+xdotool windowfocus "$W"; xdotool key --clearmodifiers alt+r; sleep 0.5; xdotool key c
+export_session csv
+xy=(${EXPORT_JSON_XY:-1181 59})
+xdotool windowfocus "$W"; xdotool mousemove "${xy[0]}" "${xy[1]}" click 1
+export_session json
 shot 06-end 0.5
 
 xdotool windowfocus "$W"; xdotool key --clearmodifiers ctrl+q
