@@ -91,7 +91,7 @@ EXCLUDED_MODULES = ([] if WITH_TORCH else TORCH_MODULES) + [
 # The Qt the installed app ships: an allow-list, so a new PySide6 wheel's extra modules stay out.
 # Bindings: app/gui imports QtCore, QtGui, QtWidgets and QtSvg (charts.py: SVG export); pyqtgraph
 # imports QtOpenGL and QtOpenGLWidgets unconditionally (pyqtgraph/Qt/OpenGLHelpers.py) and QtSvg /
-# QtTest inside try/except. tests/packaging/test_recipes.py checks every PySide6 import in app/.
+# QtTest inside try/except. tests/packaging/test_slim.py checks every PySide6 import in app/.
 QT_BINDINGS_USED = ["QtCore", "QtGui", "QtWidgets", "QtSvg", "QtOpenGL", "QtOpenGLWidgets"]
 
 
