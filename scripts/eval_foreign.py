@@ -113,7 +113,7 @@ def rate(x: np.ndarray) -> float:
 
 
 def evaluate(path: str, data, cal_data, args, trained: dict[str, list[str]], held: dict[str, list[str]]) -> dict:
-    predictor = Predictor.load(path)
+    predictor = Predictor.load(path, backend="torch")  # reads the branches and features
     names = list(predictor.modalities)
     scale = predictor.model.config.confidence_scale
     y = data.labels
@@ -222,7 +222,7 @@ def drawn_accuracy(path: str, seeds: int) -> dict:
 
     from make_samples import FONT_NAMES, draw_digit
 
-    predictor = Predictor.load(path)
+    predictor = Predictor.load(path, backend="torch")
     image = predictor.modalities["image"]
     hits = total = 0
     per_font = {}
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    ref = Predictor.load(args.model[-1])
+    ref = Predictor.load(args.model[-1], backend="torch")
     recipe = ref.manifest.get("training", {}).get("recipe", {}).get("training", {})
     trained = recipe.get("outliers", {}).get("families", DEFAULT_FOREIGN_TRAIN)
     held = {n: list(v) for n, v in (recipe.get("held_out", {}).get("degradations") or DEFAULT_HELD_OUT).items()}

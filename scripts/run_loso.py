@@ -67,6 +67,8 @@ def main() -> int:
     extra = recipe.training.modality_augment.get(audio_cfg.name) or AudioAugment()
     specs = [s for s in recipe.training.augment if s.modality == audio_cfg.name]
     recs = sorted(args.fsdd.glob("*.wav"))
+    if not recs:
+        raise SystemExit(f"no FSDD recordings (*.wav) in {args.fsdd}; pass --fsdd DIR")
     speakers = args.speakers.split(",") if args.speakers else sorted({p.name.split("_")[1] for p in recs})
     tts = sorted(args.tts.glob("*.wav"))
     bundle = Predictor.load(args.bundle, backend="torch")  # uses the torch branches directly
