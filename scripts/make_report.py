@@ -25,6 +25,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))  # eval_foreign's seed summary
 
 from app.data.manifest import read_manifest  # noqa: E402
 from app.qmf.bundle import load_bundle, save_bundle  # noqa: E402
@@ -295,6 +296,9 @@ def main() -> int:
     ap.add_argument("--foreign", default=str(ROOT / "work" / "eval_foreign.json"),
                     help="scripts/eval_foreign.py --json-out of the bundle (last model = the bundle): foreign inputs, "
                          "held-out degradations, percentile calibration, confidence signals")
+    ap.add_argument("--foreign-seeds", nargs="*", default=[],
+                    help="eval_foreign.py --json-out files of the bundle recipe's other training seeds (same pairs): "
+                         "mean and range over all seeds")
     ap.add_argument("--clean-pairs", type=int, default=None, help="limit the all-pairs clean pass (debugging)")
     ap.add_argument("--no-store", action="store_true", help="do not write the figures into the bundle's manifest")
     ap.add_argument("--from-results", action="store_true",
@@ -318,7 +322,7 @@ def main() -> int:
         results = json.loads((FIG / "results.json").read_text())
         results["protocol_seen"] = {k: v for k, v in results["protocol_seen"].items()}
         results["extra"] = json.loads(Path(args.extra).read_text()) if Path(args.extra).exists() else {}
-        results["foreign"] = load_foreign(Path(args.foreign))
+        results["foreign"] = load_foreign(Path(args.foreign), [Path(p) for p in args.foreign_seeds])
         (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
         labels = {m["key"]: m for m in results["models"]}
         write_markdown(results, list(labels.values()), None)
@@ -368,7 +372,7 @@ def main() -> int:
                "protocol_seen": {str(k): v for k, v in cells_seen.items()},
                "protocol_unseen": {str(k): v for k, v in cells_unseen.items()},
                "protocol_raw": {"seen": {str(k): v for k, v in seen.items()}, "unseen": {str(k): v for k, v in unseen.items()}},
-               "sweeps": sweeps, "examples": examples, "extra": extra, "foreign": load_foreign(Path(args.foreign)),
+               "sweeps": sweeps, "examples": examples, "extra": extra, "foreign": load_foreign(Path(args.foreign), [Path(p) for p in args.foreign_seeds]),
                "models": [{k: m[k] for k in ("key", "label", "rule", "variant", "seed")} for m in models]}
     (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))  # first: plots can fail
     plot_protocol(cells_seen, cells_unseen, FIG / "protocol.png")
@@ -382,12 +386,20 @@ def main() -> int:
     return 0
 
 
-def load_foreign(path: Path) -> dict | None:
-    """eval_foreign.py's JSON: its markdown tables and the last model's (the bundle's) figures."""
+def load_foreign(path: Path, seed_paths: list[Path]) -> dict | None:
+    """eval_foreign.py's JSON: its markdown tables, the last model's (the bundle's) figures and, with other
+    training seeds' files, the mean and range over all seeds."""
     if not path.exists():
         return None
+    from eval_foreign import seeds_summary
+
     data = json.loads(path.read_text())
-    return {"pairs": data["pairs"], "manifest": data["manifest"], "markdown": data["markdown"], "bundle": data["results"][-1]}
+    out = {"pairs": data["pairs"], "manifest": data["manifest"], "markdown": data["markdown"], "bundle": data["results"][-1]}
+    if seed_paths:
+        runs = [data["results"][-1]] + [json.loads(p.read_text())["results"][-1] for p in seed_paths]
+        out["seeds"] = len(runs)
+        out["seeds_markdown"] = seeds_summary(runs)
+    return out
 
 
 def merge_new(args, models: list[dict], log) -> int:
@@ -631,6 +643,10 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
                   "fused answer is the clean partner's own; marked: how often the foreign input gets the unfamiliar mark. "
                   "Held-out degradations: every input of that modality degraded, AUROC clean against degraded. Signals: other "
                   "confidence scores computed from the same branches (see docs/report/README.md).", "", fo["markdown"], ""]
+        if fo.get("seeds_markdown"):
+            lines += ["### The bundle's recipe over training seeds", "",
+                      "The bundle (seed 0) and the same recipe trained with other seeds from the same starting weights, "
+                      "on the same pairs:", "", fo["seeds_markdown"], ""]
     extra = results["extra"]
     if extra:
         lines += ["## Other measurements", "", "```json", json.dumps(extra, indent=1), "```", ""]
