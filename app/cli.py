@@ -15,15 +15,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from app.cli_commands import (
-    _model_path,
-    cmd_calibrate,
-    cmd_eval,
-    cmd_export_onnx,
-    cmd_info,
-    cmd_predict,
-    cmd_train,
-)
 from app.review.cli import add_batch_parser, add_review_parser
 from app.util.errors import UsageError, UserError, bug_report, os_error_text
 
@@ -35,22 +26,29 @@ EXIT_BUG = 3
 
 # --------------------------------------------------------------------------- main
 
-def _predict_inputs(argv: Sequence[str]) -> list[tuple[str, str]]:
-    """The (name, kind) of each input of the model `qmf predict` will use, so it gets --<name> options.
+# Sub-command -> its handler in app.cli_commands, imported when that command runs (batch and review
+# set theirs on their parsers, from app.review.cli).
+_HANDLERS = {"predict": "cmd_predict", "eval": "cmd_eval", "train": "cmd_train", "calibrate": "cmd_calibrate",
+             "info": "cmd_info", "export-onnx": "cmd_export_onnx"}
 
-    The model decides the options, so its header is read before the full parse. A model that cannot be
-    read yields no options here; the command itself then reports why.
+
+def _predict_manifest(argv: Sequence[str]) -> dict[str, Any] | None:
+    """The manifest of the model `qmf predict` will use, so each of its inputs gets a --<name> option.
+
+    The model decides the options, so its header is read before the full parse (once: `cmd_predict`
+    is handed the same manifest). A model that cannot be read yields None here; the command itself
+    then reports why.
     """
+    from app.cli_commands import _model_path
     from app.qmf.bundle import BundleError, read_bundle_manifest
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--model")
     known, _ = pre.parse_known_args(list(argv)[1:])
     try:
-        manifest = read_bundle_manifest(_model_path(known.model))
+        return read_bundle_manifest(_model_path(known.model))
     except BundleError:
-        return []
-    return [(m["name"], m["kind"]) for m in manifest["model"]["modalities"]]
+        return None
 
 
 def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.ArgumentParser:
@@ -121,14 +119,20 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    inputs = _predict_inputs(argv) if argv[:1] == ["predict"] else []
+    manifest = _predict_manifest(argv) if argv[:1] == ["predict"] else None
+    inputs = [(m["name"], m["kind"]) for m in manifest["model"]["modalities"]] if manifest else []
     parser = build_parser(inputs)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "predict":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.unrecognized = extra
-    handler = {"predict": cmd_predict, "eval": cmd_eval, "train": cmd_train, "calibrate": cmd_calibrate,
-               "info": cmd_info, "export-onnx": cmd_export_onnx}.get(args.command) or args.handler
+    args.model_manifest = manifest  # what _predict_manifest read (None: cmd_predict reads it and says why not)
+    if args.command in _HANDLERS:
+        from app import cli_commands
+
+        handler = getattr(cli_commands, _HANDLERS[args.command])
+    else:
+        handler = args.handler
     return run_handler(f"qmf {args.command}", handler, args)
 
 
@@ -156,6 +160,16 @@ def run_handler(context: str, handler: Any, args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - not the user's fault: say it is a bug, and where
         print(bug_report(exc, context), file=sys.stderr)
         return EXIT_BUG
+
+
+def __getattr__(name: str) -> Any:
+    """`app.cli.cmd_predict` and the other handlers (and `_model_path`) as before the lazy import: from
+    app.cli_commands on first use."""
+    if name in _HANDLERS.values() or name == "_model_path":
+        from app import cli_commands
+
+        return getattr(cli_commands, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _one_line(text: str) -> str:

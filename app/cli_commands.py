@@ -97,8 +97,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from app.qmf.bundle import read_bundle_manifest
     from app.qmf.predictor import parse_corruption
 
-    model_path = _model_path(args.model)
-    manifest = read_bundle_manifest(model_path)
+    manifest = getattr(args, "model_manifest", None) or read_bundle_manifest(_model_path(args.model))
     mods = manifest["model"]["modalities"]
     if args.unrecognized:
         raise UsageError(f"unrecognized arguments: {' '.join(args.unrecognized)}; this model's inputs are "
@@ -136,7 +135,10 @@ def _progress_bar(desc: str, quiet: bool, unit: str = "pair"):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from app.data.manifest import read_manifest
+    from app.modalities.base import reuse_freed_memory
     from app.qmf import evaluate
+
+    reuse_freed_memory()  # batch after batch of decoded pairs: keep their memory for the next one
 
     predictor = _load_predictor(args.model)
     manifest = read_manifest(args.manifest, modalities=list(predictor.modalities), labels=predictor.labels)

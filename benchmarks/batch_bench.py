@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/batch_bench.py [--pairs 10000] [--batch-size 64]
 
-Prints, each including the start of its worker pool:
-  * decode-only, two processes   files -> model inputs (read + preprocess) in a spawn pool of 2, no model
+Prints, each including the start of its worker pool, with the load average when it finished:
+  * decode-only, two processes   files -> model inputs (read + preprocess, the runner's own
+                                 `decode_batch` on slices of a batch) in a spawn pool of 2, no model
   * BatchRunner, processes       decode in worker processes + onnxruntime (one thread) + SQLite writes
-                                 = x decode-only (target >= 0.8)
+                                 = x decode-only (target >= 0.8) and pairs/s (target >= 1,500 quiet)
   * BatchRunner, threads         the same with the thread pool (what short runs and the app's child use)
+  * the CPU a pair costs in each part (decoding in the workers, the model in the runner's process),
+    which bounds the ratio: on N cores the runner cannot beat N / (decode + model + the rest) pairs/s.
 Pairs: 28x28 PNG + 1 s 8 kHz WAV (benchmarks/review_bench.py's generator). Model: the bundled one.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -27,6 +31,12 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.review_bench import generate, pick_model  # noqa: E402
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of its finished children (the pools' workers, once shut down)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def decode_only(predictor, files: list[dict], processes: int, chunk: int) -> float:
     from app.review import runner
 
@@ -35,7 +45,7 @@ def decode_only(predictor, files: list[dict], processes: int, chunk: int) -> flo
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                              initializer=runner._init_worker, initargs=(specs,)) as pool:
         chunks = [files[i : i + chunk] for i in range(0, len(files), chunk)]
-        errors = sum(1 for out in pool.map(runner._decode_chunk, chunks) for _, err, _ in out if err)
+        errors = sum(1 for _, out in pool.map(runner._decode_batch, chunks) for err, _ in out if err)
     assert errors == 0, errors
     return len(files) / (time.perf_counter() - start)
 
@@ -46,11 +56,11 @@ def runner_rate(predictor, model: Path, folder: Path, session: Path, batch_size:
 
     prepared = prepare_session(session, predictor, folder, model)
     with prepared.session as s:
-        start = time.perf_counter()
+        c0, start = cpu_seconds(), time.perf_counter()
         stats = BatchRunner(predictor, s, batch_size=batch_size, processes=processes).run()
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - c0
         assert s.result_count() == s.pair_count() and stats.errors == 0
-    return stats.processed / seconds, stats
+    return stats.processed / seconds, stats, cpu
 
 
 def main() -> int:
@@ -76,14 +86,31 @@ def main() -> int:
     source = load_source(folder, {n: m.kind for n, m in predictor.modalities.items()}, predictor.labels)
     files = [p.files for p in source.pairs]
 
-    decode = decode_only(predictor, files, args.processes, args.batch_size // args.processes)
-    print(f"decode-only, {args.processes} processes  {decode:8.1f} pairs/s")
-    rate, stats = runner_rate(predictor, model, folder, tmp / "procs.qmfreview", args.batch_size, args.processes)
+    def load() -> str:
+        return f"load average {os.getloadavg()[0]:.1f}"
+
+    n, cores = len(files), os.cpu_count() or 1
+    # CPU seconds do not count the time other processes on a shared machine held the cores, so
+    # cores / (CPU a pair) bounds the rate on a quiet machine
+    c0 = cpu_seconds()
+    decode = decode_only(predictor, files, args.processes, -(-args.batch_size // args.processes))
+    decode_cpu = cpu_seconds() - c0
+    print(f"decode-only, {args.processes} processes  {decode:8.1f} pairs/s; {1000 * decode_cpu / n:.2f} ms CPU a pair "
+          f"({load()})")
+    rate, stats, run_cpu = runner_rate(predictor, model, folder, tmp / "procs.qmfreview", args.batch_size,
+                                       args.processes)
     print(f"BatchRunner, {stats.processes} processes  {rate:8.1f} pairs/s = {rate / decode:.2f} x decode-only "
-          f"(target >= 0.8); model {1000 * stats.model_seconds / max(1, stats.processed):.2f} ms/pair in this process")
+          f"(target >= 0.8; >= 1,500 pairs/s on a quiet machine; {load()}); {1000 * run_cpu / n:.2f} ms CPU a pair, "
+          f"so at most {cores * n / run_cpu:,.0f} pairs/s on {cores} idle cores = {decode_cpu / run_cpu:.2f} x "
+          "decode-only's CPU per pair")
+    per_decode = 1000 * stats.decode_seconds / max(1, stats.processed)
+    per_model = 1000 * stats.model_seconds / max(1, stats.processed)
+    print(f"    per pair: decoding {per_decode:.2f} ms in a worker, model {per_model:.2f} ms in the runner's process "
+          f"(wall, as the runner times them)")
     if not args.no_threads:
-        rate_t, stats_t = runner_rate(predictor, model, folder, tmp / "threads.qmfreview", args.batch_size, 0)
-        print(f"BatchRunner, threads      {rate_t:8.1f} pairs/s = {rate_t / decode:.2f} x decode-only")
+        rate_t, _, thread_cpu = runner_rate(predictor, model, folder, tmp / "threads.qmfreview", args.batch_size, 0)
+        print(f"BatchRunner, threads      {rate_t:8.1f} pairs/s = {rate_t / decode:.2f} x decode-only ({load()}); "
+              f"{1000 * thread_cpu / n:.2f} ms CPU a pair")
     tmp_ctx.cleanup()
     return 0
 

@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/eval_bench.py [--pairs 400] [--before REV] [--levels 0,5,10] [--seeds 3]
 
-"Before" is the code of git revision REV (default: the merge-base of HEAD and main), unpacked with
-`git archive` into a temporary folder and run with its own bundled model (the same weights, without
-the ONNX graph); "after" is this tree with its bundled model. Each runs the paper's protocol on
+"Before" is the code of git revision REV (default: the torch era, the revision before the ONNX path
+landed), unpacked with `git archive` into a temporary folder and run with its own bundled model
+(torch, no ONNX graph); "after" is this tree with its bundled model (onnxruntime). Each runs the paper's protocol on
 `--pairs` and on 4x as many pairs, so the peak memory shows whether it grows with the number of pairs.
 Prints wall time, CPU time (user + system: on a shared machine the less noisy figure), peak RSS and
 the speed-up (target >= 3x), plus QMF accuracy at the highest level from both as a sanity check (they
@@ -55,6 +55,16 @@ def generate(folder: Path, n: int, labels: list[str]) -> Path:
     return manifest
 
 
+def torch_era() -> str:
+    """The last revision before the ONNX path: the parent of the first commit that added onnx_graph.py."""
+    added = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", "app/qmf/onnx_graph.py"], cwd=ROOT,
+                           check=True, capture_output=True, text=True).stdout.split()
+    if not added:
+        sys.exit("no commit adds app/qmf/onnx_graph.py; name the 'before' revision with --before")
+    return subprocess.run(["git", "rev-parse", f"{added[-1]}^"], cwd=ROOT, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 def unpack(rev: str, dest: Path) -> Path:
     data = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True, capture_output=True).stdout
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -65,15 +75,15 @@ def unpack(rev: str, dest: Path) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=400)
-    ap.add_argument("--before", help="git revision of the 'before' code (default: merge-base of HEAD and main)")
+    ap.add_argument("--before", help="git revision of the 'before' code (default: the torch era, the parent of "
+                                     "the commit that added the ONNX path, app/qmf/onnx_graph.py)")
     ap.add_argument("--levels", default="0,5,10")
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
 
     from app.qmf.bundle import read_bundle_manifest
 
-    rev = args.before or subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=ROOT, check=True,
-                                        capture_output=True, text=True).stdout.strip()
+    rev = args.before or torch_era()
     tmp = Path(tempfile.mkdtemp(prefix="qmf-eval-bench-"))
     before_root = unpack(rev, tmp / "before")
     after_model = ROOT / "resources" / "models" / "avmnist-qmf.safetensors"
@@ -93,7 +103,7 @@ def main() -> int:
             top = json.loads(out.read_text())["levels"][-1]["accuracy"]["qmf"]["mean"]
             results[(name, n)] = (wall, cpu, rss)
             print(f"{name:>6} {n:6d} pairs: {wall:6.1f} s wall, {cpu:6.1f} s CPU, peak {rss:5.0f} MB; "
-                  f"QMF accuracy at the top level {100 * top:.2f} %")
+                  f"QMF accuracy at the top level {100 * top:.2f} %; load average {os.getloadavg()[0]:.1f}")
     for n in (args.pairs, 4 * args.pairs):
         (bw, bc, _), (aw, ac, _) = results[("before", n)], results[("after", n)]
         print(f"{n:6d} pairs: after is {bw / aw:.1f} x faster in wall time, {bc / ac:.1f} x in CPU time (target >= 3)")

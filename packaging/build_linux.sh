@@ -55,8 +55,12 @@ fi
 ln -sfn qmf-studio dist/qmf-studio/qmf     # the command line: same program, started as `qmf`
 t_pyi=$(now)
 
+echo "== slim (ICU data, debug info) ==" >&2
+"$PY" packaging/linux/slim.py dist/qmf-studio >&2
+t_slim=$(now)
+
 echo "== .deb ==" >&2
-DEB=$(packaging/linux/build_deb.sh dist/qmf-studio dist)
+DEB=$(PYTHON=$PY packaging/linux/build_deb.sh dist/qmf-studio dist)
 t_deb=$(now)
 
 echo "== .tar.gz ==" >&2
@@ -70,11 +74,12 @@ REPORT=dist/build-report.txt
 {
     echo "QMF Studio $VERSION, Linux $ARCH build, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "pyinstaller:        $([ "$SKIP_PYI" = 1 ] && echo skipped || echo "$(secs "$t_start" "$t_pyi") s")"
-    echo ".deb:               $(secs "$t_pyi" "$t_deb") s"
+    echo "slim:               $(secs "$t_pyi" "$t_slim") s"
+    echo ".deb:               $(secs "$t_slim" "$t_deb") s"
     echo ".tar.gz:            $(secs "$t_deb" "$t_tgz") s"
     echo "total:              $(secs "$t_start" "$t_tgz") s"
     echo "folder build:       $(du -sh dist/qmf-studio | cut -f1)  ($(du -sb dist/qmf-studio | cut -f1) bytes)"
-    echo "$(basename "$DEB"):  $(du -h "$DEB" | cut -f1)  ($(stat -c %s "$DEB") bytes)"
+    echo "$(basename "$DEB"):  $(du -h "$DEB" | cut -f1)  ($(stat -c %s "$DEB") bytes; $(dpkg-deb -f "$DEB" Installed-Size) KiB installed)"
     echo "$(basename "$TGZ"):  $(du -h "$TGZ" | cut -f1)  ($(stat -c %s "$TGZ") bytes)"
     "$PY" packaging/sizes.py dist/qmf-studio 10
 } | tee "$REPORT"

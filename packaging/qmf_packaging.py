@@ -70,30 +70,77 @@ EXCLUDED_MODULES = ([] if WITH_TORCH else TORCH_MODULES) + [
     "sympy",
     "mpmath",
     "networkx",
-    # Qt modules neither the GUI nor pyqtgraph imports (pyqtgraph does import QtOpenGL,
-    # QtOpenGLWidgets, QtSvg and QtTest, so those stay).
-    "PySide6.QtQml",
-    "PySide6.QtQuick",
-    "PySide6.QtQuickWidgets",
-    "PySide6.QtQuickControls2",
-    "PySide6.Qt3DCore",
-    "PySide6.QtWebEngineCore",
-    "PySide6.QtWebEngineWidgets",
-    "PySide6.QtDesigner",
-    "PySide6.QtHelp",
-    "PySide6.QtUiTools",
-    "PySide6.QtSql",
-    "PySide6.QtNetwork",
-    "PySide6.QtPrintSupport",
-    "PySide6.QtSvgWidgets",
-    "PySide6.QtXml",
-    "PySide6.QtConcurrent",
-    "PySide6.QtDBus",
+    # PySide6 binding modules outside QT_BINDINGS_USED are added by the spec (`pyside6_excludes`).
     "pyqtgraph.opengl",
     "pyqtgraph.examples",
     "pyqtgraph.jupyter",
     "OpenGL",
+    # Reached only through code the app never runs: numpy.__config__.show() (yaml), numpy.f2py
+    # (charset_normalizer), the interactive prompts cmd/pdb/code (readline), Pillow's AVIF and Tk
+    # support (the app opens png/jpeg/bmp/tiff/webp/gif: app/modalities/image.py).
+    "yaml",
+    "numpy.f2py",
+    "charset_normalizer",
+    "readline",
+    "PIL._avif",
+    "PIL.AvifImagePlugin",
+    "PIL._imagingtk",
+    "PIL.ImageTk",
 ]
+
+# The Qt the installed app ships: an allow-list, so a new PySide6 wheel's extra modules stay out.
+# Bindings: app/gui imports QtCore, QtGui, QtWidgets and QtSvg (charts.py: SVG export); pyqtgraph
+# imports QtOpenGL and QtOpenGLWidgets unconditionally (pyqtgraph/Qt/OpenGLHelpers.py) and QtSvg /
+# QtTest inside try/except. tests/packaging/test_slim.py checks every PySide6 import in app/.
+QT_BINDINGS_USED = ["QtCore", "QtGui", "QtWidgets", "QtSvg", "QtOpenGL", "QtOpenGLWidgets"]
+
+
+def pyside6_excludes(pyside_dir: str | Path) -> list[str]:
+    """`PySide6.QtXxx` binding modules found in `pyside_dir` that are not in QT_BINDINGS_USED."""
+    names = set()
+    for f in Path(pyside_dir).iterdir():
+        stem = f.name.split(".")[0]
+        if stem.startswith("Qt") and f.suffix in (".so", ".pyd") and stem not in QT_BINDINGS_USED:
+            names.add(f"PySide6.{stem}")
+    return sorted(names)
+
+
+# Linux: the Qt libraries (PySide6/Qt/lib) and plugins (PySide6/Qt/plugins) kept; every other file
+# there is left out. The libraries are the bindings' own plus what the kept plugins link to
+# (DBus: Qt Gui itself, ibus, the XDG portal; X11: XcbQpa; Wayland: WaylandClient, WlShellIntegration)
+# and ICU (Qt Core). Plugins: the desktop platforms (X11, Wayland; offscreen for --screenshot and
+# servers), their GL/shell/decoration helpers, input methods, the XDG desktop portal (native file
+# dialogs in Flatpak/Snap sandboxes), the SVG icon engine, and SVG/JPEG image formats (icons; PNG is
+# built into Qt Gui; user images are decoded by Pillow, not Qt). Left out: the embedded-Linux
+# platforms (eglfs, linuxfb, vnc, vkkhrdisplay, minimal) and their evdev/tuio input plugins, which
+# also pulled in Qt Network and Kerberos. `check_needed_closure` fails the build if a kept file links
+# to a library that was left out.
+QT_LIBRARIES_KEPT = [
+    "libQt6Core.so.*", "libQt6Gui.so.*", "libQt6Widgets.so.*", "libQt6Svg.so.*", "libQt6OpenGL.so.*",
+    "libQt6OpenGLWidgets.so.*", "libQt6DBus.so.*", "libQt6XcbQpa.so.*", "libQt6WaylandClient.so.*",
+    "libQt6WlShellIntegration.so.*", "libQt6WaylandEglClientHwIntegration.so.*",
+    "libicudata.so.*", "libicuuc.so.*", "libicui18n.so.*",
+]
+QT_PLUGINS_KEPT = [
+    "platforms/libqxcb.so", "platforms/libqoffscreen.so", "platforms/libqwayland*.so",
+    "xcbglintegrations/*", "wayland-decoration-client/*", "wayland-graphics-integration-client/*",
+    "wayland-shell-integration/*", "platforminputcontexts/*", "platformthemes/libqxdgdesktopportal.so",
+    "iconengines/libqsvgicon.so", "imageformats/libqsvg.so", "imageformats/libqjpeg.so",
+]
+QT_LIB_DIR = "PySide6/Qt/lib/"
+QT_PLUGIN_DIR = "PySide6/Qt/plugins/"
+
+
+def qt_file_kept(dest: str) -> bool:
+    """Linux: whether a bundle file under PySide6/Qt/lib or PySide6/Qt/plugins is on the allow-list."""
+    from fnmatch import fnmatch
+
+    dest = dest.replace("\\", "/")
+    if dest.startswith(QT_LIB_DIR):
+        return any(fnmatch(dest[len(QT_LIB_DIR):], p) for p in QT_LIBRARIES_KEPT)
+    if dest.startswith(QT_PLUGIN_DIR):
+        return any(fnmatch(dest[len(QT_PLUGIN_DIR):], p) for p in QT_PLUGINS_KEPT)
+    return True
 
 # Collected files (destination paths inside the bundle) that nothing loads at run time. Both lists
 # apply to data files and binaries alike (PyInstaller files ELF "data" such as torch/test/* under
@@ -186,6 +233,46 @@ def drop_orphan_libraries(binaries: list, log=print) -> list:
     if dropped_total:
         log(f"qmf-packaging: dropped {len(dropped_total)} libraries nothing links to any more: {', '.join(dropped_total)}")
     return entries
+
+
+
+def drop_dangling_symlinks(datas: list, binaries: list, log=print) -> list:
+    """Remove SYMLINK entries (PyInstaller's top-level links into package folders) whose target is gone."""
+    import posixpath
+
+    present = {e[0].replace("\\", "/") for e in binaries} | {e[0].replace("\\", "/") for e in datas if e[2] != "SYMLINK"}
+    kept, dropped = [], []
+    for e in datas:
+        if e[2] == "SYMLINK":
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(e[0]), e[1].replace("\\", "/")))
+            if target not in present:
+                dropped.append(e[0])
+                continue
+        kept.append(e)
+    if dropped:
+        log(f"qmf-packaging: dropped {len(dropped)} links to files left out: {', '.join(sorted(dropped))}")
+    return kept
+
+
+def check_needed_closure(before: list, after: list) -> None:
+    """Linux: fail if a kept binary links to a library that trimming left out of the bundle.
+
+    `before`/`after` are the binaries TOC before and after trimming; a soname that was bundled before
+    and is gone now, yet still NEEDED by a kept file, means an allow-list or pattern is wrong.
+    """
+    import os
+
+    names_before = {os.path.basename(e[0]) for e in before}
+    names_after = {os.path.basename(e[0]) for e in after}
+    gone = names_before - names_after
+    broken = []
+    for dest, src, typ in after:
+        if typ in ("BINARY", "EXTENSION") and os.path.isfile(src):
+            for soname in _needed(src):
+                if soname in gone:
+                    broken.append(f"{dest} needs {soname}")
+    if broken:
+        raise SystemExit("qmf-packaging: trimming left out libraries that kept files link to: " + "; ".join(sorted(broken)))
 
 
 if __name__ == "__main__":

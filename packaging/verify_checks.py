@@ -7,6 +7,8 @@
     verify_checks.py timing LOG START      seconds from START (unix time) to the qmf-timing events
     verify_checks.py first-pair SAMPLES_DIR    prints "--image F --audio F ..." for the first demo pair
     verify_checks.py predict JSON LABEL    the CLI's --json answer has LABEL
+    verify_checks.py manifest SAMPLES_DIR N OUT.csv   a manifest of N pairs cycling over the demo pairs
+    verify_checks.py batch CSV JSON MANIFEST   `qmf batch` exports: every manifest pair ok, labels as expected
 """
 
 from __future__ import annotations
@@ -103,6 +105,48 @@ def first_pair(samples_dir: str) -> None:
     print(pair.get("expected", ""))
 
 
+def _demo_pairs(samples_dir: str) -> list[dict]:
+    d = Path(samples_dir)
+    data = json.loads((d / "samples.json").read_text())
+    return data.get("samples", []) if isinstance(data, dict) else data
+
+
+def write_manifest(samples_dir: str, n: str, out: str) -> None:
+    """N rows (enough for `qmf batch` to decode in worker processes) over the labelled demo pairs."""
+    import csv
+
+    d = Path(samples_dir)
+    pairs = [p for p in _demo_pairs(samples_dir) if p.get("expected") and len(p.get("files", {})) == 2]
+    inputs = sorted(pairs[0]["files"])
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", *inputs, "label"])
+        for i in range(int(n)):
+            p = pairs[i % len(pairs)]
+            w.writerow([f"p{i:05d}", *[(d / p["files"][k]).resolve() for k in inputs], p["expected"]])
+
+
+def check_batch(csv_path: str, json_path: str, manifest: str) -> list[str]:
+    import csv
+
+    with open(manifest, newline="", encoding="utf-8") as f:
+        want = {r["id"]: r["label"] for r in csv.DictReader(f)}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    problems = []
+    if len(rows) != len(want):
+        problems.append(f"{csv_path}: {len(rows)} rows for {len(want)} pairs")
+    bad = [r["id"] for r in rows if r.get("status") != "ok" or r.get("prediction") != want.get(r["id"])]
+    if bad:
+        problems.append(f"{csv_path}: {len(bad)} pairs not ok or not as labelled, e.g. {bad[:3]}")
+    pairs = json.loads(Path(json_path).read_text()).get("pairs", [])
+    if len(pairs) != len(want):
+        problems.append(f"{json_path}: {len(pairs)} pairs for {len(want)}")
+    if not problems:
+        print(f"batch: {len(rows)} pairs ok in the CSV and the JSON")
+    return problems
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__)
@@ -118,6 +162,11 @@ def main(argv: list[str]) -> int:
     elif cmd == "first-pair":
         first_pair(*rest)
         return 0
+    elif cmd == "manifest":
+        write_manifest(*rest)
+        return 0
+    elif cmd == "batch":
+        problems = check_batch(*rest)
     elif cmd == "predict":
         r = json.loads(Path(rest[0]).read_text())
         problems = [] if r.get("label") == rest[1] else [f"qmf predict said {r.get('label')!r}, expected {rest[1]!r}"]

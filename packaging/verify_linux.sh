@@ -11,6 +11,9 @@
 #                                 from the checkout
 #   qmf-studio --screenshot F     (QT_QPA_PLATFORM=offscreen) exit 0 and a real PNG; start-up timings
 #   qmf predict --json            the command line, same program under the name `qmf`
+#   qmf batch (1200 pairs)        worker processes, a review session, CSV and JSON exports
+#   qmf train                     says in one line that it needs torch (not in the installed app)
+#   linux/gui_walkthrough.sh      (Xvfb, xdotool, ImageMagick) file dialog, playback, export, Review batch
 # and lints the desktop entry and AppStream file when desktop-file-validate / appstreamcli exist.
 # Extra options: --model M --samples DIR (a stand-in model and demo pairs, passed to the launchers;
 # needed while resources/ is empty), --allow-missing-resources (passed to the build), --keep,
@@ -152,8 +155,37 @@ check_tree() {  # $1 label, $2 install root, $3 qmf-studio launcher, $4 qmf laun
         else
             fail "$label: qmf predict exit $rc: $(tail -2 "$out/predict.err" | tr '\n' ' ')"
         fi
+        # a batch long enough (>= MIN_PAIRS_FOR_PROCESSES) to decode in the frozen executable's
+        # worker processes, into a review session, exported to CSV and JSON
+        "$PY" packaging/verify_checks.py manifest "$samples_dir" 1200 "$out/manifest.csv"
+        (cd "$TMP/work" && "${CLEAN_ENV[@]}" "$cli" batch --manifest "$out/manifest.csv" --session "$out/batch.qmfreview" \
+            --csv "$out/batch.csv" --json "$out/batch.json" --quiet > "$out/batch.log" 2>&1)
+        rc=$?
+        if [ $rc -eq 0 ] && "$PY" packaging/verify_checks.py batch "$out/batch.csv" "$out/batch.json" "$out/manifest.csv" | tee -a "$TMP/report"; then
+            pass "$label: qmf batch (1200 pairs, worker processes) -> session, CSV, JSON"
+        else
+            fail "$label: qmf batch exit $rc: $(tail -2 "$out/batch.log" | tr '\n' ' ')"
+        fi
+        # what the installed app leaves out says so in one line (training needs torch)
+        (cd "$TMP/work" && "${CLEAN_ENV[@]}" "$cli" train --config x.json --manifest x.csv --out x.safetensors > "$out/train.log" 2>&1)
+        if grep -q "needs torch" "$out/train.log" && [ "$(wc -l < "$out/train.log")" -le 2 ]; then
+            pass "$label: qmf train says it needs torch: $(tail -1 "$out/train.log" | cut -c1-90)…"
+        else
+            fail "$label: qmf train: $(tail -2 "$out/train.log" | tr '\n' ' ')"
+        fi
     else
         fail "$label: no qmf launcher at $cli"
+    fi
+    # the desktop app driven like a person would (file dialog, playback, export, Review batch)
+    if command -v Xvfb >/dev/null && command -v xdotool >/dev/null && command -v import >/dev/null; then
+        if packaging/linux/gui_walkthrough.sh "$gui" "$out/gui" > "$out/gui.log" 2>&1; then
+            pass "$label: GUI walkthrough ($(grep -c '^PASS' "$out/gui.log") steps; screenshots in dist/gui-$label/)"
+        else
+            fail "$label: GUI walkthrough: $(grep '^FAIL' "$out/gui.log" | tr '\n' ' ')"
+        fi
+        rm -rf "$ROOT/dist/gui-$label" && mkdir -p "$ROOT/dist/gui-$label" && cp "$out"/gui/*.png "$ROOT/dist/gui-$label/" 2>/dev/null
+    else
+        say "SKIP  $label: GUI walkthrough (apt-get install xvfb xdotool imagemagick)"
     fi
 }
 

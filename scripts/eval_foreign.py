@@ -113,7 +113,7 @@ def rate(x: np.ndarray) -> float:
 
 
 def evaluate(path: str, data, cal_data, args, trained: dict[str, list[str]], held: dict[str, list[str]]) -> dict:
-    predictor = Predictor.load(path)
+    predictor = Predictor.load(path, backend="torch")  # reads the branches and features
     names = list(predictor.modalities)
     scale = predictor.model.config.confidence_scale
     y = data.labels
@@ -222,7 +222,7 @@ def drawn_accuracy(path: str, seeds: int) -> dict:
 
     from make_samples import FONT_NAMES, draw_digit
 
-    predictor = Predictor.load(path)
+    predictor = Predictor.load(path, backend="torch")
     image = predictor.modalities["image"]
     hits = total = 0
     per_font = {}
@@ -281,6 +281,30 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def seeds_summary(runs: list[dict]) -> str:
+    """Mean and range over training seeds (one result each, same pairs) of the headline figures."""
+    def cell(values: list[float], fmt: str) -> str:
+        return f"{np.mean(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+    lines = [f"Over {len(runs)} training seeds: mean (lowest-highest).", "",
+             "| input / family | split | AUROC | larger share | fused = partner |", "|---|---|---|---|---|"]
+    for i, row in enumerate(runs[0]["foreign"]):
+        fam = [r["foreign"][i] for r in runs]
+        lines.append(f"| {row['modality']} {row['family']} | {row['split']} | {cell([f['auroc'] for f in fam], '.3f')} | "
+                     f"{cell([100 * f['foreign_larger_share'] for f in fam], '.1f')} % | "
+                     f"{cell([100 * f['fused_equals_partner'] for f in fam], '.1f')} % |")
+    lines += ["", "| held-out degradation | eps | AUROC |", "|---|---|---|"]
+    for i, row in enumerate(runs[0]["degradations"]):
+        lines.append(f"| {row['modality']} {row['kind']} | {row['level']:g} | {cell([r['degradations'][i]['auroc'] for r in runs], '.3f')} |")
+    lines += ["", "| | mean (lowest-highest) |", "|---|---|"]
+    for j, p in enumerate(runs[0]["protocol"]):
+        diffs = [100 * (r["protocol"][j]["qmf"] - r["protocol"][j]["late_same_branches"]) for r in runs]
+        lines.append(f"| held-out kinds eps {p['level']:g}: QMF minus late fusion of the same branches (points) | {cell(diffs, '+.2f')} |")
+    if all("drawn" in r for r in runs):
+        lines.append(f"| font-drawn digits, image branch (%) | {cell([100 * r['drawn']['accuracy'] for r in runs], '.1f')} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", required=True, help="bundle (repeat; the LAST one's recipe names the splits)")
@@ -298,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    ref = Predictor.load(args.model[-1])
+    ref = Predictor.load(args.model[-1], backend="torch")
     recipe = ref.manifest.get("training", {}).get("recipe", {}).get("training", {})
     trained = recipe.get("outliers", {}).get("families", DEFAULT_FOREIGN_TRAIN)
     held = {n: list(v) for n, v in (recipe.get("held_out", {}).get("degradations") or DEFAULT_HELD_OUT).items()}

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from app.data.manifest import read_manifest  # noqa: E402
 from app.modalities import get_modality  # noqa: E402
 from app.modalities.augment import AudioAugment, augment_raw  # noqa: E402
+from app.modalities.zoo import degrade  # noqa: E402
 from app.qmf.evaluate import auroc  # noqa: E402
 from app.qmf.fusion import confidence, fuse_by_energy  # noqa: E402
 from app.qmf.model import ModalityBranch  # noqa: E402
@@ -66,6 +67,8 @@ def main() -> int:
     extra = recipe.training.modality_augment.get(audio_cfg.name) or AudioAugment()
     specs = [s for s in recipe.training.augment if s.modality == audio_cfg.name]
     recs = sorted(args.fsdd.glob("*.wav"))
+    if not recs:
+        raise SystemExit(f"no FSDD recordings (*.wav) in {args.fsdd}; pass --fsdd DIR")
     speakers = args.speakers.split(",") if args.speakers else sorted({p.name.split("_")[1] for p in recs})
     tts = sorted(args.tts.glob("*.wav"))
     bundle = Predictor.load(args.bundle, backend="torch")  # uses the torch branches directly
@@ -94,7 +97,7 @@ def main() -> int:
                 for spec in specs:
                     if rng.random() < spec.probability:
                         kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
-                        x = audio.corrupt(x, kind, float(rng.uniform(*spec.levels)), rng)
+                        x = degrade(audio, x, kind, float(rng.uniform(*spec.levels)), rng)  # zoo kinds too
                 xs.append(audio.to_tensor(x))
             loss = F.cross_entropy(branch(torch.stack(xs)), torch.from_numpy(ys[idx]))
             opt.zero_grad()

@@ -191,3 +191,18 @@ def test_eval_sweep_degrades_one_input_and_its_share_falls(tiny_model, synthetic
     clean, gone = sweep["levels"]
     assert gone["mean_share"]["image"] < clean["mean_share"]["image"]
     assert clean["quality_auroc"] is None and gone["quality_auroc"] is not None
+
+
+def test_predict_starts_without_what_it_does_not_need(tiny_model, synthetic_pairs):
+    """`qmf predict` starts in a fraction of a second: it loads no torch, no SQLite, no batch or
+    training code, and no scientific library beyond numpy."""
+    image, audio, _ = first_row(synthetic_pairs)
+    code = ("import sys\n"
+            "from app.cli import main\n"
+            f"assert main(['predict', '--model', {str(tiny_model)!r}, {str(image)!r}, {str(audio)!r}]) == 0\n"
+            "heavy = ('torch', 'sqlite3', 'scipy', 'pandas', 'safetensors', 'onnx', 'app.review.runner',\n"
+            "         'app.review.session', 'app.qmf.train', 'app.qmf.evaluate')\n"
+            "print('LOADED', sorted(m for m in heavy if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "LOADED []" in out.stdout, out.stdout[-500:]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
-from PIL import Image, ImageChops, ImageFilter, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError  # ImageFilter, ImageChops: imported where used
 
 from .base import (
     InputError,
@@ -97,6 +97,8 @@ def blur(raw: np.ndarray, level: float, rng: np.random.Generator | None = None) 
     level = check_level(level)
     if level == 0:
         return raw.copy()
+    from PIL import ImageFilter
+
     radius = 0.25 * level * _scale(raw)
     img = Image.fromarray(np.ascontiguousarray(raw))
     return np.asarray(img.filter(ImageFilter.GaussianBlur(radius)), dtype=np.uint8).copy()
@@ -276,16 +278,25 @@ class ImageModality(Modality):
             if im.mode not in _REDUCIBLE_MODES:
                 im = _flatten(im, channels)
             im = _reduce(im, width, height)
-            transpose = _ORIENTATION_TRANSPOSE.get(orientation)
-            if transpose is not None:
-                im = im.transpose(transpose)
         else:
-            im = ImageOps.exif_transpose(im) or im
+            orientation = _orientation(im)  # again after decoding, as ImageOps.exif_transpose reads it
+        transpose = _ORIENTATION_TRANSPOSE.get(orientation)
+        if transpose is not None:
+            im = im.transpose(transpose)
         im = _flatten(im, channels)
-        if self.params["invert_light_background"] and _border_median(im) > 127:
+        invert = self.params["invert_light_background"]
+        if im.size == (width, height):
+            # Already the model's size (the usual batch input): one copy out of Pillow, and the border
+            # check and the inversion on that array.
+            out = np.array(im, dtype=np.uint8)
+            if invert and _border_median(im, out) > 127:
+                np.subtract(255, out, out=out)
+            return out
+        if invert and _border_median(im) > 127:
+            from PIL import ImageChops
+
             im = ImageChops.invert(im)  # 255 - v, as ImageOps.invert, without building a Python lookup table
-        im = _fit(im, width, height)
-        return np.array(im, dtype=np.uint8)
+        return np.array(_fit(im, width, height), dtype=np.uint8)
 
     def blank(self) -> np.ndarray:
         """A black image: 'nothing drawn' in MNIST polarity."""
@@ -394,17 +405,18 @@ def _reduce(im: Image.Image, width: int, height: int) -> Image.Image:
     return im.reduce(factor) if factor >= 2 else im
 
 
-def _border_median(im: Image.Image) -> float:
+def _border_median(im: Image.Image, pixels: np.ndarray | None = None) -> float:
     """Median brightness of a thin band along the edges: the drawing's background colour.
 
     Runs on every image decode, so it is kept cheap: a small image is read once as an array and
-    sliced, a large one has only its four bands cropped and converted to grey; the median of the
-    uint8 values comes from a 256-bin histogram (the same value as np.median, without the sort).
+    sliced (`pixels`, when the caller already holds the 'L' image's array), a large one has only its
+    four bands cropped and converted to grey; the median of the uint8 values comes from a 256-bin
+    histogram (the same value as np.median, without the sort).
     """
     w, h = im.size
     band = max(1, round(0.03 * min(w, h)))
     if w * h <= 256 * 256:
-        a = np.asarray(im if im.mode == "L" else im.convert("L"))
+        a = pixels if pixels is not None and pixels.ndim == 2 else np.asarray(im if im.mode == "L" else im.convert("L"))
         strips = [a[:band], a[h - band :], a[:, :band], a[:, w - band :]]
     else:
         boxes = [(0, 0, w, band), (0, h - band, w, h), (0, 0, band, h), (w - band, 0, w, h)]
@@ -413,7 +425,12 @@ def _border_median(im: Image.Image) -> float:
 
 
 def _median_u8(values: np.ndarray) -> float:
-    """np.median of uint8 values (the mean of the two middle ones for an even count), by histogram."""
+    """np.median of uint8 values (the mean of the two middle ones for an even count): by sorting for a
+    few values (a 28x28 picture's band), by a 256-bin histogram for many (no sort of a large band)."""
+    n = values.size
+    if n <= 1024:
+        ordered = np.sort(values)
+        return (int(ordered[(n - 1) // 2]) + int(ordered[n // 2])) / 2.0
     cumulative = np.cumsum(np.bincount(values, minlength=256))
     n = int(cumulative[-1])
     lower = int(np.searchsorted(cumulative, (n - 1) // 2, side="right"))

@@ -10,11 +10,13 @@ on black, i.e. after the light-background inversion; audio: float32 mono in [-1,
 sample rate).
 
 Image families (28x28 at the MNIST scale, any size works):
-    uniform_noise, smooth_field, gratings, shapes, strokes, constant, checkerboard, fractal, letters
+    uniform_noise, smooth_field, gratings, shapes, strokes, constant, checkerboard, fractal, letters, symbols
 Audio families (about 0.3-1.0 s):
-    tone, chord, chirp, pink_noise, clicks, melody, syllables, brown_noise, hum, reversed_speech
+    tone, chord, chirp, pink_noise, clicks, melody, syllables, brown_noise, hum, reversed_speech,
+    shuffled_speech
 
-`reversed_speech` needs a recording to reverse (`source=`); every other family needs only the generator.
+`reversed_speech` and `shuffled_speech` transform a real recording (`source=`); every other family needs
+only the generator.
 """
 
 from __future__ import annotations
@@ -187,6 +189,45 @@ def img_letters(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     return _as_loaded(np.asarray(small, dtype=np.float64))
 
 
+# Symbols that are neither digits nor Latin letters nor the letters family's signs: arrows, maths, shapes,
+# currency, box drawing, and a few CJK and Devanagari characters (what a scan of a form or a label holds).
+_SYMBOLS = ("\u2190\u2191\u2192\u2194\u21d2\u2200\u2202\u2203\u2207\u2208\u220f\u2211\u221a\u221e\u222b"
+            "\u2248\u2260\u2264\u2265\u2295\u2297\u25a0\u25b2\u25c6\u25cb\u2605\u2663\u2665\u266a\u20ac\u00a3"
+            "\u00a5\u00a7\u00b6\u2500\u2502\u253c\u2592\u6c34\u706b\u5c71\u4eba\u5927\u4e2d\u0915\u0916")
+_SYMBOL_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "FreeSerif.ttf", "DroidSansFallbackFull.ttf")
+
+
+def _symbol_font(size: int, rng: np.random.Generator) -> Any:
+    """A system font that has the symbols (DejaVu, FreeFont, Droid), else Pillow's own scalable font."""
+    names = list(_SYMBOL_FONTS)
+    rng.shuffle(names)
+    for name in names:
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return _font(size)
+
+
+def img_symbols(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """One or two non-alphanumeric symbols (arrows, maths, shapes, CJK), light on black, any pen width."""
+    h, w = size
+    big = 4 * max(h, w)
+    img = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(img)
+    n = int(rng.integers(1, 3))
+    text = "".join(_SYMBOLS[int(rng.integers(len(_SYMBOLS)))] for _ in range(n))
+    font = _symbol_font(int(big * rng.uniform(0.45, 0.8) / max(1, n) ** 0.5), rng)
+    box = draw.textbbox((0, 0), text, font=font)
+    tw, th = box[2] - box[0], box[3] - box[1]
+    pos = ((big - tw) / 2 - box[0], (big - th) / 2 - box[1])
+    draw.text(pos, text, fill=255, font=font, stroke_width=int(rng.integers(0, 6)), stroke_fill=255)
+    if rng.random() < 0.5:
+        img = img.rotate(float(rng.uniform(-25, 25)), resample=Image.Resampling.BILINEAR)
+    small = img.resize((w, h), Image.Resampling.LANCZOS)
+    return _as_loaded(np.asarray(small, dtype=np.float64))
+
+
 IMAGE_FAMILIES: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.ndarray]] = {
     "uniform_noise": img_uniform_noise,
     "smooth_field": img_smooth_field,
@@ -197,6 +238,7 @@ IMAGE_FAMILIES: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.nd
     "checkerboard": img_checkerboard,
     "fractal": img_fractal,
     "letters": img_letters,
+    "symbols": img_symbols,
 }
 
 # --- audio --------------------------------------------------------------------------------------
@@ -368,6 +410,17 @@ def au_reversed_speech(rng: np.random.Generator, sr: int, source: np.ndarray | N
     return np.clip(x, -1, 1).astype(np.float32).copy()
 
 
+def au_shuffled_speech(rng: np.random.Generator, sr: int, source: np.ndarray | None = None) -> np.ndarray:
+    """A recording cut into 40-150 ms pieces put back in a random order: a voice, but no word."""
+    if source is None:
+        raise ValueError("the shuffled_speech family needs a source recording (source=...)")
+    x = np.asarray(source, dtype=np.float32).reshape(-1)
+    piece = max(1, int(rng.uniform(0.04, 0.15) * sr))
+    pieces = [x[i:i + piece] for i in range(0, x.size, piece)]
+    order = rng.permutation(len(pieces))
+    return np.clip(np.concatenate([pieces[i] for i in order]) if pieces else x, -1, 1).astype(np.float32)
+
+
 AUDIO_FAMILIES: dict[str, Callable[..., np.ndarray]] = {
     "tone": au_tone,
     "chord": au_chord,
@@ -379,10 +432,11 @@ AUDIO_FAMILIES: dict[str, Callable[..., np.ndarray]] = {
     "brown_noise": au_brown_noise,
     "hum": au_hum,
     "reversed_speech": au_reversed_speech,
+    "shuffled_speech": au_shuffled_speech,
 }
 
 FAMILIES: dict[str, dict[str, Callable[..., np.ndarray]]] = {"image": IMAGE_FAMILIES, "audio": AUDIO_FAMILIES}
-NEEDS_SOURCE = frozenset({"reversed_speech"})
+NEEDS_SOURCE = frozenset({"reversed_speech", "shuffled_speech"})
 
 
 def families_for(kind: str) -> tuple[str, ...]:

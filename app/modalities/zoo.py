@@ -183,12 +183,77 @@ def clicks_mix(raw: np.ndarray, level: float, rng: np.random.Generator, sample_r
     return np.clip(x, -1, 1).astype(np.float32)
 
 
+def colored_noise(raw: np.ndarray, level: float, rng: np.random.Generator, sample_rate: int = 8000) -> np.ndarray:
+    """Noise of a random colour, power ~ 1/f^a with a drawn from [-2, 1.5] (violet and blue through white to
+    between pink and brown; brown itself, a = 2, is held out), at the white-noise SNR."""
+    x = np.asarray(raw, dtype=np.float32).reshape(-1)
+    return _mix(x, _colored_noise(rng, x.size, float(rng.uniform(-2.0, 1.5))), level, 0.01)
+
+
+def ring_mod(raw: np.ndarray, level: float, rng: np.random.Generator, sample_rate: int = 8000) -> np.ndarray:
+    """Ring modulation (a "robot" voice, a faulty radio link): x * (1 - d + d*sin(2 pi f t)), f 30-600 Hz,
+    depth d = 0.1*level."""
+    x = np.asarray(raw, dtype=np.float32).reshape(-1)
+    t = np.arange(x.size) / sample_rate
+    depth = min(1.0, 0.1 * level)
+    carrier = np.sin(2 * math.pi * rng.uniform(30, 600) * t + rng.uniform(0, 6.3))
+    return np.clip(x * (1 - depth + depth * carrier), -1, 1).astype(np.float32)
+
+
+def sample_hold(raw: np.ndarray, level: float, rng: np.random.Generator, sample_rate: int = 8000) -> np.ndarray:
+    """Sample-rate reduction with no anti-alias filter (each sample held for 1 + 0.7*level samples): the
+    aliasing and imaging of a cheap resampler."""
+    x = np.asarray(raw, dtype=np.float32).reshape(-1)
+    step = 1.0 + 0.7 * level
+    idx = np.minimum((np.floor(np.arange(x.size) / step) * step).astype(np.int64), max(0, x.size - 1))
+    return x[idx].astype(np.float32) if x.size else x.copy()
+
+
+def melody_mix(raw: np.ndarray, level: float, rng: np.random.Generator, sample_rate: int = 8000) -> np.ndarray:
+    """Music in the background: a generated melody (the `melody` foreign family) at the white-noise SNR."""
+    from .outliers import au_melody
+
+    x = np.asarray(raw, dtype=np.float32).reshape(-1)
+    music = np.resize(au_melody(rng, sample_rate).astype(np.float64), x.size) if x.size else np.zeros(0)
+    return _mix(x, music, level, 0.01)
+
+
+def spectral_holes(raw: np.ndarray, level: float, rng: np.random.Generator, sample_rate: int = 8000) -> np.ndarray:
+    """What a low-bitrate codec does: in 32 ms frames, only the strongest spectral bins are kept (the fraction
+    kept falls from 100 % to 6 % with level) and their magnitudes are coarsely quantised; overlap-added."""
+    x = np.asarray(raw, dtype=np.float64).reshape(-1)
+    n = 256
+    if x.size < n or level == 0:
+        return x.astype(np.float32)
+    hop = n // 2
+    window = np.sqrt(np.hanning(n + 1)[:-1])  # square-root Hann in and out: overlap-adds to exactly 1
+    pad = np.concatenate([x, np.zeros((-(x.size - n)) % hop + n)])
+    frames = np.lib.stride_tricks.sliding_window_view(pad, n)[::hop] * window
+    spec = np.fft.rfft(frames, axis=1)
+    mag = np.abs(spec)
+    keep = max(1, int(round(mag.shape[1] * (1 - 0.094 * level))))
+    thresh = -np.sort(-mag, axis=1)[:, keep - 1: keep]
+    steps = 2 ** max(1.0, 8 - 0.6 * level)
+    peak = mag.max(axis=1, keepdims=True) + 1e-12
+    qmag = np.round(mag / peak * steps) / steps * peak
+    spec = np.where(mag >= thresh, spec / (mag + 1e-12) * qmag, 0)
+    out = np.zeros(pad.size)
+    for i, frame in enumerate(np.fft.irfft(spec, n=n, axis=1)):
+        out[i * hop: i * hop + n] += frame * window
+    return np.clip(out[: x.size], -1, 1).astype(np.float32)
+
+
 AUDIO_ZOO: dict[str, Callable[..., np.ndarray]] = {
     "pink_noise": pink_noise,
     "tone_mix": tone_mix,
     "quantise": quantise,
     "reverb": reverb,
     "clicks_mix": clicks_mix,
+    "colored_noise": colored_noise,
+    "ring_mod": ring_mod,
+    "sample_hold": sample_hold,
+    "melody_mix": melody_mix,
+    "spectral_holes": spectral_holes,
     "brown_noise": brown_noise,
     "hum": hum,
 }

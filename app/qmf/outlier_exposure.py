@@ -12,6 +12,8 @@ A recipe turns it on with two tables (both stored in the bundle with the rest of
     m_in = -14.0              # or a table per modality: m_in = { image = -14.0, audio = -12.0 }
     m_out = -3.0
     degraded_out_level = 0    # > 0: a degraded input at this level or above counts as an outlier too
+    graded = false            # true: a degraded input below that level gets a floor between the margins
+    flat_weight = 0.0         # > 0: Hendrycks et al.'s uniform-target term on foreign inputs' logits
 
 and declares what evaluation alone uses:
 
@@ -24,6 +26,13 @@ it (QMF must follow the partner), branch m's own cross-entropy is left out (its 
 its ranking record is the batch's worst, and its energy is pushed above `m_out`. Clean, undegraded
 inputs are pushed below `m_in`; degraded ones are left to QMF's ranking term unless
 `degraded_out_level` says otherwise.
+
+`graded = true` gives a degraded input at level l below `degraded_out_level` (L) a floor of its own,
+relu(m(l) - E)^2 with m(l) = m_in + (m_out - m_in) * l / L: the more damage, the less confidence it may
+keep, so the quality falls with the level instead of only past L. `flat_weight` adds Outlier Exposure's
+own term (Hendrycks et al., ICLR 2019): the cross-entropy from a foreign input's branch logits to the
+uniform distribution, logsumexp(z) - mean(z), so a foreign input that keeps a little weight still leans
+towards no class and the fused answer stays the partner's.
 """
 
 from __future__ import annotations
@@ -94,14 +103,21 @@ class EnergyBound:
     m_in: float | dict[str, float] = -14.0
     m_out: float | dict[str, float] = -3.0
     degraded_out_level: float = 0.0
+    graded: bool = False
+    flat_weight: float = 0.0
 
     def __post_init__(self) -> None:
         self.m_in = _margin("energy_bound m_in", self.m_in)
         self.m_out = _margin("energy_bound m_out", self.m_out)
         self.weight = float(self.weight)
         self.degraded_out_level = float(self.degraded_out_level)
-        if self.weight < 0:
-            raise ValueError(f"energy_bound weight must be >= 0, got {self.weight}")
+        self.flat_weight = float(self.flat_weight)
+        if not isinstance(self.graded, bool):
+            raise ValueError(f"energy_bound graded must be true or false, got {self.graded!r}")
+        if self.weight < 0 or self.flat_weight < 0:
+            raise ValueError(f"energy_bound weight and flat_weight must be >= 0, got {self.weight}, {self.flat_weight}")
+        if self.graded and self.degraded_out_level <= 0:
+            raise ValueError("energy_bound graded needs degraded_out_level > 0 (the level that counts as an outlier)")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> EnergyBound:
@@ -193,17 +209,29 @@ def outlier_loss(
     foreign: Mapping[str, torch.Tensor],
     levels: Mapping[str, torch.Tensor],
     bound: EnergyBound,
+    logits: Mapping[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Sum over branches of `energy_bound_loss`, times the weight. `levels[m]` is each input's
-    degradation level (0 = clean), `foreign[m]` whether it was replaced by a foreign input."""
+    """Sum over branches of `energy_bound_loss` (plus the graded floors), times the weight, plus
+    `flat_weight` times the uniform-target term on foreign inputs (needs `logits`). `levels[m]` is each
+    input's degradation level (0 = clean), `foreign[m]` whether it was replaced by a foreign input."""
     total = None
     for name, e in energies.items():
-        out_mask = foreign[name].bool()
+        is_foreign = foreign[name].bool()
+        out_mask = is_foreign
         degraded = levels[name] > 0
         if bound.degraded_out_level > 0:
             out_mask = out_mask | (levels[name] >= bound.degraded_out_level)
-        in_mask = ~foreign[name].bool() & ~degraded
-        term = energy_bound_loss(e, in_mask, out_mask, bound.margin("m_in", name), bound.margin("m_out", name))
+        in_mask = ~is_foreign & ~degraded
+        m_in, m_out = bound.margin("m_in", name), bound.margin("m_out", name)
+        term = bound.weight * energy_bound_loss(e, in_mask, out_mask, m_in, m_out)
+        if bound.graded:
+            mid = degraded & ~out_mask
+            if bool(mid.any()):
+                floor = m_in + (m_out - m_in) * levels[name][mid] / bound.degraded_out_level
+                term = term + bound.weight * torch.relu(floor - e[mid]).square().mean()
+        if bound.flat_weight > 0 and logits is not None and bool(is_foreign.any()):
+            z = logits[name][is_foreign]
+            term = term + bound.flat_weight * (torch.logsumexp(z, dim=1) - z.mean(dim=1)).mean()
         total = term if total is None else total + term
     assert total is not None
-    return bound.weight * total
+    return total

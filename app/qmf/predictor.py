@@ -58,6 +58,17 @@ def load_pair(modalities: Mapping[str, Modality], files: Mapping[str, str | Path
     return raw
 
 
+def _argmax(values: list[float]) -> int:
+    """Index of the first largest value, as numpy's argmax (NaN counts as the largest, as there)."""
+    best = 0
+    for i, v in enumerate(values):
+        if v != v:  # NaN
+            return i
+        if v > values[best]:
+            best = i
+    return best
+
+
 class TorchModel:
     """The fallback backend: the bundle's torch model, giving the same numbers as `OnnxModel.run`."""
 
@@ -215,42 +226,64 @@ class Predictor:
         """
         if not arrays:
             return []
+        return self.predict_batch({name: np.stack([np.asarray(a[name]) for a in arrays]) for name in self.modalities},
+                                  files)
+
+    def predict_batch(
+        self,
+        batch: Mapping[str, np.ndarray],
+        files: Sequence[Mapping[str, str | Path | None]] | None = None,
+    ) -> list[Prediction]:
+        """Predict pairs whose model inputs are already stacked, one [B, ...] array per modality (what
+        `Modality.to_arrays` makes; the batch runner's decoding processes send these)."""
+        count = len(next(iter(batch.values()))) if batch else 0
+        if not count:
+            return []
         start = time.perf_counter()
-        batch = {name: np.stack([np.asarray(a[name]) for a in arrays]) for name in self.modalities}
         numbers = self.predict_arrays(batch)
-        per_item = (time.perf_counter() - start) / len(arrays)
-        return self._predictions(numbers, len(arrays), files, per_item)
+        return self._predictions(numbers, count, files, (time.perf_counter() - start) / count)
 
     predict_from_tensors = predict_from_arrays  # the name before the ONNX path (torch tensors work too)
 
     def _predictions(self, numbers: dict[str, Any], count: int,
                      files: Sequence[Mapping[str, str | Path | None]] | None, per_item: float) -> list[Prediction]:
         labels = self.labels
+        # Whole arrays to Python numbers at once (`tolist` gives the same floats as float() of each
+        # element, for a fraction of the per-element cost).
+        fused_all = np.asarray(numbers["fused"]).tolist()
+        late_all = np.asarray(numbers["late"]).tolist()
+        per_mod = {}
+        for name in self.modalities:
+            per_mod[name] = (np.asarray(numbers["per_modality"][name]).tolist(),
+                             np.asarray(numbers["energy"][name]).reshape(-1).tolist(),
+                             np.asarray(numbers["quality"][name]).reshape(-1).tolist(),
+                             np.asarray(numbers["share"][name]).reshape(-1).tolist(),
+                             modality_table(self.calibration, name))
         preds = []
         for i in range(count):
-            fused = numbers["fused"][i]
             mods = {}
             for name, m in self.modalities.items():
-                probs = numbers["per_modality"][name][i]
-                k = int(probs.argmax())
+                probs_all, energy, quality_all, share, table = per_mod[name]
+                probs = probs_all[i]
+                k = _argmax(probs)
                 file = (files[i].get(name) if files is not None else None) or None
-                quality = float(numbers["quality"][name][i])
-                table = modality_table(self.calibration, name)
+                quality = quality_all[i]
                 mods[name] = ModalityResult(
                     name=name,
                     kind=m.kind,
                     file=str(file) if file is not None else None,
                     label=labels[k],
                     index=k,
-                    probability=float(probs[k]),
-                    probabilities=[float(p) for p in probs],
-                    energy=float(numbers["energy"][name][i]),
+                    probability=probs[k],
+                    probabilities=probs,
+                    energy=energy[i],
                     quality=quality,
-                    share=float(numbers["share"][name][i]),
+                    share=share[i],
                     quality_percentile=percentile(table, quality),
                     unfamiliar=is_unfamiliar(table, quality),
                 )
-            k = int(fused.argmax())
+            fused = fused_all[i]
+            k = _argmax(fused)
             preds.append(
                 Prediction(
                     model_name=self.name,
@@ -258,10 +291,10 @@ class Predictor:
                     labels=labels,
                     label=labels[k],
                     index=k,
-                    probability=float(fused[k]),
-                    probabilities=[float(p) for p in fused],
+                    probability=fused[k],
+                    probabilities=fused,
                     modalities=mods,
-                    late_fusion_probabilities=[float(p) for p in numbers["late"][i]],
+                    late_fusion_probabilities=late_all[i],
                     seconds=per_item,
                     calibration=self.calibration,
                 )

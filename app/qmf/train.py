@@ -195,9 +195,9 @@ def train(
             loss, per_sample = qmf_loss(out_.logits, out_.fused, out_.quality, y, records,
                                         settings.rank_weight, fused_for_loss, settings.ranking_margin,
                                         branch_mask={n: ~v for n, v in foreign.items()} if any_foreign else None)
-            if settings.energy_bound.weight > 0:  # Liu et al.'s energy bound per branch (outlier exposure)
+            if settings.energy_bound.weight > 0 or settings.energy_bound.flat_weight > 0:  # outlier exposure
                 loss = loss + outlier_loss(out_.energy, foreign, {k: v.to(device) for k, v in levels.items()},
-                                           settings.energy_bound)
+                                           settings.energy_bound, out_.logits)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

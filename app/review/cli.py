@@ -10,13 +10,14 @@ terminal, plain lines in a log), the summary to stdout.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.util.errors import UsageError, UserError
-from app.util.progress import ProgressReporter
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["add_batch_parser", "add_review_parser", "cmd_batch", "cmd_review_import"]
 
@@ -93,6 +94,8 @@ def sqlite_error_text(path: str | Path, exc: sqlite3.Error) -> str:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """`qmf batch`; SQLite errors about the session file become one-line UserErrors here, at the boundary."""
+    import sqlite3  # here, not at the top: `qmf predict` builds this parser and never needs SQLite
+
     if args.engine == "ray":
         return _cmd_batch_ray(args)
     try:
@@ -106,6 +109,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from app.review.flags import FlagThresholds
     from app.review.runner import BatchRunner
     from app.review.workflow import prepare_session
+    from app.util.progress import ProgressReporter
 
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -173,6 +177,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_batch_ray(args: argparse.Namespace) -> int:
     from app.review.distributed import require_ray, run_on_ray
     from app.review.flags import FlagThresholds
+    from app.util.progress import ProgressReporter
 
     require_ray()
     if not args.out:
@@ -241,6 +246,8 @@ def add_review_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def cmd_review_import(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from app.review.results_dir import import_results
 
     try:

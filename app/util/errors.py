@@ -12,7 +12,6 @@ Pure Python; in app/util, the bottom layer: every layer may import it, it import
 from __future__ import annotations
 
 import os
-import traceback
 
 __all__ = ["BUG_REPORT_WHERE", "DEBUG_ENV", "UsageError", "UserError", "bug_report", "os_error_text"]
 
@@ -45,6 +44,8 @@ def bug_report(exc: BaseException, context: str) -> str:
     One paragraph: what failed and in which line of the app, then where to report it. The full
     traceback follows only with QMF_DEBUG=1, so the report stays readable.
     """
+    import traceback  # only when reporting a bug: keeps `qmf predict`'s start-up short
+
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if f"{os.sep}app{os.sep}" in f.filename] or frames
     where = f" at {_short_path(ours[-1].filename)}:{ours[-1].lineno}" if ours else ""

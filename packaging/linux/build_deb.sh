@@ -4,8 +4,8 @@
 #   OUT_DIR  where the .deb goes (default dist/)
 # Layout: /opt/qmf-studio/ (the folder), /usr/bin/{qmf-studio,qmf} (relative links, so they also work
 # in a `dpkg -x` root), desktop entry, hicolor icons, AppStream metadata, copyright.
-# DEB_COMPRESSION=zstd|xz|gzip|none (default zstd, level DEB_LEVEL=12: ~1 min here; xz -6 is ~20%
-# smaller but took ~15 min on 2 cores). zstd .debs need dpkg >= 1.21.18 (Debian 12, Ubuntu 22.04+).
+# DEB_COMPRESSION=xz|zstd|gzip|none (default xz at DEB_LEVEL=9, the smallest package dpkg-deb makes;
+# zstd -12 is faster to build but ~15 % larger and needs dpkg >= 1.21.18 on the installing side).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -73,13 +73,14 @@ INSTALLED_KB=$(du -sk --exclude=DEBIAN "$R" | cut -f1)
     echo "Description: see how a multimodal model trusts each of its inputs"
     echo " QMF Studio runs a Quality-aware Multimodal Fusion model on an image and a"
     echo " sound and shows the answer with how much it trusted each input. Works"
-    echo " offline: the model, demo samples, Python and PyTorch (CPU) are included"
+    echo " offline: the model, demo samples, Python and onnxruntime are included"
     echo " under /opt/$PKG. Commands: qmf-studio (desktop app), qmf (command line)."
+    echo " Training needs PyTorch and is not included: install QMF Studio from source."
 } > "$R/DEBIAN/control"
 
 mkdir -p "$OUT"
-COMP=${DEB_COMPRESSION:-zstd}
-LEVEL=${DEB_LEVEL:-12}
+COMP=${DEB_COMPRESSION:-xz}
+LEVEL=${DEB_LEVEL:-9}
 ZARGS=(-Z"$COMP")
 [ "$COMP" != none ] && ZARGS+=(-z"$LEVEL")
 echo "build_deb: dpkg-deb ${ZARGS[*]} -> $DEB" >&2

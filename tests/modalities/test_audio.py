@@ -290,3 +290,45 @@ def test_the_displayed_log_mel_is_the_models_computation() -> None:
     model = m.to_array(wave)[0] * params["std"] + params["mean"]
     assert shown.shape == model.shape
     assert np.allclose(shown, model, atol=1e-4)
+
+
+# --- plain WAVs are read without libsndfile: the same samples ------------------------------
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_plain_wav_reads_the_samples_libsndfile_reads(tmp_path: Path, subtype: str, channels: int) -> None:
+    from app.modalities import audio_read
+
+    rng = np.random.default_rng(channels)
+    x = rng.uniform(-1, 1, (4000, channels)).astype(np.float32)
+    x[:3] = [[-1.0] * channels, [1.0] * channels, [0.0] * channels]  # the ends of the 16-bit range
+    path = tmp_path / f"{subtype}-{channels}.wav"
+    sf.write(path, x, 8000, subtype=subtype)
+    direct = audio_read._read_plain_wav(path, 60.0, audio_mod.MAX_DECODED_BYTES)
+    assert direct is not None  # this file takes the direct path
+    by_libsndfile = audio_read._read_soundfile(path, path, 60.0, audio_mod.MAX_DECODED_BYTES)
+    assert direct[1] == by_libsndfile[1] == 8000
+    np.testing.assert_array_equal(direct[0], by_libsndfile[0])
+    np.testing.assert_array_equal(AudioModality().load(path), np.clip(by_libsndfile[0], -1, 1))
+
+
+@pytest.mark.parametrize("subtype", ["PCM_24", "PCM_U8", "DOUBLE"])
+def test_other_wavs_are_read_by_libsndfile(tmp_path: Path, subtype: str) -> None:
+    from app.modalities import audio_read
+
+    path = tmp_path / f"{subtype}.wav"
+    sf.write(path, _sine(440, 8000, 0.5), 8000, subtype=subtype)
+    assert audio_read._read_plain_wav(path, 60.0, audio_mod.MAX_DECODED_BYTES) is None
+    np.testing.assert_allclose(AudioModality().load(path), _sine(440, 8000, 0.5), atol=1e-2)
+
+
+def test_plain_wav_limits_are_checked_from_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "long.wav"
+    sf.write(path, _sine(440, 8000, 2.0), 8000)  # PCM_16: the direct path
+    with pytest.raises(InputError, match=r"too long: 2\.0 s, the limit is 1\.5 s"):
+        AudioModality({"max_seconds": 1.5}).load(path)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(path.read_bytes()[:-1000])  # the data chunk promises more than the file holds
+    with pytest.raises(InputError, match="truncated"):
+        AudioModality().load(cut)

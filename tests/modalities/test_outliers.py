@@ -85,3 +85,28 @@ def test_zoo_refuses_unknown_kinds_and_eval_only_kinds_for_training():
     with pytest.raises(ValueError, match="held out"):
         zoo.check_kinds(audio, ["hum"], training=True)
     zoo.check_kinds(audio, ["hum"], training=False)  # evaluation may use it
+
+
+def test_shuffled_speech_keeps_the_voice_but_not_the_order():
+    src = _speech_like(8000)
+    out = foreign.generate("audio", "shuffled_speech", np.random.default_rng(1), AUDIO, source=src)
+    assert out.size == src.size
+    assert np.allclose(np.sort(out), np.sort(src))  # the same samples ...
+    assert not np.allclose(out, src)  # ... in another order
+    with pytest.raises(ValueError, match="source"):
+        foreign.generate("audio", "shuffled_speech", np.random.default_rng(0), AUDIO)
+
+
+def test_codec_like_holes_keep_a_tone_at_low_levels_and_thin_noise_at_high_ones():
+    audio = get_modality("audio", AUDIO)
+    tone = (0.3 * np.sin(2 * np.pi * 300 * np.arange(8000) / 8000)).astype(np.float32)
+    kept = zoo.degrade(audio, tone, "spectral_holes", 1.0, np.random.default_rng(0))
+    assert np.abs(kept - tone)[300:-300].max() < 0.02  # one strong bin a frame: reconstructed
+    noise = np.random.default_rng(2).normal(0, 0.1, 8000).astype(np.float32)
+    thin = zoo.degrade(audio, noise, "spectral_holes", 10.0, np.random.default_rng(0))
+
+    def top_share(x):  # share of a middle frame's energy in its 32 strongest of 129 bins
+        power = np.sort(np.abs(np.fft.rfft(x[4000:4256] * np.hanning(256))) ** 2)[::-1]
+        return power[:32].sum() / power.sum()
+
+    assert top_share(noise) < 0.6 < 0.9 < top_share(thin)  # white noise is spread; what is left is a few bins

@@ -71,7 +71,7 @@ def test_spec_parses_and_refers_to_existing_files():
 def test_excludes_spare_what_the_app_imports():
     qp = _qmf_packaging()
     used = {"PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets",
-            "PySide6.QtSvg", "PySide6.QtTest", "onnxruntime", "numpy", "soundfile", "soxr", "PIL", "pyqtgraph", "tqdm"}
+            "PySide6.QtSvg", "onnxruntime", "numpy", "soundfile", "soxr", "PIL", "pyqtgraph", "tqdm"}
     assert not used & set(qp.EXCLUDED_MODULES)
     # the default build leaves torch out (the app predicts with onnxruntime); QMF_PACKAGING_TORCH=1 keeps it
     assert ("torch" in qp.EXCLUDED_MODULES) != qp.WITH_TORCH

@@ -132,3 +132,32 @@ def test_held_out_names_cannot_also_be_trained_on():
         check(augment=[{"modality": "audio", "kinds": ["hum"]}])
     with pytest.raises(ValueError, match=r"training.energy_bound.*unknown entries \['wieght'\]"):
         check(energy_bound={"wieght": 1})
+
+
+def test_graded_floor_asks_less_confidence_of_more_damaged_inputs_by_hand():
+    # m_in -11, m_out -3, L = 8: floor(l) = -11 + 8 * l / 8 = -11 + l
+    energies = {"image": torch.tensor([-12.0, -12.0, -12.0, -1.0])}
+    foreign = {"image": torch.tensor([False, False, False, False])}
+    levels = {"image": torch.tensor([0.0, 2.0, 6.0, 9.0])}
+    bound = EnergyBound.from_dict({"weight": 1.0, "m_in": -11.0, "m_out": -3.0, "degraded_out_level": 8.0})
+    assert outlier_loss(energies, foreign, levels, bound).item() == pytest.approx(0.0)  # clean fine, level 9 above m_out
+    bound.graded = True
+    # level 2: floor -9, E -12 -> 9; level 6: floor -5 -> 49; mean over the two mid-level inputs
+    assert outlier_loss(energies, foreign, levels, bound).item() == pytest.approx((9.0 + 49.0) / 2)
+    with pytest.raises(ValueError, match="degraded_out_level"):
+        EnergyBound.from_dict({"weight": 0.1, "graded": True})
+
+
+def test_flat_term_pulls_a_foreign_branch_towards_no_class():
+    z = torch.tensor([[4.0, 0.0, 0.0], [1.0, 1.0, 1.0]], requires_grad=True)
+    energies = {"audio": -torch.logsumexp(z, dim=1)}
+    foreign = {"audio": torch.tensor([True, False])}
+    levels = {"audio": torch.tensor([0.0, 0.0])}
+    bound = EnergyBound.from_dict({"weight": 0.0, "flat_weight": 1.0})
+    loss = outlier_loss(energies, foreign, levels, bound, {"audio": z})
+    # cross-entropy to uniform of the foreign row only: logsumexp(z) - mean(z)
+    expected = float(torch.logsumexp(z[0].detach(), 0) - z[0].detach().mean())
+    assert loss.item() == pytest.approx(expected)
+    loss.backward()
+    assert z.grad[0, 0] > 0 > z.grad[0, 1]  # descending lowers the winning class, raises the others
+    assert torch.all(z.grad[1] == 0)  # the clean row is untouched

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.qmf.predictor import Predictor
@@ -60,3 +61,40 @@ def test_worker_decoding_imports_no_torch() -> None:
                          env={"PYTHONPATH": str(root), "PATH": ""}, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_batch_decoding_gives_the_numbers_of_pair_by_pair_decoding(tiny_model: Path, tmp_path: Path) -> None:
+    folder = make_review_folder(tmp_path / "pairs", per_class=3)
+    broken = folder / "mid" / "mid_001.wav"
+    broken.write_bytes(b"RIFF not really a wave file")
+    predictor = Predictor.load(tiny_model)
+    files = [{"image": png, "audio": png.with_suffix(".wav")} for png in sorted(folder.glob("*/*.png"))]
+    arrays, outcome = runner_mod.decode_batch(predictor.modalities, files)
+    errors = [err for err, _ in outcome]
+    assert sum(e is not None for e in errors) == 1 and "mid_001.wav" in errors[files.index(
+        next(f for f in files if f["audio"] == broken))]
+    good = [runner_mod.decode_pair(predictor, f) for f, e in zip(files, errors, strict=True) if e is None]
+    for name in predictor.modalities:
+        assert arrays[name].shape[0] == len(good) == 8
+        np.testing.assert_allclose(arrays[name], np.stack([g[name] for g in good]), rtol=0, atol=1e-6)
+
+
+def test_results_are_written_the_first_batch_at_once_then_together(tiny_model: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = make_review_folder(tmp_path / "pairs", per_class=4)
+    monkeypatch.setattr(runner_mod, "COMMIT_SECONDS", 1e9)  # as if every batch came within the interval
+    writes: list[int] = []
+    real = ReviewSession.write_results
+
+    def counting(self, records, thresholds=None):
+        writes.append(len(records))
+        real(self, records, thresholds)
+
+    monkeypatch.setattr(ReviewSession, "write_results", counting)
+    predictor = Predictor.load(tiny_model)
+    prepared = prepare_session(tmp_path / "s.qmfreview", predictor, folder, tiny_model)
+    with prepared.session as s:
+        stats = BatchRunner(predictor, s, batch_size=3, workers=1, processes=0).run()
+    assert stats.processed == 12 and writes == [3, 9]  # the first rows show at once; one transaction after
+    with ReviewSession.open(tmp_path / "s.qmfreview") as s:
+        assert s.result_count() == 12
