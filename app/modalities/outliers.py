@@ -170,23 +170,30 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
-def img_letters(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """One to three characters that are not digits (nor digit look-alikes), light on black."""
+def _glyphs(rng: np.random.Generator, size: tuple[int, int], alphabet: str, max_chars: int, font_for: Callable,
+            min_stroke: int, max_angle: float) -> np.ndarray:
+    """1..max_chars characters of `alphabet`, centred, light on black, drawn 4x larger and reduced; pen width
+    min_stroke..5, half of them turned by up to +-max_angle degrees."""
     h, w = size
     big = 4 * max(h, w)
     img = Image.new("L", (big, big), 0)
     draw = ImageDraw.Draw(img)
-    n = int(rng.integers(1, 4))
-    text = "".join(_LETTERS[int(rng.integers(len(_LETTERS)))] for _ in range(n))
-    font = _font(int(big * rng.uniform(0.45, 0.8) / max(1, n) ** 0.5))
+    n = int(rng.integers(1, max_chars + 1))
+    text = "".join(alphabet[int(rng.integers(len(alphabet)))] for _ in range(n))
+    font = font_for(int(big * rng.uniform(0.45, 0.8) / max(1, n) ** 0.5), rng)
     box = draw.textbbox((0, 0), text, font=font)
     tw, th = box[2] - box[0], box[3] - box[1]
     pos = ((big - tw) / 2 - box[0], (big - th) / 2 - box[1])
-    draw.text(pos, text, fill=255, font=font, stroke_width=int(rng.integers(2, 6)), stroke_fill=255)
+    draw.text(pos, text, fill=255, font=font, stroke_width=int(rng.integers(min_stroke, 6)), stroke_fill=255)
     if rng.random() < 0.5:
-        img = img.rotate(float(rng.uniform(-20, 20)), resample=Image.Resampling.BILINEAR)
+        img = img.rotate(float(rng.uniform(-max_angle, max_angle)), resample=Image.Resampling.BILINEAR)
     small = img.resize((w, h), Image.Resampling.LANCZOS)
     return _as_loaded(np.asarray(small, dtype=np.float64))
+
+
+def img_letters(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """One to three characters that are not digits (nor digit look-alikes), light on black."""
+    return _glyphs(rng, size, _LETTERS, 3, lambda px, _rng: _font(px), min_stroke=2, max_angle=20.0)
 
 
 # Symbols that are neither digits nor Latin letters nor the letters family's signs: arrows, maths, shapes,
@@ -211,21 +218,7 @@ def _symbol_font(size: int, rng: np.random.Generator) -> Any:
 
 def img_symbols(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """One or two non-alphanumeric symbols (arrows, maths, shapes, CJK), light on black, any pen width."""
-    h, w = size
-    big = 4 * max(h, w)
-    img = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(img)
-    n = int(rng.integers(1, 3))
-    text = "".join(_SYMBOLS[int(rng.integers(len(_SYMBOLS)))] for _ in range(n))
-    font = _symbol_font(int(big * rng.uniform(0.45, 0.8) / max(1, n) ** 0.5), rng)
-    box = draw.textbbox((0, 0), text, font=font)
-    tw, th = box[2] - box[0], box[3] - box[1]
-    pos = ((big - tw) / 2 - box[0], (big - th) / 2 - box[1])
-    draw.text(pos, text, fill=255, font=font, stroke_width=int(rng.integers(0, 6)), stroke_fill=255)
-    if rng.random() < 0.5:
-        img = img.rotate(float(rng.uniform(-25, 25)), resample=Image.Resampling.BILINEAR)
-    small = img.resize((w, h), Image.Resampling.LANCZOS)
-    return _as_loaded(np.asarray(small, dtype=np.float64))
+    return _glyphs(rng, size, _SYMBOLS, 2, _symbol_font, min_stroke=0, max_angle=25.0)
 
 
 IMAGE_FAMILIES: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.ndarray]] = {
