@@ -64,3 +64,41 @@ def test_the_exported_numbers_are_the_predictors(tiny_model: Path, review_folder
                 assert pair["modalities"][m][key] == want["modalities"][m][key]
             for key in ("probability", "quality", "share", "energy"):
                 assert pair["modalities"][m][key] == pytest.approx(want["modalities"][m][key], abs=1e-5)
+
+
+def test_a_large_command_line_run_writes_without_sort_indexes_and_builds_them_at_the_end(
+        tiny_model, review_folder, tmp_path, monkeypatch):
+    import sqlite3
+
+    from app.review import cli as review_cli
+    from app.review.session import ReviewSession
+
+    def listing_indexes(path):
+        with sqlite3.connect(path) as conn:
+            return sorted(r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'listing' AND sql IS NOT NULL"))
+
+    small = tmp_path / "small.qmfreview"
+    assert run_batch(tiny_model, review_folder, small) == 0  # under BULK_PAIRS: indexes kept row by row
+    seen = []
+    real = ReviewSession.bulk_writes
+
+    def spy(self):
+        seen.append(self.pending_count())
+        return real(self)
+
+    monkeypatch.setattr(ReviewSession, "bulk_writes", spy)
+    assert run_batch(tiny_model, review_folder, tmp_path / "kept.qmfreview") == 0
+    assert seen == []
+    monkeypatch.setattr(review_cli, "BULK_PAIRS", 1)
+    big = tmp_path / "big.qmfreview"
+    assert run_batch(tiny_model, review_folder, big) == 0
+    assert len(seen) == 1 and seen[0] > 0  # the bulk path ran, over every pending pair
+    assert listing_indexes(big) == listing_indexes(small) != []  # the same indexes are there afterwards
+    with ReviewSession.open(small) as a, ReviewSession.open(big) as b:
+        assert a.result_count() == b.result_count() == a.pair_count()
+        for key in ("id", "prediction", "probability", "flags"):
+            for desc in (False, True):
+                rows_a = [(r.idx, r.prediction) for r in a.rows(order_by=key, descending=desc)]
+                rows_b = [(r.idx, r.prediction) for r in b.rows(order_by=key, descending=desc)]
+                assert rows_a == rows_b, key
