@@ -30,6 +30,7 @@ from app.gui.actions import Action
 from app.gui.collector import freeze_long_lived_objects
 from app.gui.predict import files as dialogs
 from app.gui.predict.demo import demo_actions
+from app.gui.predict.dialogs import PageDialogsMixin
 from app.gui.predict.inputs import InputColumn
 from app.gui.predict.messages import (
     PartlyDecoded,
@@ -53,7 +54,7 @@ FREEZE_DELAY_MS = 1000
 STATUS_MS = 15000
 
 
-class PredictPage(QWidget):
+class PredictPage(PageDialogsMixin, QWidget):
     """The Predict tab. `open_model(None)` opens the bundled model.
 
     `defer_views=True`: the charts, previews and input panels (pyqtgraph) are built later, by
@@ -255,27 +256,6 @@ class PredictPage(QWidget):
         self.set_files({name: files.get(name) for name in self.panels} | {
             k: v for k, v in files.items() if k not in self.panels})
 
-    def open_input_dialog(self, name: str) -> None:
-        panel = self.panels.get(name)
-        if panel is not None and (path := dialogs.open_file(self, self.settings, f"Open {name}", panel.file_filter())):
-            self.set_files({name: path})
-
-    def open_files_dialog(self) -> None:
-        if paths := dialogs.open_files(self, self.settings, "Open input files", self.input_file_filter()):
-            self.open_files(paths)
-
-    def input_file_filter(self) -> str:
-        """All the model's input types first, then one entry per input, then any file."""
-        types = [p.type_filter() for p in self.panels.values() if p.type_filter()]
-        patterns = " ".join(dict.fromkeys(t[t.index("(") + 1:-1] for t in types).keys())
-        first = [f"Model inputs ({patterns})"] if patterns else []
-        return ";;".join([*first, *dict.fromkeys(types), "All files (*)"])
-
-    def open_model_dialog(self) -> None:
-        if path := dialogs.open_file(self, self.settings, "Open model",
-                                     "QMF Studio models (*.safetensors);;All files (*)"):
-            self.open_model(path)
-
     def open_input_actions(self) -> list[Action | None]:
         """File ▸ Open input: one entry per input, Ctrl+1… in the model's order."""
         return [Action(f"Open {p.name} ({p.kind or '?'})…", lambda n=p.name: self.open_input_dialog(n),
@@ -422,34 +402,7 @@ class PredictPage(QWidget):
         if self.views_built:
             self.sweep_box.setVisible(checked)
 
-    # --- export and the model card ---------------------------------------------------------------------
-    def result_json(self) -> dict[str, Any] | None:
-        """The shown result as `qmf predict --json` prints it (plus the corruptions and seed)."""
-        if self.last_result is None:
-            return None
-        return {**self.last_result.prediction, "corruptions": self.last_result.corruptions,
-                "seed": self.last_result.seed}
-
-    def export_json(self, path: str | Path) -> None:
-        data = self.result_json()
-        if data is None:
-            raise ValueError("there is no result to export yet")
-        dialogs.write_json(path, data)
-
-    def export_charts_png(self, path: str | Path) -> bool:
-        return self.right_splitter.grab().save(str(path))
-
-    def export_json_dialog(self) -> None:
-        if self.last_result is None:
-            QMessageBox.information(self, "Export", "There is no result to export yet.")
-        elif path := dialogs.save_file(self, self.settings, "Export result", "prediction.json", "JSON (*.json)"):
-            self.export_json(path)
-            self._say(f"Saved {path}", 8000)
-
-    def export_charts_dialog(self) -> None:
-        if path := dialogs.save_file(self, self.settings, "Export charts", "qmf-charts.png", "PNG images (*.png)"):
-            self._say(f"Saved {path}" if self.export_charts_png(path) else f"Could not write {path}", 8000)
-
+    # --- the model card (file dialogs and export: PageDialogsMixin) ----------------------------------
     def show_model_card(self) -> None:
         if self.manifest is None:
             QMessageBox.information(self, "Model card", "No model is open.")

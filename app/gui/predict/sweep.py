@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.gui.charts import SweepPlot
 from app.gui.predict.messages import SweepDone, SweepFailed
+from app.gui.sweep_chart import SweepPlot
 
 
 class SweepBox(QGroupBox):

@@ -37,13 +37,13 @@ from app.gui.review.judging import JudgingMixin
 from app.gui.review.page_state import ReviewPageState
 from app.gui.review.pair_detail import PairDetail
 from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
+from app.gui.review.reflagging import ReflagMixin
 from app.gui.review.results_folder import ResultsFolderOpener
 from app.gui.review.run import ReviewRun
 from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
 from app.gui.review.table_model import ReviewTableModel, VerdictDelegate, pairs_table
 from app.gui.review.worker import ReviewWorker
-from app.review.flags import FlagThresholds
 from app.review.models import session_model_path
 from app.review.session import ANY_FLAG, ReviewRow, ReviewSession, RowFilter
 from app.review.sources import SESSION_SUFFIX
@@ -53,7 +53,7 @@ __all__ = ["ReviewView", "default_session_path"]
 REFRESH_MS = 300
 
 
-class ReviewView(JudgingMixin, ExportMixin, QWidget):
+class ReviewView(JudgingMixin, ExportMixin, ReflagMixin, QWidget):
     """Embeddable (a tab of the main window) and usable standalone (tests construct it directly)."""
 
     session_opened = Signal(str)
@@ -372,54 +372,12 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         self.filter_bar.set_values(**values)
         self._apply_filter()
 
-    def _apply_thresholds(self) -> None:
-        if self.session is None:
-            return
-        th = self.threshold_bar.thresholds()
-        if th == self.session.thresholds:
-            return
-        if self.session.result_count() >= background.REFLAG_IN_BACKGROUND_FROM:  # touches every result: in a thread
-            if self.running:  # its one long transaction would hold up the run's writes: after the run
-                self.run.thresholds_changed_during_run = True
-                self.statusMessage.emit("The new thresholds apply when the run ends.", 5000)
-            elif not self.reflagger.running:
-                self.reflagger.start(self.session.path, lambda path, progress: _set_thresholds(path, th, progress))
-            return  # (a change made meanwhile is applied when this one is done: _reflagged)
-        self.session.set_thresholds(th)
-        self._thresholds_applied()
-
-    def _reflag_progress(self, done: int, total: int) -> None:
-        self.statusMessage.emit(f"Recomputing flags: {done:,} of {total:,} pairs", 0)
-
-    def _reflagged(self, path: str, error: str) -> None:
-        if self.session is None or str(self.session.path) != path:
-            return
-        self.session.reload()
-        self.statusMessage.emit(f"Flags not recomputed: {error}" if error else "Flags recomputed.", 5000)
-        self._thresholds_applied()
-        if not error:
-            self._apply_thresholds()  # thresholds changed again while it ran
-
     def _upgraded(self, path: str, error: str) -> None:
         self.show_session_progress()
         if error:
             QMessageBox.warning(self, "Cannot open", error)
         else:
             self._guard(lambda: self.open_session(path))
-
-    def _thresholds_applied(self) -> None:
-        if self.running:
-            self.run.thresholds_changed_during_run = True
-        self._fill_filter_choices()
-        self.table_model.refresh()
-        if self.tabs.currentIndex() == 1:
-            self.refresh_summary()
-        if self._current_id:
-            self._show_pair(self.session.row(self._current_id))
-
-    def set_thresholds(self, thresholds: FlagThresholds) -> None:
-        self.threshold_bar.show_thresholds(thresholds)
-        self._apply_thresholds()
 
     def refresh_summary(self) -> None:
         self.summary_panel.update_from(self.session)
@@ -490,8 +448,3 @@ class ReviewView(JudgingMixin, ExportMixin, QWidget):
         except (OSError, ValueError) as exc:
             QMessageBox.warning(self, "Cannot open", str(exc))
 
-
-def _set_thresholds(path: Path, thresholds: FlagThresholds, progress: Callable[[int, int], None]) -> None:
-    """Re-flag the session file at ``path`` (a FileJob's work: its own connection, in its thread)."""
-    with ReviewSession.open(path) as s:
-        s.set_thresholds(thresholds, progress=progress)
