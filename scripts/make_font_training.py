@@ -13,7 +13,6 @@ training. Nothing here is committed (work/ is git-ignored).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from make_samples import FONT_DIRS, draw_digit  # noqa: E402
+from training_rows import files_by_label, read_rows, write_rows  # noqa: E402
 
 # families of the measurement fonts (make_samples.FONT_NAMES): none of their faces is drawn for training
 HELD_OUT_PREFIXES = ("DejaVu", "Free", "LiberationSans-", "DroidSans", "StandardSymbols", "D050000L")
@@ -55,22 +55,14 @@ def main() -> int:
                     draw_digit(digit, str(font), np.random.default_rng([args.seed, digit, k, len(made)])).save(path)
                 made.append((path, digit))
     print(f"{len(made)} drawings from {len(fonts)} fonts in {args.out}: {', '.join(f.stem for f in fonts)}")
-    with open(args.avmnist / "train_tts.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    by_digit: dict[str, list[str]] = {}
-    for r in rows:
-        by_digit.setdefault(r["label"], []).append(r["audio"])
+    rows = read_rows(args.avmnist / "train_tts.csv")
+    by_digit = files_by_label(rows, "audio")
     extra = []
     for i, (path, digit) in enumerate(made):
         audios = by_digit[str(digit)]
         extra.append({"id": f"font{i:05d}", "image": str(Path("..") / ".." / path.relative_to(ROOT)),
                       "audio": audios[int(rng.integers(len(audios)))], "label": str(digit)})
-    out = args.avmnist / "train_tts_fonts.csv"
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["id", "image", "audio", "label"])
-        w.writeheader()
-        w.writerows(rows + extra)
-    print(f"wrote {out}: {len(rows)} + {len(extra)} rows")
+    write_rows(args.avmnist / "train_tts_fonts.csv", rows, extra)
     return 0
 
 

@@ -12,7 +12,6 @@ Nothing here is committed (work/ is git-ignored).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from training_rows import files_by_label, read_rows, write_rows  # noqa: E402
 from tts import HELDOUT_ACCENTS, HELDOUT_VARIANTS, TRAIN_ACCENTS, TRAIN_VARIANTS, WORDS, synthesise  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,12 +55,8 @@ def main() -> int:
                     sf.write(path, synthesise(word, f"{accent}+{variant}", 150, 50, trim=False), 8000, subtype="PCM_16")
     print(f"{len(made)} training recordings in {train_dir}; held-out voices in {held_dir}")
     # extra manifest rows
-    src = args.avmnist / "train.csv"
-    with open(src, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    by_digit: dict[str, list[str]] = {}
-    for r in rows:
-        by_digit.setdefault(r["label"], []).append(r["image"])
+    rows = read_rows(args.avmnist / "train.csv")
+    by_digit = files_by_label(rows, "image")
     extra = []
     for i, (path, digit) in enumerate(made):
         images = by_digit[str(digit)]
@@ -68,12 +64,7 @@ def main() -> int:
             img = images[int(rng.integers(len(images)))]
             extra.append({"id": f"tts{i:05d}_{j}", "image": img,
                           "audio": str(Path("..") / ".." / path.relative_to(ROOT)), "label": str(digit)})
-    out = args.avmnist / "train_tts.csv"
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["id", "image", "audio", "label"])
-        w.writeheader()
-        w.writerows(rows + extra)
-    print(f"wrote {out}: {len(rows)} + {len(extra)} rows")
+    write_rows(args.avmnist / "train_tts.csv", rows, extra)
     return 0
 
 

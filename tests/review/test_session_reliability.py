@@ -41,6 +41,17 @@ def _open_fds_to(path: Path) -> int:
     return count
 
 
+def _damaged(tmp_path, sql: str):
+    """A new session file with `sql` run on it behind the session's back (a damaged page, a bad cell)."""
+    path = tmp_path / "s.qmfreview"
+    _create(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+    return path
+
+
 def test_creation_interrupted_before_the_schema_leaves_no_session_behind(tmp_path, monkeypatch):
     path = tmp_path / "s.qmfreview"
 
@@ -180,24 +191,14 @@ def test_full_disk_during_a_batch_is_one_line_and_keeps_what_was_written(tiny_mo
 
 def test_meta_entry_that_is_not_json_is_a_damaged_session(tmp_path):
     # found by the fuzz campaign: meta() parses every entry, so every entry is checked when opened
-    path = tmp_path / "s.qmfreview"
-    _create(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO meta(key, value) VALUES('extra', 'not json')")
-    conn.commit()
-    conn.close()
+    path = _damaged(tmp_path, "INSERT INTO meta(key, value) VALUES('extra', 'not json')")
     with pytest.raises(SessionError, match="damaged session .*'extra' entry is not readable"):
         ReviewSession.open(path)
 
 
 def test_text_that_is_not_utf8_is_shown_replaced_not_raised(tmp_path):
     # found by the fuzz campaign: a damaged page can hold TEXT bytes that are not UTF-8
-    path = tmp_path / "s.qmfreview"
-    _create(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE pairs SET label = CAST(x'61ff62' AS TEXT) WHERE id = 'p1'")
-    conn.commit()
-    conn.close()
+    path = _damaged(tmp_path, "UPDATE pairs SET label = CAST(x'61ff62' AS TEXT) WHERE id = 'p1'")
     with ReviewSession.open(path) as s:
         assert s.rows()[0].label == "a\ufffdb"
         export_csv(s, tmp_path / "out.csv")
@@ -205,12 +206,7 @@ def test_text_that_is_not_utf8_is_shown_replaced_not_raised(tmp_path):
 
 def test_row_whose_stored_json_is_damaged_is_a_session_error_naming_the_pair(tmp_path):
     # found by the fuzz campaign: reading rows and stored predictions parses JSON cells
-    path = tmp_path / "s.qmfreview"
-    _create(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE pairs SET files = '{\"image\": \"a\\x01' WHERE id = 'p3'")
-    conn.commit()
-    conn.close()
+    path = _damaged(tmp_path, "UPDATE pairs SET files = '{\"image\": \"a\\x01' WHERE id = 'p3'")
     with ReviewSession.open(path) as s:
         with pytest.raises(SessionError, match=r"s.qmfreview: damaged session \(the files of pair 'p3' cannot be read\)"):
             export_csv(s, tmp_path / "out.csv")
