@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 
 from .audio import loud_rms
 from .base import check_level, check_rng
-from .outliers import _colored_noise
+from .outliers_audio import _colored_noise, au_melody
 
 __all__ = ["IMAGE_ZOO", "AUDIO_ZOO", "EVAL_ONLY", "degrade", "zoo_kinds", "check_kinds"]
 
@@ -211,8 +211,6 @@ def sample_hold(raw: np.ndarray, level: float, rng: np.random.Generator, sample_
 
 def melody_mix(raw: np.ndarray, level: float, rng: np.random.Generator, sample_rate: int = 8000) -> np.ndarray:
     """Music in the background: a generated melody (the `melody` foreign family) at the white-noise SNR."""
-    from .outliers import au_melody
-
     x = np.asarray(raw, dtype=np.float32).reshape(-1)
     music = np.resize(au_melody(rng, sample_rate).astype(np.float64), x.size) if x.size else np.zeros(0)
     return _mix(x, music, level, 0.01)
