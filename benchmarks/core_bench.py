@@ -115,11 +115,24 @@ def model_flops(torch_model, batch) -> tuple[float, float]:
     return 2.0 * macs[0], 2.0 * macs[1]
 
 
-def forward_profile(graph: bytes, batch, folder: Path, runs: int = 100, top: int = 12) -> None:
+def _conv_node_flops(args: dict) -> float | None:
+    """FLOPs of the taps on the input (not on zero padding) of one profiled Conv node with stride 1
+    and symmetric padding (every convolution of the bundled model); None for any other."""
+    shapes = [next(iter(s.values()), []) for s in args.get("input_type_shape") or []]
+    out = next(iter((args.get("output_type_shape") or [{}])[0].values()), [])
+    if len(shapes) < 2 or len(shapes[1]) != 4 or len(out) != 4 or list(out[2:]) != list(shapes[0][2:]):
+        return None
+    c_out, c_in, kh, kw = shapes[1]
+    taps = _taps_inside(out[2], out[2], kh, 1, (kh - 1) // 2, 1) * _taps_inside(out[3], out[3], kw, 1, (kw - 1) // 2, 1)
+    return 2.0 * out[0] * taps * c_in * c_out
+
+
+def forward_profile(graph: bytes, batch, folder: Path, probe: float, runs: int = 100, top: int = 12) -> None:
     """onnxruntime's per-node profile of the batched forward in the product's session options: each
     node's least time over `runs` runs (the least, as everywhere here: the machine is shared), the
-    nodes that take the most, and the share of each operator type. Node names are after the graph
-    optimiser (Conv nodes carry the fused ReLU's output name; "_nchwc" marks the blocked layout)."""
+    nodes that take the most (a convolution's rate counts the taps on its input, next to the probe's),
+    and the share of each operator type. Node names are after the graph optimiser (Conv nodes carry
+    the fused ReLU's output name; "_nchwc" marks the blocked layout)."""
     import json
     from collections import defaultdict
 
@@ -135,20 +148,23 @@ def forward_profile(graph: bytes, batch, folder: Path, runs: int = 100, top: int
     for _ in range(runs):
         session.run(None, feeds)
     least: dict[str, float] = {}
-    kinds: dict[str, tuple[str, str]] = {}
+    kinds: dict[str, tuple[str, str, float | None]] = {}
     for event in json.loads(Path(session.end_profiling()).read_text()):
         name = event.get("name", "")
         if event.get("cat") == "Node" and name.endswith("_kernel_time"):
             node = name[: -len("_kernel_time")]
             least[node] = min(least.get(node, float("inf")), event["dur"])
-            shape = event["args"].get("output_type_shape") or [{}]
-            kinds[node] = (event["args"].get("op_name", "?"), str(next(iter(shape[0].values()), "")))
+            args = event["args"]
+            shape = args.get("output_type_shape") or [{}]
+            op = args.get("op_name", "?")
+            kinds[node] = (op, str(next(iter(shape[0].values()), "")), _conv_node_flops(args) if op == "Conv" else None)
     total = sum(least.values())
     print(f"    per-node profile ({runs} runs, least time of each node, summed {total / 1000:.2f} ms "
-          f"= {len(next(iter(batch.values()))) / total * 1e6:,.0f} pairs/s):")
+          f"= {len(next(iter(batch.values()))) / total * 1e6:,.0f} pairs/s; sgemm probe {probe / 1e9:.1f} GFLOP/s):")
     for node, us in sorted(least.items(), key=lambda x: -x[1])[:top]:
-        op, shape = kinds[node]
-        print(f"    {us:8.0f} us {100 * us / total:5.1f} %  {op:<18} out {shape:<18} {node}")
+        op, shape, flops = kinds[node]
+        rate = f"{flops / us / 1e3:5.1f} GFLOP/s" if flops else " " * 13
+        print(f"    {us:8.0f} us {100 * us / total:5.1f} %  {op:<10} {rate}  out {shape:<18} {node}")
     by_op: dict[str, float] = defaultdict(float)
     for node, us in least.items():
         by_op[kinds[node][0]] += us
@@ -350,7 +366,7 @@ def main() -> None:
           f"on the input (not on zero padding); torch {torch_rate:,.0f} pairs/s "
           f"(onnxruntime {ort_rate / torch_rate:.1f} x torch; {load()})")
     if args.profile:
-        forward_profile(fast.bundle.graph, batch, tmp)
+        forward_profile(fast.bundle.graph, batch, tmp, probe)
     if args.forward_only:
         return
 
