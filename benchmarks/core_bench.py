@@ -20,11 +20,12 @@ average when it was taken: the machine is shared, so ratios are the figures to r
     in an installed app) in a temporary PYTHONPYCACHEPREFIX, warmed by one untimed run of each.
 
     .venv/bin/python benchmarks/core_bench.py [--model M] [--runs 200] [--processes 7] [--no-torch]
-                                               [--batch 64] [--forward-only] [--profile]
+                                               [--batch 64] [--forward-only] [--profile] [--batch-sweep]
 
 --forward-only prints the batched-forward line alone (a few seconds; for comparing graph or session
 changes, run it several times, alternating old and new: on a shared machine single figures vary).
---profile adds onnxruntime's per-node profile of that forward (which nodes take the time).
+--profile adds onnxruntime's per-node profile of that forward (which nodes take the time);
+--batch-sweep the forward's throughput at batch sizes 16 to 128 on the same pairs.
 
 Uses the bundled model (else trains the tiny test model) on generated pairs (28x28 PNG, 1 s 8 kHz
 16-bit WAV). One inference thread everywhere (the product's default). Figures are printed; nothing is
@@ -170,6 +171,27 @@ def forward_profile(graph: bytes, batch, folder: Path, probe: float, runs: int =
         by_op[kinds[node][0]] += us
     print("    by operator: " + ", ".join(f"{op} {100 * us / total:.1f} %" for op, us in
                                         sorted(by_op.items(), key=lambda x: -x[1]) if us >= 0.001 * total))
+
+
+SWEEP = (16, 32, 64, 128)
+
+
+def batch_sweep(predictor, pairs, peer: int, rounds: int = 5) -> None:
+    """Forward throughput per batch size on the same pairs: each timing covers all of them (so every
+    size does the same work per timed run), sizes interleaved over `rounds` rounds, the least time;
+    the ratios are to batch `peer` (the runner's)."""
+    count = len(next(iter(pairs.values())))
+    best: dict[int, float] = {b: float("inf") for b in SWEEP}
+    for r in range(rounds):
+        for size in SWEEP if r % 2 == 0 else SWEEP[::-1]:
+            chunks = [{k: v[at:at + size] for k, v in pairs.items()} for at in range(0, count, size)]
+            best[size] = min(best[size], best_seconds(lambda chunks=chunks: [predictor.predict_arrays(c)
+                                                                             for c in chunks], 3))
+    rates = {b: count / t for b, t in best.items()}
+    ref = rates.get(peer)
+    print(f"    batch sizes ({count} pairs per timed run, {rounds} interleaved rounds; {load()}): " + ", ".join(
+        f"{b}: {r:,.0f} pairs/s" + (f" ({r / ref:.2f} x batch {peer})" if ref and b != peer else "")
+        for b, r in rates.items()))
 
 
 def load() -> str:
@@ -318,6 +340,7 @@ def main() -> None:
     parser.add_argument("--no-torch", action="store_true", help="leave out the torch peers (faster)")
     parser.add_argument("--forward-only", action="store_true", help="print the batched-forward figure alone")
     parser.add_argument("--profile", action="store_true", help="after the batched forward, its per-node profile")
+    parser.add_argument("--batch-sweep", action="store_true", help=f"after the batched forward, batch sizes {SWEEP}")
     args = parser.parse_args()
     if args.one_pair or args.contention:
         files = dict(f.split("=", 1) for f in args.file)
@@ -336,7 +359,8 @@ def main() -> None:
     from tests.synthetic import make_synthetic_pairs, train_tiny_model
 
     tmp = Path(tempfile.mkdtemp(prefix="qmf-bench-"))
-    pairs = make_synthetic_pairs(tmp / "pairs", per_class=max(4, args.batch // 3 + 1))
+    needed_pairs = max(args.batch, max(SWEEP) if args.batch_sweep else 0)
+    pairs = make_synthetic_pairs(tmp / "pairs", per_class=max(4, needed_pairs // 3 + 1))
     model = Path(args.model) if args.model else default_model_path()
     if not model.exists():
         print(f"no model at {model}; training the tiny test model", file=sys.stderr)
@@ -367,6 +391,8 @@ def main() -> None:
           f"(onnxruntime {ort_rate / torch_rate:.1f} x torch; {load()})")
     if args.profile:
         forward_profile(fast.bundle.graph, batch, tmp, probe)
+    if args.batch_sweep:
+        batch_sweep(fast, fast.to_batch([fast.load_inputs(r.files) for r in rows[: max(SWEEP)]]), args.batch)
     if args.forward_only:
         return
 
