@@ -20,6 +20,8 @@ from app.gui.result_view import ResultView
 from app.review.session import ReviewRow
 
 NOTE_QUIET_MS = 300
+TITLE_LINES = 2  # id, label, flags and verdict: two lines as a rule
+DETAIL_LINES = 3  # the per-input line (wrapped once) and the unfamiliar mark or the model line
 STALE_PREVIEWS_MS = 150  # the previous pair's previews stay this long at most, waiting for this pair's
 
 
@@ -63,6 +65,12 @@ class PairDetail(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.title)
         self.result_view = ResultView(show_previews=True)
+        # Room for TITLE_LINES and DETAIL_LINES lines whatever the pair: a title or a result line that
+        # wraps onto one more line for the next pair would otherwise resize the charts and previews
+        # below it, and a click would lay out and repaint the whole pane instead of its numbers.
+        line = self.title.fontMetrics().lineSpacing()
+        self.title.setMinimumHeight(TITLE_LINES * line + 2)
+        self.result_view.detail.setMinimumHeight(DETAIL_LINES * self.result_view.detail.fontMetrics().lineSpacing() + 2)
         # on a short screen the pair's pictures and charts scroll; the verdict buttons and note stay in view
         self.scroll = _FitScroll()
         self.scroll.setWidget(self.result_view)

@@ -1,0 +1,379 @@
+"""Small pictures of a stored pair's inputs for the Review tab's detail pane, painted without pyqtgraph.
+
+The Review tab shows another pair at every click, during a run too. Drawn as pyqtgraph plots (a
+scene, a view box and axes per picture, three of them for an image + audio pair) each new pair cost
+several milliseconds of GUI-thread time to lay out and paint. These widgets turn the arrays into
+one `QImage` each when the pair arrives (numpy does the colouring and the waveform's per-column
+peaks) and paint it, scaled, with a few tick labels drawn by QPainter: the same pixels, values and
+axes, at a fraction of the cost. The Predict tab keeps the interactive plots of `app.gui.previews`.
+
+The audio picture keeps what the plot offered: the wheel zooms the time axis around the pointer,
+dragging pans it, a double-click shows the whole recording again, and `set_play_position` draws
+the playback line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app.gui import style
+from app.gui.previews import GenericPreview, Preview, TextPreview, _mel_ticks
+from app.modalities.audio import AudioModality, log_mel
+
+AXIS_WIDTH = 48  # left margin for the tick labels: the waveform's and the spectrogram's time axes align
+TIME_AXIS_HEIGHT = 30  # tick labels and the axis title
+SPECTROGRAM_RANGE = 14.0  # the colour scale spans this much of log power below the loudest bin
+MIN_VISIBLE_SECONDS = 0.005  # zooming in stops at this much of the recording
+
+
+def _viridis() -> np.ndarray:
+    """The spectrogram's 256-entry colour map, as 0xAARRGGBB words for QImage.Format_ARGB32."""
+    from pyqtgraph import colormap
+
+    rgb = colormap.get("viridis").getLookupTable(nPts=256).astype(np.uint32)
+    return (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)
+
+
+_LUT: np.ndarray | None = None
+
+
+def colour_image(values: np.ndarray, low: float, high: float) -> QImage:
+    """A float [rows, cols] array as an ARGB32 QImage through the viridis map, `low`..`high` spanning
+    it (clipped), the first row at the bottom as in a plot whose y axis points up."""
+    global _LUT
+    if _LUT is None:
+        _LUT = _viridis()
+    scaled = (np.asarray(values, dtype=np.float32) - low) * (255.0 / max(high - low, 1e-12))
+    index = np.clip(scaled, 0, 255).astype(np.uint8)[::-1]
+    words = np.ascontiguousarray(_LUT[index])
+    rows, cols = words.shape
+    image = QImage(words.data, cols, rows, cols * 4, QImage.Format.Format_ARGB32)
+    return image.copy()  # owns its pixels: `words` goes away
+
+
+def gray_or_rgb_image(raw: np.ndarray) -> QImage | None:
+    """An image input (uint8 HxW, HxWx1 or HxWx3, as the model sees it) as a QImage; None when empty."""
+    a = np.asarray(raw)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or a.size == 0 or (a.ndim == 3 and a.shape[2] != 3):
+        return None
+    if a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)  # the same levels (0, 255) the plot used
+    a = np.ascontiguousarray(a)
+    h, w = a.shape[:2]
+    fmt = QImage.Format.Format_Grayscale8 if a.ndim == 2 else QImage.Format.Format_RGB888
+    return QImage(a.data, w, h, a.strides[0], fmt).copy()
+
+
+def waveform_peaks(wave: np.ndarray, start: int, stop: int, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lowest, highest) sample of each of `columns` equal slices of wave[start:stop] (peak
+    downsampling: a click or a burst of noise stays visible however far out the view is)."""
+    part = np.asarray(wave[start:stop], dtype=np.float32)
+    columns = max(1, min(columns, part.size))
+    if part.size == 0:
+        return np.zeros(columns, np.float32), np.zeros(columns, np.float32)
+    edges = np.linspace(0, part.size, columns + 1).astype(np.int64)
+    edges[-1] = part.size
+    starts = edges[:-1]
+    lows = np.minimum.reduceat(part, starts)
+    highs = np.maximum.reduceat(part, starts)
+    return lows, highs
+
+
+def waveform_image(wave: np.ndarray, start: int, stop: int, width: int, height: int, colour: QColor) -> QImage:
+    """wave[start:stop] as a `width` x `height` transparent picture: one vertical line per pixel column
+    from its lowest to its highest sample (y = 1 at the top, -1 at the bottom, with a little room)."""
+    width, height = max(1, width), max(1, height)
+    lows, highs = waveform_peaks(wave, start, stop, width)
+    if lows.size < width:  # fewer samples than columns: each sample as wide as its share
+        spread = np.linspace(0, lows.size, width, endpoint=False).astype(np.int64)
+        lows, highs = lows[spread], highs[spread]
+    mid, half = (height - 1) / 2.0, (height - 1) / 2.1
+    top = np.floor(mid - highs * half)[None, :]
+    bottom = np.ceil(mid - lows * half)[None, :]
+    rows = np.arange(height, dtype=np.float32)[:, None]
+    mask = (rows >= top) & (rows <= np.maximum(bottom, top))
+    words = np.where(mask, np.uint32(colour.rgba()), np.uint32(0)).astype(np.uint32)
+    image = QImage(np.ascontiguousarray(words).data, width, height, width * 4, QImage.Format.Format_ARGB32)
+    return image.copy()
+
+
+class _Picture(Preview):
+    """A preview painted from cached pixmaps; subclasses say what to draw for a size."""
+
+    def __init__(self, params: dict[str, Any] | None = None, parent: QWidget | None = None):
+        super().__init__(params, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # every pixel is painted: Qt clears nothing
+        self._cache: QPixmap | None = None
+        self._cache_key: tuple | None = None
+        self._background = style.plot_background()
+        self._text = style.text_colour()
+
+    def apply_palette(self) -> None:
+        self._background = style.plot_background()
+        self._text = style.text_colour()
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._cache_key = None
+        self.update()
+
+    def _key(self) -> tuple:
+        return (self.width(), self.height(), self.devicePixelRatioF())
+
+    def _render(self, painter: QPainter) -> None:
+        raise NotImplementedError
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        key = self._key()
+        if self._cache is None or key != self._cache_key:
+            ratio = self.devicePixelRatioF()
+            pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
+            pixmap.setDevicePixelRatio(ratio)
+            pixmap.fill(self._background)
+            painter = QPainter(pixmap)
+            self._render(painter)
+            painter.end()
+            self._cache, self._cache_key = pixmap, key
+        painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._cache)
+        self._paint_over(painter)
+        painter.end()
+
+    def _paint_over(self, painter: QPainter) -> None:
+        """What changes without the picture changing (the playback line)."""
+
+
+class ImageThumbnail(_Picture):
+    """The image the model gets, pixel-exact (no smoothing), aspect kept, centred."""
+
+    def __init__(self, params=None, parent=None):
+        super().__init__(params, parent)
+        self.setMinimumHeight(100)
+        self.setMaximumHeight(180)
+        self.shown: np.ndarray | None = None  # the array on screen (None: empty)
+        self._image: QImage | None = None
+
+    def show_raw(self, raw: np.ndarray | None) -> None:
+        self._image = None if raw is None else gray_or_rgb_image(raw)
+        self.shown = None if self._image is None else np.asarray(raw)
+        self._invalidate()
+
+    def _key(self) -> tuple:
+        return (*super()._key(), id(self._image))
+
+    def image_rect(self) -> QRectF:
+        """Where the image is drawn: the largest rectangle of its aspect inside 96 % of the widget."""
+        if self._image is None:
+            return QRectF()
+        w, h = self._image.width(), self._image.height()
+        room_w, room_h = self.width() * 0.96, self.height() * 0.96
+        scale = min(room_w / w, room_h / h)
+        return QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2, w * scale, h * scale)
+
+    def _render(self, painter: QPainter) -> None:
+        if self._image is not None:
+            painter.drawImage(self.image_rect(), self._image)  # no SmoothPixmapTransform: nearest pixels
+
+
+class AudioThumbnail(_Picture):
+    """Waveform over time (top) and the log-mel spectrogram (below), time in s, frequency in Hz, as
+    `app.gui.previews.AudioPreview` draws them."""
+
+    def __init__(self, params=None, parent=None):
+        super().__init__(params, parent)
+        self.setMinimumHeight(130)
+        self.setMaximumHeight(250)
+        self.setMouseTracking(False)
+        self.sample_rate = int(self.params.get("sample_rate", 8000))
+        self.wave: np.ndarray | None = None
+        self.mel: np.ndarray | None = None
+        self.levels: tuple[float, float] = (0.0, 1.0)
+        self.seconds = 1.0
+        self.view = (0.0, 1.0)  # the time range shown, seconds
+        self._spectrogram: QImage | None = None
+        self._play: float | None = None
+        self._drag: tuple[float, tuple[float, float]] | None = None
+        n_mels = int(self.params.get("n_mels", 40))
+        self._freq_ticks = _mel_ticks(n_mels, float(self.params.get("f_min", 20.0)),
+                                      float(self.params.get("f_max", self.sample_rate / 2)))
+        self._n_mels = n_mels
+
+    # --- data ------------------------------------------------------------------------------------------
+    def show_raw(self, raw: np.ndarray | None) -> None:
+        if raw is None:
+            self.wave = self.mel = None
+            self._spectrogram = None
+            self._invalidate()
+            return
+        x = np.asarray(raw, dtype=np.float32).reshape(-1)
+        self.wave = x
+        self.mel = log_mel(x, {**AudioModality.default_params(), **self.params})
+        floor = float(np.log(float(self.params.get("log_floor", 1e-5))))
+        hi = max(float(self.mel.max()), floor + 1.0)
+        self.levels = (max(floor, hi - SPECTROGRAM_RANGE), hi)  # fixed-ish: silence is dark, not rescaled noise
+        self._spectrogram = colour_image(self.mel, *self.levels)
+        self._n_mels = self.mel.shape[0]
+        self.seconds = x.size / self.sample_rate if x.size else 1.0 / self.sample_rate
+        self.view = (0.0, self.seconds)
+        self._invalidate()
+
+    def set_play_position(self, seconds: float | None) -> None:
+        self._play = None if seconds is None else float(seconds)
+        self.update()
+
+    def play_position(self) -> float | None:
+        return self._play
+
+    # --- layout ----------------------------------------------------------------------------------------
+    def areas(self) -> tuple[QRect, QRect]:
+        """(waveform, spectrogram) rectangles inside the widget: 2 : 3 of the height above the time axis."""
+        usable = max(2, self.height() - TIME_AXIS_HEIGHT - 4)
+        wave_h = usable * 2 // 5
+        left, width = AXIS_WIDTH, max(1, self.width() - AXIS_WIDTH - 4)
+        return QRect(left, 2, width, wave_h - 2), QRect(left, wave_h + 2, width, usable - wave_h)
+
+    def _x_of(self, seconds: float, area: QRect) -> float:
+        t0, t1 = self.view
+        return area.left() + (seconds - t0) / max(t1 - t0, 1e-12) * area.width()
+
+    def _seconds_at(self, x: float) -> float:
+        area = self.areas()[0]
+        t0, t1 = self.view
+        return t0 + (x - area.left()) / max(area.width(), 1) * (t1 - t0)
+
+    def _key(self) -> tuple:
+        return (*super()._key(), id(self.wave), self.view)
+
+    # --- painting --------------------------------------------------------------------------------------
+    def _render(self, painter: QPainter) -> None:
+        wave_area, spec_area = self.areas()
+        painter.setPen(QPen(self._text))
+        font = painter.font()
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
+        painter.setFont(font)
+        self._left_axis(painter, wave_area, [(1.0, "1"), (0.0, "0"), (-1.0, "-1")], -1.05, 1.05, "amplitude")
+        self._left_axis(painter, spec_area, list(self._freq_ticks), 0.0, float(self._n_mels), "frequency (Hz)")
+        self._time_axis(painter, spec_area)
+        if self.wave is None or self.wave.size == 0:
+            return
+        t0, t1 = self.view
+        start = max(0, int(np.floor(t0 * self.sample_rate)))
+        stop = min(self.wave.size, int(np.ceil(t1 * self.sample_rate)) + 1)
+        ratio = self.devicePixelRatioF()
+        image = waveform_image(self.wave, start, stop, round(wave_area.width() * ratio),
+                               round(wave_area.height() * ratio), QColor(style.SERIES[1]))
+        x_from, x_to = self._x_of(start / self.sample_rate, wave_area), self._x_of(stop / self.sample_rate, wave_area)
+        painter.save()
+        painter.setClipRect(wave_area)
+        painter.drawImage(QRectF(x_from, wave_area.top(), x_to - x_from, wave_area.height()), image)
+        painter.restore()
+        if self._spectrogram is not None:
+            frames = self._spectrogram.width()
+            # the spectrogram spans [0, seconds] like the waveform; show the part in view
+            f0 = t0 / self.seconds * frames
+            f1 = t1 / self.seconds * frames
+            painter.drawImage(QRectF(spec_area), self._spectrogram, QRectF(f0, 0.0, f1 - f0, self._spectrogram.height()))
+
+    def _left_axis(self, painter: QPainter, area: QRect, ticks: list[tuple[float, str]], lo: float, hi: float,
+                   title: str) -> None:
+        """Tick marks and labels left of `area` (labels kept inside its height, so neighbours never
+        overlap), and the axis title turned on its side along the widget's left edge."""
+        metrics = painter.fontMetrics()
+        painter.drawLine(area.left() - 1, area.top(), area.left() - 1, area.bottom())
+        label_h = metrics.height()
+        for value, text in ticks:
+            y = area.bottom() - (value - lo) / (hi - lo) * area.height()
+            if area.top() - 1 <= y <= area.bottom() + 1:
+                painter.drawLine(QPointF(area.left() - 4, y), QPointF(area.left() - 1, y))
+                top = min(max(y - label_h / 2, area.top()), area.bottom() - label_h)
+                painter.drawText(QRectF(label_h, top, area.left() - 6 - label_h, label_h),
+                                 int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
+        painter.save()
+        painter.translate(0, area.bottom())
+        painter.rotate(-90)
+        painter.drawText(QRectF(0, 0, area.height(), label_h), int(Qt.AlignmentFlag.AlignCenter),
+                         metrics.elidedText(title, Qt.TextElideMode.ElideRight, area.height()))
+        painter.restore()
+
+    def _time_axis(self, painter: QPainter, area: QRect) -> None:
+        t0, t1 = self.view
+        span = max(t1 - t0, 1e-9)
+        step = 10 ** np.floor(np.log10(span / 4))
+        for factor in (1, 2, 5, 10):
+            if span / (step * factor) <= 6:
+                step *= factor
+                break
+        y = area.bottom() + 1
+        painter.drawLine(area.left(), y, area.right(), y)
+        metrics = painter.fontMetrics()
+        first = np.ceil(t0 / step) * step
+        decimals = max(0, int(-np.floor(np.log10(step) + 1e-9)))
+        for tick in np.arange(first, t1 + step * 1e-6, step):
+            x = self._x_of(float(tick), area)
+            painter.drawLine(QPointF(x, y), QPointF(x, y + 3))
+            text = f"{tick:.{decimals}f}"
+            w = metrics.horizontalAdvance(text)
+            painter.drawText(QPointF(min(max(x - w / 2, area.left()), area.right() - w), y + 3 + metrics.ascent()), text)
+        painter.drawText(QRectF(area.left(), y + 3 + metrics.height(), area.width(), metrics.height()),
+                         int(Qt.AlignmentFlag.AlignCenter), "time (s)")
+
+    def _paint_over(self, painter: QPainter) -> None:
+        if self._play is None or self.wave is None:
+            return
+        painter.setPen(QPen(QColor("#D81B60"), 2))
+        wave_area, spec_area = self.areas()
+        x = self._x_of(self._play, wave_area)
+        if wave_area.left() <= x <= wave_area.right():
+            painter.drawLine(QPointF(x, wave_area.top()), QPointF(x, spec_area.bottom()))
+
+    # --- zoom and pan of the time axis ---------------------------------------------------------------------
+    def set_view(self, t0: float, t1: float) -> None:
+        """Show the time range [t0, t1] (seconds), kept inside the recording."""
+        span = min(max(t1 - t0, MIN_VISIBLE_SECONDS), self.seconds)
+        t0 = min(max(t0, 0.0), self.seconds - span)
+        if (t0, t0 + span) != self.view:
+            self.view = (t0, t0 + span)
+            self._invalidate()
+
+    def wheelEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if self.wave is None:
+            return
+        at = self._seconds_at(event.position().x())
+        factor = 0.8 ** (event.angleDelta().y() / 120.0)
+        t0, t1 = self.view
+        self.set_view(at - (at - t0) * factor, at + (t1 - at) * factor)
+        event.accept()
+
+    def mousePressEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if event.button() == Qt.MouseButton.LeftButton and self.wave is not None:
+            self._drag = (event.position().x(), self.view)
+            event.accept()
+
+    def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if self._drag is None:
+            return
+        x0, (t0, t1) = self._drag
+        shift = (event.position().x() - x0) / max(self.areas()[0].width(), 1) * (t1 - t0)
+        self.set_view(t0 - shift, t1 - shift)
+
+    def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self._drag = None
+
+    def mouseDoubleClickEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self.set_view(0.0, self.seconds)
+
+
+THUMBNAILS: dict[str, type[Preview]] = {"image": ImageThumbnail, "audio": AudioThumbnail, "text": TextPreview}
+
+
+def make_thumbnail(kind: str, params: dict[str, Any] | None = None, parent: QWidget | None = None) -> Preview:
+    """The Review detail's picture of one input kind (text and unknown kinds as in `make_preview`)."""
+    return THUMBNAILS.get(kind, GenericPreview)(params, parent)
