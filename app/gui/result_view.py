@@ -34,8 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.charts import QUALITY_TOOLTIP, ProbabilityChart, QualityChart
-from app.gui.previews import Preview
-from app.gui.thumbnails import make_thumbnail
+from app.gui.previews import Preview, make_preview
 
 TABLE_COLUMNS = ["input", "prediction", "probability", "energy", "quality", "share", "percentile", "file"]
 PERCENTILE_TOOLTIP = ("Where this quality falls among clean validation inputs (stored in the model file): "
@@ -126,9 +125,7 @@ class ResultView(QWidget):
         self.previews = {}
         if self.show_previews:
             for m in self.modalities:
-                # pictures painted from cached images: a new pair every click costs a blit, not
-                # three plots' layout and paint (app/gui/thumbnails.py)
-                preview = make_thumbnail(m.get("kind", ""), m.get("preprocessing") or {})
+                preview = make_preview(m.get("kind", ""), m.get("preprocessing") or {})
                 preview.setToolTip(f"{m['name']} ({m.get('kind', '?')}), as the model sees it")
                 self.preview_layout.addWidget(preview)
                 self.previews[m["name"]] = preview

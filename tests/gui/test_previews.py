@@ -1,4 +1,4 @@
-"""The Review detail's input pictures: the pixels a reviewer looks at, drawn without plots."""
+"""The input pictures (Predict panels, Review detail): the pixels a person looks at, drawn without plots."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtGui import QColor
 
 from app.gui import style
-from app.gui.thumbnails import AudioThumbnail, ImageThumbnail
+from app.gui.previews import AudioPreview, ImagePreview
 
 RATE = 8000
 
@@ -16,7 +16,7 @@ def _pixel(widget, x: int, y: int) -> QColor:
 
 
 def test_the_image_is_drawn_pixel_exact_and_cleared(qtbot) -> None:
-    view = ImageThumbnail()
+    view = ImagePreview()
     qtbot.addWidget(view)
     view.resize(200, 160)
     view.show()
@@ -38,7 +38,7 @@ def test_the_image_is_drawn_pixel_exact_and_cleared(qtbot) -> None:
 
 
 def test_the_waveform_fills_its_amplitude_and_the_view_zooms(qtbot) -> None:
-    view = AudioThumbnail({"sample_rate": RATE})
+    view = AudioPreview({"sample_rate": RATE})
     qtbot.addWidget(view)
     view.resize(400, 220)
     view.show()
