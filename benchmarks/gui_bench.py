@@ -9,7 +9,9 @@ Run by hand (figures are printed, nothing is asserted):
    which prints those timestamps (app/gui/main.py); measured from just before the process is
    spawned, median of --starts runs, bytecode caching on. Next to them, in the same run and taking
    turns with the app: a fresh `python -c` creating a QApplication, and one importing onnxruntime;
-   with --baseline DIR, the app of another checkout too.
+   with --baseline DIR, the app of another checkout too. Also the CPU time the process and its GUI
+   thread have used by the first result (read from /proc), which a loaded machine inflates far less
+   than the wall-clock figures.
 2. drop -> charts updated, model loaded: a QDropEvent with two files sent to the window, timed until
    the window's `resultShown` (emitted after the charts and table are updated).
 3. the longest stall of the GUI event loop while a severity slider is dragged continuously: a 1 ms

@@ -13,7 +13,9 @@ Prints, from one process and the same files:
     measured by a 1 ms QTimer recording the gaps between its ticks: once with nobody touching the
     window (what the run itself costs the GUI), once with a row selected every 0.5 s as an analyst
     would (target < 50 ms there too: a click redraws the detail numbers at once and the pair's files
-    are decoded for the previews off the GUI thread), with the GUI-thread time inside each click;
+    are decoded for the previews off the GUI thread), with the GUI-thread time inside each click, and
+    the GUI thread's CPU time in its longest event-loop turn (what a loaded machine stretches into
+    the stalls above);
   * rows of the finished session clicked with no run going on: a click's own GUI-thread time and
     the longest gap it leaves.
 
