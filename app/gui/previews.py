@@ -314,19 +314,22 @@ class AudioPreview(_Picture):
         metrics = painter.fontMetrics()
         painter.drawLine(area.left() - 1, area.top(), area.left() - 1, area.bottom())
         label_h = metrics.height()
+        taken: list[float] = []  # the tops of the labels drawn: one that would overlap them is left out
         for value, text in ticks:
             y = area.bottom() - (value - lo) / (hi - lo) * area.height()
             if area.top() - 1 <= y <= area.bottom() + 1:
                 painter.drawLine(QPointF(area.left() - 4, y), QPointF(area.left() - 1, y))
                 top = min(max(y - label_h / 2, area.top()), area.bottom() - label_h)
-                painter.drawText(QRectF(label_h, top, area.left() - 6 - label_h, label_h),
-                                 int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
-        painter.save()
-        painter.translate(0, area.bottom())
-        painter.rotate(-90)
-        painter.drawText(QRectF(0, 0, area.height(), label_h), int(Qt.AlignmentFlag.AlignCenter),
-                         metrics.elidedText(title, Qt.TextElideMode.ElideRight, area.height()))
-        painter.restore()
+                if all(abs(top - other) >= label_h for other in taken):
+                    taken.append(top)
+                    painter.drawText(QRectF(label_h, top, area.left() - 6 - label_h, label_h),
+                                     int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
+        if metrics.horizontalAdvance(title) <= area.height():  # a title cut short would say nothing
+            painter.save()
+            painter.translate(0, area.bottom())
+            painter.rotate(-90)
+            painter.drawText(QRectF(0, 0, area.height(), label_h), int(Qt.AlignmentFlag.AlignCenter), title)
+            painter.restore()
 
     def _time_axis(self, painter: QPainter, area: QRect) -> None:
         t0, t1 = self.view
