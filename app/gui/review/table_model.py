@@ -68,7 +68,8 @@ _CORRECT_BRUSH = QBrush(QColor(30, 140, 60))
 class ReviewTableModel(QAbstractTableModel):
     """Rows of a :class:`ReviewSession`; verdict and note cells are editable and saved at once."""
 
-    PAGE = 200
+    PAGE = 200  # rows cached per page (MAX_PAGES pages, least recently used dropped)
+    FETCH = 50  # rows read per query: a screenful and some
     MAX_PAGES = 16
     verdictEdited = Signal(str)  # pair id
 
@@ -181,17 +182,28 @@ class ReviewTableModel(QAbstractTableModel):
         page = row // self.PAGE
         i = row - page * self.PAGE
         rows = self._pages.get(page)
-        if rows is None or (i < len(rows) and rows[i] is None):  # not read, or only partly (refresh)
-            rows = self.session.rows(self.filter, self.order_by, self.descending, limit=self.PAGE,
-                                     offset=page * self.PAGE)
-            self._pages[page] = rows
+        if rows is None or rows[i] is None:  # not read yet, or dropped by a refresh
+            rows = self._read_chunk(page, i)
+        elif next(reversed(self._pages)) != page:  # the most recent page already: no reordering per cell
+            self._pages.move_to_end(page)
+        return rows[i]
+
+    def _read_chunk(self, page: int, i: int) -> list[ReviewRow | None]:
+        """Read the FETCH rows around position `i` of `page` into it (a screenful or so: a click on a
+        row out of view costs one small query, not a page's)."""
+        rows = self._pages.get(page)
+        if rows is None:
+            rows = self._pages[page] = [None] * self.PAGE
             while len(self._pages) > self.MAX_PAGES:
                 for old in self._pages.popitem(last=False)[1]:
                     if old is not None:
                         self._texts.pop(id(old), None)
-        elif next(reversed(self._pages)) != page:  # the most recent page already: no reordering per cell
-            self._pages.move_to_end(page)
-        return rows[i] if i < len(rows) else None
+        start = (i // self.FETCH) * self.FETCH
+        fetched = self.session.rows(self.filter, self.order_by, self.descending, limit=self.FETCH,
+                                    offset=page * self.PAGE + start)
+        rows[start:start + len(fetched)] = fetched
+        self._pages.move_to_end(page)
+        return rows
 
     def _cell_text(self, row: ReviewRow, column: int) -> str:
         """The text of one cell, worked out once per row (a repaint asks for it again and again)."""
