@@ -1,14 +1,14 @@
 """Run a model over every pending pair of a review session, with bounded memory.
 
-The pipeline: workers decode files into model inputs a few batches ahead (each worker a slice of a
-batch: the files read one by one, then preprocessed as one batch per modality, `decode_batch`), while
-the calling thread runs the model on one batch at a time and writes the results: the first batch at
-once, then one transaction per ``COMMIT_SECONDS`` of results (and before a pause, a cancel and the end). At most ``prefetch`` batches
+The pipeline: workers decode files into model inputs a few batches ahead (each process whole batches,
+each thread a slice of one: the files read one by one, then preprocessed as one batch per modality,
+`decode_batch`), while the calling thread runs the model on one batch at a time and writes the
+results: the first batch at once, then one transaction per ``COMMIT_SECONDS`` of results (and before a pause, a cancel and the end). At most ``prefetch`` batches
 are in flight, so memory does not grow with the number of pairs.
 
 Decoding is mostly Python holding the global lock (two decoding threads were measured slower than one,
 issue 13), so a long run decodes in worker processes: ``processes`` of them (default: one per CPU, at
-most 8), each sent a slice of a batch, while this process runs inference (one onnxruntime thread).
+most 8), each sent whole batches, while this process runs inference (one onnxruntime thread).
 Processes cost a start-up of a fraction of a second each, so runs of fewer than
 ``MIN_PAIRS_FOR_PROCESSES`` pending pairs, a single CPU, and daemonic processes (the app's review
 child, which may not have children) use a pool of threads instead.
@@ -256,7 +256,9 @@ class BatchRunner(RunControl):
         pool: Executor | None = self._process_pool(todo)
         if pool is not None:
             stats.processes = self.processes
-            chunks, decode = self.processes, _decode_batch  # each batch is cut into one slice per process
+            # each process decodes whole batches (several are in flight): one message a batch and no
+            # stitching of slices in this process, whose CPU bounds the run's rate
+            chunks, decode = 1, _decode_batch
         else:
             pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qmf-decode")
             chunks, decode = self.workers, functools.partial(decode_batch, self.predictor.modalities)
@@ -268,6 +270,8 @@ class BatchRunner(RunControl):
 
         def results(futures: list[Future]) -> DecodedBatch:
             parts = [f.result() for f in futures]
+            if len(parts) == 1:
+                return parts[0]
             filled = [a for a, _ in parts if a]
             arrays = {name: np.concatenate([a[name] for a in filled]) for name in modalities} if filled else {}
             return arrays, [o for _, out in parts for o in out]
