@@ -186,9 +186,13 @@ def decoding_processes(predictor: Predictor, todo: int, processes: int | None = 
     try:
         pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(specs,))
+    except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
+        return None
+    try:
         for _ in range(count):  # a spawn pool starts one process per task submitted while none is idle
             pool.submit(_ready)
-    except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
+    except OSError:  # a process could not be started (no memory, too many open files): threads do it
+        pool.shutdown(wait=False, cancel_futures=True)
         return None
     return pool
 
