@@ -8,7 +8,7 @@ Evaluates the bundled model and the comparison models found in --models-dir (fil
 the paper's protocol (each modality corrupted independently with probability 0.5, epsilon in
 {0, 2.5, 5, 7.5, 10}, mean +- std over seeds), once with the corruption kinds used in training and once
 with kinds never seen in training; then, for the bundle, each modality's quality-score AUROC and mean
-share per corruption kind and level; worked examples on the demo samples; and stores the headline
+share per corruption kind and level (and for the ablations of its recipe, ABLATIONS); worked examples on the demo samples; and stores the headline
 figures in the bundle's manifest ("evaluation"). Every model sees exactly the same corrupted inputs.
 """
 
@@ -53,6 +53,12 @@ VARIANTS = {**{k: (f"{label}; {SHORT}", rule) for k, (label, rule) in _BASE.item
 VARIANTS["qmf-paper-full"] = (VARIANTS["qmf-paper-full"][0] + " (seed 0 = the bundle's own weights, linked in)", "qmf")
 # the bundle's own recipe with another training seed (same starting weights for a fine-tuning recipe)
 VARIANTS["bundle-recipe"] = ("the bundle's recipe, other training seeds (same schedule and starting weights)", "qmf")
+# ablations of the bundle's recipe: one setting of [training.energy_bound] changed, same starting weights, pairs and seed
+ABLATIONS = {
+    "ablate-no-graded": "ablation: the bundle's recipe with graded = false (no floor below degraded_out_level)",
+    "ablate-no-degraded-out": "ablation: graded = false and degraded_out_level = 0 (no degraded input counts as an outlier)",
+}
+VARIANTS.update({k: (v, "qmf") for k, v in ABLATIONS.items()})
 DOCS = ROOT / "docs"
 FIG = DOCS / "report"
 
@@ -133,6 +139,7 @@ def protocol(models, raws, labels, kinds_table, seeds, log) -> dict:
                                                                 "share_bad": {m: [] for m in names},
                                                                 "share_clean": {m: [] for m in names}})
                 entry["acc"].append(float((logits.argmax(-1) == y).float().mean()))
+                entry.setdefault("late_rule_acc", []).append(float((out["late"].argmax(-1) == y).float().mean()))
                 for m in names:
                     q = out[f"quality:{m}"].numpy()
                     b = bad[m].numpy()
@@ -154,6 +161,7 @@ def protocol(models, raws, labels, kinds_table, seeds, log) -> dict:
                 row[key] = row[key] * seeds
             for entry in row["models"].values():
                 entry["acc"] = entry["acc"] * seeds
+                entry["late_rule_acc"] = entry["late_rule_acc"] * seeds
         table[level] = row
     return table
 
@@ -322,7 +330,7 @@ def main() -> int:
         results = json.loads((FIG / "results.json").read_text())
         results["protocol_seen"] = {k: v for k, v in results["protocol_seen"].items()}
         results["extra"] = json.loads(Path(args.extra).read_text()) if Path(args.extra).exists() else {}
-        results["foreign"] = load_foreign(Path(args.foreign), [Path(p) for p in args.foreign_seeds])
+        results["foreign"] = load_foreign(Path(args.foreign), [Path(p) for p in args.foreign_seeds], Path(args.bundle).name)
         (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
         labels = {m["key"]: m for m in results["models"]}
         write_markdown(results, list(labels.values()), None)
@@ -360,6 +368,7 @@ def main() -> int:
     cells_seen, cells_unseen = variant_rows(seen, models), variant_rows(unseen, models)
     log("per-kind sweeps")
     sweeps = {"bundle": sweep(bundle, raws, y, log)}
+    sweeps_ablation = {m["key"]: sweep(m, raws, y, log) for m in models if m["variant"] in ABLATIONS}
     late = next((m for m in models if m["variant"] == "late-full"), None) or next((m for m in models if m["variant"] == "late"), None)
     if late is not None:
         sweeps["late"] = sweep(late, raws, y, log)
@@ -372,7 +381,7 @@ def main() -> int:
                "protocol_seen": {str(k): v for k, v in cells_seen.items()},
                "protocol_unseen": {str(k): v for k, v in cells_unseen.items()},
                "protocol_raw": {"seen": {str(k): v for k, v in seen.items()}, "unseen": {str(k): v for k, v in unseen.items()}},
-               "sweeps": sweeps, "examples": examples, "extra": extra, "foreign": load_foreign(Path(args.foreign), [Path(p) for p in args.foreign_seeds]),
+               "sweeps": sweeps, "sweeps_ablation": sweeps_ablation, "examples": examples, "extra": extra, "foreign": load_foreign(Path(args.foreign), [Path(p) for p in args.foreign_seeds], Path(args.bundle).name),
                "models": [{k: m[k] for k in ("key", "label", "rule", "variant", "seed")} for m in models]}
     (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))  # first: plots can fail
     plot_protocol(cells_seen, cells_unseen, FIG / "protocol.png")
@@ -386,17 +395,19 @@ def main() -> int:
     return 0
 
 
-def load_foreign(path: Path, seed_paths: list[Path]) -> dict | None:
-    """eval_foreign.py's JSON: its markdown tables, the last model's (the bundle's) figures and, with other
-    training seeds' files, the mean and range over all seeds."""
+def load_foreign(path: Path, seed_paths: list[Path], bundle_name: str) -> dict | None:
+    """eval_foreign.py's JSON: its markdown tables, the bundle's figures (the column of the file named
+    `bundle_name`, else the last one) and, with other training seeds' files, the mean and range over all seeds."""
     if not path.exists():
         return None
     from eval_foreign import seeds_summary
 
     data = json.loads(path.read_text())
-    out = {"pairs": data["pairs"], "manifest": data["manifest"], "markdown": data["markdown"], "bundle": data["results"][-1]}
+    mine = [r for r in data["results"] if r["model"] == bundle_name]
+    out = {"pairs": data["pairs"], "manifest": data["manifest"], "markdown": data["markdown"],
+           "bundle": mine[-1] if mine else data["results"][-1]}
     if seed_paths:
-        runs = [data["results"][-1]] + [json.loads(p.read_text())["results"][-1] for p in seed_paths]
+        runs = [out["bundle"]] + [json.loads(p.read_text())["results"][-1] for p in seed_paths]
         out["seeds"] = len(runs)
         out["seeds_markdown"] = seeds_summary(runs)
     return out
@@ -431,6 +442,10 @@ def merge_new(args, models: list[dict], log) -> int:
                 stored[level]["models"][m["key"]] = row["models"][m["key"]]
         results["protocol_raw"][name] = {str(k): v for k, v in stored.items()}
         results[f"protocol_{name}"] = {str(k): v for k, v in variant_rows(stored, models).items()}
+    for m in new:
+        if m["variant"] in ABLATIONS:
+            log(f"per-kind sweeps, {m['key']}")
+            results.setdefault("sweeps_ablation", {})[m["key"]] = sweep(m, raws, y, log)
     results["models"] = [{k: m[k] for k in ("key", "label", "rule", "variant", "seed")} for m in models]
     (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
     cells = lambda n: {float(k): v for k, v in results[f"protocol_{n}"].items()}  # noqa: E731
@@ -547,6 +562,53 @@ def targets_section(results: dict) -> list[str]:
     return lines
 
 
+def ablation_section(results: dict, models: list[dict]) -> list[str]:
+    """The bundle against its recipe with one energy-bound setting changed: protocol accuracy, QMF minus the
+    late-fusion rule on each model's OWN branches, and the per-kind quality AUROC."""
+    raw = results["protocol_raw"]
+    keys = [m["key"] for variant in ABLATIONS for m in models
+            if m["variant"] == variant and m["key"] in raw["seen"]["10.0"]["models"]]
+    if not keys or "late_rule_acc" not in raw["seen"]["10.0"]["models"][keys[0]]:
+        return []
+    label = {m["key"]: m["label"] for m in models}
+    sweeps = {"bundle": results["sweeps"]["bundle"], **results.get("sweeps_ablation", {})}
+
+    def own(name: str, key: str, level: str) -> tuple[float, float]:
+        if key == "bundle":
+            row = raw[name][level]
+            return float(np.mean(row["models"]["bundle"]["acc"])), float(np.mean(row["bundle_late_rule"]))
+        entry = raw[name][level]["models"][key]
+        return float(np.mean(entry["acc"])), float(np.mean(entry["late_rule_acc"]))
+
+    lines = ["", "## Ablations of the energy bound", "",
+             "The bundle's recipe with one [training.energy_bound] setting changed, fine-tuned from the same starting weights "
+             "on the same pairs with the same seed (one training seed each). Accuracy under the protocol above (%) and, in "
+             "brackets, QMF minus the late-fusion rule on that model's own branches (points); then the quality AUROC "
+             "(one modality of every pair corrupted, as in the per-kind table below).", "",
+             "| model | seen ε=7.5 | seen ε=10 | unseen ε=7.5 | unseen ε=10 | kinds with AUROC >= 0.85 at ε=5 | lowest AUROC at ε=5 | "
+             "kinds whose share falls monotonically |", "|---|---|---|---|---|---|---|---|"]
+    for key in ["bundle", *keys]:
+        cells = []
+        for name in ("seen", "unseen"):
+            for level in ("7.5", "10.0"):
+                q, late = own(name, key, level)
+                cells.append(f"{100 * q:.2f} ({100 * (q - late):+.2f})")
+        sw = sweeps.get(key)
+        if sw:
+            a5 = {k: rows[2]["auroc"] for k, rows in sw.items()}
+            ok = sum(v >= 0.85 for v in a5.values())
+            low = min(a5, key=a5.get)
+            mono = sum(all(b["share"] <= a["share"] + 1e-9 for a, b in zip(rows, rows[1:], strict=False)) for rows in sw.values())
+            cells += [f"{ok} of {len(a5)}", f"{low} {a5[low]:.3f}", f"{mono} of {len(sw)}"]
+        else:
+            cells += ["", "", ""]
+        name = "bundle (degraded_out_level = 7, graded = true)" if key == "bundle" else label[key]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Foreign inputs and held-out degradations for the same models: the columns of the tables in the "
+              "foreign-input section below.", ""]
+    return lines
+
+
 def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
     lines: list[str] = []
     cf = results["clean_full_test"]
@@ -602,6 +664,7 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
         if "bundle" in cells["0.0"]:
             gap = ", ".join(f"ε={float(lv):g}: {100 * (cells[lv]['oracle']['mean'] - cells[lv]['bundle']['mean']):+.2f}" for lv in cells)
             lines.append(f"- {title} kinds, gap from the bundle to the oracle (points): {gap}")
+    lines += ablation_section(results, models)
     lines += ["", "## Quality score per corruption kind (bundle)", "",
           "One modality of every pair corrupted at a time (the other clean). AUROC: the chance that a clean input's "
           "quality score is above its corrupted version's (1 = perfectly truthful, 0.5 = blind, < 0.5 = inverted). "

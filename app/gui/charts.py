@@ -171,11 +171,16 @@ class _Chart(pg.PlotWidget):
             self.addItem(t)
             self._texts.append(t)
         for t, (x, y, text) in zip(self._texts, specs, strict=False):
-            t.setText(text)
-            t.setPos(x, y)
-            t.setVisible(True)
+            # each change re-lays out the item's text and moves it in the scene: skip what is the same
+            if t.textItem.toPlainText() != text:
+                t.setText(text)
+            if (t.pos().x(), t.pos().y()) != (x, y):
+                t.setPos(x, y)
+            if not t.isVisible():
+                t.setVisible(True)
         for t in self._texts[len(specs):]:
-            t.setVisible(False)
+            if t.isVisible():
+                t.setVisible(False)
 
     def text_values(self) -> list[str]:
         return [t.textItem.toPlainText() for t in self._texts if t.isVisible()]

@@ -1,19 +1,29 @@
 """Pictures of one input as the model sees it: image, waveform + log-mel spectrogram, text.
 
-Used by the input panels (live, degraded previews) and by `ResultView` (previews of a stored
-result). They draw raw arrays the worker sends back; nothing here runs model code. The log-mel
+Used by the input panels (live, degraded previews) and by `ResultView` (the Review tab's pictures of
+a stored pair). They draw raw arrays the worker sends back; nothing here runs model code. The log-mel
 picture is `app.modalities.audio.log_mel` (numpy, the model's framing and filterbank, cheap
 enough for the GUI thread).
+
+The image and audio pictures are painted with QPainter from one cached pixmap each, not as
+pyqtgraph plots: numpy turns the arrays into `QImage`s when an input arrives (the spectrogram
+through the viridis map, the waveform as one peak-to-peak line per pixel column), and a repaint is
+a blit. As plots (a scene, view boxes and axes, three of them for an image + audio pair) each new
+input cost several milliseconds of GUI-thread time to lay out and paint, at every Review click and
+every step of a slider drag. The audio picture keeps what the plot offered: the wheel zooms the time
+axis around the pointer, dragging pans it, a double-click shows the whole recording again, and
+`set_play_position` draws the playback line.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from app.gui import style
 from app.modalities.audio import AudioModality, log_mel
@@ -46,116 +56,347 @@ class Preview(QWidget):
         """Re-colour plots after a light/dark palette change."""
 
 
-class ImagePreview(Preview):
-    """The image the model gets (after resizing and any degradation), pixel-exact, aspect kept."""
+AXIS_WIDTH = 48  # left margin for the tick labels: the waveform's and the spectrogram's time axes align
+TIME_AXIS_HEIGHT = 30  # tick labels and the axis title
+SPECTROGRAM_RANGE = 14.0  # the colour scale spans this much of log power below the loudest bin
+MIN_VISIBLE_SECONDS = 0.005  # zooming in stops at this much of the recording
 
-    def __init__(self, params=None, parent=None):
+
+@functools.cache
+def _viridis() -> np.ndarray:
+    """The spectrogram's 256-entry colour map, as 0xAARRGGBB words for QImage.Format_ARGB32."""
+    from pyqtgraph import colormap
+
+    rgb = colormap.get("viridis").getLookupTable(nPts=256).astype(np.uint32)
+    return (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)
+
+
+def colour_image(values: np.ndarray, low: float, high: float) -> QImage:
+    """A float [rows, cols] array as an ARGB32 QImage through the viridis map, `low`..`high` spanning
+    it (clipped), the first row at the bottom as in a plot whose y axis points up."""
+    scaled = (np.asarray(values, dtype=np.float32) - low) * (255.0 / max(high - low, 1e-12))
+    index = np.clip(scaled, 0, 255).astype(np.uint8)[::-1]
+    words = np.ascontiguousarray(_viridis()[index])
+    rows, cols = words.shape
+    image = QImage(words.data, cols, rows, cols * 4, QImage.Format.Format_ARGB32)
+    return image.copy()  # owns its pixels: `words` goes away
+
+
+def gray_or_rgb_image(raw: np.ndarray) -> QImage | None:
+    """An image input (uint8 HxW, HxWx1 or HxWx3, as the model sees it) as a QImage; None when empty."""
+    a = np.asarray(raw)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or a.size == 0 or (a.ndim == 3 and a.shape[2] != 3):
+        return None
+    if a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)  # the same levels (0, 255) the plot used
+    a = np.ascontiguousarray(a)
+    h, w = a.shape[:2]
+    fmt = QImage.Format.Format_Grayscale8 if a.ndim == 2 else QImage.Format.Format_RGB888
+    return QImage(a.data, w, h, a.strides[0], fmt).copy()
+
+
+def waveform_peaks(wave: np.ndarray, start: int, stop: int, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lowest, highest) sample of each of `columns` equal slices of wave[start:stop] (peak
+    downsampling: a click or a burst of noise stays visible however far out the view is)."""
+    part = np.asarray(wave[start:stop], dtype=np.float32)
+    columns = max(1, min(columns, part.size))
+    if part.size == 0:
+        return np.zeros(columns, np.float32), np.zeros(columns, np.float32)
+    edges = np.linspace(0, part.size, columns + 1).astype(np.int64)
+    edges[-1] = part.size
+    starts = edges[:-1]
+    lows = np.minimum.reduceat(part, starts)
+    highs = np.maximum.reduceat(part, starts)
+    return lows, highs
+
+
+def waveform_image(wave: np.ndarray, start: int, stop: int, width: int, height: int, colour: QColor) -> QImage:
+    """wave[start:stop] as a `width` x `height` transparent picture: one vertical line per pixel column
+    from its lowest to its highest sample (y = 1 at the top, -1 at the bottom, with a little room)."""
+    width, height = max(1, width), max(1, height)
+    lows, highs = waveform_peaks(wave, start, stop, width)
+    if lows.size < width:  # fewer samples than columns: each sample as wide as its share
+        spread = np.linspace(0, lows.size, width, endpoint=False).astype(np.int64)
+        lows, highs = lows[spread], highs[spread]
+    mid, half = (height - 1) / 2.0, (height - 1) / 2.1
+    top = np.floor(mid - highs * half)[None, :]
+    bottom = np.ceil(mid - lows * half)[None, :]
+    rows = np.arange(height, dtype=np.float32)[:, None]
+    mask = (rows >= top) & (rows <= np.maximum(bottom, top))
+    words = np.where(mask, np.uint32(colour.rgba()), np.uint32(0)).astype(np.uint32)
+    image = QImage(np.ascontiguousarray(words).data, width, height, width * 4, QImage.Format.Format_ARGB32)
+    return image.copy()
+
+
+class _Picture(Preview):
+    """A preview painted from cached pixmaps; subclasses say what to draw for a size."""
+
+    def __init__(self, params: dict[str, Any] | None = None, parent: QWidget | None = None):
         super().__init__(params, parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.setMinimumHeight(100)
-        self.view.setMaximumHeight(180)
-        self.box = self.view.addViewBox(lockAspect=True, invertY=True, enableMouse=False, enableMenu=False)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.box.addItem(self.image)
-        layout.addWidget(self.view)
-        self.apply_palette()
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # every pixel is painted: Qt clears nothing
+        self._cache: QPixmap | None = None
+        self._cache_key: tuple | None = None
+        self._background = style.plot_background()
+        self._text = style.text_colour()
 
     def apply_palette(self) -> None:
-        self.view.setBackground(style.plot_background())
+        self._background = style.plot_background()
+        self._text = style.text_colour()
+        self._invalidate()
 
-    def show_raw(self, raw):
-        if raw is None:
-            self.image.clear()
-            return
-        a = np.asarray(raw)
-        self.image.setImage(a, levels=(0, 255), autoLevels=False)
-        self.box.autoRange(padding=0.02)
+    def _invalidate(self) -> None:
+        self._cache_key = None
+        self.update()
+
+    def _key(self) -> tuple:
+        return (self.width(), self.height(), self.devicePixelRatioF())
+
+    def _render(self, painter: QPainter) -> None:
+        raise NotImplementedError
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        key = self._key()
+        if self._cache is None or key != self._cache_key:
+            ratio = self.devicePixelRatioF()
+            pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
+            pixmap.setDevicePixelRatio(ratio)
+            pixmap.fill(self._background)
+            painter = QPainter(pixmap)
+            self._render(painter)
+            painter.end()
+            self._cache, self._cache_key = pixmap, key
+        painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._cache)
+        self._paint_over(painter)
+        painter.end()
+
+    def _paint_over(self, painter: QPainter) -> None:
+        """What changes without the picture changing (the playback line)."""
 
 
-class AudioPreview(Preview):
-    """Waveform over time and the log-mel spectrogram (time in s, frequency in Hz)."""
+class ImagePreview(_Picture):
+    """The image the model gets, pixel-exact (no smoothing), aspect kept, centred."""
 
     def __init__(self, params=None, parent=None):
         super().__init__(params, parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        self.wave_plot = pg.PlotWidget(enableMenu=False)  # never built: pyqtgraph's menu costs ~12 ms a plot
-        self.wave_plot.setMinimumHeight(55)
-        self.wave_plot.setMaximumHeight(105)
-        self.wave_plot.setLabel("left", "amplitude")
-        self.wave_plot.setYRange(-1, 1, padding=0.05)
-        self.wave_plot.setMouseEnabled(x=True, y=False)
-        self.wave_plot.setMenuEnabled(False)
-        self.wave_curve = self.wave_plot.plot(pen=pg.mkPen(style.SERIES[1], width=1))
-        self.wave_curve.setDownsampling(auto=True, method="peak")
-        self.wave_curve.setClipToView(True)
-        self.spec_plot = pg.PlotWidget(enableMenu=False)
-        self.spec_plot.setMinimumHeight(75)
-        self.spec_plot.setMaximumHeight(145)
-        self.spec_plot.setLabel("bottom", "time", units="s")
-        self.spec_plot.setLabel("left", "frequency (Hz)")
-        self.spec_plot.getAxis("left").enableAutoSIPrefix(False)  # ticks are named in Hz; no "(x0.001)"
-        self.spec_plot.setMouseEnabled(x=False, y=False)
-        self.spec_plot.setMenuEnabled(False)
-        self.spec_plot.setXLink(self.wave_plot)
-        self.spec = pg.ImageItem(axisOrder="row-major")
-        self.spec.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
-        self.spec_plot.addItem(self.spec)
+        self.setMinimumHeight(100)
+        self.setMaximumHeight(180)
+        self.shown: np.ndarray | None = None  # the array on screen (None: empty)
+        self._image: QImage | None = None
+
+    def show_raw(self, raw: np.ndarray | None) -> None:
+        self._image = None if raw is None else gray_or_rgb_image(raw)
+        self.shown = None if self._image is None else np.asarray(raw)
+        self._invalidate()
+
+    def _key(self) -> tuple:
+        return (*super()._key(), id(self._image))
+
+    def image_rect(self) -> QRectF:
+        """Where the image is drawn: the largest rectangle of its aspect inside 96 % of the widget."""
+        if self._image is None:
+            return QRectF()
+        w, h = self._image.width(), self._image.height()
+        room_w, room_h = self.width() * 0.96, self.height() * 0.96
+        scale = min(room_w / w, room_h / h)
+        return QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2, w * scale, h * scale)
+
+    def _render(self, painter: QPainter) -> None:
+        if self._image is not None:
+            painter.drawImage(self.image_rect(), self._image)  # no SmoothPixmapTransform: nearest pixels
+
+
+class AudioPreview(_Picture):
+    """Waveform over time (top) and the log-mel spectrogram (below), time in s, frequency in Hz."""
+
+    def __init__(self, params=None, parent=None):
+        super().__init__(params, parent)
+        self.setMinimumHeight(130)
+        self.setMaximumHeight(250)
+        self.setMouseTracking(False)
+        self.sample_rate = int(self.params.get("sample_rate", 8000))
+        self.wave: np.ndarray | None = None
+        self.mel: np.ndarray | None = None
+        self.levels: tuple[float, float] = (0.0, 1.0)
+        self.seconds = 1.0
+        self.view = (0.0, 1.0)  # the time range shown, seconds
+        self._spectrogram: QImage | None = None
+        self._play: float | None = None
+        self._drag: tuple[float, tuple[float, float]] | None = None
         n_mels = int(self.params.get("n_mels", 40))
-        self.spec_plot.getAxis("left").setTicks(
-            [_mel_ticks(n_mels, float(self.params.get("f_min", 20.0)),
-                        float(self.params.get("f_max", self.params.get("sample_rate", 8000) / 2)))]
-        )
-        for plot in (self.wave_plot, self.spec_plot):
-            plot.getAxis("left").setWidth(48)  # aligned time axes
-        layout.addWidget(self.wave_plot, 2)
-        layout.addWidget(self.spec_plot, 3)
-        # Where playback is: one line across the waveform and the spectrogram, hidden when idle.
-        self.play_markers = []
-        for plot in (self.wave_plot, self.spec_plot):
-            marker = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#D81B60", width=2))
-            marker.setVisible(False)
-            marker.setZValue(10)
-            plot.addItem(marker, ignoreBounds=True)
-            self.play_markers.append(marker)
-        self.apply_palette()
+        self._freq_ticks = _mel_ticks(n_mels, float(self.params.get("f_min", 20.0)),
+                                      float(self.params.get("f_max", self.sample_rate / 2)))
+        self._n_mels = n_mels
 
-    def set_play_position(self, seconds: float | None) -> None:
-        """Move the playback marker to `seconds`; None hides it."""
-        for marker in self.play_markers:
-            marker.setVisible(seconds is not None)
-            if seconds is not None:
-                marker.setValue(float(seconds))
-
-    def play_position(self) -> float | None:
-        marker = self.play_markers[0]
-        return float(marker.value()) if marker.isVisible() else None
-
-    def apply_palette(self) -> None:
-        for plot in (self.wave_plot, self.spec_plot):
-            style.style_plot(plot)
-
-    def show_raw(self, raw):
+    # --- data ------------------------------------------------------------------------------------------
+    def show_raw(self, raw: np.ndarray | None) -> None:
         if raw is None:
-            self.wave_curve.setData([], [])
-            self.spec.clear()
+            self.wave = self.mel = None
+            self._spectrogram = None
+            self._invalidate()
             return
         x = np.asarray(raw, dtype=np.float32).reshape(-1)
-        sr = int(self.params.get("sample_rate", 8000))
-        t = np.arange(x.size, dtype=np.float32) / sr
-        self.wave_curve.setData(t, x)
-        mel = log_mel(x, {**AudioModality.default_params(), **self.params})
+        self.wave = x
+        self.mel = log_mel(x, {**AudioModality.default_params(), **self.params})
         floor = float(np.log(float(self.params.get("log_floor", 1e-5))))
-        hi = max(float(mel.max()), floor + 1.0)
-        # Fixed-ish levels: silence shows as dark, not as rescaled noise.
-        self.spec.setImage(mel, levels=(max(floor, hi - 14.0), hi), autoLevels=False)
-        seconds = x.size / sr if x.size else 1.0 / sr
-        self.spec.setRect(0.0, 0.0, seconds, mel.shape[0])
-        self.wave_plot.setXRange(0, seconds, padding=0)
-        self.spec_plot.setYRange(0, mel.shape[0], padding=0)
+        hi = max(float(self.mel.max()), floor + 1.0)
+        self.levels = (max(floor, hi - SPECTROGRAM_RANGE), hi)  # fixed-ish: silence is dark, not rescaled noise
+        self._spectrogram = colour_image(self.mel, *self.levels)
+        self._n_mels = self.mel.shape[0]
+        self.seconds = x.size / self.sample_rate if x.size else 1.0 / self.sample_rate
+        self.view = (0.0, self.seconds)
+        self._invalidate()
+
+    def set_play_position(self, seconds: float | None) -> None:
+        self._play = None if seconds is None else float(seconds)
+        self.update()
+
+    def play_position(self) -> float | None:
+        return self._play
+
+    # --- layout ----------------------------------------------------------------------------------------
+    def areas(self) -> tuple[QRect, QRect]:
+        """(waveform, spectrogram) rectangles inside the widget: 2 : 3 of the height above the time axis."""
+        usable = max(2, self.height() - TIME_AXIS_HEIGHT - 4)
+        wave_h = usable * 2 // 5
+        left, width = AXIS_WIDTH, max(1, self.width() - AXIS_WIDTH - 4)
+        return QRect(left, 2, width, wave_h - 2), QRect(left, wave_h + 2, width, usable - wave_h)
+
+    def _x_of(self, seconds: float, area: QRect) -> float:
+        t0, t1 = self.view
+        return area.left() + (seconds - t0) / max(t1 - t0, 1e-12) * area.width()
+
+    def _seconds_at(self, x: float) -> float:
+        area = self.areas()[0]
+        t0, t1 = self.view
+        return t0 + (x - area.left()) / max(area.width(), 1) * (t1 - t0)
+
+    def _key(self) -> tuple:
+        return (*super()._key(), id(self.wave), self.view)
+
+    # --- painting --------------------------------------------------------------------------------------
+    def _render(self, painter: QPainter) -> None:
+        wave_area, spec_area = self.areas()
+        painter.setPen(QPen(self._text))
+        font = painter.font()
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
+        painter.setFont(font)
+        self._left_axis(painter, wave_area, [(1.0, "1"), (0.0, "0"), (-1.0, "-1")], -1.05, 1.05, "amplitude")
+        self._left_axis(painter, spec_area, list(self._freq_ticks), 0.0, float(self._n_mels), "frequency (Hz)")
+        self._time_axis(painter, spec_area)
+        if self.wave is None or self.wave.size == 0:
+            return
+        t0, t1 = self.view
+        start = max(0, int(np.floor(t0 * self.sample_rate)))
+        stop = min(self.wave.size, int(np.ceil(t1 * self.sample_rate)) + 1)
+        ratio = self.devicePixelRatioF()
+        image = waveform_image(self.wave, start, stop, round(wave_area.width() * ratio),
+                               round(wave_area.height() * ratio), QColor(style.SERIES[1]))
+        x_from, x_to = self._x_of(start / self.sample_rate, wave_area), self._x_of(stop / self.sample_rate, wave_area)
+        painter.save()
+        painter.setClipRect(wave_area)
+        painter.drawImage(QRectF(x_from, wave_area.top(), x_to - x_from, wave_area.height()), image)
+        painter.restore()
+        if self._spectrogram is not None:
+            frames = self._spectrogram.width()
+            # the spectrogram spans [0, seconds] like the waveform; show the part in view
+            f0 = t0 / self.seconds * frames
+            f1 = t1 / self.seconds * frames
+            painter.drawImage(QRectF(spec_area), self._spectrogram, QRectF(f0, 0.0, f1 - f0, self._spectrogram.height()))
+
+    def _left_axis(self, painter: QPainter, area: QRect, ticks: list[tuple[float, str]], lo: float, hi: float,
+                   title: str) -> None:
+        """Tick marks and labels left of `area` (labels kept inside its height, so neighbours never
+        overlap), and the axis title turned on its side along the widget's left edge."""
+        metrics = painter.fontMetrics()
+        painter.drawLine(area.left() - 1, area.top(), area.left() - 1, area.bottom())
+        label_h = metrics.height()
+        taken: list[float] = []  # the tops of the labels drawn: one that would overlap them is left out
+        for value, text in ticks:
+            y = area.bottom() - (value - lo) / (hi - lo) * area.height()
+            if area.top() - 1 <= y <= area.bottom() + 1:
+                painter.drawLine(QPointF(area.left() - 4, y), QPointF(area.left() - 1, y))
+                top = min(max(y - label_h / 2, area.top()), area.bottom() - label_h)
+                if all(abs(top - other) >= label_h for other in taken):
+                    taken.append(top)
+                    painter.drawText(QRectF(label_h, top, area.left() - 6 - label_h, label_h),
+                                     int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
+        if metrics.horizontalAdvance(title) <= area.height():  # a title cut short would say nothing
+            painter.save()
+            painter.translate(0, area.bottom())
+            painter.rotate(-90)
+            painter.drawText(QRectF(0, 0, area.height(), label_h), int(Qt.AlignmentFlag.AlignCenter), title)
+            painter.restore()
+
+    def _time_axis(self, painter: QPainter, area: QRect) -> None:
+        t0, t1 = self.view
+        span = max(t1 - t0, 1e-9)
+        step = 10 ** np.floor(np.log10(span / 4))
+        for factor in (1, 2, 5, 10):
+            if span / (step * factor) <= 6:
+                step *= factor
+                break
+        y = area.bottom() + 1
+        painter.drawLine(area.left(), y, area.right(), y)
+        metrics = painter.fontMetrics()
+        first = np.ceil(t0 / step) * step
+        decimals = max(0, int(-np.floor(np.log10(step) + 1e-9)))
+        for tick in np.arange(first, t1 + step * 1e-6, step):
+            x = self._x_of(float(tick), area)
+            painter.drawLine(QPointF(x, y), QPointF(x, y + 3))
+            text = f"{tick:.{decimals}f}"
+            w = metrics.horizontalAdvance(text)
+            painter.drawText(QPointF(min(max(x - w / 2, area.left()), area.right() - w), y + 3 + metrics.ascent()), text)
+        painter.drawText(QRectF(area.left(), y + 3 + metrics.height(), area.width(), metrics.height()),
+                         int(Qt.AlignmentFlag.AlignCenter), "time (s)")
+
+    def _paint_over(self, painter: QPainter) -> None:
+        if self._play is None or self.wave is None:
+            return
+        painter.setPen(QPen(QColor("#D81B60"), 2))
+        wave_area, spec_area = self.areas()
+        x = self._x_of(self._play, wave_area)
+        if wave_area.left() <= x <= wave_area.right():
+            painter.drawLine(QPointF(x, wave_area.top()), QPointF(x, spec_area.bottom()))
+
+    # --- zoom and pan of the time axis ---------------------------------------------------------------------
+    def set_view(self, t0: float, t1: float) -> None:
+        """Show the time range [t0, t1] (seconds), kept inside the recording."""
+        span = min(max(t1 - t0, MIN_VISIBLE_SECONDS), self.seconds)
+        t0 = min(max(t0, 0.0), self.seconds - span)
+        if (t0, t0 + span) != self.view:
+            self.view = (t0, t0 + span)
+            self._invalidate()
+
+    def wheelEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if self.wave is None:
+            return
+        at = self._seconds_at(event.position().x())
+        factor = 0.8 ** (event.angleDelta().y() / 120.0)
+        t0, t1 = self.view
+        self.set_view(at - (at - t0) * factor, at + (t1 - at) * factor)
+        event.accept()
+
+    def mousePressEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if event.button() == Qt.MouseButton.LeftButton and self.wave is not None:
+            self._drag = (event.position().x(), self.view)
+            event.accept()
+
+    def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if self._drag is None:
+            return
+        x0, (t0, t1) = self._drag
+        shift = (event.position().x() - x0) / max(self.areas()[0].width(), 1) * (t1 - t0)
+        self.set_view(t0 - shift, t1 - shift)
+
+    def mouseReleaseEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self._drag = None
+
+    def mouseDoubleClickEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self.set_view(0.0, self.seconds)
 
 
 class TextPreview(Preview):

@@ -196,8 +196,12 @@ def test_the_window_paints_before_its_charts_and_builds_them_right_after(qtbot, 
     with qtbot.waitSignal(w.viewsBuilt, timeout=TIMEOUT):
         w.show()
     assert built == [["image", "audio"]]
+    assert not w.predict.sweep_box.plot_built  # the first prediction is drawn before the sweep's plot
     with qtbot.waitSignal(w.predict.resultShown, timeout=TIMEOUT):
         w.predict.set_files(pair)
+    qtbot.waitUntil(lambda: w.predict.sweep_box.plot_built, timeout=TIMEOUT)  # the turn after it
+    assert list(w.predict.sweep_plot.curves) == ["image", "audio"]
+    assert w.predict.sweep_plot.current_levels() == {"image": 0.0, "audio": 0.0}
     assert w.findChild(ReviewView) is None
     w.show_review_tab()
     assert w.findChild(ReviewView) is w.review

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover - pyqtgraph is imported by build_views, af
 
 DEBOUNCE_MS = 40
 FREEZE_DELAY_MS = 1000
+SWEEP_PLOT_AT_THE_LATEST_MS = 1500  # a deferred sweep plot is built by then even without a result
 STATUS_MS = 15000
 
 
@@ -74,7 +75,6 @@ class PredictPage(PageDialogsMixin, QWidget):
 
     result_view: ResultView
     sweep_box: SweepBox
-    sweep_plot: Any
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None, defer_views: bool = False):
         super().__init__(parent)
@@ -87,6 +87,7 @@ class PredictPage(PageDialogsMixin, QWidget):
         self._sweep_files: dict[str, str | None] | None = None  # the pair the sweep was run on
         self._request_started: dict[int, float] = {}
         self._freeze_after_result = False
+        self._defer_sweep_plot = defer_views  # start-up: the first prediction is drawn before the sweep plot
 
         self.service = PredictionService(self)
         self.service.predicted.connect(self._on_predicted)
@@ -145,9 +146,11 @@ class PredictPage(PageDialogsMixin, QWidget):
         from app.gui.result_view import ResultView
 
         self.result_view = ResultView(show_previews=False)
-        self.sweep_box = SweepBox()
+        self.sweep_box = SweepBox(defer_plot=self._defer_sweep_plot)
         self.sweep_box.requested.connect(self.run_sweep)
-        self.sweep_plot = self.sweep_box.plot
+        if not self.sweep_box.plot_built:  # the turn after the first result, or a moment after start-up
+            self.resultShown.connect(self._build_sweep_plot_soon)
+            QTimer.singleShot(SWEEP_PLOT_AT_THE_LATEST_MS, self, self._build_sweep_plot)
         self._views_placeholder.setParent(None)  # out of the splitter now: its sizes are for the views
         self._views_placeholder.deleteLater()
         self.right_splitter.addWidget(self.result_view)
@@ -162,6 +165,20 @@ class PredictPage(PageDialogsMixin, QWidget):
         else:
             self.result_view.clear("No model loaded")
         self.service.release()
+
+    @property
+    def sweep_plot(self) -> Any:
+        """The sweep's chart (`app.gui.sweep_chart.SweepPlot`), built now if it is not yet."""
+        return self.sweep_box.plot
+
+    def _build_sweep_plot_soon(self, _prediction: Any = None) -> None:
+        self.resultShown.disconnect(self._build_sweep_plot_soon)
+        QTimer.singleShot(0, self, self._build_sweep_plot)  # after the result's frame
+
+    def _build_sweep_plot(self) -> None:
+        if not self.sweep_box.plot_built:
+            self.sweep_box.build_plot()
+            self._route_drops_to_page()
 
     def status_widgets(self) -> list[QWidget]:
         """Busy indicator, model name, timing: the window puts them in its status bar."""
@@ -210,7 +227,7 @@ class PredictPage(PageDialogsMixin, QWidget):
             if name in self.panels and file and self.panels[name].kind == kinds.get(name):
                 self.panels[name].set_file(file)
         self.result_view.set_modalities(specs, self.manifest["model"].get("labels") if self.manifest else None)
-        self.sweep_plot.set_modalities([s["name"] for s in specs])
+        self.sweep_box.set_modalities([s["name"] for s in specs])
         self._route_drops_to_page()
         self.last_result = None
         self.inputsChanged.emit()
@@ -382,10 +399,10 @@ class PredictPage(PageDialogsMixin, QWidget):
 
     def _follow_sweep(self, files: dict[str, str | None]) -> None:
         """The sweep belongs to one pair: another pair re-runs it (the box is visible) or clears it."""
-        self.sweep_plot.set_current_levels({name: panel.level() for name, panel in self.panels.items()})
+        self.sweep_box.set_current_levels({name: panel.level() for name, panel in self.panels.items()})
         if self._sweep_files is None or files == self._sweep_files:
             return
-        self.sweep_plot.clear_values()
+        self.sweep_box.clear_values()
         self.last_sweep = None
         if self.sweep_box.isVisible():
             self.run_sweep()
@@ -415,7 +432,7 @@ class PredictPage(PageDialogsMixin, QWidget):
         if not self.views_built:
             return
         self.result_view.apply_palette()
-        self.sweep_plot.apply_palette()
+        self.sweep_box.apply_palette()
         for panel in self.panels.values():
             panel.apply_palette()
 

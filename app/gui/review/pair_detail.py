@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -20,6 +20,8 @@ from app.gui.result_view import ResultView
 from app.review.session import ReviewRow
 
 NOTE_QUIET_MS = 300
+TITLE_LINES = 2  # id, label, flags and verdict: two lines as a rule
+DETAIL_LINES = 3  # the per-input line (wrapped once) and the unfamiliar mark or the model line
 STALE_PREVIEWS_MS = 150  # the previous pair's previews stay this long at most, waiting for this pair's
 
 
@@ -32,6 +34,15 @@ class _FitScroll(QScrollArea):
         super().__init__(parent)
         self.setFrameShape(QScrollArea.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def setWidget(self, widget: QWidget) -> None:  # noqa: N802 - Qt's name
+        super().setWidget(widget)
+        widget.installEventFilter(self)  # its minimum can grow later (previews added): fit it again then
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._fit()  # the same size as a rule (the pane's lines keep their height): then a no-op
+        return False
 
     def _fit(self) -> None:
         widget = self.widget()
@@ -63,6 +74,12 @@ class PairDetail(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.title)
         self.result_view = ResultView(show_previews=True)
+        # Room for TITLE_LINES and DETAIL_LINES lines whatever the pair: a title or a result line that
+        # wraps onto one more line for the next pair would otherwise resize the charts and previews
+        # below it, and a click would lay out and repaint the whole pane instead of its numbers.
+        line = self.title.fontMetrics().lineSpacing()
+        self.title.setMinimumHeight(TITLE_LINES * line + 2)
+        self.result_view.detail.setMinimumHeight(DETAIL_LINES * self.result_view.detail.fontMetrics().lineSpacing() + 2)
         # on a short screen the pair's pictures and charts scroll; the verdict buttons and note stay in view
         self.scroll = _FitScroll()
         self.scroll.setWidget(self.result_view)

@@ -48,15 +48,28 @@ def parse_verdict_text(text: str) -> tuple[str | None, str | None]:
     return text, None
 
 
-_ROLES = frozenset({Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole, Qt.ItemDataRole.UserRole,
-                    Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.TextAlignmentRole,
-                    Qt.ItemDataRole.ForegroundRole})  # the roles data() answers
+# A repaint calls data() for every visible cell and ~7 roles (as plain ints) and flags() once per
+# cell: ~3,000 calls for a screenful. Everything they compare with or return is made once here,
+# since building a Qt enum value or flag in Python costs microseconds each time.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_EDIT = int(Qt.ItemDataRole.EditRole)
+_USER = int(Qt.ItemDataRole.UserRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_ROLES = frozenset({_DISPLAY, _EDIT, _USER, _TOOLTIP, _ALIGNMENT, _FOREGROUND})  # the roles data() answers
+_RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_READ_ONLY_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_EDITABLE_FLAGS = _READ_ONLY_FLAGS | Qt.ItemFlag.ItemIsEditable
+_ERROR_BRUSH = QBrush(QColor(200, 40, 40))
+_CORRECT_BRUSH = QBrush(QColor(30, 140, 60))
 
 
 class ReviewTableModel(QAbstractTableModel):
     """Rows of a :class:`ReviewSession`; verdict and note cells are editable and saved at once."""
 
-    PAGE = 200
+    PAGE = 200  # rows cached per page (MAX_PAGES pages, least recently used dropped)
+    FETCH = 50  # rows read per query: a screenful and some
     MAX_PAGES = 16
     verdictEdited = Signal(str)  # pair id
 
@@ -67,8 +80,12 @@ class ReviewTableModel(QAbstractTableModel):
         self.order_by = "index"
         self.descending = False
         self._count = 0
-        self._pages: OrderedDict[int, list[ReviewRow]] = OrderedDict()
+        # pages of rows by position; an entry is None where only part of a page was read (refresh)
+        self._pages: OrderedDict[int, list[ReviewRow | None]] = OrderedDict()
+        self._texts: dict[int, tuple[ReviewRow, tuple[str, ...]]] = {}  # id(row) -> (row, each column's text)
         self.columns: list[tuple[str, str]] = []
+        self._editable_columns: frozenset[int] = frozenset()
+        self._right_aligned_columns: frozenset[int] = frozenset()
         # (pair id, verdict, relabel, note or None to keep it) -> writes it; the page's undoable writer.
         # None: the model writes to the session itself.
         self.write_verdict: Any = None
@@ -84,7 +101,10 @@ class ReviewTableModel(QAbstractTableModel):
         if session is not None:
             for m in session.modality_names:
                 self.columns += [(f"{m}.quality", f"{m} quality"), (f"{m}.share", f"{m} share")]
-        self._pages.clear()
+        keys = [k for k, _ in self.columns]
+        self._editable_columns = frozenset(i for i, k in enumerate(keys) if k in ("verdict", "note"))
+        self._right_aligned_columns = frozenset(i for i, k in enumerate(keys) if "." in k or k == "probability")
+        self._forget_rows()
         self._count = session.count(self.filter) if session is not None else 0
         self.endResetModel()
 
@@ -100,9 +120,13 @@ class ReviewTableModel(QAbstractTableModel):
         self.descending = order == Qt.SortOrder.DescendingOrder
         self.reset()
 
+    def _forget_rows(self) -> None:
+        self._pages.clear()
+        self._texts.clear()
+
     def reset(self) -> None:
         self.beginResetModel()
-        self._pages.clear()
+        self._forget_rows()
         self._count = self.session.count(self.filter) if self.session is not None else 0
         self.endResetModel()
 
@@ -118,19 +142,26 @@ class ReviewTableModel(QAbstractTableModel):
             return
         count = self.session.count(self.filter)
         if count != self._count:
-            self._pages.clear()
+            self._forget_rows()
             self.reset()
             return
         if not count:
             return
         if visible is None:
-            self._pages.clear()
+            self._forget_rows()
             self.dataChanged.emit(self.index(0, 0), self.index(count - 1, len(self.columns) - 1))
             return
         first, last = max(visible[0], 0), min(visible[1], count - 1)
         before = {n: self._cached(n) for n in range(first, last + 1)}
-        self._pages.clear()
-        changed = [n for n in range(first, last + 1) if self.row_at(n) != before[n]]
+        # Only the rows in view are read again (one query for the window, not a page of PAGE rows
+        # per page it touches); the other cached rows may be stale and are dropped.
+        fresh = self.session.rows(self.filter, self.order_by, self.descending, limit=max(0, last - first + 1),
+                                  offset=first) if last >= first else []
+        self._forget_rows()
+        for n, row in enumerate(fresh, start=first):
+            page = self._pages.setdefault(n // self.PAGE, [None] * self.PAGE)
+            page[n - (n // self.PAGE) * self.PAGE] = row
+        changed = [n for n in range(first, last + 1) if self._cached(n) != before[n]]
         last_column = len(self.columns) - 1
         while changed:  # one signal per run of neighbouring changed rows
             start = end = changed.pop(0)
@@ -149,22 +180,43 @@ class ReviewTableModel(QAbstractTableModel):
         if self.session is None or not 0 <= row < self._count:
             return None
         page = row // self.PAGE
+        i = row - page * self.PAGE
+        rows = self._pages.get(page)
+        if rows is None or rows[i] is None:  # not read yet, or dropped by a refresh
+            rows = self._read_chunk(page, i)
+        elif next(reversed(self._pages)) != page:  # the most recent page already: no reordering per cell
+            self._pages.move_to_end(page)
+        return rows[i]
+
+    def _read_chunk(self, page: int, i: int) -> list[ReviewRow | None]:
+        """Read the FETCH rows around position `i` of `page` into it (a screenful or so: a click on a
+        row out of view costs one small query, not a page's)."""
         rows = self._pages.get(page)
         if rows is None:
-            rows = self.session.rows(self.filter, self.order_by, self.descending, limit=self.PAGE,
-                                     offset=page * self.PAGE)
-            self._pages[page] = rows
+            rows = self._pages[page] = [None] * self.PAGE
             while len(self._pages) > self.MAX_PAGES:
-                self._pages.popitem(last=False)
-        else:
-            self._pages.move_to_end(page)
-        i = row - page * self.PAGE
-        return rows[i] if i < len(rows) else None
+                for old in self._pages.popitem(last=False)[1]:
+                    if old is not None:
+                        self._texts.pop(id(old), None)
+        start = (i // self.FETCH) * self.FETCH
+        fetched = self.session.rows(self.filter, self.order_by, self.descending, limit=self.FETCH,
+                                    offset=page * self.PAGE + start)
+        rows[start:start + len(fetched)] = fetched
+        self._pages.move_to_end(page)
+        return rows
+
+    def _cell_text(self, row: ReviewRow, column: int) -> str:
+        """The text of one cell, worked out once per row (a repaint asks for it again and again)."""
+        cached = self._texts.get(id(row))
+        if cached is None or cached[0] is not row:
+            cached = (row, tuple(self._text(row, key) for key, _ in self.columns))
+            self._texts[id(row)] = cached
+        return cached[1][column]
 
     def cached_row_of(self, pair_id: str) -> int | None:
         for page, rows in self._pages.items():
             for i, r in enumerate(rows):
-                if r.id == pair_id:
+                if r is not None and r.id == pair_id:
                     return page * self.PAGE + i
         return None
 
@@ -183,36 +235,32 @@ class ReviewTableModel(QAbstractTableModel):
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
-        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        if index.isValid() and self.columns[index.column()][0] in ("verdict", "note"):
-            base |= Qt.ItemFlag.ItemIsEditable
-        return base
+        return _EDITABLE_FLAGS if index.column() in self._editable_columns else _READ_ONLY_FLAGS
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        # A repaint asks every visible cell for ~10 roles; most are not ours: answer them first, cheaply.
-        if role not in _ROLES or not index.isValid():
+    def data(self, index: Index, role: int = _DISPLAY) -> Any:
+        # Most roles a repaint asks for are not ours: answer them first, cheaply.
+        if role not in _ROLES:
             return None
-        row = self.row_at(index.row())
-        if row is None:
+        column = index.column()
+        row = self.row_at(index.row())  # None for an invalid index (row -1)
+        if row is None or not 0 <= column < len(self.columns):
             return None
-        key = self.columns[index.column()][0]
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            return self._text(row, key)
-        if role == Qt.ItemDataRole.UserRole:
-            return row
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if row.error:
-                return row.error
-            if key == "flags" and row.flags:
-                return "\n".join(row.flags)
-            return None
-        if role == Qt.ItemDataRole.TextAlignmentRole and ("." in key or key == "probability"):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole:
+        if role == _DISPLAY or role == _EDIT:
+            return self._cell_text(row, column)
+        if role == _ALIGNMENT:
+            return _RIGHT_ALIGNED if column in self._right_aligned_columns else None
+        if role == _FOREGROUND:
             if row.status == "error":
-                return QBrush(QColor(200, 40, 40))
-            if key == "correct" and row.correct is not None:
-                return QBrush(QColor(30, 140, 60) if row.correct else QColor(200, 40, 40))
+                return _ERROR_BRUSH
+            if row.correct is not None and self.columns[column][0] == "correct":
+                return _CORRECT_BRUSH if row.correct else _ERROR_BRUSH
+            return None
+        if role == _USER:
+            return row
+        if row.error:  # the tooltip
+            return row.error
+        if self.columns[column][0] == "flags" and row.flags:
+            return "\n".join(row.flags)
         return None
 
     @staticmethod
@@ -260,6 +308,7 @@ class ReviewTableModel(QAbstractTableModel):
         else:
             self.session.set_verdict(row.id, verdict, relabel=relabel, note=note)
         row.verdict, row.relabel, row.note = verdict, relabel, note
+        self._texts.pop(id(row), None)
         self.dataChanged.emit(index, index)
         self.verdictEdited.emit(row.id)
         return True
@@ -283,7 +332,7 @@ class ReviewTableModel(QAbstractTableModel):
         fresh = self.session.row(pair_id)
         for page, rows in self._pages.items():
             for i, r in enumerate(rows):
-                if r.id == pair_id and fresh is not None:
+                if r is not None and r.id == pair_id and fresh is not None:
                     rows[i] = fresh
                     n = page * self.PAGE + i
                     self.dataChanged.emit(self.index(n, 0), self.index(n, len(self.columns) - 1))

@@ -69,7 +69,7 @@ def test_severity_slider_moves_weight_away_from_the_degraded_input(qtbot, window
     assert degraded["modalities"]["image"]["share"] < clean_share
     assert_shows(window, core_predictor.predict_files(pair, [("image", "gaussian", 10.0)]))
     # The preview shows the degraded picture the model saw, not the clean file.
-    shown = panel.preview.image.image
+    shown = panel.preview.shown
     clean = core_predictor.load_inputs(pair)["image"]
     assert shown.shape == clean.shape and not np.array_equal(shown, clean)
 
@@ -87,7 +87,7 @@ def test_bad_file_shows_an_error_and_the_next_pair_predicts(qtbot, window, pair,
     # the readable recording is still shown, not left "reading…"
     audio = window.predict.panels["audio"]
     assert audio.info_label.text() not in ("", "reading…")
-    shown = audio.preview.wave_curve.getData()[1]
+    shown = audio.preview.wave
     assert shown is not None and len(shown) > 0
     with qtbot.waitSignal(window.predict.resultShown, timeout=TIMEOUT):
         window.predict.set_files(pair)

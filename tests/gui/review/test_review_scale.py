@@ -69,3 +69,28 @@ def test_a_large_session_of_an_older_format_is_upgraded_in_a_thread_then_shown(q
     qtbot.waitUntil(lambda: view.session is not None, timeout=10_000)
     assert not ReviewSession.needs_upgrade(path) and view.session.meta()["schema_version"] == 3
     assert view.table_model.rowCount() == len(want)
+
+
+def test_the_table_shows_every_row_in_the_sessions_order_however_it_was_read(qtbot, tmp_path):
+    """Rows come in small reads (a click far down, a run's refresh of the rows in view): whatever was
+    read when, each position shows that row of the session's order, and the cells say what it holds."""
+    from PySide6.QtCore import Qt
+
+    from app.gui.review.table_model import ReviewTableModel
+
+    path = tmp_path / "s.qmfreview"
+    session = _make(path, n=700)
+    model = ReviewTableModel()
+    model.set_session(session)
+    model.sort([k for k, _ in model.columns].index("probability"), Qt.SortOrder.DescendingOrder)
+    truth = session.rows(RowFilter(), "probability", True)
+    assert model.rowCount() == len(truth) == 700
+    probability = [k for k, _ in model.columns].index("probability")
+    for position in (650, 3, 199, 200, 451, 0, 699):  # jumps across pages and chunks
+        assert model.row_at(position).id == truth[position].id
+    model.refresh((420, 460))  # a run's refresh of the rows in view: the others are read again when asked
+    for position in range(0, 700, 7):
+        assert model.row_at(position).id == truth[position].id
+        shown = model.index(position, probability).data()
+        assert shown == ("" if truth[position].probability is None else f"{truth[position].probability:.3f}")
+    session.close()

@@ -196,7 +196,7 @@ def test_a_row_click_decodes_the_pair_off_the_gui_thread(qtbot, tiny_model: Path
     previews = view.detail.result_view.previews
 
     def shows(expected) -> bool:
-        shown = previews["image"].image.image
+        shown = previews["image"].shown
         return shown is not None and shown.shape == expected.shape and bool((shown == expected).all())
 
     for row in (2, 7):
@@ -218,9 +218,9 @@ def test_the_previous_pairs_previews_do_not_stay_when_the_new_ones_do_not_come(q
         view.open_source(review_folder, tmp_path / "p.qmfreview")
     previews = view.detail.result_view.previews
     view.select_row(2)
-    qtbot.waitUntil(lambda: previews["image"].image.image is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: previews["image"].shown is not None, timeout=10_000)
     view.decoder.decode = lambda *args: None  # this pair's files are never decoded
     view.select_row(7)
     assert view.detail.result_view.prediction["label"] == view.current_pair().prediction
-    qtbot.waitUntil(lambda: previews["image"].image.image is None, timeout=5_000)
+    qtbot.waitUntil(lambda: previews["image"].shown is None, timeout=5_000)
     view.shutdown()
