@@ -1,6 +1,7 @@
 """`qmf batch`'s runner against decoding alone in two processes, on the same generated files, in one run.
 
     .venv/bin/python benchmarks/batch_bench.py [--pairs 10000] [--batch-size 64]
+    .venv/bin/python benchmarks/batch_bench.py --command-only --commands 3 --peer /work/main   # old vs new
 
 Prints, each including the start of its worker pool, with the load average when it finished:
   * decode-only, two processes   files -> model inputs (read + preprocess, the runner's own
@@ -10,6 +11,11 @@ Prints, each including the start of its worker pool, with the load average when 
   * BatchRunner, threads         the same with the thread pool (what short runs and the app's child use)
   * the CPU a pair costs in each part (decoding in the workers, the model in the runner's process),
     which bounds the ratio: on N cores the runner cannot beat N / (decode + model + the rest) pairs/s.
+  * the whole `qmf batch` command (a fresh process: start-up, scanning the folder, filling the session,
+    the run, building the listing's indexes, the summary) into a new session: its pairs/s from start to
+    exit next to the rate the runner printed, and its user + system CPU a pair (workers included;
+    steadier than wall time on a shared machine). With ``--peer TREE`` the same command from that source
+    tree (e.g. the main branch) runs alternately with this one, so both see the same load.
 Pairs: 28x28 PNG + 1 s 8 kHz WAV (benchmarks/review_bench.py's generator). Model: the bundled one.
 """
 
@@ -18,7 +24,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,12 +71,41 @@ def runner_rate(predictor, model: Path, folder: Path, session: Path, batch_size:
     return stats.processed / seconds, stats, cpu
 
 
+def whole_command(tree: Path, model: Path, folder: Path, session: Path, batch_size: int) -> tuple[float, float, str]:
+    """One `qmf batch` of ``folder`` into a new ``session`` by the code in ``tree``: (pairs/s from start to
+    exit, user + system CPU seconds of it and its workers, the rate the runner printed)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "app.cli", "batch", "--model", str(model), "--folder", str(folder), "--session",
+           str(session), "--quiet", "--batch-size", str(batch_size)]
+    c0, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    out = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True, check=True).stdout
+    seconds, c1 = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+    printed = re.search(r"\(([\d.]+) pairs/s\)", out)
+    pairs = int(re.search(r"this run (\d+)", out).group(1))
+    return pairs / seconds, cpu / pairs, printed.group(1) if printed else "?"
+
+
+def commands(args: argparse.Namespace, model: Path, folder: Path, tmp: Path) -> None:
+    trees = [("this tree", ROOT)] + ([("peer " + str(args.peer), Path(args.peer).resolve())] if args.peer else [])
+    for run in range(args.commands):
+        for i, (name, tree) in enumerate(trees):
+            rate, cpu, printed = whole_command(tree, model, folder, tmp / f"cmd-{run}-{i}.qmfreview", args.batch_size)
+            print(f"qmf batch, whole command ({name}) {rate:8.1f} pairs/s start to exit (the runner printed {printed}; "
+                  f"target >= 1,500 on a quiet machine); {1000 * cpu:.2f} ms CPU a pair; "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=10_000)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--no-threads", action="store_true", help="skip the thread-pool runner")
+    ap.add_argument("--commands", type=int, default=1, help="whole `qmf batch` runs (each into a new session)")
+    ap.add_argument("--peer", help="a source tree (e.g. /work/main) whose `qmf batch` runs alternately with this one's")
+    ap.add_argument("--command-only", action="store_true", help="only the whole-command runs")
+    ap.add_argument("--folder", help="pairs this benchmark generated before (skips generating them)")
     args = ap.parse_args()
 
     from app.qmf.predictor import Predictor
@@ -78,11 +115,17 @@ def main() -> int:
     tmp = Path(tmp_ctx.name)
     model = pick_model(tmp, None)
     predictor = Predictor.load(model)
-    folder = tmp / "pairs"
+    folder = Path(args.folder) if args.folder else tmp / "pairs"
     t0 = time.perf_counter()
-    generate(folder, args.pairs, predictor.labels[:3], workers=2)
-    print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s; model {predictor.name}, backend "
+    if not args.folder:
+        generate(folder, args.pairs, predictor.labels[:3], workers=2)
+    print(f"{'generated' if not args.folder else 'reusing'} {args.pairs if not args.folder else folder} pairs in "
+          f"{time.perf_counter() - t0:.1f} s; model {predictor.name}, backend "
           f"{predictor.backend}, CPUs {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    if args.command_only:
+        commands(args, model.absolute(), folder, tmp)
+        tmp_ctx.cleanup()
+        return 0
     source = load_source(folder, {n: m.kind for n, m in predictor.modalities.items()}, predictor.labels)
     files = [p.files for p in source.pairs]
 
@@ -111,6 +154,7 @@ def main() -> int:
         rate_t, _, thread_cpu = runner_rate(predictor, model, folder, tmp / "threads.qmfreview", args.batch_size, 0)
         print(f"BatchRunner, threads      {rate_t:8.1f} pairs/s = {rate_t / decode:.2f} x decode-only ({load()}); "
               f"{1000 * thread_cpu / n:.2f} ms CPU a pair")
+    commands(args, model.absolute(), folder, tmp)
     tmp_ctx.cleanup()
     return 0
 

@@ -6,7 +6,7 @@ Never imports Qt. See docs/architecture.md ("app/modalities").
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from .audio import AudioModality
@@ -35,9 +35,11 @@ def get_modality(kind: str, params: Mapping[str, Any] | None = None) -> Modality
 
 def kind_for_path(path: str | Path) -> str | None:
     """The modality kind that opens this file, by its suffix (case-insensitive); None if none does."""
-    suffix = Path(path).suffix.lower()
-    if not suffix:
+    name = path.name if isinstance(path, PurePath) else PurePath(path).name  # a Path is parsed already
+    dot = name.rfind(".")
+    if not 0 < dot < len(name) - 1:  # no suffix, as pathlib's: not a leading dot, not a trailing one
         return None
+    suffix = name[dot:].lower()
     for kind, cls in _CLASSES.items():
         if suffix in cls.extensions:
             return kind

@@ -18,7 +18,7 @@ the price of the mark). A bundle without the table keeps working: no percentile,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,24 +78,34 @@ def percentile(table: Mapping[str, Any] | None, quality: float) -> float | None:
 
     Below the lowest clean score: 0; above the highest: 100; in between, linear between the stored
     quantiles (ties in the table resolve to the highest percentile with that score)."""
-    if table is None or not np.isfinite(quality):
-        return None if table is None else 0.0
+    return None if table is None else percentiles(table, [quality])[0]
+
+
+def percentiles(table: Mapping[str, Any], qualities: Sequence[float]) -> list[float]:
+    """`percentile` of each of `qualities` (one interpolation over all of them: a batch of results
+    reads the table once; np.interp gives each element what it gives it alone)."""
+    x = np.asarray(qualities, dtype=np.float64)
     q = np.asarray(table["quality"], dtype=np.float64)
     p = np.asarray(table["percentiles"], dtype=np.float64)
-    if quality < q[0]:
-        return 0.0
-    if quality >= q[-1]:
-        return 100.0
     # np.interp needs increasing x; quantiles are non-decreasing: take the last of equal runs
     keep = np.append(q[1:] > q[:-1], True)
-    return float(np.clip(np.interp(quality, q[keep], p[keep]), 0.0, 100.0))
+    finite = np.isfinite(x)
+    out = np.clip(np.interp(np.where(finite, x, q[0]), q[keep], p[keep]), 0.0, 100.0)
+    out[x >= q[-1]] = 100.0
+    out[(x < q[0]) | ~finite] = 0.0
+    return out.tolist()
 
 
 def is_unfamiliar(table: Mapping[str, Any] | None, quality: float) -> bool | None:
     """True when `quality` is below the calibrated threshold; None without a table."""
-    if table is None:
-        return None
-    return bool(not np.isfinite(quality) or quality < float(table["unfamiliar_below"]))
+    return None if table is None else unfamiliar_marks(table, [quality])[0]
+
+
+def unfamiliar_marks(table: Mapping[str, Any], qualities: Sequence[float]) -> list[bool]:
+    """`is_unfamiliar` of each of `qualities` (NaN and infinities are unfamiliar)."""
+    x = np.asarray(qualities, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (~np.isfinite(x) | (x < float(table["unfamiliar_below"]))).tolist()
 
 
 def unfamiliar_text(name: str, quality_percentile: float | None) -> str:

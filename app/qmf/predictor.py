@@ -24,7 +24,7 @@ import numpy as np
 from app.data.manifest_cells import URI_PROBLEM, is_uri
 from app.modalities import InputError, Modality, get_modality
 from app.qmf.bundle import Bundle, BundleError, load_bundle, read_bundle
-from app.qmf.calibration import is_unfamiliar, modality_table, percentile, read_calibration
+from app.qmf.calibration import modality_table, percentiles, read_calibration, unfamiliar_marks
 from app.qmf.config import ModelConfig
 from app.qmf.corruption import Corruption, parse_corruption  # the parser lives apart from torch; re-exported
 from app.qmf.prediction import ModalityResult, Prediction
@@ -56,17 +56,6 @@ def load_pair(modalities: Mapping[str, Modality], files: Mapping[str, str | Path
         else:
             raw[name] = modality.load(path)
     return raw
-
-
-def _argmax(values: list[float]) -> int:
-    """Index of the first largest value, as numpy's argmax (NaN counts as the largest, as there)."""
-    best = 0
-    for i, v in enumerate(values):
-        if v != v:  # NaN
-            return i
-        if v > values[best]:
-            best = i
-    return best
 
 
 class TorchModel:
@@ -249,25 +238,30 @@ class Predictor:
                      files: Sequence[Mapping[str, str | Path | None]] | None, per_item: float) -> list[Prediction]:
         labels = self.labels
         # Whole arrays to Python numbers at once (`tolist` gives the same floats as float() of each
-        # element, for a fraction of the per-element cost).
-        fused_all = np.asarray(numbers["fused"]).tolist()
+        # element, for a fraction of the per-element cost); the argmax (np.argmax: the first largest,
+        # NaN counting as the largest) and the calibration marks a batch at a time too.
+        fused_np = np.asarray(numbers["fused"])
+        fused_all = fused_np.tolist()
+        fused_k = np.argmax(fused_np, axis=1).tolist() if count else []
         late_all = np.asarray(numbers["late"]).tolist()
         per_mod = {}
         for name in self.modalities:
-            per_mod[name] = (np.asarray(numbers["per_modality"][name]).tolist(),
-                             np.asarray(numbers["energy"][name]).reshape(-1).tolist(),
-                             np.asarray(numbers["quality"][name]).reshape(-1).tolist(),
+            probs_np = np.asarray(numbers["per_modality"][name])
+            quality_all = np.asarray(numbers["quality"][name]).reshape(-1).tolist()
+            table = modality_table(self.calibration, name)
+            per_mod[name] = (probs_np.tolist(), np.argmax(probs_np, axis=1).tolist() if count else [],
+                             np.asarray(numbers["energy"][name]).reshape(-1).tolist(), quality_all,
                              np.asarray(numbers["share"][name]).reshape(-1).tolist(),
-                             modality_table(self.calibration, name))
+                             [None] * count if table is None else percentiles(table, quality_all[:count]),
+                             [None] * count if table is None else unfamiliar_marks(table, quality_all[:count]))
         preds = []
         for i in range(count):
             mods = {}
             for name, m in self.modalities.items():
-                probs_all, energy, quality_all, share, table = per_mod[name]
+                probs_all, argmax, energy, quality_all, share, pct, marks = per_mod[name]
                 probs = probs_all[i]
-                k = _argmax(probs)
+                k = argmax[i]
                 file = (files[i].get(name) if files is not None else None) or None
-                quality = quality_all[i]
                 mods[name] = ModalityResult(
                     name=name,
                     kind=m.kind,
@@ -277,13 +271,13 @@ class Predictor:
                     probability=probs[k],
                     probabilities=probs,
                     energy=energy[i],
-                    quality=quality,
+                    quality=quality_all[i],
                     share=share[i],
-                    quality_percentile=percentile(table, quality),
-                    unfamiliar=is_unfamiliar(table, quality),
+                    quality_percentile=pct[i],
+                    unfamiliar=marks[i],
                 )
             fused = fused_all[i]
-            k = _argmax(fused)
+            k = fused_k[i]
             preds.append(
                 Prediction(
                     model_name=self.name,

@@ -113,7 +113,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from app.qmf.predictor import Predictor
     from app.review.flags import FlagThresholds
-    from app.review.runner import BatchRunner
+    from app.review.runner import BatchRunner, decoding_processes
     from app.review.workflow import prepare_session
     from app.util.progress import ProgressReporter
 
@@ -141,9 +141,18 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             with ReviewSession.open(args.session) as s:
                 base = s.thresholds
     thresholds = _thresholds(args, base)
-    prepared = prepare_session(args.session, predictor, source_path=args.manifest or args.folder,
-                               model_path=model_path,
-                               rerun=args.rerun, thresholds=thresholds, retry_errors=args.retry_errors)
+    started: list[Any] = []  # the decoding processes, when started while a new session's pairs are stored
+
+    def on_source(pairs: int) -> None:
+        started.append(decoding_processes(predictor, pairs))
+
+    try:
+        prepared = prepare_session(args.session, predictor, source_path=args.manifest or args.folder,
+                                   model_path=model_path, rerun=args.rerun, thresholds=thresholds,
+                                   retry_errors=args.retry_errors, on_source=on_source)
+    except BaseException:
+        _shut_down(started)
+        raise
     session = prepared.session
     try:
         for w in prepared.warnings:
@@ -157,7 +166,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         def progress(done: int, total: int, rate: float, left: float | None) -> None:
             bar.update(done, total)
 
-        runner = BatchRunner(predictor, session, batch_size=args.batch_size, workers=args.workers, progress=progress)
+        runner = BatchRunner(predictor, session, batch_size=args.batch_size, workers=args.workers, progress=progress,
+                             pool=started[0] if started else None)
         pending = session.pending_count()
         bulk = pending >= BULK_PAIRS and pending >= session.result_count()
         try:
@@ -182,8 +192,15 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
             print(f"wrote {export_parquet(session, args.parquet)}")
     finally:
+        _shut_down(started)  # a run shuts its pool down itself; this is for one that never ran
         session.close()
     return 0
+
+
+def _shut_down(pools: list[Any]) -> None:
+    for pool in pools:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _cmd_batch_ray(args: argparse.Namespace) -> int:

@@ -1,14 +1,14 @@
 """Run a model over every pending pair of a review session, with bounded memory.
 
-The pipeline: workers decode files into model inputs a few batches ahead (each worker a slice of a
-batch: the files read one by one, then preprocessed as one batch per modality, `decode_batch`), while
-the calling thread runs the model on one batch at a time and writes the results: the first batch at
-once, then one transaction per ``COMMIT_SECONDS`` of results (and before a pause, a cancel and the end). At most ``prefetch`` batches
+The pipeline: workers decode files into model inputs a few batches ahead (each process whole batches,
+each thread a slice of one: the files read one by one, then preprocessed as one batch per modality,
+`decode_batch`), while the calling thread runs the model on one batch at a time and writes the
+results: the first batch at once, then one transaction per ``COMMIT_SECONDS`` of results (and before a pause, a cancel and the end). At most ``prefetch`` batches
 are in flight, so memory does not grow with the number of pairs.
 
 Decoding is mostly Python holding the global lock (two decoding threads were measured slower than one,
 issue 13), so a long run decodes in worker processes: ``processes`` of them (default: one per CPU, at
-most 8), each sent a slice of a batch, while this process runs inference (one onnxruntime thread).
+most 8), each sent whole batches, while this process runs inference (one onnxruntime thread).
 Processes cost a start-up of a fraction of a second each, so runs of fewer than
 ``MIN_PAIRS_FOR_PROCESSES`` pending pairs, a single CPU, and daemonic processes (the app's review
 child, which may not have children) use a pool of threads instead.
@@ -40,7 +40,7 @@ from app.qmf.predictor import Predictor, load_pair
 from app.review.control import RunControl
 from app.review.session import PendingPair, ResultRecord, ReviewSession
 
-__all__ = ["BatchRunner", "Progress", "RunStats", "decode_pair", "default_workers"]
+__all__ = ["BatchRunner", "Progress", "RunStats", "decode_pair", "decoding_processes", "default_workers"]
 
 # Test hook: seconds to sleep after each batch, so a test can kill a run mid-way deterministically.
 _DELAY_ENV = "QMF_REVIEW_BATCH_DELAY"
@@ -168,6 +168,35 @@ def _can_use_processes() -> bool:
     return not multiprocessing.current_process().daemon
 
 
+def _ready() -> None:
+    """A task that only makes a worker process start."""
+
+
+def decoding_processes(predictor: Predictor, todo: int, processes: int | None = None) -> ProcessPoolExecutor | None:
+    """The decoding processes of a run of ``todo`` pairs, or None where threads do it (a short run, a
+    single CPU, a daemonic process, no process support); ``processes``: as BatchRunner's.
+
+    They are started now: a caller with other work before the run (`qmf batch` storing a new
+    session's pairs) lets them import and build their readers meanwhile, on the cores that work leaves
+    idle, then hands the pool to ``BatchRunner(pool=...)``."""
+    count = default_workers() if processes is None else max(0, int(processes))
+    if count < 2 or todo < MIN_PAIRS_FOR_PROCESSES or not _can_use_processes():
+        return None
+    specs = [(name, m.kind, m.params) for name, m in predictor.modalities.items()]
+    try:
+        pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(specs,))
+    except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
+        return None
+    try:
+        for _ in range(count):  # a spawn pool starts one process per task submitted while none is idle
+            pool.submit(_ready)
+    except OSError:  # a process could not be started (no memory, too many open files): threads do it
+        pool.shutdown(wait=False, cancel_futures=True)
+        return None
+    return pool
+
+
 class BatchRunner(RunControl):
     """Process the pending pairs of ``session`` with ``predictor``.
 
@@ -186,17 +215,21 @@ class BatchRunner(RunControl):
         cancel_event: Any = None,
         running_event: Any = None,
         processes: int | None = None,
+        pool: ProcessPoolExecutor | None = None,
     ):
         """``cancel_event``/``running_event``: optional Event-like objects (threading or multiprocessing)
         so another process can pause or cancel the run; fresh threading Events by default.
         ``workers``: decoding threads when threads are used; ``processes``: decoding processes for a long
-        run (None: one per CPU, at most 8; 0 or 1: always threads)."""
+        run (None: one per CPU, at most 8; 0 or 1: always threads). ``pool``: decoding processes started
+        before (`decoding_processes`, with the same ``processes``); the run uses them and shuts them down
+        at its end."""
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         self.predictor = predictor
         self.session = session
         self.batch_size = batch_size
         self.workers = workers if workers and workers > 0 else default_workers()
+        self._pool = pool
         self.processes = default_workers() if processes is None else max(0, int(processes))
         # batches decoded ahead: enough that the decoders never wait for the model (each is ~1.5 MB of inputs)
         self.prefetch = prefetch or max(4, 2 * max(self.workers, self.processes))
@@ -206,14 +239,9 @@ class BatchRunner(RunControl):
 
     def _process_pool(self, todo: int) -> ProcessPoolExecutor | None:
         """A pool of decoding processes when the run is long enough to repay starting them."""
-        if self.processes < 2 or todo < MIN_PAIRS_FOR_PROCESSES or not _can_use_processes():
-            return None
-        specs = [(name, m.kind, m.params) for name, m in self.predictor.modalities.items()]
-        try:
-            return ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=(specs,))
-        except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
-            return None
+        if self._pool is not None:
+            return self._pool
+        return decoding_processes(self.predictor, todo, self.processes)
 
     # ------------------------------------------------------------------ run (owner thread)
     def _batches(self) -> Iterator[list[PendingPair]]:
@@ -256,7 +284,9 @@ class BatchRunner(RunControl):
         pool: Executor | None = self._process_pool(todo)
         if pool is not None:
             stats.processes = self.processes
-            chunks, decode = self.processes, _decode_batch  # each batch is cut into one slice per process
+            # each process decodes whole batches (several are in flight): one message a batch and no
+            # stitching of slices in this process, whose CPU bounds the run's rate
+            chunks, decode = 1, _decode_batch
         else:
             pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qmf-decode")
             chunks, decode = self.workers, functools.partial(decode_batch, self.predictor.modalities)
@@ -268,6 +298,8 @@ class BatchRunner(RunControl):
 
         def results(futures: list[Future]) -> DecodedBatch:
             parts = [f.result() for f in futures]
+            if len(parts) == 1:
+                return parts[0]
             filled = [a for a, _ in parts if a]
             arrays = {name: np.concatenate([a[name] for a in filled]) for name in modalities} if filled else {}
             return arrays, [o for _, out in parts for o in out]

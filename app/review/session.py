@@ -319,7 +319,13 @@ class ReviewSession(SessionRows):
             pairs = new
         start = self.conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM pairs").fetchone()[0]
         before = self.pair_count()
+        names = self.modality_names
         with self.transaction():
+            if not before:
+                # The first pairs of a session: the listing's sort indexes are built once after the
+                # inserts, in the same transaction, rather than kept up to date row by row (10,000 pairs:
+                # 1.5-1.7 s of CPU -> 0.3-0.45 s; `bulk_writes` does the same for results).
+                session_listing.drop_indexes(self.conn, names)
             self.conn.executemany(
                 "INSERT OR IGNORE INTO pairs(idx, id, files, label) VALUES(?, ?, ?, ?)",
                 (
@@ -327,6 +333,8 @@ class ReviewSession(SessionRows):
                     for i, p in enumerate(pairs)
                 ),
             )
+            if not before:
+                session_listing.create_indexes(self.conn, names)
         return self.pair_count() - before
 
     def pair_count(self) -> int:

@@ -8,6 +8,7 @@ twice, or opening in the app a session made by the command line, behave the same
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +38,17 @@ def prepare_session(
     rerun: bool = False,
     thresholds: FlagThresholds | None = None,
     retry_errors: bool = False,
+    on_source: Callable[[int], None] | None = None,
 ) -> PreparedSession:
     """Create ``session_path`` from a source, or reopen it for a resume.
 
     On reopen: a different model raises ModelMismatchError unless ``rerun`` (which drops the results
     but keeps verdicts); the source is re-scanned (the given one, else the stored one) and pairs not
     yet in the session are added, so only what is missing gets processed.
+
+    ``on_source(n)``: told how many pairs a new session will hold, once the source is read and
+    before they are stored (a folder's; a manifest is read as it is stored), so `qmf batch` can start
+    its decoding processes meanwhile.
     """
     path = Path(session_path).expanduser().absolute()
     warnings: list[str] = []
@@ -51,6 +57,8 @@ def prepare_session(
         if source_path is None:
             raise UserError(f"{path}: no such session; give a folder or a manifest to start one")
         source = load_source(source_path, kinds, predictor.labels)
+        if on_source is not None and isinstance(source.pairs, list):
+            on_source(len(source.pairs))
         session = ReviewSession.create(
             path, model_name=predictor.name, model_sha256=predictor.sha256,
             model_path=str(Path(model_path).absolute()) if model_path else None,

@@ -138,3 +138,22 @@ def test_bad_folder(tmp_path: Path) -> None:
         pair_folder(tmp_path / "f.png", IA, kind_for_path)
     r = pair_folder(tmp_path / ".." / tmp_path.name, {"image": "image"}, kind_for_path)
     assert [p.id for p in r.pairs] == ["f"] and r.folder == tmp_path
+
+
+def test_dotted_names_pair_on_all_but_their_last_suffix(tmp_path: Path) -> None:
+    from app.modalities import kind_for_path as app_kind_for_path
+
+    make(tmp_path, "a.b.png", "a.b.wav", "scan.png.png", "scan.png.wav", "x/y.", "x/y.wav", "v1.0/c.PNG", "v1.0/c.wav")
+    r = pair_folder(tmp_path, IA, app_kind_for_path)
+    assert [(p.id, p.label) for p in r.pairs] == [("a.b", None), ("scan.png", None), ("v1.0/c", None)]
+    assert r.pairs[2].files == {"image": tmp_path / "v1.0/c.PNG", "audio": tmp_path / "v1.0/c.wav"}
+    why = reasons(r, tmp_path)
+    assert why == {"x/y.": "unsupported file type", "x/y.wav": "no image file with the same name"}
+
+
+def test_modality_folders_label_is_the_innermost_folder(tmp_path: Path) -> None:
+    make(tmp_path, "image/4/k/5.png", "audio/4/k/5.wav", "image/3/1.b.png", "audio/3/1.b.wav")
+    r = pair_folder(tmp_path, IA, kind_for_path)
+    assert r.layout == LAYOUT_MODALITY_FOLDERS
+    assert [(p.id, p.label) for p in r.pairs] == [("3/1.b", "3"), ("4/k/5", "k")]
+    assert r.pairs[1].files == {"image": tmp_path / "image/4/k/5.png", "audio": tmp_path / "audio/4/k/5.wav"}

@@ -1,11 +1,20 @@
 """Readable quality: percentile among clean validation inputs and the unfamiliar mark, stored in the bundle."""
 
 import json
+import math
 
 import numpy as np
 import pytest
 
-from app.qmf.calibration import build_calibration, is_unfamiliar, modality_table, percentile, read_calibration
+from app.qmf.calibration import (
+    build_calibration,
+    is_unfamiliar,
+    modality_table,
+    percentile,
+    percentiles,
+    read_calibration,
+    unfamiliar_marks,
+)
 
 
 def table(values, pct=1.0):
@@ -74,3 +83,27 @@ def test_calibrated_bundle_shows_percentile_and_mark_and_old_bundles_keep_workin
     # an input whose quality is below every clean validation input gets the mark
     table_ = modality_table(predictor.calibration, "image")
     assert is_unfamiliar(table_, min(table_["quality"]) - 1.0) is True
+
+
+def test_a_batch_of_qualities_gets_the_percentile_and_mark_each_gets_alone():
+    """Results are marked a batch at a time (percentiles, unfamiliar_marks); each must read exactly what
+    the one-quality rule written out here gives it: below the table 0, at or above its top 100, NaN and
+    infinities 0 and unfamiliar, in between the interpolation over the last of each run of ties."""
+    t = table(np.r_[np.linspace(0.0, 5.0, 60), [5.0] * 20, np.linspace(5.0, 9.0, 20)])
+    q, p = np.asarray(t["quality"], float), np.asarray(t["percentiles"], float)
+    keep = np.append(q[1:] > q[:-1], True)
+
+    def alone(x: float) -> float:
+        if not math.isfinite(x) or x < q[0]:
+            return 0.0
+        if x >= q[-1]:
+            return 100.0
+        return float(np.clip(np.interp(x, q[keep], p[keep]), 0.0, 100.0))
+
+    xs = [*np.random.default_rng(0).uniform(-1.0, 10.0, 500).tolist(), *q.tolist(), float(t["unfamiliar_below"]),
+          math.nan, math.inf, -math.inf, -0.0]
+    assert percentiles(t, xs) == [alone(x) for x in xs]  # exactly, not approximately
+    assert [percentile(t, x) for x in xs] == [alone(x) for x in xs]
+    marks = unfamiliar_marks(t, xs)
+    assert marks == [not math.isfinite(x) or x < float(t["unfamiliar_below"]) for x in xs]
+    assert all(type(m) is bool for m in marks) and is_unfamiliar(t, math.nan) is True

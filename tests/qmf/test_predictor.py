@@ -83,3 +83,22 @@ def test_the_json_shares_and_probabilities_add_up(predictor, test_rows):
     assert sum(m["share"] for m in data["modalities"].values()) == pytest.approx(1.0, abs=1e-5)
     assert sum(data["late_fusion"]["probabilities"]) == pytest.approx(1.0, abs=1e-5)
     assert data["label"] == data["labels"][data["index"]] and data["model"]["sha256"] == predictor.sha256
+
+
+def test_a_tie_goes_to_the_first_class_and_nan_counts_as_the_largest(predictor, test_rows):
+    """The labels of a batch are read a batch at a time (np.argmax): a tie is the first of the tied
+    classes, a NaN probability wins (as a result the analyst can see is broken, not a silent pick)."""
+    raws = [predictor.load_inputs(r.files) for r in test_rows[:3]]
+    numbers = predictor.predict_arrays(predictor.to_batch(raws))
+    k = len(predictor.labels)
+    numbers["fused"] = np.full((3, k), 1.0 / k, np.float32)  # pair 0: every class tied
+    numbers["fused"][1, :] = 0.1
+    numbers["fused"][1, k - 1] = 0.5  # pair 1: the last is largest
+    numbers["fused"][2, 2] = np.nan  # pair 2: a NaN
+    image = numbers["per_modality"]["image"]
+    image[0] = 0.0
+    image[0, [k - 2, k - 1]] = 0.5  # a tie between the last two classes
+    preds = predictor._predictions(numbers, 3, None, 0.0)
+    assert [p.index for p in preds] == [0, k - 1, 2]
+    assert [p.label for p in preds] == [predictor.labels[0], predictor.labels[k - 1], predictor.labels[2]]
+    assert preds[0].modalities["image"].index == k - 2 and preds[0].modalities["image"].probability == 0.5

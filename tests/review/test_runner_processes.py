@@ -13,7 +13,7 @@ from app.review import runner as runner_mod
 from app.review.runner import BatchRunner
 from app.review.session import ReviewSession, RowFilter
 from app.review.workflow import prepare_session
-from tests.review.conftest import make_review_folder
+from tests.review.conftest import make_review_folder, run_batch
 
 
 def _run(model: Path, folder: Path, session: Path, processes: int) -> tuple[dict, object]:
@@ -98,3 +98,39 @@ def test_results_are_written_the_first_batch_at_once_then_together(tiny_model: P
     assert stats.processed == 12 and writes == [3, 9]  # the first rows show at once; one transaction after
     with ReviewSession.open(tmp_path / "s.qmfreview") as s:
         assert s.result_count() == 12
+
+
+def test_qmf_batch_starts_its_decoding_processes_while_it_stores_a_new_sessions_pairs(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """A long `qmf batch` into a new session starts its workers once the folder is read (they start up
+    while the pairs are stored), the run decodes with those same workers and they are gone at the end;
+    the rows are the thread pool's. A command that fails after starting them leaves none behind."""
+    import multiprocessing
+
+    folder = make_review_folder(tmp_path / "pairs", per_class=6)
+    by_threads, _ = _run(tiny_model, folder, tmp_path / "threads.qmfreview", processes=0)
+    monkeypatch.setattr(runner_mod, "MIN_PAIRS_FOR_PROCESSES", 1)  # a short run, as if it were long
+    started: list[tuple[int, object]] = []
+    real = runner_mod.decoding_processes
+
+    def spy(predictor, todo, processes=None):
+        pool = real(predictor, todo, processes)
+        started.append((todo, pool))
+        return pool
+
+    monkeypatch.setattr(runner_mod, "decoding_processes", spy)
+    before = set(multiprocessing.active_children())
+    assert run_batch(tiny_model, folder, tmp_path / "cli.qmfreview") == 0
+    assert [todo for todo, _ in started] == [18] and started[0][1] is not None  # once, before the run: reused
+    assert set(multiprocessing.active_children()) <= before
+    with ReviewSession.open(tmp_path / "cli.qmfreview") as s:
+        by_cli = {r.id: r for r in s.rows(RowFilter())}
+    assert {k: (r.status, r.prediction, r.flags) for k, r in by_cli.items()} == {
+        k: (r.status, r.prediction, r.flags) for k, r in by_threads.items()}
+
+    started.clear()
+    monkeypatch.setattr(ReviewSession, "add_pairs", lambda self, pairs: (_ for _ in ()).throw(OSError("disk gone")))
+    assert run_batch(tiny_model, folder, tmp_path / "failed.qmfreview") != 0  # one line: "disk gone"
+    assert "disk gone" in capsys.readouterr().err
+    assert len(started) == 1 and started[0][1] is not None
+    assert set(multiprocessing.active_children()) <= before

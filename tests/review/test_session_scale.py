@@ -372,6 +372,27 @@ def test_bulk_writes_build_the_indexes_at_the_end_and_a_killed_one_is_repaired(t
         assert [r.id for r in s.rows(order_by="probability")] == expected_order(reference(s), "probability", False)
 
 
+def test_the_first_pairs_get_every_index_and_a_failed_first_add_changes_nothing(tmp_path):
+    """A new session's first pairs are inserted with the sort indexes dropped and built once after,
+    in the same transaction: a source that fails midway leaves the session empty and indexed."""
+    s = ReviewSession.create(tmp_path / "s.qmfreview", model_name="m", model_sha256="0" * 64, model_path=None,
+                             modalities=MODS, labels=LABELS, source_kind="manifest", source_path=tmp_path)
+
+    def failing():
+        yield PairRow(1, "first", {"image": "/x/1.png"}, "a")
+        raise OSError("the source went away")
+
+    with s, pytest.raises(OSError, match="went away"):
+        s.add_pairs(failing())
+    with ReviewSession.open(tmp_path / "s.qmfreview") as s:
+        assert s.pair_count() == 0 and session_listing.indexes_complete(s.conn, s.modality_names)
+        assert s.add_pairs(PairRow(i, f"p{(7 * i) % 20:02d}", {"image": f"/x/{i}.png"}, "a") for i in range(20)) == 20
+        assert session_listing.indexes_complete(s.conn, s.modality_names)
+        assert [r.id for r in s.rows(order_by="id", descending=True, limit=3)] == ["p19", "p18", "p17"]
+        assert s.add_pairs([PairRow(1, "p05", {}, None), PairRow(2, "p99", {}, None)]) == 1  # later adds as before
+        assert session_listing.indexes_complete(s.conn, s.modality_names)
+
+
 def test_modality_names_that_need_quoting_work(tmp_path):
     s = ReviewSession.create(tmp_path / "q.qmfreview", model_name="m", model_sha256="0" * 64, model_path=None,
                              modalities={"it's": "image", "a b": "audio"}, labels=LABELS, source_kind="manifest",
