@@ -82,18 +82,48 @@ def percentile(table: Mapping[str, Any] | None, quality: float) -> float | None:
 
 
 def percentiles(table: Mapping[str, Any], qualities: Sequence[float]) -> list[float]:
-    """`percentile` of each of `qualities` (one interpolation over all of them: a batch of results
-    reads the table once; np.interp gives each element what it gives it alone)."""
-    x = np.asarray(qualities, dtype=np.float64)
-    q = np.asarray(table["quality"], dtype=np.float64)
-    p = np.asarray(table["percentiles"], dtype=np.float64)
-    # np.interp needs increasing x; quantiles are non-decreasing: take the last of equal runs
-    keep = np.append(q[1:] > q[:-1], True)
-    finite = np.isfinite(x)
-    out = np.clip(np.interp(np.where(finite, x, q[0]), q[keep], p[keep]), 0.0, 100.0)
-    out[x >= q[-1]] = 100.0
-    out[(x < q[0]) | ~finite] = 0.0
-    return out.tolist()
+    """`percentile` of each of `qualities` (np.interp gives each element what it gives it alone)."""
+    return Lookup(table).percentiles(qualities)
+
+
+class Lookup:
+    """One modality's table in the form the look-ups read, made once per model: a prediction then
+    pays for the interpolation only, not for turning the table's lists into arrays every time."""
+
+    __slots__ = ("_q", "_p", "_lowest", "_highest", "_below")
+
+    def __init__(self, table: Mapping[str, Any]):
+        q = np.asarray(table["quality"], dtype=np.float64)
+        p = np.asarray(table["percentiles"], dtype=np.float64)
+        # np.interp needs increasing x; quantiles are non-decreasing: take the last of equal runs
+        keep = np.append(q[1:] > q[:-1], True)
+        self._q, self._p = q[keep], p[keep]
+        self._lowest, self._highest = float(q[0]), float(q[-1])
+        self._below = float(table["unfamiliar_below"])
+
+    def percentiles(self, qualities: Sequence[float]) -> list[float]:
+        if len(qualities) == 1:  # one prediction (`qmf predict`, the app): no array work
+            x = float(qualities[0])
+            if not np.isfinite(x) or x < self._lowest:
+                return [0.0]
+            if x >= self._highest:
+                return [100.0]
+            return [min(100.0, max(0.0, float(np.interp(x, self._q, self._p))))]
+        x = np.asarray(qualities, dtype=np.float64)
+        finite = np.isfinite(x)
+        out = np.clip(np.interp(np.where(finite, x, self._lowest), self._q, self._p), 0.0, 100.0)
+        out[x >= self._highest] = 100.0
+        out[(x < self._lowest) | ~finite] = 0.0
+        return out.tolist()
+
+    def marks(self, qualities: Sequence[float]) -> list[bool]:
+        """True for each quality below the calibrated threshold (NaN and infinities too)."""
+        if len(qualities) == 1:
+            x = float(qualities[0])
+            return [not np.isfinite(x) or x < self._below]
+        x = np.asarray(qualities, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            return (~np.isfinite(x) | (x < self._below)).tolist()
 
 
 def is_unfamiliar(table: Mapping[str, Any] | None, quality: float) -> bool | None:
@@ -103,9 +133,7 @@ def is_unfamiliar(table: Mapping[str, Any] | None, quality: float) -> bool | Non
 
 def unfamiliar_marks(table: Mapping[str, Any], qualities: Sequence[float]) -> list[bool]:
     """`is_unfamiliar` of each of `qualities` (NaN and infinities are unfamiliar)."""
-    x = np.asarray(qualities, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return (~np.isfinite(x) | (x < float(table["unfamiliar_below"]))).tolist()
+    return Lookup(table).marks(qualities)
 
 
 def unfamiliar_text(name: str, quality_percentile: float | None) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 from app.data.manifest_cells import URI_PROBLEM, is_uri
 from app.modalities import InputError, Modality, get_modality
 from app.qmf.bundle import Bundle, BundleError, load_bundle, read_bundle
-from app.qmf.calibration import modality_table, percentiles, read_calibration, unfamiliar_marks
+from app.qmf.calibration import Lookup, modality_table, read_calibration
 from app.qmf.config import ModelConfig
 from app.qmf.corruption import Corruption, parse_corruption  # the parser lives apart from torch; re-exported
 from app.qmf.prediction import ModalityResult, Prediction
@@ -104,6 +104,17 @@ class Predictor:
             engine = TorchModel(bundle.model) if bundle.model is not None else self._open_graph()
         self.engine = engine
         self.calibration = read_calibration(bundle.manifest)  # None: no percentiles, no marks
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        return self._calibration
+
+    @calibration.setter
+    def calibration(self, value: dict[str, Any] | None) -> None:
+        """The percentile tables, and their look-up form per modality (built once, not per prediction)."""
+        self._calibration = value
+        self._lookups = {name: None if (t := modality_table(value, name)) is None else Lookup(t)
+                         for name in self.modalities}
 
     def _open_graph(self) -> Any:
         from app.qmf.onnx_graph import GraphError, OnnxModel
@@ -248,12 +259,12 @@ class Predictor:
         for name in self.modalities:
             probs_np = np.asarray(numbers["per_modality"][name])
             quality_all = np.asarray(numbers["quality"][name]).reshape(-1).tolist()
-            table = modality_table(self.calibration, name)
+            lookup = self._lookups[name]
             per_mod[name] = (probs_np.tolist(), np.argmax(probs_np, axis=1).tolist() if count else [],
                              np.asarray(numbers["energy"][name]).reshape(-1).tolist(), quality_all,
                              np.asarray(numbers["share"][name]).reshape(-1).tolist(),
-                             [None] * count if table is None else percentiles(table, quality_all[:count]),
-                             [None] * count if table is None else unfamiliar_marks(table, quality_all[:count]))
+                             [None] * count if lookup is None else lookup.percentiles(quality_all[:count]),
+                             [None] * count if lookup is None else lookup.marks(quality_all[:count]))
         preds = []
         for i in range(count):
             mods = {}
