@@ -36,12 +36,12 @@ from app.gui.predict.messages import (
     PartlyDecoded,
     Predicted,
     PredictFailed,
-    SweepDone,
 )
 from app.gui.predict.model_card import model_card_dialog
 from app.gui.predict.model_life import ModelLife
 from app.gui.predict.recent import RecentPairs
 from app.gui.predict.service import PredictionService
+from app.gui.predict.sweep_control import PageSweepMixin
 from app.resources import read_demo_samples
 
 if TYPE_CHECKING:  # pragma: no cover - pyqtgraph is imported by build_views, after the first paint
@@ -55,7 +55,7 @@ SWEEP_PLOT_AT_THE_LATEST_MS = 1500  # a deferred sweep plot is built by then eve
 STATUS_MS = 15000
 
 
-class PredictPage(PageDialogsMixin, QWidget):
+class PredictPage(PageDialogsMixin, PageSweepMixin, QWidget):
     """The Predict tab. `open_model(None)` opens the bundled model.
 
     `defer_views=True`: the charts, previews and input panels (pyqtgraph) are built later, by
@@ -165,20 +165,6 @@ class PredictPage(PageDialogsMixin, QWidget):
         else:
             self.result_view.clear("No model loaded")
         self.service.release()
-
-    @property
-    def sweep_plot(self) -> Any:
-        """The sweep's chart (`app.gui.sweep_chart.SweepPlot`), built now if it is not yet."""
-        return self.sweep_box.plot
-
-    def _build_sweep_plot_soon(self, _prediction: Any = None) -> None:
-        self.resultShown.disconnect(self._build_sweep_plot_soon)
-        QTimer.singleShot(0, self, self._build_sweep_plot)  # after the result's frame
-
-    def _build_sweep_plot(self) -> None:
-        if not self.sweep_box.plot_built:
-            self.sweep_box.build_plot()
-            self._route_drops_to_page()
 
     def status_widgets(self) -> list[QWidget]:
         """Busy indicator, model name, timing: the window puts them in its status bar."""
@@ -386,38 +372,6 @@ class PredictPage(PageDialogsMixin, QWidget):
             self.result_view.clear("No prediction")
             self._say(f"Prediction failed: {failed.message}")
         self.inputFailed.emit(name, failed.message)
-
-    # --- sweep ----------------------------------------------------------------------------------------------
-    def run_sweep(self) -> int | None:
-        if self.manifest is None or not self._has_files():
-            self.sweep_box.status.setText("Open an input pair first.")
-            return None
-        kinds = {name: panel.corruption()[0] for name, panel in self.panels.items()}
-        self.sweep_box.status.setText("Sweeping…")
-        self._sweep_files = self.current_files()
-        return self.service.sweep(self.current_files(), kinds)
-
-    def _follow_sweep(self, files: dict[str, str | None]) -> None:
-        """The sweep belongs to one pair: another pair re-runs it (the box is visible) or clears it."""
-        self.sweep_box.set_current_levels({name: panel.level() for name, panel in self.panels.items()})
-        if self._sweep_files is None or files == self._sweep_files:
-            return
-        self.sweep_box.clear_values()
-        self.last_sweep = None
-        if self.sweep_box.isVisible():
-            self.run_sweep()
-        else:
-            self._sweep_files = None
-            self.sweep_box.status.setText("Another pair is open: press Sweep to sweep it.")
-
-    def _on_sweep(self, sweep: SweepDone) -> None:
-        self.last_sweep = sweep.as_json()
-        self.sweep_box.show_sweep(sweep)
-        self.sweepShown.emit(self.last_sweep)
-
-    def show_sweep(self, checked: bool) -> None:
-        if self.views_built:
-            self.sweep_box.setVisible(checked)
 
     # --- the model card (file dialogs and export: PageDialogsMixin) ----------------------------------
     def show_model_card(self) -> None:
