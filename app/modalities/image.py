@@ -24,6 +24,7 @@ from .base import (
     Modality,
     decode_budget,
     positive_number,
+    read_small_file,
     require_file,
 )
 from .image_corruptions import (  # noqa: F401 - the corruptions stay importable from here
@@ -175,12 +176,8 @@ class ImageModality(Modality):
         mode = "L" if self.params["channels"] == 1 else "RGB"
         if width * height > min(int(self.params["max_pixels"]), 1 << 20):
             return None
-        try:
-            with open(p, "rb") as fh:
-                data = fh.read(_PLAIN_PNG_MAX_BYTES + 1)
-        except OSError:
-            return None
-        idat = _plain_png_data(data, width, height, mode)
+        data = read_small_file(p, _PLAIN_PNG_MAX_BYTES)
+        idat = None if data is None else _plain_png_data(data, width, height, mode)
         if idat is None:
             return None
         try:
