@@ -2,7 +2,8 @@
 
 The pipeline: workers decode files into model inputs a few batches ahead (each process whole batches,
 each thread a slice of one: the files read one by one, then preprocessed as one batch per modality,
-`decode_batch`), while the calling thread runs the model on one batch at a time and writes the
+`decode_batch`), while the calling thread runs the model on one batch at a time (or, with worker
+processes and an ONNX graph, takes the model's outputs they computed) and writes the
 results: the first batch at once, then one transaction per ``COMMIT_SECONDS`` of results (and before a pause, a cancel and the end). At most ``prefetch`` batches
 are in flight, so memory does not grow with the number of pairs.
 

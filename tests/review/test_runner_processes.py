@@ -175,7 +175,8 @@ def test_qmf_batch_starts_its_decoding_processes_while_it_stores_a_new_sessions_
         k: (r.status, r.prediction, r.flags) for k, r in by_threads.items()}
 
     started.clear()
-    monkeypatch.setattr(ReviewSession, "add_pairs", lambda self, pairs: (_ for _ in ()).throw(OSError("disk gone")))
+    monkeypatch.setattr(ReviewSession, "add_pairs",
+                        lambda self, pairs, **options: (_ for _ in ()).throw(OSError("disk gone")))
     assert run_batch(tiny_model, folder, tmp_path / "failed.qmfreview") != 0  # one line: "disk gone"
     assert "disk gone" in capsys.readouterr().err
     assert len(started) == 1 and started[0][1] is not None
