@@ -6,10 +6,10 @@
 Prints, each including the start of its worker pool, with the load average when it finished:
   * decode-only, two processes   files -> model inputs (read + preprocess, the runner's own
                                  `decode_batch` on slices of a batch) in a spawn pool of 2, no model
-  * BatchRunner, processes       decode in worker processes + onnxruntime (one thread) + SQLite writes
+  * BatchRunner, processes       decode + onnxruntime (one thread) in worker processes, SQLite writes here
                                  = x decode-only (target >= 0.8) and pairs/s (target >= 1,500 quiet)
   * BatchRunner, threads         the same with the thread pool (what short runs and the app's child use)
-  * the CPU a pair costs in each part (decoding in the workers, the model in the runner's process),
+  * the CPU a pair costs in each part (decoding and, with a graph, the model in the workers),
     which bounds the ratio: on N cores the runner cannot beat N / (decode + model + the rest) pairs/s.
   * the whole `qmf batch` command (a fresh process: start-up, scanning the folder, filling the session,
     the run, building the listing's indexes, the summary) into a new session: its pairs/s from start to
@@ -109,6 +109,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from app.qmf.predictor import Predictor
+    from app.review import runner as runner_mod
     from app.review.sources import load_source
 
     tmp_ctx = tempfile.TemporaryDirectory(prefix="qmf-batch-bench-")
@@ -148,7 +149,8 @@ def main() -> int:
           "decode-only's CPU per pair")
     per_decode = 1000 * stats.decode_seconds / max(1, stats.processed)
     per_model = 1000 * stats.model_seconds / max(1, stats.processed)
-    print(f"    per pair: decoding {per_decode:.2f} ms in a worker, model {per_model:.2f} ms in the runner's process "
+    where = "in the workers" if runner_mod._graph_for_workers(predictor) is not None else "in the runner's process"
+    print(f"    per pair: decoding {per_decode:.2f} ms in a worker, model {per_model:.2f} ms {where} "
           f"(wall, as the runner times them)")
     if not args.no_threads:
         rate_t, _, thread_cpu = runner_rate(predictor, model, folder, tmp / "threads.qmfreview", args.batch_size, 0)

@@ -146,7 +146,10 @@ def model_arrays(raws: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarr
     """Model input of K (at least one) recordings, float32 [K, C, n_mels, frames], as one batch: the log-mel
     of each `waveform_window`, fixed mean/std, and with `utterance_norm_channel` the band-centred second
     channel (see `AudioModality.to_array`)."""
-    logmel = log_mel_batch(np.stack([waveform_window(r, params) for r in raws]), params)
+    n = int(round(float(params["duration"]) * int(params["sample_rate"])))
+    # a recording of exactly the window's length is stacked as it is (waveform_window would copy it first)
+    logmel = log_mel_batch(np.stack([r if r.ndim == 1 and r.size == n and r.dtype == np.float32 else
+                                     waveform_window(r, params) for r in map(np.asarray, raws)]), params)
     std = np.float32(params["std"])
     two = bool(params.get("utterance_norm_channel"))
     out = np.empty((logmel.shape[0], 2 if two else 1, *logmel.shape[1:]), np.float32)  # written in place

@@ -207,6 +207,37 @@ def require_file(path: str | Path, hint: str) -> Path:
     return p
 
 
+def read_small_file(path: str | Path, limit: int) -> bytes | None:
+    """The whole content of a file of at most ``limit`` bytes, or None when it is larger or cannot be
+    read (the caller's general reader then opens it and says what is wrong).
+
+    With os.open/os.read: half the cost of open() and a buffered read (~10 us of ~20), which counted
+    twice a pair in a batch run's small PNG and WAV files (issue 13)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if size > limit:
+            return None
+        chunks: list[bytes] = []
+        got = 0
+        while True:
+            block = os.read(fd, max(0, size - got) + 1)  # one byte more: a file that grew meanwhile shows
+            if not block:
+                break
+            chunks.append(block)
+            got += len(block)
+            if got > limit:
+                return None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 # Decodes that need more than this many bytes take turns (one at a time per process): a batch run
 # decodes with several threads, and four 250 MB pictures at once would be a gigabyte.
 LARGE_DECODE_BYTES = 32 * 1024 * 1024

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import warnings
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -22,6 +24,7 @@ from .base import (
     Modality,
     decode_budget,
     positive_number,
+    read_small_file,
     require_file,
 )
 from .image_corruptions import (  # noqa: F401 - the corruptions stay importable from here
@@ -50,6 +53,12 @@ _EARLY_REDUCE_PIXELS = 1 << 22  # above 4 Mpx, reduce right after decoding (smal
 _REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA")
 _STRIP_ROWS = 64  # high-depth pictures are converted to 8 bits this many rows at a time
 _EXIF_ORIENTATION = 0x0112
+# The plain PNG read without Image.open (`_plain_png`): files up to this size whose chunks are IHDR, IDAT
+# and IEND only (and pHYs, which changes no pixel), 8-bit grey or RGB, not interlaced, at the model's size
+# and in its mode. Image.open + load's Python work was ~0.2 ms of a 28x28 picture's 0.3 ms (issue 13).
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PLAIN_PNG_MAX_BYTES = 64 * 1024
+_PLAIN_PNG_MODES = {(8, 0): "L", (8, 2): "RGB"}  # (bit depth, colour type) -> Pillow's mode (and raw mode)
 _ORIENTATION_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -119,7 +128,8 @@ class ImageModality(Modality):
     def load(self, path: str | Path) -> np.ndarray:
         """Decode any Pillow image, fix orientation and polarity, fit it into the model size."""
         p = require_file(path, SUPPORTED_HINT)
-        return self._decode(p, p)
+        plain = self._plain_png(p)
+        return plain if plain is not None else self._decode(p, p)
 
     def load_file(self, fh: BinaryIO, name: str) -> np.ndarray:
         """`load` of an open, seekable binary file (an object in storage opened by pyarrow.fs): the same
@@ -156,6 +166,31 @@ class ImageModality(Modality):
             raise InputError(p, "image is too large to decode in memory", "use a smaller image") from None
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise InputError(p, f"image data is truncated or corrupt ({exc})", SUPPORTED_HINT) from None
+
+    def _plain_png(self, p: Path) -> np.ndarray | None:
+        """The raw array of a small, plain PNG already at the model's size and mode (the usual batch input),
+        decoded by Pillow's own PNG decoder (`Image.frombytes` with "zip", what Image.open's load calls)
+        without Image.open's chunk reading in Python; None for any other file, which `_decode` reads as
+        before (its checks and its messages: a damaged file is never decided here)."""
+        height, width = self.params["size"]
+        mode = "L" if self.params["channels"] == 1 else "RGB"
+        if width * height > min(int(self.params["max_pixels"]), 1 << 20):
+            return None
+        data = read_small_file(p, _PLAIN_PNG_MAX_BYTES)
+        idat = None if data is None else _plain_png_data(data, width, height, mode)
+        if idat is None:
+            return None
+        try:
+            im = Image.frombytes(mode, (width, height), idat, "zip", mode)
+        except (ValueError, OSError, MemoryError):  # truncated or corrupt data: Image.open says what
+            return None
+        # the decoded bytes as a writable array (a third cheaper than np.array(im), which goes through
+        # the array interface)
+        out = np.frombuffer(bytearray(im.tobytes()), np.uint8).reshape((height, width) if mode == "L" else
+                                                                       (height, width, 3))
+        if self.params["invert_light_background"] and _border_median(im, out) > 127:
+            np.subtract(255, out, out=out)
+        return out
 
     def _check_size(self, path: str | Path, im: Image.Image) -> int:
         """Refuse from the header alone what would take too many pixels or bytes to decode; the bytes."""
@@ -234,6 +269,18 @@ class ImageModality(Modality):
         x = (chw.astype(np.float32) / 255.0 - self._mean) / self._std
         return np.ascontiguousarray(x, dtype=np.float32)
 
+    def to_arrays(self, raws: Sequence[np.ndarray]) -> np.ndarray:
+        """`to_array` of several uint8 pictures as one stacked computation (the same numbers, element by
+        element); anything else pair by pair, with `to_array`'s checks and messages."""
+        expected = self.blank().shape
+        if not len(raws) or not all(isinstance(r, np.ndarray) and r.dtype == np.uint8 and r.shape == expected
+                                    for r in raws):
+            return super().to_arrays(raws)
+        stacked = np.stack(raws)
+        chw = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
+        x = (chw.astype(np.float32) / 255.0 - self._mean) / self._std
+        return np.ascontiguousarray(x, dtype=np.float32)
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         """(channels, height, width)."""
@@ -273,6 +320,42 @@ def _flatten(im: Image.Image, channels: int) -> Image.Image:
         background.paste(im, mask=alpha)
         im = background
     return im
+
+
+def _plain_png_data(data: bytes, width: int, height: int, mode: str) -> bytes | None:
+    """The joined IDAT data of a whole PNG file ``data`` whose every chunk is well formed (lengths, CRCs),
+    which is IHDR (``width`` x ``height``, 8-bit ``mode``, deflate, no interlace), optional pHYs, one run of
+    IDAT chunks and IEND at the very end; None otherwise. Such a file has no EXIF orientation, palette,
+    transparency or frames for Image.open to apply, so its pixels are the decoder's output as they are."""
+    if len(data) > _PLAIN_PNG_MAX_BYTES or not data.startswith(_PNG_SIGNATURE):
+        return None
+    offset, size = len(_PNG_SIGNATURE), len(data)
+    chunks: list[bytes] = []
+    previous = b""
+    while offset + 12 <= size:
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        kind = data[offset + 4 : offset + 8]
+        end = offset + 12 + length
+        if end > size:
+            return None
+        body = data[offset + 8 : end - 4]
+        if zlib.crc32(body, zlib.crc32(kind)) != int.from_bytes(data[end - 4 : end], "big"):
+            return None
+        if not previous:
+            if (kind != b"IHDR" or length != 13 or body[:8] != width.to_bytes(4, "big") + height.to_bytes(4, "big")
+                    or _PLAIN_PNG_MODES.get((body[8], body[9])) != mode or body[10:13] != b"\0\0\0"):
+                return None
+        elif kind == b"IDAT":
+            if previous not in (b"IHDR", b"pHYs", b"IDAT"):
+                return None
+            chunks.append(body)
+        elif kind == b"IEND":
+            return b"".join(chunks) if previous == b"IDAT" and length == 0 and end == size else None
+        elif not (kind == b"pHYs" and length == 9 and previous in (b"IHDR", b"pHYs")):
+            return None
+        previous = kind
+        offset = end
+    return None
 
 
 def _orientation(im: Image.Image) -> int | None:
@@ -336,6 +419,9 @@ def _border_median(im: Image.Image, pixels: np.ndarray | None = None) -> float:
     band = max(1, round(0.03 * min(w, h)))
     if w * h <= 256 * 256:
         a = pixels if pixels is not None and pixels.ndim == 2 else np.asarray(im if im.mode == "L" else im.convert("L"))
+        if a.dtype == np.uint8:  # one concatenation of the four bands (the usual case, a 28x28 picture)
+            return _median_u8(np.concatenate((a[:band].ravel(), a[h - band :].ravel(), a[:, :band].ravel(),
+                                              a[:, w - band :].ravel())))
         strips = [a[:band], a[h - band :], a[:, :band], a[:, w - band :]]
     else:
         boxes = [(0, 0, w, band), (0, h - band, w, h), (0, 0, band, h), (w - band, 0, w, h)]

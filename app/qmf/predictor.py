@@ -245,6 +245,13 @@ class Predictor:
 
     predict_from_tensors = predict_from_arrays  # the name before the ONNX path (torch tensors work too)
 
+    def predictions(self, numbers: Mapping[str, Any], files: Sequence[Mapping[str, str | Path | None]] | None = None,
+                    seconds: float = 0.0) -> list[Prediction]:
+        """The predictions of `predict_arrays`'s ``numbers`` for a batch (computed elsewhere: the batch
+        runner's scoring processes run the same graph); ``seconds``: each one's model time."""
+        count = len(numbers["fused"]) if numbers else 0
+        return self._predictions(dict(numbers), count, files, seconds) if count else []
+
     def _predictions(self, numbers: dict[str, Any], count: int,
                      files: Sequence[Mapping[str, str | Path | None]] | None, per_item: float) -> list[Prediction]:
         labels = self.labels

@@ -27,6 +27,8 @@ _SHOW = 20
 # (ReviewSession.bulk_writes): with them kept up to date row by row, SQLite spent about 0.5 ms a pair
 # on the writes, against 0.2 ms (cProfile of 4,000 pairs, issue 13). The app reads such a session
 # unindexed meanwhile; a resumed run over a large session keeps its indexes (rebuilding costs more).
+# A new session's pairs are stored without them (prepare_session(defer_indexes=True)) and its run is
+# always a bulk one: they are built once, at the end, not also after the pairs are stored.
 BULK_PAIRS = 2000
 
 
@@ -149,7 +151,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     try:
         prepared = prepare_session(args.session, predictor, source_path=args.manifest or args.folder,
                                    model_path=model_path, rerun=args.rerun, thresholds=thresholds,
-                                   retry_errors=args.retry_errors, on_source=on_source)
+                                   retry_errors=args.retry_errors, on_source=on_source, defer_indexes=True)
     except BaseException:
         _shut_down(started)
         raise
@@ -169,7 +171,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         runner = BatchRunner(predictor, session, batch_size=args.batch_size, workers=args.workers, progress=progress,
                              pool=started[0] if started else None)
         pending = session.pending_count()
-        bulk = pending >= BULK_PAIRS and pending >= session.result_count()
+        bulk = prepared.created or (pending >= BULK_PAIRS and pending >= session.result_count())
         try:
             if bulk:
                 with session.bulk_writes():

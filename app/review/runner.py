@@ -2,13 +2,19 @@
 
 The pipeline: workers decode files into model inputs a few batches ahead (each process whole batches,
 each thread a slice of one: the files read one by one, then preprocessed as one batch per modality,
-`decode_batch`), while the calling thread runs the model on one batch at a time and writes the
+`decode_batch`), while the calling thread runs the model on one batch at a time (or, with worker
+processes and an ONNX graph, takes the model's outputs they computed) and writes the
 results: the first batch at once, then one transaction per ``COMMIT_SECONDS`` of results (and before a pause, a cancel and the end). At most ``prefetch`` batches
 are in flight, so memory does not grow with the number of pairs.
 
 Decoding is mostly Python holding the global lock (two decoding threads were measured slower than one,
 issue 13), so a long run decodes in worker processes: ``processes`` of them (default: one per CPU, at
-most 8), each sent whole batches, while this process runs inference (one onnxruntime thread).
+most 8), each sent whole batches. With a model file's ONNX graph each worker also runs the model on the
+batches it decoded (its own onnxruntime session, one thread, the same graph and options as this
+process's, so the same numbers) and sends back only the model's outputs; this process turns them into
+results and writes them. A model run here instead (as the thread pool does) capped the run at this one
+process's rate, about 1,700 pairs/s whatever the number of cores, with the other cores partly idle.
+A torch model (no graph) is run here, on the decoded inputs the workers send.
 Processes cost a start-up of a fraction of a second each, so runs of fewer than
 ``MIN_PAIRS_FOR_PROCESSES`` pending pairs, a single CPU, and daemonic processes (the app's review
 child, which may not have children) use a pool of threads instead.
@@ -53,6 +59,18 @@ Decoded = tuple[dict[str, np.ndarray] | None, str | None, float]  # (model input
 DecodedBatch = tuple[dict[str, np.ndarray], list[tuple[str | None, float]]]
 
 
+@dataclass
+class ScoredBatch:
+    """What a scoring worker process sends back for one batch: the model's outputs for the pairs that
+    decoded (``Predictor.predict_arrays``'s numbers, batch first, in order) or why the model failed on
+    them, and one (error text or None, decode seconds) per pair."""
+
+    outcome: list[tuple[str | None, float]]
+    numbers: dict[str, Any] | None = None
+    model_seconds: float = 0.0
+    model_error: str | None = None
+
+
 def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2)))
 
@@ -74,10 +92,14 @@ class RunStats:
         return self.processed / self.seconds if self.seconds > 0 else 0.0
 
 
+class _WorkerModelError(Exception):
+    """The model failed on a batch in a worker process; the text is `_error_text` of what it raised."""
+
+
 def _error_text(exc: BaseException) -> str:
     from app.modalities import InputError
 
-    if isinstance(exc, InputError):
+    if isinstance(exc, InputError | _WorkerModelError):
         return str(exc)
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -106,15 +128,24 @@ def _timed_decode(modalities: Mapping[str, Modality], files: Mapping[str, Any]) 
         return None, _error_text(exc), time.perf_counter() - start
 
 
-# --- decoding processes: each builds the model's modality readers once, from the manifest ---------
+# --- decoding processes: each builds the model's modality readers once, from the manifest, and, given
+# the model file's ONNX graph, its own inference session ---------------------------------------------
 _WORKER_MODALITIES: dict[str, Modality] = {}
+_WORKER_ENGINE: list[Any] = []  # [OnnxModel] in a worker that scores, else empty
 
 
-def _init_worker(specs: list[tuple[str, str, dict[str, Any]]]) -> None:
+def _init_worker(specs: list[tuple[str, str, dict[str, Any]]], graph: bytes | None = None,
+                 model_path: str = "<model>") -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     reuse_freed_memory()
     _WORKER_MODALITIES.clear()
     _WORKER_MODALITIES.update({name: get_modality(kind, params) for name, kind, params in specs})
+    _WORKER_ENGINE.clear()
+    if graph is not None:
+        from app.qmf.onnx_graph import OnnxModel
+
+        _WORKER_ENGINE.append(OnnxModel(graph, list(_WORKER_MODALITIES),
+                                        {n: m.input_shape for n, m in _WORKER_MODALITIES.items()}, model_path))
 
 
 def _decode_chunk(files: list[dict[str, Any]]) -> list[Decoded]:
@@ -164,6 +195,27 @@ def _decode_batch(files: list[dict[str, Any]]) -> DecodedBatch:
     return decode_batch(_WORKER_MODALITIES, files)
 
 
+def _score_batch(files: list[dict[str, Any]]) -> ScoredBatch:
+    """`decode_batch`, then the model on the pairs that decoded, in a worker process that `_init_worker`
+    gave the graph: only the outputs travel back (a few hundred bytes a pair instead of its inputs)."""
+    arrays, outcome = decode_batch(_WORKER_MODALITIES, files)
+    if not arrays:  # no pair of the batch decoded
+        return ScoredBatch(outcome)
+    start = time.perf_counter()
+    try:
+        numbers = _WORKER_ENGINE[0].run(arrays)
+    except Exception as exc:  # noqa: BLE001 - a model failure is recorded on each pair of the batch
+        return ScoredBatch(outcome, model_error=_error_text(exc))
+    return ScoredBatch(outcome, numbers, time.perf_counter() - start)
+
+
+def _graph_for_workers(predictor: Predictor) -> bytes | None:
+    """The ONNX graph scoring workers run, when this predictor runs one (None: the model runs here)."""
+    from app.qmf.onnx_graph import OnnxModel
+
+    return predictor.bundle.graph if isinstance(predictor.engine, OnnxModel) else None
+
+
 def _can_use_processes() -> bool:
     return not multiprocessing.current_process().daemon
 
@@ -183,9 +235,11 @@ def decoding_processes(predictor: Predictor, todo: int, processes: int | None = 
     if count < 2 or todo < MIN_PAIRS_FOR_PROCESSES or not _can_use_processes():
         return None
     specs = [(name, m.kind, m.params) for name, m in predictor.modalities.items()]
+    graph = _graph_for_workers(predictor)
     try:
         pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(specs,))
+                                   initializer=_init_worker,
+                                   initargs=(specs, graph, str(predictor.bundle.path or "<model>")))
     except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
         return None
     try:
@@ -284,9 +338,10 @@ class BatchRunner(RunControl):
         pool: Executor | None = self._process_pool(todo)
         if pool is not None:
             stats.processes = self.processes
-            # each process decodes whole batches (several are in flight): one message a batch and no
-            # stitching of slices in this process, whose CPU bounds the run's rate
-            chunks, decode = 1, _decode_batch
+            # each process decodes (and, with a graph, scores) whole batches, several in flight: one
+            # message a batch and no stitching of slices in this process, whose CPU bounds the run's rate
+            chunks = 1
+            decode = _score_batch if _graph_for_workers(self.predictor) is not None else _decode_batch
         else:
             pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qmf-decode")
             chunks, decode = self.workers, functools.partial(decode_batch, self.predictor.modalities)
@@ -296,7 +351,7 @@ class BatchRunner(RunControl):
             size = -(-len(batch) // chunks)
             return [pool.submit(decode, [p.files for p in batch[i : i + size]]) for i in range(0, len(batch), size)]
 
-        def results(futures: list[Future]) -> DecodedBatch:
+        def results(futures: list[Future]) -> DecodedBatch | ScoredBatch:
             parts = [f.result() for f in futures]
             if len(parts) == 1:
                 return parts[0]
@@ -314,7 +369,7 @@ class BatchRunner(RunControl):
                 if not in_flight or self._cancel.is_set():
                     break
                 batch, futures = in_flight.popleft()
-                unwritten.extend(self._process(batch, *results(futures), stats))
+                unwritten.extend(self._process(batch, results(futures), stats))
                 # One transaction (one fsync: the session is synchronous=FULL) per COMMIT_SECONDS of
                 # results rather than per batch; a crash loses at most that much work, which a
                 # resumed run redoes.
@@ -335,9 +390,11 @@ class BatchRunner(RunControl):
         report()
         return stats
 
-    def _process(self, batch: list[PendingPair], arrays: dict[str, np.ndarray],
-                 outcome: list[tuple[str | None, float]], stats: RunStats) -> list[ResultRecord]:
-        """The result records of one decoded batch (the model runs here, on the pairs that decoded)."""
+    def _process(self, batch: list[PendingPair], decoded: DecodedBatch | ScoredBatch,
+                 stats: RunStats) -> list[ResultRecord]:
+        """The result records of one batch: decoded (the model runs here, on the pairs that decoded) or
+        scored by a worker process (its outputs become predictions here)."""
+        outcome = decoded.outcome if isinstance(decoded, ScoredBatch) else decoded[1]
         records: list[ResultRecord] = []
         good = [(p, d) for p, (err, d) in zip(batch, outcome, strict=True) if err is None]
         for p, (err, d) in zip(batch, outcome, strict=True):
@@ -347,12 +404,21 @@ class BatchRunner(RunControl):
         if good:
             t0 = time.perf_counter()
             try:
-                preds = self.predictor.predict_batch(arrays, [p.files for p, _ in good])
+                files = [p.files for p, _ in good]
+                if not isinstance(decoded, ScoredBatch):
+                    preds = self.predictor.predict_batch(decoded[0], files)
+                elif decoded.model_error is not None:
+                    raise _WorkerModelError(decoded.model_error)
+                else:
+                    preds = self.predictor.predictions(decoded.numbers or {}, files,
+                                                       decoded.model_seconds / len(good))
             except Exception as exc:  # noqa: BLE001 - a model failure is recorded on each pair, not fatal
                 msg = f"model failed on this batch: {_error_text(exc)}"
                 records.extend(ResultRecord(p.idx, p.label, error=msg, decode_seconds=d) for p, d in good)
             else:
                 model_s = time.perf_counter() - t0
+                if isinstance(decoded, ScoredBatch):
+                    model_s += decoded.model_seconds
                 stats.model_seconds += model_s
                 for (p, d), pred in zip(good, preds, strict=True):
                     records.append(ResultRecord(p.idx, p.label, prediction=pred.to_json(), decode_seconds=d,

@@ -310,8 +310,12 @@ class ReviewSession(SessionRows):
             return self.conn.execute("DELETE FROM results WHERE status = 'error'").rowcount
 
     # ------------------------------------------------------------------ pairs
-    def add_pairs(self, pairs: Iterable[PairRow]) -> int:
-        """Add pairs not yet in the session (by id); returns how many were new. Idempotent."""
+    def add_pairs(self, pairs: Iterable[PairRow], build_indexes: bool = True) -> int:
+        """Add pairs not yet in the session (by id); returns how many were new. Idempotent.
+
+        ``build_indexes=False``, into a session without pairs: the listing's sort indexes are left for
+        a `bulk_writes` that follows (`qmf batch` into a new session), which builds them at its end,
+        instead of being built here and dropped again at once (a writable open builds missing ones)."""
         if self.readonly:
             new = [p for p in pairs if self.conn.execute("SELECT 1 FROM pairs WHERE id = ?", (p.id,)).fetchone() is None]
             if not new:
@@ -333,7 +337,7 @@ class ReviewSession(SessionRows):
                     for i, p in enumerate(pairs)
                 ),
             )
-            if not before:
+            if not before and build_indexes:
                 session_listing.create_indexes(self.conn, names)
         return self.pair_count() - before
 

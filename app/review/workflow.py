@@ -39,6 +39,7 @@ def prepare_session(
     thresholds: FlagThresholds | None = None,
     retry_errors: bool = False,
     on_source: Callable[[int], None] | None = None,
+    defer_indexes: bool = False,
 ) -> PreparedSession:
     """Create ``session_path`` from a source, or reopen it for a resume.
 
@@ -48,7 +49,8 @@ def prepare_session(
 
     ``on_source(n)``: told how many pairs a new session will hold, once the source is read and
     before they are stored (a folder's; a manifest is read as it is stored), so `qmf batch` can start
-    its decoding processes meanwhile.
+    its decoding processes meanwhile. ``defer_indexes``: a new session's pairs are stored without the
+    listing's sort indexes, for a run inside ``session.bulk_writes()``, which builds them at its end.
     """
     path = Path(session_path).expanduser().absolute()
     warnings: list[str] = []
@@ -67,7 +69,7 @@ def prepare_session(
         )
         try:
             session.hold_run_lock()
-            new = session.add_pairs(source.pairs)
+            new = session.add_pairs(source.pairs, build_indexes=not defer_indexes)
             session.set_unmatched(source.unmatched)
         except BaseException:
             session.close()

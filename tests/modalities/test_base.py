@@ -113,3 +113,20 @@ def test_import_needs_neither_qt_nor_torch() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_read_small_file_reads_whole_small_files_only(tmp_path) -> None:
+    """The fast readers' file read: a small file's every byte, and None (the general reader's turn, with
+    its messages) for a larger file, a folder or a missing one."""
+    from app.modalities.base import read_small_file
+
+    data = bytes(range(256)) * 40
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert read_small_file(path, len(data)) == data
+    assert read_small_file(str(path), len(data) + 100) == data
+    assert read_small_file(path, len(data) - 1) is None
+    (tmp_path / "empty").write_bytes(b"")
+    assert read_small_file(tmp_path / "empty", 10) == b""
+    assert read_small_file(tmp_path, 10**6) is None
+    assert read_small_file(tmp_path / "missing", 10) is None

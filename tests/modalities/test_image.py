@@ -187,6 +187,129 @@ def test_truncated_refused(tmp_path: Path, fmt: str) -> None:
     assert str(path) in str(info.value)
 
 
+def _through_image_open(m: ImageModality, path: Path) -> np.ndarray:
+    """What `load` gave before the plain-PNG reader: Image.open and the general preparation."""
+    return m._decode(path, path)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_plain_png_reads_as_image_open_does(tmp_path: Path, channels: int) -> None:
+    """Small PNGs at the model's size (the batch run's usual input) are read without Image.open; the
+    pixels, the inversion of light backgrounds and the array's type are what Image.open gave, for
+    pictures that make Pillow's encoder use every PNG row filter and at every compression level."""
+    rng = np.random.default_rng(5)
+    m = ImageModality({"channels": channels})
+    shape = (28, 28) if channels == 1 else (28, 28, 3)
+    ramp = (np.add.outer(np.arange(28), 3 * np.arange(28)) % 256).astype(np.uint8)
+    pictures = [rng.integers(0, 256, shape, dtype=np.uint8), np.full(shape, 230, np.uint8),
+                np.clip(rng.normal(200, 40, shape), 0, 255).astype(np.uint8),
+                ramp if channels == 1 else np.stack([ramp, ramp.T, 255 - ramp], axis=-1)]
+    filters: set[int] = set()
+    for i, picture in enumerate(pictures * 3):
+        path = tmp_path / f"p{i}.png"
+        Image.fromarray(picture).save(path, compress_level=i % 10)
+        data = zlib.decompress(b"".join(_png_chunks(path.read_bytes(), b"IDAT")))
+        filters |= {data[r * (1 + 28 * channels)] for r in range(28)}
+        assert m._plain_png(path) is not None  # the fast reader took it
+        got = m.load(path)
+        want = _through_image_open(m, path)
+        assert got.dtype == want.dtype == np.uint8 and got.flags.writeable
+        np.testing.assert_array_equal(got, want)
+    assert filters >= {0, 1, 2, 4}  # Pillow's encoder does not pick "average" here: the next test does
+
+
+def test_plain_png_every_row_filter(tmp_path: Path) -> None:
+    """A PNG written row by row with each of the five filters gives back its pixels exactly."""
+    picture = np.random.default_rng(9).integers(0, 256, (28, 28), dtype=np.uint8)
+    path = tmp_path / "filters.png"
+    path.write_bytes(_png_rows(picture, [r % 5 for r in range(28)]))
+    m = ImageModality({"invert_light_background": False})
+    assert m._plain_png(path) is not None
+    np.testing.assert_array_equal(m.load(path), picture)
+    np.testing.assert_array_equal(_through_image_open(m, path), picture)
+
+
+def _png_rows(picture: np.ndarray, filters: list[int]) -> bytes:
+    """An 8-bit grey PNG of ``picture`` with row r filtered by ``filters[r]`` (0 none ... 4 Paeth)."""
+    def paeth(a: int, b: int, c: int) -> int:
+        p = a + b - c
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+    height, width = picture.shape
+    raw = bytearray()
+    previous = [0] * width
+    for r in range(height):
+        row = [int(v) for v in picture[r]]
+        kind = filters[r]
+        out = []
+        for x in range(width):
+            a, b, c = (row[x - 1] if x else 0), previous[x], (previous[x - 1] if x else 0)
+            predictor = [0, a, b, (a + b) // 2, paeth(a, b, c)][kind]
+            out.append((row[x] - predictor) % 256)
+        raw += bytes([kind, *out])
+        previous = row
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(bytes(raw)))
+            + _png_chunk(b"IEND", b""))
+
+
+def _png_chunks(data: bytes, tag: bytes) -> list[bytes]:
+    out, offset = [], 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        if data[offset + 4 : offset + 8] == tag:
+            out.append(data[offset + 8 : offset + 8 + length])
+        offset += 12 + length
+    return out
+
+
+def test_png_the_plain_reader_leaves_to_image_open(tmp_path: Path) -> None:
+    """PNGs with anything the plain reader does not decide (EXIF orientation, text, transparency, another
+    size or mode, a damaged chunk) are read as before, with the same result or the same error."""
+    m = ImageModality()
+    digit = _digit((28, 28))
+    rotated = tmp_path / "rotated.png"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    digit.save(rotated, exif=exif)
+    texted = tmp_path / "text.png"
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "test")
+    digit.save(texted, pnginfo=info)
+    transparent = tmp_path / "trns.png"
+    digit.save(transparent, transparency=0)
+    larger = tmp_path / "larger.png"
+    _digit((40, 40)).save(larger)
+    rgb = tmp_path / "rgb.png"
+    digit.convert("RGB").save(rgb)
+    for path in (rotated, texted, transparent, larger, rgb):
+        assert m._plain_png(path) is None, path
+        np.testing.assert_array_equal(m.load(path), _through_image_open(m, path))
+    assert not np.array_equal(m.load(rotated), m.load(texted))  # the orientation was applied
+    plain = tmp_path / "plain.png"
+    digit.save(plain)
+    data = bytearray(plain.read_bytes())
+    data[-20] ^= 0xFF  # inside the IDAT chunk: its CRC no longer matches
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(bytes(data))
+    assert m._plain_png(damaged) is None
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(plain.read_bytes()[:-12])  # no IEND
+    assert m._plain_png(cut) is None
+    for path in (damaged, cut):
+        try:
+            want = _through_image_open(m, path)
+        except InputError as exc:
+            with pytest.raises(InputError) as info_:
+                m.load(path)
+            assert str(info_.value) == str(exc)
+        else:
+            np.testing.assert_array_equal(m.load(path), want)
+
+
 def test_not_an_image_empty_and_missing(tmp_path: Path) -> None:
     fake = tmp_path / "notes.png"
     fake.write_text("hello, I am text")

@@ -78,8 +78,6 @@ def test_a_large_command_line_run_writes_without_sort_indexes_and_builds_them_at
             return sorted(r[0] for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'listing' AND sql IS NOT NULL"))
 
-    small = tmp_path / "small.qmfreview"
-    assert run_batch(tiny_model, review_folder, small) == 0  # under BULK_PAIRS: indexes kept row by row
     seen = []
     real = ReviewSession.bulk_writes
 
@@ -88,12 +86,17 @@ def test_a_large_command_line_run_writes_without_sort_indexes_and_builds_them_at
         return real(self)
 
     monkeypatch.setattr(ReviewSession, "bulk_writes", spy)
-    assert run_batch(tiny_model, review_folder, tmp_path / "kept.qmfreview") == 0
-    assert seen == []
+    small = tmp_path / "small.qmfreview"
+    assert run_batch(tiny_model, review_folder, small) == 0  # a new session: its pairs stored unindexed, one bulk run
+    assert len(seen) == 1 and seen[0] > 0
+    seen.clear()
+    assert run_batch(tiny_model, review_folder, small, "--rerun") == 0  # an existing session, under BULK_PAIRS:
+    assert seen == []                                                   # its indexes kept row by row
     monkeypatch.setattr(review_cli, "BULK_PAIRS", 1)
     big = tmp_path / "big.qmfreview"
     assert run_batch(tiny_model, review_folder, big) == 0
-    assert len(seen) == 1 and seen[0] > 0  # the bulk path ran, over every pending pair
+    assert run_batch(tiny_model, review_folder, big, "--rerun") == 0
+    assert len(seen) == 2 and seen[0] == seen[1] > 0  # the bulk path ran both times, over every pending pair
     assert listing_indexes(big) == listing_indexes(small) != []  # the same indexes are there afterwards
     with ReviewSession.open(small) as a, ReviewSession.open(big) as b:
         assert a.result_count() == b.result_count() == a.pair_count()

@@ -79,6 +79,52 @@ def test_batch_decoding_gives_the_numbers_of_pair_by_pair_decoding(tiny_model: P
         np.testing.assert_allclose(arrays[name], np.stack([g[name] for g in good]), rtol=0, atol=1e-6)
 
 
+def test_scoring_workers_send_the_models_outputs_and_name_a_model_failure(tiny_model: Path, tmp_path: Path) -> None:
+    """A worker given the model's graph decodes and scores a batch: its outputs are the numbers this
+    process's own session gives for the same inputs, the predictions made of them are the thread pool's,
+    a broken file stays its pair's error, and a model failure there becomes the same error rows."""
+    from app.review.session import PendingPair
+
+    folder = make_review_folder(tmp_path / "pairs", per_class=3)
+    broken = folder / "mid" / "mid_001.wav"
+    broken.write_bytes(b"RIFF not really a wave file")
+    predictor = Predictor.load(tiny_model)
+    assert predictor.backend == "onnxruntime"
+    files = [{"image": png, "audio": png.with_suffix(".wav")} for png in sorted(folder.glob("*/*.png"))]
+    specs = [(name, m.kind, m.params) for name, m in predictor.modalities.items()]
+    try:
+        runner_mod._init_worker(specs, runner_mod._graph_for_workers(predictor), str(tiny_model))
+        scored = runner_mod._score_batch(files)
+        arrays, outcome = runner_mod.decode_batch(predictor.modalities, files)
+        assert [e for e, _ in scored.outcome] == [e for e, _ in outcome]
+        assert scored.model_error is None and scored.model_seconds > 0
+        here = predictor.predict_arrays(arrays)
+        for key, value in here.items():
+            for sub, got in (value.items() if isinstance(value, dict) else [(None, value)]):
+                np.testing.assert_array_equal(scored.numbers[key] if sub is None else scored.numbers[key][sub], got)
+        good = [f for f, (e, _) in zip(files, outcome, strict=True) if e is None]
+        by_worker = [p.to_json() for p in predictor.predictions(scored.numbers, good)]
+        by_here = [p.to_json() for p in predictor.predict_batch(arrays, good)]
+        assert [{**j, "seconds": 0} for j in by_worker] == [{**j, "seconds": 0} for j in by_here]
+
+        class Failing:
+            def run(self, batch):
+                raise RuntimeError("out of memory in the worker")
+
+        runner_mod._WORKER_ENGINE[:] = [Failing()]
+        failed = runner_mod._score_batch(files)
+    finally:
+        runner_mod._WORKER_ENGINE.clear()
+        runner_mod._WORKER_MODALITIES.clear()
+    pending = [PendingPair(i, f"p{i}", {k: str(v) for k, v in f.items()}, None) for i, f in enumerate(files)]
+    stats = runner_mod.RunStats()
+    records = BatchRunner(predictor, None, processes=0)._process(pending, failed, stats)  # type: ignore[arg-type]
+    assert stats.errors == len(files)
+    texts = {r.error for r in records}
+    assert "model failed on this batch: RuntimeError: out of memory in the worker" in texts
+    assert any("mid_001.wav" in t for t in texts)
+
+
 def test_results_are_written_the_first_batch_at_once_then_together(tiny_model: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     folder = make_review_folder(tmp_path / "pairs", per_class=4)
@@ -129,7 +175,8 @@ def test_qmf_batch_starts_its_decoding_processes_while_it_stores_a_new_sessions_
         k: (r.status, r.prediction, r.flags) for k, r in by_threads.items()}
 
     started.clear()
-    monkeypatch.setattr(ReviewSession, "add_pairs", lambda self, pairs: (_ for _ in ()).throw(OSError("disk gone")))
+    monkeypatch.setattr(ReviewSession, "add_pairs",
+                        lambda self, pairs, **options: (_ for _ in ()).throw(OSError("disk gone")))
     assert run_batch(tiny_model, folder, tmp_path / "failed.qmfreview") != 0  # one line: "disk gone"
     assert "disk gone" in capsys.readouterr().err
     assert len(started) == 1 and started[0][1] is not None
