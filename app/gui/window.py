@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,10 +32,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SETTINGS_ENV = "QMF_STUDIO_SETTINGS"
 VIEWS_AT_THE_LATEST_MS = 2000  # deferred views: built after the first paint, or this long after show()
+CHARTS_POLL_MS = 10  # how often the window looks whether pyqtgraph's import (in its thread) is done
 DEFAULT_SIZE = (1360, 860)
 # The window manager's frame around a window not yet shown (title bar, borders): room kept for it so
 # that the frame, not only the client area, fits the screen. Replaced by the real one once shown.
 FRAME_ALLOWANCE = QMargins(4, 32, 4, 4)
+
+
+def _import_pyqtgraph() -> None:
+    try:
+        import pyqtgraph  # noqa: F401
+    except Exception:  # noqa: BLE001 - build_views imports it again and says what is wrong
+        pass
 
 
 def fit_rect(want: QRect, available: QRect, frame: QMargins | None = None) -> QRect:
@@ -96,7 +105,8 @@ class MainWindow(QMainWindow):
     _review: ReviewView | None = None
 
     def __init__(self, model_path: str | Path | None = None, settings: QSettings | None = None,
-                 parent: QWidget | None = None, defer_views: bool = False):
+                 parent: QWidget | None = None, defer_views: bool = False,
+                 prefetch: dict[str, str | None] | None = None):
         super().__init__(parent)
         self.settings = settings if settings is not None else make_settings()
         self.setWindowTitle("QMF Studio")
@@ -123,7 +133,9 @@ class MainWindow(QMainWindow):
         self.actions_by_id: dict[str, QAction] = {}
         self._render_menus()
         self._restore_geometry()
-        self.predict.open_model(model_path)  # the worker starts loading it now, before the first paint
+        # The worker reads the model's header and starts loading it now, before the first paint; the
+        # panels are built when the header arrives. `prefetch`: the first pair, decoded beside the load.
+        self.predict.open_model_in_worker(model_path, prefetch)
 
     @property
     def review(self) -> ReviewView:
@@ -148,10 +160,25 @@ class MainWindow(QMainWindow):
                 QTimer.singleShot(0, self._import_charts)
 
     def _import_charts(self) -> None:
-        """pyqtgraph first, alone: the event loop then turns once (the model-ready message gets in)."""
-        import pyqtgraph  # noqa: F401 - ~0.4 s, most of the views' cost
+        """pyqtgraph (~0.4 s, most of the views' cost) in a thread of its own, then the views here.
 
-        QTimer.singleShot(0, self.build_views)
+        Imported in this thread, it would keep the event loop from turning until it is done: the
+        model-ready message, which the worker sends meanwhile, would wait for it. The import makes
+        types and functions only; every chart is built in this thread (`build_views`). The thread
+        touches no Qt object: a timer of the window's looks every CHARTS_POLL_MS whether it is done
+        (an import that failed fails again in build_views, with its message)."""
+        importing = threading.Thread(target=_import_pyqtgraph, name="qmf-import-charts", daemon=True)
+        importing.start()
+        poll = QTimer(self, interval=CHARTS_POLL_MS)
+
+        def check() -> None:
+            if not importing.is_alive():
+                poll.stop()
+                poll.deleteLater()
+                self.build_views()
+
+        poll.timeout.connect(check)
+        poll.start()
 
     def build_views(self) -> None:
         """Build the Predict page's charts and panels now, if they are not built yet."""
