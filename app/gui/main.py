@@ -26,6 +26,7 @@ TIMING_ENV = "QMF_STUDIO_TIMING"
 SCREENSHOT_SIZE = (1360, 860)
 SCREENSHOT_TIMEOUT_MS = 180_000
 SKIP_LIB_CHECK_ENV = "QMF_STUDIO_SKIP_LIB_CHECK"  # "1": start Qt even when X11 libraries look missing
+START_UP_COLLECTION_HOLD_S = 5.0  # no cycle collections until the first result is in, or this long
 
 
 def _timing(event: str) -> None:
@@ -160,14 +161,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
 
+    from app.gui.collector import install_gui_thread_collector
     from app.gui.errors import install_excepthook
     from app.gui.window import MainWindow
 
     # The worker reads the model's header and loads the model from here on, and decodes the first pair
     # beside it. The charts are built after the first paint, except for --screenshot, which waits for
     # the prediction anyway.
-    window = MainWindow(args.model, defer_views=not args.screenshot, prefetch=_first_files(named, args))
+    window = MainWindow(args.model, defer_views=not args.screenshot, header_in_worker=True,
+                        prefetch=_first_files(named, args))
     page = window.predict
+    collector = install_gui_thread_collector()
+    if collector is not None:  # the page collects and freezes once the first result is shown
+        collector.hold(START_UP_COLLECTION_HOLD_S)
 
     def say_fallback() -> None:  # e.g. a bad --model FILE: the window says so too
         if page.model.fallback_note:
@@ -231,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (app if loop is None else loop).exec()
     finally:
         app.setQuitOnLastWindowClosed(quit_on_close)
+        if collector is not None:
+            collector.hold(0)
         reporter.uninstall()
         if page.service.is_running():
             page.service.stop()

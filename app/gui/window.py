@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QMargins, QRect, QSettings, QTimer, Signal
+from PySide6.QtCore import QEvent, QMargins, QObject, QRect, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QScrollArea, QTabWidget, QWidget
 
@@ -32,18 +32,40 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SETTINGS_ENV = "QMF_STUDIO_SETTINGS"
 VIEWS_AT_THE_LATEST_MS = 2000  # deferred views: built after the first paint, or this long after show()
-CHARTS_POLL_MS = 10  # how often the window looks whether pyqtgraph's import (in its thread) is done
 DEFAULT_SIZE = (1360, 860)
 # The window manager's frame around a window not yet shown (title bar, borders): room kept for it so
 # that the frame, not only the client area, fits the screen. Replaced by the real one once shown.
 FRAME_ALLOWANCE = QMargins(4, 32, 4, 4)
 
 
-def _import_pyqtgraph() -> None:
-    try:
-        import pyqtgraph  # noqa: F401
-    except Exception:  # noqa: BLE001 - build_views imports it again and says what is wrong
-        pass
+class _ChartsImport(QObject):
+    """Imports pyqtgraph in a thread of its own and says so: `done`, delivered in the GUI thread.
+
+    One per process, never deleted, so the thread can always emit, even after the window that asked
+    has closed (Qt drops the connection to a destroyed receiver). A failed import fails again, with
+    its message, when `build_views` imports it.
+    """
+
+    done = Signal()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="qmf-import-charts", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            import pyqtgraph  # noqa: F401
+        except Exception:  # noqa: BLE001 - said by build_views
+            pass
+        self.done.emit()
+
+
+_CHARTS_IMPORT: list[_ChartsImport] = []
+
+
+def _charts_importer() -> _ChartsImport:
+    if not _CHARTS_IMPORT:
+        _CHARTS_IMPORT.append(_ChartsImport())
+    return _CHARTS_IMPORT[0]
 
 
 def fit_rect(want: QRect, available: QRect, frame: QMargins | None = None) -> QRect:
@@ -95,6 +117,9 @@ class MainWindow(QMainWindow):
     previews exist: pyqtgraph and the plot widgets cost about half a second, so they are built in the
     event-loop turn after the first paint (`viewsBuilt` then), while the model loads in the worker.
     The Review page is built the first time it is needed (its tab, a Review action, `window.review`).
+    `header_in_worker=True` (`qmf-studio` too): the model file's header is read and checked in the
+    worker as well (`PredictPage.open_model_in_worker`), so the window shows without waiting for the
+    decoders that checking it imports; the model line and panels follow when it is in.
     """
 
     closed = Signal()
@@ -105,7 +130,7 @@ class MainWindow(QMainWindow):
     _review: ReviewView | None = None
 
     def __init__(self, model_path: str | Path | None = None, settings: QSettings | None = None,
-                 parent: QWidget | None = None, defer_views: bool = False,
+                 parent: QWidget | None = None, defer_views: bool = False, header_in_worker: bool = False,
                  prefetch: dict[str, str | None] | None = None):
         super().__init__(parent)
         self.settings = settings if settings is not None else make_settings()
@@ -133,9 +158,12 @@ class MainWindow(QMainWindow):
         self.actions_by_id: dict[str, QAction] = {}
         self._render_menus()
         self._restore_geometry()
-        # The worker reads the model's header and starts loading it now, before the first paint; the
-        # panels are built when the header arrives. `prefetch`: the first pair, decoded beside the load.
-        self.predict.open_model_in_worker(model_path, prefetch)
+        # The worker starts loading the model now, before the first paint; `prefetch`: the first pair,
+        # decoded beside the load.
+        if header_in_worker:  # the panels are built when the header arrives
+            self.predict.open_model_in_worker(model_path, prefetch)
+        elif self.predict.open_model(model_path) and prefetch:
+            self.predict.service.prefetch(self.predict.manifest["model"]["modalities"], prefetch)
 
     @property
     def review(self) -> ReviewView:
@@ -164,21 +192,10 @@ class MainWindow(QMainWindow):
 
         Imported in this thread, it would keep the event loop from turning until it is done: the
         model-ready message, which the worker sends meanwhile, would wait for it. The import makes
-        types and functions only; every chart is built in this thread (`build_views`). The thread
-        touches no Qt object: a timer of the window's looks every CHARTS_POLL_MS whether it is done
-        (an import that failed fails again in build_views, with its message)."""
-        importing = threading.Thread(target=_import_pyqtgraph, name="qmf-import-charts", daemon=True)
-        importing.start()
-        poll = QTimer(self, interval=CHARTS_POLL_MS)
-
-        def check() -> None:
-            if not importing.is_alive():
-                poll.stop()
-                poll.deleteLater()
-                self.build_views()
-
-        poll.timeout.connect(check)
-        poll.start()
+        types and functions only; every chart is built in this thread (`build_views`)."""
+        importer = _charts_importer()
+        importer.done.connect(self.build_views, Qt.ConnectionType.SingleShotConnection)  # queued from its thread
+        importer.start()
 
     def build_views(self) -> None:
         """Build the Predict page's charts and panels now, if they are not built yet."""

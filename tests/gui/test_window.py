@@ -181,21 +181,26 @@ def test_a_review_run_shows_in_the_status_bar_and_quitting_during_it_asks_first(
     assert not window.isVisible()
 
 
-def test_the_window_paints_before_its_charts_and_builds_them_right_after(qtbot, gui_model, pair):
-    """What `qmf-studio` opens: the model line first, the panels and charts once the window has
-    painted; the Review page only when it is first shown."""
+@pytest.mark.parametrize("header_in_worker", [False, True], ids=["header-here", "header-in-worker"])
+def test_the_window_paints_before_its_charts_and_builds_them_right_after(qtbot, gui_model, pair, header_in_worker):
+    """What `qmf-studio` opens: the window first, the model line (read in the worker, as `qmf-studio`
+    does, or at once), the panels and charts once the window has painted; the Review page only when it
+    is first shown."""
     from app.gui.review import ReviewView
     from app.gui.window import MainWindow
 
-    w = MainWindow(gui_model, defer_views=True)
+    w = MainWindow(gui_model, defer_views=True, header_in_worker=header_in_worker)
     qtbot.addWidget(w)
     assert not w.predict.views_built and w.predict.panels == {}
-    assert "inputs: image, audio" in w.predict.model_banner.text()  # from the header, at once
+    if not header_in_worker:
+        assert "inputs: image, audio" in w.predict.model_banner.text()  # from the header, at once
     built = []
-    w.when_views_built(lambda: built.append(list(w.predict.panels)))
+    w.when_views_built(lambda: w.predict.model.when_opened(lambda: built.append(list(w.predict.panels))))
     with qtbot.waitSignal(w.viewsBuilt, timeout=TIMEOUT):
         w.show()
+    qtbot.waitUntil(lambda: bool(built), timeout=TIMEOUT)
     assert built == [["image", "audio"]]
+    assert "inputs: image, audio" in w.predict.model_banner.text()
     assert not w.predict.sweep_box.plot_built  # the first prediction is drawn before the sweep's plot
     with qtbot.waitSignal(w.predict.resultShown, timeout=TIMEOUT):
         w.predict.set_files(pair)

@@ -162,8 +162,6 @@ def test_a_bad_model_file_is_named_and_the_bundled_model_opens_instead(qtbot, tm
         bad.write_bytes(content)
     w = MainWindow(bad)
     qtbot.addWidget(w)
-    w.show()  # a damaged file is read in the worker: the window says so once its answer is in
-    qtbot.waitUntil(lambda: w.predict.model.fallback_note is not None, timeout=TIMEOUT)
     note = w.predict.model.fallback_note
     assert note is not None and "\n" not in note, note
     assert str(bad) in note and "bundled model" in note
@@ -193,7 +191,7 @@ def _absurd_model(path: Path) -> Path:
 
 @pytest.mark.parametrize("kind", ["damaged", "absurd"])
 def test_a_refused_model_file_is_said_in_the_shown_window(qtbot, tmp_path, monkeypatch, kind):
-    """The window's first model is checked in the worker, after the window is up: a file it refuses
+    """`qmf-studio`'s first model is checked in the worker, after the window is up: a file it refuses
     (no bundled model to fall back to) is named in the page, in one line without a traceback, and the
     window stays up and refuses to predict."""
     from app.gui.predict import model_life
@@ -205,7 +203,7 @@ def test_a_refused_model_file_is_said_in_the_shown_window(qtbot, tmp_path, monke
         bad.write_bytes(b"\xff" * 64)
     else:
         _absurd_model(bad)
-    w = MainWindow(bad)
+    w = MainWindow(bad, header_in_worker=True)
     qtbot.addWidget(w)
     w.show()
     assert w.isVisible() and w.predict.panels == {}
@@ -239,13 +237,32 @@ def test_the_first_models_header_is_read_off_the_gui_thread(qtbot, gui_model, mo
 
     monkeypatch.setattr(app.qmf.bundle, "read_bundle_manifest", spy)
     monkeypatch.setattr(model_life, "read_bundle_manifest", spy)
-    w = MainWindow(gui_model)
+    w = MainWindow(gui_model, header_in_worker=True)
     qtbot.addWidget(w)
     assert w.predict.panels == {} and w.predict.model.opening
     with qtbot.waitSignal(w.predict.modelReady, timeout=TIMEOUT):
         w.show()
     assert readers and threading.main_thread().name not in readers
     assert list(w.predict.panels) == ["image", "audio"] and "tiny-test-model" in w.predict.model_banner.text()
+    w.close()
+
+
+def test_a_damaged_first_model_read_in_the_worker_falls_back_to_the_bundled_one(qtbot, tmp_path):
+    """As `qmf-studio --model FILE` opens it: the window is shown first, then says what is wrong with
+    the file and works with the bundled model."""
+    from app.gui.window import MainWindow
+    from app.resources import default_model_path
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"this is not a model")
+    w = MainWindow(bad, header_in_worker=True)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.predict.model_ready, timeout=TIMEOUT)
+    note = w.predict.model.fallback_note
+    assert note is not None and "\n" not in note and str(bad) in note and "not a model file" in note, note
+    assert "bad.safetensors" in w.predict.model_banner.text() and "bundled" in w.predict.model_status.text()
+    assert w.predict.model_path == str(default_model_path()) and list(w.predict.panels) == ["image", "audio"]
     w.close()
 
 
