@@ -255,9 +255,9 @@ class _Worker(QObject):
 
     def _load(self, request_id: int, path: str, read_header: bool = False,
               prefetch: dict[str, str | None] | None = None) -> None:
-        self.answered.emit(ModelLoading(request_id, path))
         if read_header and not self._open_header(request_id, path, prefetch):
             return
+        self.answered.emit(ModelLoading(request_id, path))  # after ModelOpened: the page's line names the file
         try:
             from app.qmf.bundle import BundleError
             from app.qmf.predictor import Predictor  # torch only for a model file without its ONNX graph
