@@ -211,3 +211,32 @@ def test_the_window_paints_before_its_charts_and_builds_them_right_after(qtbot, 
     w.show_review_tab()
     assert w.findChild(ReviewView) is w.review
     w.close()
+
+
+def test_the_charts_wait_for_the_loading_model(qtbot, gui_model, monkeypatch):
+    """pyqtgraph's import (what the charts need) and the model load both hold Python's lock: the
+    window has the import wait until the model that is loading is ready, so that comes first."""
+    import time
+
+    import app.gui.window as window_module
+    from app.gui.window import MainWindow
+    from app.qmf.predictor import Predictor
+
+    real_load = Predictor.load.__func__
+
+    def slow_load(cls, *args, **kwargs):
+        time.sleep(0.5)  # a model that takes its time: without the wait the charts would come first
+        return real_load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "load", classmethod(slow_load))
+    monkeypatch.setattr(window_module, "CHARTS_AFTER_MODEL_MS", 60000)
+    w = MainWindow(gui_model, defer_views=True, header_in_worker=True)
+    qtbot.addWidget(w)
+    order = []
+    w.predict.modelReady.connect(lambda _m: order.append("model ready"))
+    w.viewsBuilt.connect(lambda: order.append("charts built"))
+    with qtbot.waitSignal(w.viewsBuilt, timeout=TIMEOUT):
+        w.show()
+    assert order == ["model ready", "charts built"]
+    assert list(w.predict.panels) == ["image", "audio"]
+    w.close()

@@ -43,7 +43,9 @@ class ModelLife:
         self._working: tuple[str, str] | None = None  # (path, name) of the last model that loaded
         self.fallback_note: str | None = None  # why the bundled model is open instead of the one asked for
         self.opening = False  # open_in_worker: the header is being read in the worker
+        self.loading = False  # a model was asked of the worker and has neither loaded nor failed yet
         self._when_opened: list[Callable[[], None]] = []
+        self._when_settled: list[Callable[[], None]] = []
         page.service.modelLoading.connect(self._on_loading)
         page.service.modelOpened.connect(self._on_opened)
         page.service.modelLoaded.connect(self._on_loaded)
@@ -63,6 +65,7 @@ class ModelLife:
             self._header_refused(path, str(exc))
             return False
         self.page.service.load_model(path)  # first: the worker loads while the panels are built
+        self.loading = True
         self._adopt(path, manifest)
         return True
 
@@ -74,11 +77,12 @@ class ModelLife:
         if not path.exists():  # nothing to read: say so now (and fall back to the bundled model), as `open` does
             self.open(path)
             return
-        self.opening = True
+        self.opening = self.loading = True
         self.ready = False
         self.page.model_status.setText("Loading model…")
         self.page.busy_bar.setVisible(True)
-        self.page.service.open_model(path, prefetch)
+        from PySide6.QtCore import QTimer
+        QTimer.singleShot(0, lambda: self.page.service.open_model(path, prefetch))
 
     def when_opened(self, then: Callable[[], None]) -> None:
         """Call `then` once the model being opened has its header read (or refused): now, unless
@@ -91,6 +95,21 @@ class ModelLife:
     def _opened(self) -> None:
         self.opening = False
         waiting, self._when_opened = self._when_opened, []
+        for then in waiting:
+            then()
+
+    def when_settled(self, then: Callable[[], None]) -> None:
+        """Call `then` once no model load is in flight: now, or when the one loading has loaded or failed
+        (after any fallback it leads to)."""
+        if self.loading:
+            self._when_settled.append(then)
+        else:
+            then()
+
+    def _settled(self) -> None:
+        if self.loading:  # a fallback asked for another model
+            return
+        waiting, self._when_settled = self._when_settled, []
         for then in waiting:
             then()
 
@@ -168,6 +187,7 @@ class ModelLife:
         page = self.page
         manifest = message.manifest
         self.ready = True
+        self.loading = False
         self._working = (message.path, str(manifest.get("name", Path(message.path).name)))
         self.manifest = {**(self.manifest or {}), **manifest}
         page.model_status.setText(f"Model: {manifest.get('name', '?')}"
@@ -184,8 +204,16 @@ class ModelLife:
         if not page._freeze_after_result:
             freeze_long_lived_objects()
         page.modelReady.emit(manifest)
+        self._settled()
 
     def _on_failed(self, failed: ModelFailed) -> None:
+        self.loading = False  # until a fallback below asks for another model
+        try:
+            self._failed(failed)
+        finally:
+            self._settled()
+
+    def _failed(self, failed: ModelFailed) -> None:
         page = self.page
         if failed.header:  # open_in_worker: the file was refused before anything of it was used
             self._header_refused(Path(failed.path), failed.message)
