@@ -26,6 +26,7 @@ TIMING_ENV = "QMF_STUDIO_TIMING"
 SCREENSHOT_SIZE = (1360, 860)
 SCREENSHOT_TIMEOUT_MS = 180_000
 SKIP_LIB_CHECK_ENV = "QMF_STUDIO_SKIP_LIB_CHECK"  # "1": start Qt even when X11 libraries look missing
+START_UP_COLLECTION_HOLD_S = 5.0  # no cycle collections until the first result is in, or this long
 
 
 def _timing(event: str) -> None:
@@ -160,22 +161,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
 
+    from app.gui.collector import install_gui_thread_collector
     from app.gui.errors import install_excepthook
     from app.gui.window import MainWindow
 
-    # The model starts loading in the worker here. The charts are built after the first paint, except
-    # for --screenshot, which waits for the prediction anyway.
-    window = MainWindow(args.model, defer_views=not args.screenshot)
+    # The worker reads the model's header and loads the model from here on, and decodes the first pair
+    # beside it. The charts are built after the first paint, except for --screenshot, which waits for
+    # the prediction anyway.
+    window = MainWindow(args.model, defer_views=not args.screenshot, header_in_worker=True,
+                        prefetch=_first_files(named, args))
     page = window.predict
-    if page.model.fallback_note:  # e.g. a bad --model FILE: the window says so too
-        print(f"qmf-studio: {page.model.fallback_note}", file=sys.stderr)
+    collector = install_gui_thread_collector()
+    if collector is not None:  # the page collects and freezes once the first result is shown
+        collector.hold(START_UP_COLLECTION_HOLD_S)
+
+    def say_fallback() -> None:  # e.g. a bad --model FILE: the window says so too
+        if page.model.fallback_note:
+            print(f"qmf-studio: {page.model.fallback_note}", file=sys.stderr)
+
+    page.model.when_opened(say_fallback)
     reporter = install_excepthook(lambda: window, show_dialogs=not args.screenshot)
     if args.screenshot:
         window.fit_screen = False
         window.resize(*SCREENSHOT_SIZE)
-    first_files = _first_files(page, named, args)
-    if first_files and page.manifest is not None:  # decoded while the model loads
-        page.service.prefetch(page.manifest["model"]["modalities"], first_files)
     window.firstPainted.connect(lambda: _timing("window-exposed"))
     page.modelReady.connect(lambda _m: _timing("model-ready"))
     if os.environ.get(TIMING_ENV):  # at the first result: was torch needed? (it should not be for an ONNX bundle)
@@ -189,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _timing("window-shown")
     QTimer.singleShot(0, lambda: _timing("event-loop"))
 
-    def with_panels() -> None:  # the panels exist once the views are built (after the first paint)
+    def with_panels() -> None:  # the panels exist once the views are built and the model's header is read
         nonlocal named
         _apply_corruptions(page, args.corrupt)
         if args.sweep:
@@ -210,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not named and not args.files and not args.no_demo and page.manifest is not None:
             page.load_first_demo()
 
-    window.when_views_built(with_panels)
+    window.when_views_built(lambda: page.model.when_opened(with_panels))
 
     # Run the application's loop when this call created the application; inside a running one
     # (tests, embedding) run a local loop instead: QCoreApplication.exit() would make every later
@@ -229,15 +237,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         (app if loop is None else loop).exec()
     finally:
         app.setQuitOnLastWindowClosed(quit_on_close)
+        if collector is not None:
+            collector.hold(0)
         reporter.uninstall()
         if page.service.is_running():
             page.service.stop()
     return exit_code["code"]
 
 
-def _first_files(page, named: dict[str, str], args) -> dict[str, str | None]:
-    """The pair the window opens with, by input name, as far as it is known before the panels exist:
-    the named inputs, or the first demo pair (files routed by type are left to the router)."""
+def _first_files(named: dict[str, str], args) -> dict[str, str | None]:
+    """The pair the window opens with, by input name, as far as it is known before the model's header is
+    read: the named inputs, or the first demo pair (files routed by type are left to the router)."""
     if named:
         return dict(named)
     if args.files or args.no_demo:
@@ -303,8 +313,7 @@ def _arrange_screenshot(quit_with, window, out: Path, exit_code: dict, wait_for_
     page.inputFailed.connect(lambda name, msg: finish(1, msg or "input failed"))
     page.modelReady.connect(lambda _m: None if has_files() else finish(0, "no input pair to predict"))
     page.modelFailed.connect(lambda msg: finish(1, msg))
-    if page.manifest is None:
-        finish(1, "no model")
+    page.model.when_opened(lambda: finish(1, "no model") if page.manifest is None else None)
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: finish(1, "timed out waiting for the prediction"))
 
 

@@ -51,3 +51,25 @@ def test_not_installed_outside_the_gui_thread(qapp):
     worker.start()
     worker.join()
     assert result == [None]
+
+
+def test_a_start_up_hold_keeps_collections_back_until_the_freeze(qapp):
+    """`qmf-studio` holds the collector while the window and the model are built; the collection and
+    freeze after the first result end the hold, and the timer collects again after it."""
+    collector = install_gui_thread_collector()
+    freed_in: list[threading.Thread] = []
+    collector.hold(60)
+    try:
+        _Node(freed_in)
+        kept = [[] for _ in range(50 * gc.get_threshold()[0])]  # past every generation's threshold
+        collector.check()
+        assert freed_in == []
+        collector.freeze_long_lived()
+        assert freed_in == [threading.main_thread()]
+        _Node(freed_in)
+        kept.append([[] for _ in range(50 * gc.get_threshold()[0])])
+        collector.check()  # no hold any more: the timer's check collects
+        assert len(freed_in) == 2
+        kept.clear()
+    finally:
+        collector.hold(0)

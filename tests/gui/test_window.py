@@ -181,21 +181,26 @@ def test_a_review_run_shows_in_the_status_bar_and_quitting_during_it_asks_first(
     assert not window.isVisible()
 
 
-def test_the_window_paints_before_its_charts_and_builds_them_right_after(qtbot, gui_model, pair):
-    """What `qmf-studio` opens: the model line first, the panels and charts once the window has
-    painted; the Review page only when it is first shown."""
+@pytest.mark.parametrize("header_in_worker", [False, True], ids=["header-here", "header-in-worker"])
+def test_the_window_paints_before_its_charts_and_builds_them_right_after(qtbot, gui_model, pair, header_in_worker):
+    """What `qmf-studio` opens: the window first, the model line (read in the worker, as `qmf-studio`
+    does, or at once), the panels and charts once the window has painted; the Review page only when it
+    is first shown."""
     from app.gui.review import ReviewView
     from app.gui.window import MainWindow
 
-    w = MainWindow(gui_model, defer_views=True)
+    w = MainWindow(gui_model, defer_views=True, header_in_worker=header_in_worker)
     qtbot.addWidget(w)
     assert not w.predict.views_built and w.predict.panels == {}
-    assert "inputs: image, audio" in w.predict.model_banner.text()  # from the header, at once
+    if not header_in_worker:
+        assert "inputs: image, audio" in w.predict.model_banner.text()  # from the header, at once
     built = []
-    w.when_views_built(lambda: built.append(list(w.predict.panels)))
+    w.when_views_built(lambda: w.predict.model.when_opened(lambda: built.append(list(w.predict.panels))))
     with qtbot.waitSignal(w.viewsBuilt, timeout=TIMEOUT):
         w.show()
+    qtbot.waitUntil(lambda: bool(built), timeout=TIMEOUT)
     assert built == [["image", "audio"]]
+    assert "inputs: image, audio" in w.predict.model_banner.text()
     assert not w.predict.sweep_box.plot_built  # the first prediction is drawn before the sweep's plot
     with qtbot.waitSignal(w.predict.resultShown, timeout=TIMEOUT):
         w.predict.set_files(pair)
@@ -205,4 +210,33 @@ def test_the_window_paints_before_its_charts_and_builds_them_right_after(qtbot, 
     assert w.findChild(ReviewView) is None
     w.show_review_tab()
     assert w.findChild(ReviewView) is w.review
+    w.close()
+
+
+def test_the_charts_wait_for_the_loading_model(qtbot, gui_model, monkeypatch):
+    """pyqtgraph's import (what the charts need) and the model load both hold Python's lock: the
+    window has the import wait until the model that is loading is ready, so that comes first."""
+    import time
+
+    import app.gui.window as window_module
+    from app.gui.window import MainWindow
+    from app.qmf.predictor import Predictor
+
+    real_load = Predictor.load.__func__
+
+    def slow_load(cls, *args, **kwargs):
+        time.sleep(0.5)  # a model that takes its time: without the wait the charts would come first
+        return real_load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "load", classmethod(slow_load))
+    monkeypatch.setattr(window_module, "CHARTS_AFTER_MODEL_MS", 60000)
+    w = MainWindow(gui_model, defer_views=True, header_in_worker=True)
+    qtbot.addWidget(w)
+    order = []
+    w.predict.modelReady.connect(lambda _m: order.append("model ready"))
+    w.viewsBuilt.connect(lambda: order.append("charts built"))
+    with qtbot.waitSignal(w.viewsBuilt, timeout=TIMEOUT):
+        w.show()
+    assert order == ["model ready", "charts built"]
+    assert list(w.predict.panels) == ["image", "audio"]
     w.close()

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover - numpy is imported by the worker, not bef
     import numpy as np
 
 __all__ = [
-    "SWEEP_LEVELS", "ErrorKind", "ModelFailed", "ModelLoaded", "ModelLoading", "PartlyDecoded", "PredictFailed",
+    "SWEEP_LEVELS", "ErrorKind", "ModelFailed", "ModelLoaded", "ModelLoading", "ModelOpened", "PartlyDecoded",
+    "PredictFailed",
     "PredictRequest", "Predicted", "SweepCurve", "SweepDone", "SweepFailed", "SweepRequest",
 ]
 
@@ -56,6 +57,17 @@ class ModelLoading:
 
 
 @dataclass(frozen=True)
+class ModelOpened:
+    """The model file's header was read and checked in the worker (`PredictionService.open_model`), before
+    its weights: the page builds its panels from `manifest` while the weights load."""
+
+    job: ClassVar[str] = "model"
+    request_id: int
+    path: str
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ModelLoaded:
     """The worker holds the model now. `manifest` is the bundle's manifest plus "path" and "sha256"."""
 
@@ -73,6 +85,7 @@ class ModelFailed:
     kind: ErrorKind
     message: str  # one line naming the file
     detail: str = ""
+    header: bool = False  # True: the header itself was refused (open_model), so nothing of this file was used
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ class PredictPage(PageDialogsMixin, PageSweepMixin, QWidget):
             self._build_panels(self.manifest["model"]["modalities"])
             self.result_view.clear("Model ready: open or drop input files" if self.model_ready else "Loading model…")
         else:
-            self.result_view.clear("No model loaded")
+            self.result_view.clear("Loading model…" if self.model.opening else "No model loaded")
         self.service.release()
 
     def status_widgets(self) -> list[QWidget]:
@@ -197,6 +197,10 @@ class PredictPage(PageDialogsMixin, PageSweepMixin, QWidget):
     def open_model(self, path: str | Path | None) -> bool:
         """Read the model's manifest (header only), rebuild the panels, load it in the worker."""
         return self.model.open(path)
+
+    def open_model_in_worker(self, path: str | Path | None, prefetch: dict[str, str | None] | None = None) -> None:
+        """The window's first model: its header is read in the worker too (`ModelLife.open_in_worker`)."""
+        self.model.open_in_worker(path, prefetch)
 
     def open_bundled_model(self) -> bool:
         return self.model.open(None)

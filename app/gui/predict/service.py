@@ -34,6 +34,7 @@ from app.gui.predict.messages import (
     ModelFailed,
     ModelLoaded,
     ModelLoading,
+    ModelOpened,
     PartlyDecoded,
     Predicted,
     PredictFailed,
@@ -71,6 +72,7 @@ class PredictionService(QObject):
     """
 
     modelLoading = Signal(object)  # ModelLoading
+    modelOpened = Signal(object)  # ModelOpened (open_model only)
     modelLoaded = Signal(object)  # ModelLoaded
     modelFailed = Signal(object)  # ModelFailed
     predicted = Signal(object)  # Predicted
@@ -133,9 +135,22 @@ class PredictionService(QObject):
         return self._latest[job]
 
     def load_model(self, path: str | Path) -> int:
-        """Load a bundle; pending predictions and sweeps (for the old model) are dropped."""
+        """Load a bundle whose header the caller has read; pending predictions and sweeps (for the old
+        model) are dropped."""
         self._latest["model"] += 1
         self._worker.put_model(self._latest["model"], str(path))
+        return self._latest["model"]
+
+    def open_model(self, path: str | Path, prefetch: dict[str, str | None] | None = None) -> int:
+        """`load_model`, with the header read and checked in the worker too: `modelOpened` (its manifest)
+        comes before the weights load, or `modelFailed` with `header=True` when the file is refused.
+
+        The window opens its first model this way, so the GUI thread never imports the decoders (numpy,
+        PIL, soundfile: what checking the manifest needs) before it is shown. `prefetch`: files by
+        input name, decoded in a thread of their own once the header says how (see `prefetch`).
+        """
+        self._latest["model"] += 1
+        self._worker.put_model(self._latest["model"], str(path), read_header=True, prefetch=prefetch)
         return self._latest["model"]
 
     def predict(self, files: dict[str, str | None], corruptions: list[tuple[str, str, float]] = (),
@@ -158,7 +173,8 @@ class PredictionService(QObject):
         if self._held is not None and message.job != "model":
             self._held.append(message)
             return
-        signal = {ModelLoading: self.modelLoading, ModelLoaded: self.modelLoaded, ModelFailed: self.modelFailed,
+        signal = {ModelLoading: self.modelLoading, ModelOpened: self.modelOpened, ModelLoaded: self.modelLoaded,
+                  ModelFailed: self.modelFailed,
                   Predicted: self.predicted, PartlyDecoded: self.partlyDecoded, PredictFailed: self.failed,
                   SweepDone: self.sweepDone, SweepFailed: self.sweepFailed}[type(message)]
         signal.emit(message)
@@ -182,9 +198,10 @@ class _Worker(QObject):
         self._wake.connect(self._process)  # queued once moved: _process runs in the worker thread
 
     # --- any thread ---------------------------------------------------------------------------------
-    def put_model(self, request_id: int, path: str) -> None:
+    def put_model(self, request_id: int, path: str, read_header: bool = False,
+                  prefetch: dict[str, str | None] | None = None) -> None:
         with self._lock:
-            self._pending = {"model": (request_id, path), "predict": None, "sweep": None}
+            self._pending = {"model": (request_id, path, read_header, prefetch), "predict": None, "sweep": None}
         self._wake.emit()
 
     def put(self, request: PredictRequest | SweepRequest) -> None:
@@ -236,8 +253,11 @@ class _Worker(QObject):
             finally:
                 self.busyChanged.emit(False)
 
-    def _load(self, request_id: int, path: str) -> None:
-        self.answered.emit(ModelLoading(request_id, path))
+    def _load(self, request_id: int, path: str, read_header: bool = False,
+              prefetch: dict[str, str | None] | None = None) -> None:
+        if read_header and not self._open_header(request_id, path, prefetch):
+            return
+        self.answered.emit(ModelLoading(request_id, path))  # after ModelOpened: the page's line names the file
         try:
             from app.qmf.bundle import BundleError
             from app.qmf.predictor import Predictor  # torch only for a model file without its ONNX graph
@@ -259,6 +279,26 @@ class _Worker(QObject):
         manifest["path"] = path
         manifest["sha256"] = predictor.sha256
         self.answered.emit(ModelLoaded(request_id, path, manifest))
+
+    def _open_header(self, request_id: int, path: str, prefetch: dict[str, str | None] | None) -> bool:
+        """Read and check the header (`read_bundle_manifest`: every manifest value against its range) and
+        announce it; False after reporting a file that is refused. Any exception is reported, never raised:
+        the file is the user's, and the window must say what is wrong with it."""
+        try:
+            from app.qmf.bundle import BundleError, read_bundle_manifest
+
+            manifest = read_bundle_manifest(path)
+        except BundleError as exc:
+            self.answered.emit(ModelFailed(request_id, path, ErrorKind.BAD_MODEL, str(exc), header=True))
+            return False
+        except Exception as exc:  # noqa: BLE001 - whatever a damaged header provokes: reported, worker kept
+            self.answered.emit(ModelFailed(request_id, path, ErrorKind.INTERNAL, f"{path}: {_describe(exc)}",
+                                           _traceback(exc), header=True))
+            return False
+        self.answered.emit(ModelOpened(request_id, path, manifest))
+        if prefetch:
+            self.prefetch(manifest["model"]["modalities"], prefetch)
+        return True
 
     def _decode(self, name: str, path: str) -> tuple[np.ndarray, str]:
         prefetching = self._prefetching

@@ -176,6 +176,96 @@ def test_a_bad_model_file_is_named_and_the_bundled_model_opens_instead(qtbot, tm
     w.close()
 
 
+def _absurd_model(path: Path) -> Path:
+    """A well-sealed model file whose manifest asks for 20000x20000 images (the readers refuse it)."""
+    from app.qmf.bundle import read_bundle_manifest, save_bundle, seal_bundle
+    from tests.qmf.test_bundle import small_model
+
+    model = small_model()
+    good = save_bundle(path.with_name("good.safetensors"), model, {"name": "m", "provenance": {"source": "test"}})
+    manifest = read_bundle_manifest(good)
+    manifest["model"]["modalities"][0]["preprocessing"]["size"] = [20000, 20000]
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    return seal_bundle(path, state, manifest)
+
+
+@pytest.mark.parametrize("kind", ["damaged", "absurd"])
+def test_a_refused_model_file_is_said_in_the_shown_window(qtbot, tmp_path, monkeypatch, kind):
+    """`qmf-studio`'s first model is checked in the worker, after the window is up: a file it refuses
+    (no bundled model to fall back to) is named in the page, in one line without a traceback, and the
+    window stays up and refuses to predict."""
+    from app.gui.predict import model_life
+    from app.gui.window import MainWindow
+
+    monkeypatch.setattr(model_life, "default_model_path", lambda: tmp_path / "no-bundled.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    if kind == "damaged":
+        bad.write_bytes(b"\xff" * 64)
+    else:
+        _absurd_model(bad)
+    w = MainWindow(bad, header_in_worker=True)
+    qtbot.addWidget(w)
+    w.show()
+    assert w.isVisible() and w.predict.panels == {}
+    failed = []
+    w.predict.inputFailed.connect(lambda name, message: failed.append(message))
+    qtbot.waitUntil(lambda: bool(failed), timeout=TIMEOUT)
+    (message,) = failed
+    assert message.startswith("Cannot open the model: ") and str(bad) in message and "\n" not in message
+    assert "Traceback" not in message and ("20,000" in message if kind == "absurd" else "not a model file" in message)
+    assert str(bad) in w.predict.model_banner.text()
+    assert w.predict.model_status.text() == "No model" and w.predict.model_path is None
+    assert w.isVisible() and w.predict.panels == {} and w.predict.request_prediction() is None
+    w.close()
+
+
+def test_the_first_models_header_is_read_off_the_gui_thread(qtbot, gui_model, monkeypatch):
+    """Checking a manifest imports the decoders (numpy, PIL, soundfile): at start-up the worker does it,
+    so the window need not wait for them; the panels follow when the header is in."""
+    import threading
+
+    import app.qmf.bundle
+    from app.gui.predict import model_life
+    from app.gui.window import MainWindow
+
+    readers = []
+    real = app.qmf.bundle.read_bundle_manifest
+
+    def spy(path):
+        readers.append(threading.current_thread().name)
+        return real(path)
+
+    monkeypatch.setattr(app.qmf.bundle, "read_bundle_manifest", spy)
+    monkeypatch.setattr(model_life, "read_bundle_manifest", spy)
+    w = MainWindow(gui_model, header_in_worker=True)
+    qtbot.addWidget(w)
+    assert w.predict.panels == {} and w.predict.model.opening
+    with qtbot.waitSignal(w.predict.modelReady, timeout=TIMEOUT):
+        w.show()
+    assert readers and threading.main_thread().name not in readers
+    assert list(w.predict.panels) == ["image", "audio"] and "tiny-test-model" in w.predict.model_banner.text()
+    w.close()
+
+
+def test_a_damaged_first_model_read_in_the_worker_falls_back_to_the_bundled_one(qtbot, tmp_path):
+    """As `qmf-studio --model FILE` opens it: the window is shown first, then says what is wrong with
+    the file and works with the bundled model."""
+    from app.gui.window import MainWindow
+    from app.resources import default_model_path
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"this is not a model")
+    w = MainWindow(bad, header_in_worker=True)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.predict.model_ready, timeout=TIMEOUT)
+    note = w.predict.model.fallback_note
+    assert note is not None and "\n" not in note and str(bad) in note and "not a model file" in note, note
+    assert "bad.safetensors" in w.predict.model_banner.text() and "bundled" in w.predict.model_status.text()
+    assert w.predict.model_path == str(default_model_path()) and list(w.predict.panels) == ["image", "audio"]
+    w.close()
+
+
 def test_model_card_shows_the_manifest(window):
     from app.gui.predict.model_card import model_card_html
 

@@ -163,3 +163,52 @@ def test_answers_held_while_the_page_builds_its_views_come_in_order(qtbot, gui_m
         assert seen == ["predicted"]
     finally:
         service.stop()
+
+
+def test_open_model_reads_the_header_in_the_worker_then_loads_and_decodes_the_first_pair(
+        qtbot, gui_model, pair, core_predictor, monkeypatch):
+    """`qmf-studio` at start-up: the header's manifest comes first (the page builds its panels from it),
+    then the weights load while the named pair is decoded beside them, once; the prediction uses it."""
+    from app.modalities.image import ImageModality
+
+    readers: list[str] = []
+    real_load = ImageModality.load
+    monkeypatch.setattr(ImageModality, "load",
+                        lambda self, path: readers.append(threading.current_thread().name) or real_load(self, path))
+    service = PredictionService()
+    seen: list[str] = []
+    for name in ("modelOpened", "modelLoading", "modelLoaded", "modelFailed"):
+        getattr(service, name).connect(lambda _m, n=name: seen.append(n))
+    service.start()
+    try:
+        with qtbot.waitSignal(service.modelLoaded, timeout=TIMEOUT):
+            service.open_model(gui_model, prefetch=dict(pair))
+        assert seen == ["modelOpened", "modelLoading", "modelLoaded"]
+        with qtbot.waitSignal(service.predicted, timeout=TIMEOUT) as blocker:
+            service.predict(dict(pair))
+        assert readers == ["qmf-prefetch"]
+        assert blocker.args[0].prediction["modalities"] == core_predictor.predict_files(pair).to_json()["modalities"]
+    finally:
+        service.stop()
+
+
+def test_open_model_reports_a_refused_header_and_loads_nothing(qtbot, tmp_path, gui_model, pair):
+    """A header the readers refuse is a BAD_MODEL failure marked `header`, one line naming the file; the
+    worker stays up and the model it had stays."""
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 40)
+    service = started_service(qtbot, gui_model)
+    seen: list[object] = []
+    service.modelLoading.connect(seen.append)
+    service.modelOpened.connect(seen.append)
+    try:
+        with qtbot.waitSignal(service.modelFailed, timeout=TIMEOUT) as blocker:
+            service.open_model(bad, prefetch=dict(pair))
+        failed = blocker.args[0]
+        assert isinstance(failed, ModelFailed) and failed.header and failed.kind is ErrorKind.BAD_MODEL
+        assert failed.message.startswith(f"{bad}: ") and "\n" not in failed.message
+        assert seen == []
+        with qtbot.waitSignal(service.predicted, timeout=TIMEOUT):
+            service.predict(dict(pair))  # the model that loaded before still answers
+    finally:
+        service.stop()
