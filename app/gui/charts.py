@@ -231,10 +231,10 @@ class BarChart(ChartActions, QWidget):
         super().changeEvent(event)
 
     def _layout(self, width: float | None = None, height: float | None = None) -> _Layout:
-        """Where everything goes for a size, worked out once per size and change of the data."""
+        """Where everything goes for a size, worked out once per size, y-range and look (not per value)."""
         width = self.width() if width is None else width
         height = self.height() if height is None else height
-        key = (width, height, self._generation, self.y_range)
+        key = (width, height, self._look, self.y_range)
         cached = self.__dict__.get("_layout_cache")
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -287,19 +287,32 @@ class BarChart(ChartActions, QWidget):
         width = self.group_width / n
         return [(i - (n - 1) / 2) * width for i in range(len(self.series))]
 
+    def bar_rects(self, area: QRectF | None = None) -> np.ndarray:
+        """Every bar's (left, top, width, height) in pixels, [series, category, 4]; NaN for no bar."""
+        area = self.plot_area() if area is None else area
+        key = (area.left(), area.top(), area.width(), area.height(), self._generation, self.y_range)
+        cached = self.__dict__.get("_bars_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        n_series, n = max(len(self.series), 1), max(len(self.categories), 1)
+        values = np.asarray(self.values, dtype=float).reshape(len(self.series), len(self.categories))
+        bottom, top = self.y_range
+        centres = area.left() + (np.arange(len(self.categories))[None, :] + 0.5
+                                 + np.asarray(self.bar_offsets())[:, None]) / n * area.width()
+        half = self.group_width / n_series / 2 * area.width() / n
+        scale = area.height() / max(top - bottom, 1e-12)
+        y0 = area.bottom() - (min(max(0.0, bottom), top) - bottom) * scale
+        y1 = area.bottom() - (np.clip(values, bottom, top) - bottom) * scale
+        lefts = np.broadcast_to(centres - half, y1.shape)
+        rects = np.stack([lefts, np.minimum(y0, y1), np.full_like(y1, 2 * half), np.abs(y1 - y0)], axis=-1)
+        rects[~np.isfinite(values)] = np.nan
+        self._bars_cache = (key, rects)
+        return rects
+
     def bar_rect(self, series: int, category: int, area: QRectF | None = None) -> QRectF:
         """Where one bar is drawn (empty for a NaN value)."""
-        area = self.plot_area() if area is None else area
-        value = float(self.values[series, category])
-        if not math.isfinite(value):
-            return QRectF()
-        n = max(len(self.series), 1)
-        half = self.group_width / n / 2 * area.width() / max(len(self.categories), 1)
-        centre = self.x_of(category + self.bar_offsets()[series], area)
-        bottom, top = self.y_range
-        y0 = self.y_of(min(max(0.0, bottom), top), area)
-        y1 = self.y_of(min(max(value, bottom), top), area)
-        return QRectF(centre - half, min(y0, y1), 2 * half, abs(y1 - y0))
+        left, top, width, height = self.bar_rects(area)[series, category]
+        return QRectF() if not math.isfinite(left) else QRectF(left, top, width, height)
 
     # --- numbers over the bars ----------------------------------------------------------------------------
     def _number_specs(self) -> list[tuple[int, int, str]]:
@@ -412,11 +425,11 @@ class BarChart(ChartActions, QWidget):
         """The bars, the zero line over them and the numbers (in the mark's red for a marked input)."""
         layout = self._layout(width, height)
         area = layout.area
+        rects = self.bar_rects(area)
         for s, (_name, colour) in enumerate(self.series):
-            for c in range(len(self.categories)):
-                rect = self.bar_rect(s, c, area)
-                if rect.width() > 0:
-                    painter.fillRect(rect, colour)
+            for x, y, w, h in rects[s].tolist():
+                if w > 0:  # NaN (no bar) compares False
+                    painter.fillRect(QRectF(x, y, w, h), colour)
         bottom, top = self.y_range
         zero = round(self.y_of(min(max(0.0, bottom), top), area))
         text_pen, mark_pen = QPen(self._text, 0), QPen(QColor(style.UNFAMILIAR), 0)
