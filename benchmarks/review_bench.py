@@ -87,7 +87,7 @@ def pool_rate(fn, items, workers: int) -> float:
 
 class StallAttribution:
     """Where the event loop's long turns go: wraps GUI-thread entry points of the Review page, adds up
-    their time (and counts table `data()` calls, cycle collections) inside each `app.processEvents()`
+    their time (and counts table cells painted, `data()` calls, cycle collections) inside each `app.processEvents()`
     of the bench's loop; `report()` lists the longest turns with what ran in them. Python only: Qt's
     own painting shows as the turn's unexplained rest."""
 
@@ -123,6 +123,15 @@ class StallAttribution:
             return original_data(model, index, role)
 
         ReviewTableModel.data = data
+        from app.gui.review.table_model import CellPainter
+
+        original_paint = CellPainter.paint
+
+        def paint(delegate, painter, option, index):
+            self.turn["cells painted"] = self.turn.get("cells painted", 0) + 1
+            return original_paint(delegate, painter, option, index)
+
+        CellPainter.paint = paint
         self._gc_start = 0.0
 
         def on_gc(phase, info):
@@ -157,7 +166,7 @@ class StallAttribution:
     def report(self, top: int = 8) -> str:
         lines = []
         for ms, parts in sorted(self.turns, key=lambda t: -t[0])[:top]:
-            what = ", ".join(f"{k} {v:.0f}" if "calls" in k else f"{k} {v:.1f} ms"
+            what = ", ".join(f"{k} {v:.0f}" if "calls" in k or "cells" in k else f"{k} {v:.1f} ms"
                              for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
             lines.append(f"  {ms:6.1f} ms: {what or 'nothing wrapped (Qt alone)'}")
         return "\n".join(lines)

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from app.gui import style
 from app.gui.charts import QUALITY_TOOLTIP, ProbabilityChart, QualityChart
+from app.gui.labels import SteadyLabel
 from app.gui.previews import Preview, make_preview
 
 TABLE_COLUMNS = ["input", "prediction", "probability", "energy", "quality", "share", "percentile", "file"]
@@ -62,16 +62,16 @@ class ResultView(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.headline = QLabel("No prediction yet")
+        self.headline = SteadyLabel("No prediction yet")
         font = QFont(self.headline.font())
         font.setPointSizeF(font.pointSizeF() * 1.6)
         font.setBold(True)
         self.headline.setFont(font)
         self.headline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.headline.setWordWrap(True)  # a long message wraps instead of widening the window
-        self.detail = QLabel("")
+        # a long message wraps instead of widening the window; a new text re-lays out nothing
+        # unless it needs another height (SteadyLabel)
+        self.detail = SteadyLabel("")
         self.detail.setTextFormat(Qt.TextFormat.RichText)  # always: plain messages are escaped, not guessed at
-        self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.headline)
         layout.addWidget(self.detail)

@@ -461,6 +461,7 @@ def pairs_table(model: ReviewTableModel) -> QTableView:
     table = QTableView()
     table.setModel(model)
     table.setItemDelegate(CellPainter(table))
+    table.setAutoFillBackground(True)  # opaque: its scroll bars' and frame's repaints stop here, not at the page
     table.setSortingEnabled(True)
     table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
