@@ -238,8 +238,7 @@ class ReviewView(JudgingMixin, ExportMixin, ReflagMixin, QWidget):
             self.progress_bar.setRange(0, 1)
             self.progress_bar.reset()
             return
-        self.progress_bar.setRange(0, max(1, session.pair_count()))
-        self.progress_bar.setValue(session.result_count())
+        self.session_bar.show_progress(session.result_count(), session.pair_count())
         self.progress_label.setText(f"{session.result_count()} / {session.pair_count()} pairs · "
                                     f"model {session.model_name}")
 
