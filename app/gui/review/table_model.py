@@ -362,7 +362,13 @@ _SELECTED = QStyle.StateFlag.State_Selected.value
 _ENABLED = QStyle.StateFlag.State_Enabled.value
 _ACTIVE = QStyle.StateFlag.State_Active.value
 _HAS_FOCUS = QStyle.StateFlag.State_HasFocus.value
-_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_ACTIVE_GROUP = QPalette.ColorGroup.Active
+_INACTIVE_GROUP = QPalette.ColorGroup.Inactive
+_DISABLED_GROUP = QPalette.ColorGroup.Disabled
+_HIGHLIGHT = QPalette.ColorRole.Highlight
+_HIGHLIGHTED_TEXT = QPalette.ColorRole.HighlightedText
+_TEXT = QPalette.ColorRole.Text
+_BASE = QPalette.ColorRole.Base
 
 
 class CellPainter(QStyledItemDelegate):
@@ -424,14 +430,6 @@ class CellPainter(QStyledItemDelegate):
             widget = option.widget
             (widget.style() if widget is not None else QApplication.style()).drawPrimitive(
                 QStyle.PrimitiveElement.PE_FrameFocusRect, focus, painter, widget)
-
-_ACTIVE_GROUP = QPalette.ColorGroup.Active
-_INACTIVE_GROUP = QPalette.ColorGroup.Inactive
-_DISABLED_GROUP = QPalette.ColorGroup.Disabled
-_HIGHLIGHT = QPalette.ColorRole.Highlight
-_HIGHLIGHTED_TEXT = QPalette.ColorRole.HighlightedText
-_TEXT = QPalette.ColorRole.Text
-_BASE = QPalette.ColorRole.Base
 
 
 class VerdictDelegate(CellPainter):
