@@ -1,13 +1,14 @@
-"""`SteadyLabel`: a word-wrapped label whose new text re-lays out nothing unless it needs another height.
+"""`SteadyLabel`: a word-wrapped label whose new text moves nothing unless it needs another height.
 
 A word-wrapped `QLabel` answers the layout with height-for-width, so every `setText` (a Review
 click sets three: the pair's title, the headline and the per-input line) made the layouts of the
 whole detail pane ask each label to lay its text out again at several widths: ~4 ms of GUI-thread
 time per click, in the same event-loop turn as the repaint. This label keeps room for a number of
-lines and tells the layout a fixed height; it works out the height its text needs at its width once
-per text (and per resize), from its plain words in the bold face, and only when that differs from
-the room it has does it ask the layout for more (or, down to its lines, less). A long error message
-still shows in full.
+lines and shows the layout a fixed height and no height-for-width: the layout still hears of each
+new text (`QLabel.setText` tells it), but its pass lays no text out and moves nothing. The label
+works out the height its text needs at its width once per text (and per resize), from its plain
+words in the bold face, and only when that differs from the room it has does its height change
+(more for a long error message, which still shows in full; back down to its lines after).
 """
 
 from __future__ import annotations
