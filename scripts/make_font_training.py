@@ -3,7 +3,7 @@
     .venv/bin/python scripts/make_font_training.py [--avmnist work/avmnist] [--out work/fonts]
 
 Writes work/fonts/{digit}_{font}_{k}.png (drawn, warped and framed like MNIST by scripts/make_samples.py's
-`draw_digit`) and work/avmnist/train_tts_fonts.csv = train_tts.csv plus one row per drawing, paired with a
+`draw_digit`) and work/avmnist/train_tts_fonts.csv (or --manifest NAME) = train_tts.csv plus one row per drawing, paired with a
 random training recording of the same digit. The fonts are every installed TrueType/OpenType font of a
 family that scripts/make_samples.py does NOT use for the demo samples and the drawn-digit measurement
 (DejaVu, Free*, Liberation Sans), so the font-drawn accuracy is measured on type designs never drawn in
@@ -42,6 +42,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "work" / "fonts")
     ap.add_argument("--per-font", type=int, default=6, help="drawings per digit and font (random warps)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--manifest", default="train_tts_fonts.csv",
+                    help="name of the manifest written next to train_tts.csv (the shipped bundle: --per-font 15)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +64,7 @@ def main() -> int:
         audios = by_digit[str(digit)]
         extra.append({"id": f"font{i:05d}", "image": str(Path("..") / ".." / path.relative_to(ROOT)),
                       "audio": audios[int(rng.integers(len(audios)))], "label": str(digit)})
-    write_rows(args.avmnist / "train_tts_fonts.csv", rows, extra)
+    write_rows(args.avmnist / args.manifest, rows, extra)
     return 0
 
 

@@ -44,7 +44,7 @@ def provenance(args: argparse.Namespace, train_rows: int) -> dict:
             "images": "MNIST train (minus a stratified 10% validation subset) / t10k for test",
             "audio": "FSDD recordings index 5-44 for training, 45-49 validation, 0-4 (official test split) for test; "
                      "plus espeak-ng synthesised digits (TRAIN voices of scripts/tts.py) when the manifest is train_tts.csv",
-            "font_digits": "with train_tts_fonts.csv: digits drawn with fonts of families not used by scripts/make_samples.py "
+            "font_digits": "with a train_tts_fonts*.csv manifest: digits drawn with fonts of families not used by scripts/make_samples.py "
                            "(scripts/make_font_training.py), each paired with a training recording of the same digit",
             "pairing": "AV-MNIST style: each image with a recording of the same digit, re-paired every epoch",
             "built_by": "python -m app.data.avmnist (+ scripts/make_tts_training.py, scripts/make_font_training.py)",
@@ -58,7 +58,8 @@ def provenance(args: argparse.Namespace, train_rows: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(ROOT / "recipes" / "avmnist-qmf.toml"))
-    ap.add_argument("--manifest", default=str(ROOT / "work" / "avmnist" / "train_tts_fonts.csv"))
+    ap.add_argument("--manifest", default=str(ROOT / "work" / "avmnist" / "train_tts_fonts60.csv"),
+                    help="the bundle's: 60 font drawings per font and digit (docs/report/README.md, step 2b)")
     ap.add_argument("--val", default=str(ROOT / "work" / "avmnist" / "val_small.csv"))
     ap.add_argument("--out", default=str(ROOT / "resources" / "models" / "avmnist-qmf.safetensors"))
     ap.add_argument("--name", help="model name (default: the recipe's)")
