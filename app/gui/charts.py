@@ -1,23 +1,33 @@
-"""The charts: per-modality quality and fusion share, class probabilities, severity sweeps.
+"""The result charts: each input's quality score and fusion share, and the class probabilities.
 
-Bars are `BarGraphItem`s created once per model and updated with `setOpts` (no re-creation per
-prediction), with the numbers drawn on them as `TextItem`s; category names are axis ticks.
+Painted with QPainter into one cached pixmap each, as the input previews are (app/gui/previews.py),
+not as pyqtgraph plots: a plot is a scene with a view box, axes, a legend and a text item per number,
+and a Review click spent 10-20 ms of GUI-thread time laying out and painting the two of them (the
+scene's queued update also repainted the window a second time in the same turn). Here new values
+re-render the pixmap once (about a millisecond), and any other repaint, a sibling's or the parent's,
+is a blit. What the plots offered is kept: a title, a legend row, a value axis with faint grid lines,
+category names, the numbers on the bars, the values under the mouse (`hover_text`), a context menu
+(copy, SVG, PNG). The quality chart also marks an input the model file's calibration calls
+unfamiliar: "unfamiliar" under its name and its numbers in the detail line's red.
+
+The degradation sweep's chart (app/gui/sweep_chart.py) stays a pyqtgraph plot: it pans and zooms.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtGui import QAction, QColor, QPainter
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QAction, QColor, QFont, QFontMetricsF, QPainter, QPen, QPixmap, QStaticText
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QApplication, QFileDialog, QMenu
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QSizePolicy, QWidget
 
 from app.gui import style
-
-pg.setConfigOptions(antialias=True)
 
 QUALITY_TOOLTIP = (
     "<b>Quality</b> is QMF's confidence score for one input: w = −E/10, where the energy "
@@ -30,66 +40,32 @@ PROBABILITY_TOOLTIP = (
     "Class probabilities of each input's own classifier (softmax of its logits) next to the fused "
     "prediction, whose logits are the quality-weighted sum of the inputs' logits."
 )
-SWEEP_TOOLTIP = (
-    "For the current pair, each input in turn is degraded with its chosen corruption over the whole "
-    "severity range (0–10) while the others stay clean. Top: that input's quality score. Bottom: the "
-    "fused prediction's probability (confidence) at that severity. The vertical lines mark each "
-    "input's current level. Drag to pan, wheel to zoom; right-click to copy, export or reset."
-)
 RANGE_STEP = 0.5  # the quality chart's y-range moves in these steps, and only outwards, for one pair
+UNFAMILIAR_TEXT = "unfamiliar"
+MARGIN = 4  # pixels around the drawing
+SMALL_FONT = 0.85  # legend, numbers, axis labels: this much of the widget's font
+TITLE_FONT = 1.25
 
 
-LEGEND_ROOM_PX = 56  # the legend's row plus a bar's number: kept clear above the tallest bar
+def __getattr__(name: str) -> Any:
+    """The sweep chart's pieces lived here; they import pyqtgraph, so only on request."""
+    if name in ("SWEEP_TOOLTIP", "_Chart"):
+        from app.gui import sweep_chart
+
+        return getattr(sweep_chart, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class _Chart(pg.PlotWidget):
-    """A chart with a value under the mouse (`hover_text`), and a context menu: copy to the
-    clipboard, save as SVG or PNG, and, where zooming is on, reset the view."""
+class ChartActions:
+    """The context menu of every chart: copy to the clipboard, save as SVG or PNG, and, where zooming
+    is on, reset the view. Mixed into QWidget subclasses (these bar charts, the sweep's plots)."""
 
     zoomable = False
     default_name = "chart"
 
-    def __init__(self, title: str, tooltip: str, parent=None, minimum_height: int = 170):
-        super().__init__(parent, enableMenu=False)  # our chart_menu instead; pyqtgraph's costs ~12 ms to build
-        self.setTitle(title)
-        self.setToolTip(tooltip)
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=self.zoomable, y=self.zoomable)
-        self.hideButtons()
-        self.setMinimumHeight(minimum_height)
-        self.legend = self.addLegend(offset=(-4, 4), labelTextSize="8pt")
-        self._texts: list[pg.TextItem] = []
-        self._y_request: tuple[float, float] | None = None
-        self.hover_label = pg.TextItem("", anchor=(0, 1), color=style.text_colour(), fill=pg.mkBrush(0, 0, 0, 0))
-        self.hover_label.setZValue(100)
-        self.hover_label.setVisible(False)
-        self.addItem(self.hover_label, ignoreBounds=True)
-        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self.apply_palette()
+    def chart_title(self) -> str:
+        return self.default_name
 
-    # --- hover ---------------------------------------------------------------------------------------
-    def hover_text(self, x: float, y: float) -> str | None:
-        """The values at data point (x, y), as one short line; None: nothing there."""
-        return None
-
-    def _on_mouse_moved(self, scene_pos) -> None:
-        box = self.getViewBox()
-        if not box.sceneBoundingRect().contains(scene_pos):
-            self.hover_label.setVisible(False)
-            return
-        point = box.mapSceneToView(scene_pos)
-        text = self.hover_text(point.x(), point.y())
-        if not text:
-            self.hover_label.setVisible(False)
-            return
-        self.hover_label.setText(text)
-        (x0, x1), (y0, y1) = box.viewRange()
-        # keep the label inside the plot: to the left of the pointer on the right half
-        self.hover_label.setAnchor((1, 1) if point.x() > (x0 + x1) / 2 else (0, 1))
-        self.hover_label.setPos(point.x(), min(max(point.y(), y0 + 0.12 * (y1 - y0)), y1))
-        self.hover_label.setVisible(True)
-
-    # --- context menu: copy, export, reset ----------------------------------------------------------------
     def chart_menu(self) -> QMenu:
         menu = QMenu(self)
         menu.addAction(QAction("&Copy chart", menu, triggered=self.copy_to_clipboard))
@@ -100,12 +76,16 @@ class _Chart(pg.PlotWidget):
             menu.addAction(QAction("&Reset zoom", menu, triggered=self.reset_view))
         return menu
 
-    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt's name
+    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self.chart_menu().exec(event.globalPos())
         event.accept()
 
     def copy_to_clipboard(self) -> None:
         QApplication.clipboard().setImage(self.grab().toImage())
+
+    def paint_vectors(self, painter: QPainter) -> None:
+        """Draw the chart on `painter` as vectors (the SVG export)."""
+        self.render(painter)
 
     def export_svg(self, path: str | Path) -> bool:
         """The chart as vectors (Qt's SVG generator: pyqtgraph's own exporter fails on this Qt's paths)."""
@@ -113,11 +93,11 @@ class _Chart(pg.PlotWidget):
         generator.setFileName(str(path))
         generator.setSize(self.size())
         generator.setViewBox(self.rect())
-        generator.setTitle(self.getPlotItem().titleLabel.text or self.default_name)
+        generator.setTitle(self.chart_title() or self.default_name)
         painter = QPainter()
         if not painter.begin(generator):
             return False
-        self.render(painter)
+        self.paint_vectors(painter)
         return painter.end()
 
     def export_png(self, path: str | Path) -> bool:
@@ -132,217 +112,546 @@ class _Chart(pg.PlotWidget):
     def reset_view(self) -> None:
         """Back to the whole data range (after zooming or panning)."""
 
-    def set_y_range_below_legend(self, bottom: float, data_top: float) -> None:
-        """Show [bottom, data_top] with LEGEND_ROOM_PX of the plot's height left free above data_top.
 
-        The legend and the numbers on the bars have a fixed size in pixels, so a fixed fraction of
-        headroom is too little on a short chart (the review tab's) and too much on a tall one. The
-        range is worked out again whenever the chart is resized.
-        """
-        self._y_request = (bottom, data_top)
-        height = self.getViewBox().height()
-        room = LEGEND_ROOM_PX / height if height > 2.5 * LEGEND_ROOM_PX else 0.4
-        top = (data_top - room * bottom) / (1.0 - room)
-        self.setYRange(bottom, max(top, data_top * 1.05), padding=0)
+def mixed(base: QColor, over: QColor, amount: float) -> QColor:
+    """`over` laid on `base` at opacity `amount`, as one opaque colour: a line drawn with a
+    translucent pen costs the raster engine ~100 µs, an opaque one ~5 µs."""
+    return QColor(round(base.red() + (over.red() - base.red()) * amount),
+                  round(base.green() + (over.green() - base.green()) * amount),
+                  round(base.blue() + (over.blue() - base.blue()) * amount))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        super().resizeEvent(event)
-        request = self.__dict__.get("_y_request")  # pyqtgraph resizes once inside __init__, before it is set
-        if request is not None:
-            self.set_y_range_below_legend(*request)
+
+def nice_step(span: float, most: int, base: float = 0.0) -> float:
+    """A tick step of 1, 2 or 5 times a power of ten (or a multiple of `base`, when given) that puts at
+    most `most` steps in `span`."""
+    span, most = max(span, 1e-9), max(most, 1)
+    step = base if base > 0 else 10.0 ** math.floor(math.log10(span / most))
+    for factor in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000):
+        if span / (step * factor) <= most + 1e-9:
+            return step * factor
+    return span
+
+
+def tick_text(value: float, step: float) -> str:
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
+    if step < 1 and abs(round(step * 10 ** decimals) - step * 10 ** decimals) > 1e-6:
+        decimals += 1  # 0.25 and the like
+    text = f"{value:.{decimals}f}"
+    return "0" if text.strip("-0.") == "" else text
+
+
+@dataclass(frozen=True)
+class _Layout:
+    area: QRectF  # the bars' rectangle
+    ticks: list[tuple[float, str]]  # the value axis' ticks and their labels
+    title_font: QFont
+    small_font: QFont
+    title_height: float
+    line: float  # a line of the small font
+    small: QFontMetricsF
+
+
+class BarChart(ChartActions, QWidget):
+    """Groups of bars over named categories: a title, a legend row under it, a value axis with faint
+    grid lines, the categories' names below, numbers over chosen bars, the values under the mouse.
+
+    Subclasses fill `categories`, `series` (name, colour) and `values` (series x categories; NaN: no
+    bar), choose the numbers (`_number_specs`) and the y-range, then call `_changed()`.
+    """
+
+    mark_rows = 0  # lines under the category names kept for a mark (the quality chart's "unfamiliar")
+    group_width = 0.8  # of a category's room, shared by its bars
+
+    def __init__(self, title: str, tooltip: str, parent: QWidget | None = None, minimum_height: int = 170):
+        super().__init__(parent)
+        self.title = title
+        self.setToolTip(tooltip)
+        self.setMinimumHeight(minimum_height)
+        self.setMinimumWidth(160)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # every pixel is painted: Qt clears nothing
+        self.setMouseTracking(True)  # the values under the mouse
+        self.categories: list[str] = []
+        self.series: list[tuple[str, QColor]] = []
+        self.values = np.zeros((0, 0))
+        self.marked: frozenset[int] = frozenset()  # categories drawn with the mark
+        self.y_range: tuple[float, float] = (0.0, 1.0)
+        self.y_base_step = 0.0  # ticks at multiples of this (0: 1, 2, 5 x 10^k)
+        self._cache: QPixmap | None = None  # the whole chart, as shown
+        self._cache_key: tuple | None = None
+        self._frame: QPixmap | None = None  # all but the bars and their numbers
+        self._frame_key_drawn: tuple | None = None
+        self._static_texts: dict[str, QStaticText] = {}  # the numbers, laid out once each
+        self._generation = 0  # bumped by every change of what is drawn
+        self._look = 0  # bumped by a palette or font change
+        self._hover: tuple[str, QPointF] | None = None
+        self.apply_palette()
+
+    # --- data ----------------------------------------------------------------------------------------
+    def _changed(self) -> None:
+        self._generation += 1
+        if self._hover is not None:  # the values under a still mouse changed with the data
+            self._hover = None
+        self.update()
 
     def apply_palette(self) -> None:
-        style.style_plot(self)
-        if self.legend is not None:
-            self.legend.setLabelTextColor(style.text_colour())
-            for _, label in self.legend.items:
-                label.setText(label.text, color=style.text_colour())
-        for t in self._texts:
-            t.setColor(style.text_colour())
-        hover = self.__dict__.get("hover_label")  # palette events can arrive inside __init__
-        if hover is not None:
-            hover.setColor(style.text_colour())
-            hover.fill = pg.mkBrush(style.plot_background())
+        self._background = style.plot_background()
+        self._text = style.text_colour()
+        self._grid = mixed(self._background, self._text, 0.2)
+        self._look = self.__dict__.get("_look", 0) + 1
+        self._changed()
 
-    def _set_texts(self, specs: list[tuple[float, float, str]]) -> None:
-        """Numbers on bars: (x, y, text); text items are reused."""
-        while len(self._texts) < len(specs):
-            t = pg.TextItem("", color=style.text_colour(), anchor=(0.5, 1.0))
-            self.addItem(t)
-            self._texts.append(t)
-        for t, (x, y, text) in zip(self._texts, specs, strict=False):
-            # each change re-lays out the item's text and moves it in the scene: skip what is the same
-            if t.textItem.toPlainText() != text:
-                t.setText(text)
-            if (t.pos().x(), t.pos().y()) != (x, y):
-                t.setPos(x, y)
-            if not t.isVisible():
-                t.setVisible(True)
-        for t in self._texts[len(specs):]:
-            if t.isVisible():
-                t.setVisible(False)
+    def chart_title(self) -> str:
+        return self.title
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(320, 240)  # the same for both charts: a splitter gives them equal halves
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(self.minimumWidth(), self.minimumHeight())
+
+    # --- geometry --------------------------------------------------------------------------------------
+    def _fonts(self) -> tuple[QFont, QFont]:
+        """(title, small) fonts from the widget's, made once per font change."""
+        fonts = self.__dict__.get("_font_pair")
+        if fonts is None:
+            title = QFont(self.font())
+            title.setPointSizeF(self.font().pointSizeF() * TITLE_FONT)
+            small = QFont(self.font())
+            small.setPointSizeF(max(6.0, self.font().pointSizeF() * SMALL_FONT))
+            fonts = self._font_pair = (title, small)
+        return fonts
+
+    def changeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.FontChange and "_look" in self.__dict__:  # not inside __init__
+            self._font_pair = None
+            self._static_texts = {}
+            self._look += 1
+            self._changed()
+        super().changeEvent(event)
+
+    def _layout(self, width: float | None = None, height: float | None = None) -> _Layout:
+        """Where everything goes for a size, worked out once per size, y-range and look (not per value)."""
+        width = self.width() if width is None else width
+        height = self.height() if height is None else height
+        key = (width, height, self._look, self.y_range)
+        cached = self.__dict__.get("_layout_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        title_font, small_font = self._fonts()
+        title_h = QFontMetricsF(title_font).height()
+        small = QFontMetricsF(small_font)
+        line = small.height()
+        top = MARGIN + title_h + 2 + line + 4 + line + 2  # title, legend, room for a number over the tallest bar
+        bottom = height - MARGIN - line * (1 + self.mark_rows) - 3
+        low, high = self.y_range
+        step = nice_step(high - low, max(1, int(max(bottom - top, 1.0) / (1.8 * line))), self.y_base_step)
+        first = math.ceil(low / step - 1e-9) * step
+        ticks = [first + i * step for i in range(int(math.floor((high - first) / step + 1e-9)) + 1)]
+        labels = [tick_text(v, step) for v in ticks]
+        left = MARGIN + line + max([small.horizontalAdvance(t) for t in labels] or [0.0]) + 6
+        area = QRectF(left, top, max(width - MARGIN - left, 1.0), max(bottom - top, 1.0))
+        layout = _Layout(area, list(zip(ticks, labels, strict=True)), title_font, small_font, title_h, line, small)
+        self._layout_cache = (key, layout)
+        return layout
+
+    def plot_area(self, width: float | None = None, height: float | None = None) -> QRectF:
+        """Where the bars are drawn: below the title, legend and a number's room, right of the value
+        axis, above the category names (widget pixels)."""
+        return self._layout(width, height).area
+
+    def y_of(self, value: float, area: QRectF | None = None) -> float:
+        area = self.plot_area() if area is None else area
+        bottom, top = self.y_range
+        return area.bottom() - (value - bottom) / max(top - bottom, 1e-12) * area.height()
+
+    def x_of(self, x: float, area: QRectF | None = None) -> float:
+        """Pixel of data x (category i is centred at x = i)."""
+        area = self.plot_area() if area is None else area
+        n = max(len(self.categories), 1)
+        return area.left() + (x + 0.5) / n * area.width()
+
+    def data_x(self, pixel: float) -> float:
+        area = self.plot_area()
+        n = max(len(self.categories), 1)
+        return (pixel - area.left()) / max(area.width(), 1e-12) * n - 0.5
+
+    def data_y(self, pixel: float) -> float:
+        area = self.plot_area()
+        bottom, top = self.y_range
+        return bottom + (area.bottom() - pixel) / max(area.height(), 1e-12) * (top - bottom)
+
+    def bar_offsets(self) -> list[float]:
+        """Each series' bar centre relative to its category, in category units."""
+        n = max(len(self.series), 1)
+        width = self.group_width / n
+        return [(i - (n - 1) / 2) * width for i in range(len(self.series))]
+
+    def bar_rects(self, area: QRectF | None = None) -> np.ndarray:
+        """Every bar's (left, top, width, height) in pixels, [series, category, 4]; NaN for no bar."""
+        area = self.plot_area() if area is None else area
+        key = (area.left(), area.top(), area.width(), area.height(), self._generation, self.y_range)
+        cached = self.__dict__.get("_bars_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        n_series, n = max(len(self.series), 1), max(len(self.categories), 1)
+        values = np.asarray(self.values, dtype=float).reshape(len(self.series), len(self.categories))
+        bottom, top = self.y_range
+        centres = area.left() + (np.arange(len(self.categories))[None, :] + 0.5
+                                 + np.asarray(self.bar_offsets())[:, None]) / n * area.width()
+        half = self.group_width / n_series / 2 * area.width() / n
+        scale = area.height() / max(top - bottom, 1e-12)
+        y0 = area.bottom() - (min(max(0.0, bottom), top) - bottom) * scale
+        y1 = area.bottom() - (np.clip(values, bottom, top) - bottom) * scale
+        lefts = np.broadcast_to(centres - half, y1.shape)
+        rects = np.stack([lefts, np.minimum(y0, y1), np.full_like(y1, 2 * half), np.abs(y1 - y0)], axis=-1)
+        rects[~np.isfinite(values)] = np.nan
+        self._bars_cache = (key, rects)
+        return rects
+
+    def bar_rect(self, series: int, category: int, area: QRectF | None = None) -> QRectF:
+        """Where one bar is drawn (empty for a NaN value)."""
+        left, top, width, height = self.bar_rects(area)[series, category]
+        return QRectF() if not math.isfinite(left) else QRectF(left, top, width, height)
+
+    # --- numbers over the bars ----------------------------------------------------------------------------
+    def _number_specs(self) -> list[tuple[int, int, str]]:
+        """(series, category, text) of the numbers to draw, most important first."""
+        return []
+
+    def _numbers_drawn(self, width: float | None = None, height: float | None = None) -> list[tuple[QRectF, str, int]]:
+        """The numbers drawn, where, and their category: each over its bar (over the zero line for a
+        negative one); one that would touch a number placed before it is left out (the mouse and the
+        numbers table give it)."""
+        width = self.width() if width is None else width
+        layout = self._layout(width, height)
+        area, metrics = layout.area, layout.small
+        placed: list[tuple[QRectF, str, int]] = []
+        for series, category, text in self._number_specs():
+            bar = self.bar_rect(series, category, area)
+            if bar.width() <= 0:
+                continue
+            w = metrics.horizontalAdvance(text) + 2
+            rect = QRectF(bar.center().x() - w / 2, bar.top() - metrics.height(), w, metrics.height())
+            rect.moveLeft(min(max(rect.left(), 0.0), width - w))
+            room = rect.adjusted(-2, 0, 2, 0)
+            if all(not room.intersects(other) for other, _, _ in placed):
+                placed.append((rect, text, category))
+        return placed
 
     def text_values(self) -> list[str]:
-        return [t.textItem.toPlainText() for t in self._texts if t.isVisible()]
+        """The numbers a person reads on the bars now."""
+        return [text for _, text, _ in self._numbers_drawn()]
+
+    # --- painting ------------------------------------------------------------------------------------
+    def _frame_key(self) -> tuple:
+        """What the frame (all but the bars and their numbers) is drawn from."""
+        return (self._look, self.title, self.y_range, tuple(self.categories),
+                tuple((name, colour.rgba()) for name, colour in self.series), self.marked)
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        ratio = self.devicePixelRatioF()
+        size = (self.width(), self.height(), ratio)
+        key = (*size, self._generation)
+        if self._cache is None or key != self._cache_key:
+            frame_key = (*size, self._frame_key())
+            if self._frame is None or frame_key != self._frame_key_drawn:
+                self._frame = self._drawn(self._draw_frame, ratio)
+                self._frame_key_drawn = frame_key
+            self._cache, self._cache_key = self._drawn(self._draw_data, ratio, self._frame), key
+        painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._cache)
+        if self._hover is not None:
+            self._draw_hover(painter, *self._hover)
+        painter.end()
+
+    def _drawn(self, draw: Any, ratio: float, base: QPixmap | None = None) -> QPixmap:
+        """A pixmap of the widget's size with `draw` done on it (over a copy of `base`)."""
+        if base is not None:
+            pixmap = base.copy()
+        else:
+            pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
+        pixmap.setDevicePixelRatio(ratio)
+        painter = QPainter(pixmap)
+        try:
+            draw(painter, self.width(), self.height())
+        finally:  # a pixmap left with an active painter takes the process down with it
+            painter.end()
+        return pixmap
+
+    def paint_vectors(self, painter: QPainter) -> None:
+        self._draw_frame(painter, self.width(), self.height())
+        self._draw_data(painter, self.width(), self.height(), vectors=True)
+
+    def _draw_frame(self, painter: QPainter, width: int, height: int) -> None:
+        """Background, title, legend, value axis with its grid, the categories' names and marks:
+        drawn again only when the y-range, the categories, the palette or the size change."""
+        layout = self._layout(width, height)
+        area, line, small = layout.area, layout.line, layout.small
+        painter.fillRect(QRectF(0, 0, width, height), self._background)
+        text_pen = QPen(self._text, 0)
+        painter.setFont(layout.title_font)
+        painter.setPen(text_pen)
+        painter.drawText(QRectF(0, MARGIN, width, layout.title_height), int(Qt.AlignmentFlag.AlignCenter), self.title)
+        painter.setFont(layout.small_font)
+        self._draw_legend(painter, QRectF(0, MARGIN + layout.title_height + 2, width, line), small)
+        right_aligned = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        left, right = round(area.left()), round(area.right())
+        grid_pen = QPen(self._grid, 0)
+        for value, label in layout.ticks:
+            y = round(self.y_of(value, area))
+            painter.setPen(grid_pen)
+            painter.drawLine(left, y, right, y)
+            painter.setPen(text_pen)
+            painter.drawLine(left - 4, y, left, y)
+            painter.drawText(QRectF(MARGIN, y - line / 2, area.left() - MARGIN - 6, line), right_aligned, label)
+        painter.drawLine(left, round(area.top()), left, round(area.bottom()))
+        room = area.width() / max(len(self.categories), 1)
+        top_centred = int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        for c, name in enumerate(self.categories):
+            rect = QRectF(self.x_of(c, area) - room / 2, area.bottom() + 3, room, line)
+            painter.drawText(rect, top_centred, small.elidedText(name, Qt.TextElideMode.ElideRight, room))
+        if self.marked and self.mark_rows:
+            bold = QFont(layout.small_font)
+            bold.setBold(True)
+            painter.setFont(bold)
+            painter.setPen(QPen(QColor(style.UNFAMILIAR), 0))
+            text = QFontMetricsF(bold).elidedText(UNFAMILIAR_TEXT, Qt.TextElideMode.ElideRight, room)
+            for c in sorted(self.marked):
+                rect = QRectF(self.x_of(c, area) - room / 2, area.bottom() + 3 + line, room, line)
+                painter.drawText(rect, top_centred, text)
+
+    def _draw_data(self, painter: QPainter, width: int, height: int, vectors: bool = False) -> None:
+        """The bars, the zero line over them and the numbers (in the mark's red for a marked input)."""
+        layout = self._layout(width, height)
+        area = layout.area
+        rects = self.bar_rects(area)
+        for s, (_name, colour) in enumerate(self.series):
+            for x, y, w, h in rects[s].tolist():
+                if w > 0:  # NaN (no bar) compares False
+                    painter.fillRect(QRectF(x, y, w, h), colour)
+        bottom, top = self.y_range
+        zero = round(self.y_of(min(max(0.0, bottom), top), area))
+        text_pen, mark_pen = QPen(self._text, 0), QPen(QColor(style.UNFAMILIAR), 0)
+        painter.setPen(text_pen)
+        painter.drawLine(round(area.left()), zero, round(area.right()), zero)
+        painter.setFont(layout.small_font)
+        for rect, text, category in self._numbers_drawn(width, height):
+            painter.setPen(mark_pen if category in self.marked else text_pen)
+            if vectors:  # text in the SVG, not glyph runs
+                painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), text)
+                continue
+            static = self._static_texts.get(text)
+            if static is None:
+                if len(self._static_texts) > 512:
+                    self._static_texts.clear()
+                static = self._static_texts[text] = QStaticText(text)
+                static.setTextFormat(Qt.TextFormat.PlainText)
+            size = static.size()
+            painter.drawStaticText(QPointF(rect.center().x() - size.width() / 2, rect.center().y() - size.height() / 2),
+                                   static)
+
+    def _draw_legend(self, painter: QPainter, row: QRectF, metrics: QFontMetricsF) -> None:
+        """One row, centred: a colour square and the series' name each."""
+        box = metrics.height() * 0.75
+        gap = metrics.horizontalAdvance("  ")
+        widths = [box + 4 + metrics.horizontalAdvance(name) for name, _ in self.series]
+        total = sum(widths) + gap * max(len(widths) - 1, 0)
+        x = row.left() + max((row.width() - total) / 2, MARGIN)
+        painter.setPen(QPen(self._text))
+        for (name, colour), w in zip(self.series, widths, strict=True):
+            painter.fillRect(QRectF(x, row.center().y() - box / 2, box, box), colour)
+            painter.drawText(QRectF(x + box + 4, row.top(), w - box - 4, row.height()),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), name)
+            x += w + gap
+
+    # --- hover ---------------------------------------------------------------------------------------
+    def hover_text(self, x: float, y: float) -> str | None:
+        """The values at data point (x, y), as one short line; None: nothing there."""
+        return None
+
+    def hover_label(self) -> str | None:
+        """The line shown under the mouse now (None: none)."""
+        return self._hover[0] if self._hover is not None else None
+
+    def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        pos = event.position()
+        text = self.hover_text(self.data_x(pos.x()), self.data_y(pos.y())) if self.plot_area().contains(pos) else None
+        hover = (text, QPointF(pos)) if text else None
+        if hover != self._hover:
+            self._hover = hover
+            self.update()
+
+    def leaveEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        if self._hover is not None:
+            self._hover = None
+            self.update()
+
+    def _draw_hover(self, painter: QPainter, text: str, pos: QPointF) -> None:
+        """The label next to the pointer, kept inside the widget (left of it on the right half)."""
+        painter.setFont(self._fonts()[1])
+        metrics = QFontMetricsF(painter.font())
+        w, h = metrics.horizontalAdvance(text) + 8, metrics.height() + 4
+        x = pos.x() - w - 6 if pos.x() > self.width() / 2 else pos.x() + 10
+        x = min(max(x, 0.0), max(self.width() - w, 0.0))
+        y = min(max(pos.y() - h - 4, 0.0), self.height() - h)
+        fill = QColor(self._background)
+        fill.setAlpha(230)
+        painter.fillRect(QRectF(x, y, w, h), fill)
+        painter.setPen(QPen(self._grid))
+        painter.drawRect(QRectF(x, y, w, h))
+        painter.setPen(QPen(self._text))
+        painter.drawText(QRectF(x, y, w, h), int(Qt.AlignmentFlag.AlignCenter), text)
+
+    def _category_at(self, x: float) -> int | None:
+        i = int(round(x))
+        if not 0 <= i < len(self.categories) or abs(x - i) > 0.45:
+            return None
+        return i
 
 
-class QualityChart(_Chart):
+def _numbers(values: Sequence[float], n: int) -> np.ndarray:
+    """`values` as n floats; missing entries and ones that are not numbers are NaN (no bar)."""
+    out = np.full(n, np.nan)
+    for i, v in enumerate(list(values)[:n]):
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            pass
+    return out
+
+
+def _share_text(value: float) -> str:
+    return f"{value:.0%}"
+
+
+class QualityChart(BarChart):
     """Two bars per modality: its quality score and its share of the fusion weight."""
 
     default_name = "quality"
+    mark_rows = 1
+    group_width = 0.76
 
-    def __init__(self, parent=None):
-        # A short title: the title sets the plot's minimum width, and a narrower chart (at 2× scale,
-        # in the Review detail pane) is clipped, not shrunk. The tooltip says what the bars are.
+    def __init__(self, parent: QWidget | None = None):
+        # A short title: the chart's room is half the detail pane's width in the Review tab.
         super().__init__("Quality and share", QUALITY_TOOLTIP, parent)
         self.names: list[str] = []
+        self.series = [("quality −E/10", QColor(style.QUALITY)), ("share", QColor(style.SHARE))]
+        self.values = np.zeros((2, 0))
+        self.y_base_step = RANGE_STEP
         self._range_key: object = None
-        self._range: tuple[float, float] = (0.0, 1.0)
-        self.quality_bars = pg.BarGraphItem(x=[], height=[], width=0.36, brush=style.QUALITY)
-        self.share_bars = pg.BarGraphItem(x=[], height=[], width=0.36, brush=style.SHARE)
-        self.addItem(self.quality_bars)
-        self.addItem(self.share_bars)
-        self.legend.addItem(self.quality_bars, "quality −E/10")
-        self.legend.addItem(self.share_bars, "share")
-        self.legend.setColumnCount(2)  # one row along the top, clear of the bars' numbers
-        # The grid as lines of their own, not pyqtgraph's showGrid: that one is drawn by the left axis
-        # across the plot, so every change of the bars repainted the axis with its text (~8 ms a frame).
-        self._grid: list[pg.InfiniteLine] = []
-        self.apply_palette()
 
     def set_modalities(self, names: list[str]) -> None:
         self.names = list(names)
-        self.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(self.names)]])
+        self.categories = list(self.names)
         self.clear_values()
 
     def clear_values(self) -> None:
-        x = np.arange(len(self.names), dtype=float)
-        self.quality_bars.setOpts(x=x - 0.19, height=np.zeros(len(x)))
-        self.share_bars.setOpts(x=x + 0.19, height=np.zeros(len(x)))
-        self._set_texts([])
-        self.setXRange(-0.6, max(len(self.names), 1) - 0.4, padding=0)
-        self._range_key, self._range = None, (0.0, 1.0)
-        self.set_y_range_below_legend(0.0, 1.0)
-        self._set_grid(0.0, 1.0)
+        self.values = np.zeros((2, len(self.names)))
+        self.marked = frozenset()
+        self._range_key, self.y_range = None, (0.0, 1.0)
+        self._changed()
 
-    def set_values(self, quality: dict[str, float], share: dict[str, float], range_key: object = None) -> None:
-        """Show one prediction's bars. For the same `range_key` (the same pair of files) the y-range
-        only grows, in RANGE_STEP steps: dragging a slider does not make the axis jump."""
-        x = np.arange(len(self.names), dtype=float)
-        q = np.array([quality.get(n, 0.0) for n in self.names], dtype=float)
-        s = np.array([share.get(n, 0.0) for n in self.names], dtype=float)
-        self.quality_bars.setOpts(x=x - 0.19, height=q)
-        self.share_bars.setOpts(x=x + 0.19, height=s)
-        bottom = min(0.0, math.floor(float(np.min(q, initial=0.0)) * 1.18 / RANGE_STEP) * RANGE_STEP)
-        top = max(1.0, math.ceil(float(np.max(q, initial=0.0)) / RANGE_STEP) * RANGE_STEP)
+    def set_values(self, quality: dict[str, float], share: dict[str, float], range_key: object = None,
+                   unfamiliar: Sequence[str] = ()) -> None:
+        """Show one prediction's bars; `unfamiliar` names the inputs to mark. For the same `range_key`
+        (the same pair of files) the y-range only grows, in RANGE_STEP steps: dragging a slider does
+        not make the axis jump."""
+        q = np.array([_numbers([quality.get(n)], 1)[0] for n in self.names])
+        s = np.array([_numbers([share.get(n)], 1)[0] for n in self.names])
+        self.values = np.vstack([q, s]) if self.names else np.zeros((2, 0))
+        finite = q[np.isfinite(q)]
+        bottom = min(0.0, math.floor(float(np.min(finite, initial=0.0)) * 1.18 / RANGE_STEP) * RANGE_STEP)
+        top = max(1.0, math.ceil(float(np.max(finite, initial=0.0)) / RANGE_STEP) * RANGE_STEP)
         if range_key is not None and range_key == self._range_key:
-            bottom, top = min(bottom, self._range[0]), max(top, self._range[1])
-        self._range_key, self._range = range_key, (bottom, top)
-        self.set_y_range_below_legend(bottom, top)
-        self._set_grid(bottom, top)
-        specs = [(xi - 0.19, max(qi, 0.0), f"{qi:.3f}") for xi, qi in zip(x, q, strict=True)]
-        specs += [(xi + 0.19, si, f"{si:.0%}") for xi, si in zip(x, s, strict=True)]
-        self._set_texts(specs)
+            bottom, top = min(bottom, self.y_range[0]), max(top, self.y_range[1])
+        self._range_key, self.y_range = range_key, (bottom, top)
+        self.marked = frozenset(i for i, n in enumerate(self.names) if n in set(unfamiliar))
+        self._changed()
 
-    def _set_grid(self, bottom: float, top: float) -> None:
-        """Faint horizontal lines every RANGE_STEP over the y-range (the range moves in those steps)."""
-        levels = [bottom + i * RANGE_STEP for i in range(int(round((top - bottom) / RANGE_STEP)) + 1)]
-        while len(self._grid) < len(levels):
-            line = pg.InfiniteLine(angle=0, movable=False, pen=self._grid_pen())
-            line.setZValue(-10)  # under the bars
-            self.addItem(line, ignoreBounds=True)
-            self._grid.append(line)
-        for line, level in zip(self._grid, levels, strict=False):
-            if line.value() != level:
-                line.setValue(level)
-            line.setVisible(True)
-        for line in self._grid[len(levels):]:
-            line.setVisible(False)
-
-    def _grid_pen(self):
-        colour = QColor(style.text_colour())
-        colour.setAlphaF(0.2)
-        return pg.mkPen(colour, width=1)
-
-    def apply_palette(self) -> None:
-        super().apply_palette()
-        for line in self.__dict__.get("_grid", []):  # palette events can arrive inside __init__
-            line.setPen(self._grid_pen())
+    def _number_specs(self) -> list[tuple[int, int, str]]:
+        specs = []
+        for c in range(len(self.names)):
+            q, s = self.values[0, c], self.values[1, c]
+            if math.isfinite(q):
+                specs.append((0, c, f"{q:.3f}"))
+            if math.isfinite(s):
+                specs.append((1, c, _share_text(s)))
+        return specs
 
     def hover_text(self, x: float, y: float) -> str | None:
-        i = int(round(x))
-        if not 0 <= i < len(self.names) or abs(x - i) > 0.45:
+        i = self._category_at(x)
+        if i is None:
             return None
         v = self.bar_heights()[self.names[i]]
-        return f"{self.names[i]}: quality {v['quality']:.3f}, share {v['share']:.1%}"
+        quality = "n/a" if not math.isfinite(v["quality"]) else f"{v['quality']:.3f}"
+        share = "n/a" if not math.isfinite(v["share"]) else f"{v['share']:.1%}"
+        mark = f" ({UNFAMILIAR_TEXT})" if i in self.marked else ""
+        return f"{self.names[i]}: quality {quality}, share {share}{mark}"
 
     def bar_heights(self) -> dict[str, dict[str, float]]:
         """What the bars show, by modality (for tests and export)."""
-        q = self.quality_bars.opts["height"]
-        s = self.share_bars.opts["height"]
-        return {n: {"quality": float(q[i]), "share": float(s[i])} for i, n in enumerate(self.names)}
+        return {n: {"quality": float(self.values[0, i]), "share": float(self.values[1, i])}
+                for i, n in enumerate(self.names)}
+
+    def marked_names(self) -> list[str]:
+        """The inputs shown with the unfamiliar mark."""
+        return [self.names[i] for i in sorted(self.marked)]
 
 
-class ProbabilityChart(_Chart):
+class ProbabilityChart(BarChart):
     """Per class: each modality's probability and the fused one, side by side."""
 
     default_name = "probabilities"
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QWidget | None = None):
         super().__init__("Class probabilities", PROBABILITY_TOOLTIP, parent)
         self.labels: list[str] = []
         self.names: list[str] = []
-        self.bars: dict[str, pg.BarGraphItem] = {}
-        self.set_y_range_below_legend(0.0, 1.0)
 
     def set_modalities(self, names: list[str], labels: list[str]) -> None:
-        for bar in self.bars.values():
-            self.removeItem(bar)
-        self.legend.clear()
-        self.names, self.labels = list(names), list(labels)
-        series = [*self.names, "fused"]
-        width = 0.8 / len(series)
-        self.bars = {}
-        for i, name in enumerate(series):
-            colour = style.fused_colour() if name == "fused" else style.series_colour(i)
-            bar = pg.BarGraphItem(x=[], height=[], width=width, brush=colour, pen=pg.mkPen(None))
-            self.addItem(bar)
-            self.legend.addItem(bar, name)
-            self.bars[name] = bar
-        self.legend.setColumnCount(len(series))  # one row along the top, clear of the bars' numbers
-        self.getAxis("bottom").setTicks([[(i, str(lb)) for i, lb in enumerate(self.labels)]])
-        self.setXRange(-0.6, max(len(self.labels), 1) - 0.4, padding=0)
+        self.names, self.labels = list(names), [str(lb) for lb in labels]
+        self.categories = list(self.labels)
+        self._recolour()
         self.clear_values()
-        self.apply_palette()
 
-    def _offsets(self) -> dict[str, float]:
-        series = list(self.bars)
-        width = 0.8 / max(len(series), 1)
-        return {n: (i - (len(series) - 1) / 2) * width for i, n in enumerate(series)}
+    def _recolour(self) -> None:
+        self.series = [(n, QColor(style.series_colour(i))) for i, n in enumerate(self.names)]
+        self.series.append(("fused", QColor(style.fused_colour())))
+
+    def apply_palette(self) -> None:
+        if "names" in self.__dict__:  # palette events can arrive inside __init__
+            self._recolour()
+        super().apply_palette()
 
     def clear_values(self) -> None:
-        x = np.arange(len(self.labels), dtype=float)
-        for name, off in self._offsets().items():
-            self.bars[name].setOpts(x=x + off, height=np.zeros(len(x)))
-        self._set_texts([])
+        self.values = np.zeros((len(self.names) + 1, len(self.labels)))
+        self._changed()
 
     def set_values(self, per_modality: dict[str, list[float]], fused: list[float]) -> None:
-        x = np.arange(len(self.labels), dtype=float)
-        offsets = self._offsets()
-        for name in self.names:
-            p = np.asarray(per_modality.get(name, np.zeros(len(x))), dtype=float)
-            self.bars[name].setOpts(x=x + offsets[name], height=p)
-        f = np.asarray(fused, dtype=float)
-        self.bars["fused"].setOpts(x=x + offsets["fused"], height=f)
-        self._set_texts([(xi + offsets["fused"], fi, f"{fi:.2f}") for xi, fi in zip(x, f, strict=True) if fi >= 0.05])
+        n = len(self.labels)
+        rows = [_numbers(per_modality.get(name, [0.0] * n), n) for name in self.names]
+        rows.append(_numbers(fused, n))
+        self.values = np.vstack(rows)
+        self._changed()
+
+    def _number_specs(self) -> list[tuple[int, int, str]]:
+        """The fused probabilities of 0.05 or more, the likeliest class first (it wins a tight spot)."""
+        if not len(self.values):
+            return []
+        fused = self.values[-1]
+        order = sorted((c for c in range(len(self.labels)) if math.isfinite(fused[c]) and fused[c] >= 0.05),
+                       key=lambda c: -fused[c])
+        return [(len(self.series) - 1, c, f"{fused[c]:.2f}") for c in order]
 
     def hover_text(self, x: float, y: float) -> str | None:
-        i = int(round(x))
-        if not 0 <= i < len(self.labels) or abs(x - i) > 0.45:
+        i = self._category_at(x)
+        if i is None:
             return None
-        parts = []
-        for name, bar in self.bars.items():
-            heights = bar.opts.get("height")
-            if heights is not None and len(heights) > i:
-                parts.append(f"{name} {float(heights[i]):.3f}")
+        parts = [f"{name} {self.values[s, i]:.3f}" for s, (name, _) in enumerate(self.series)
+                 if math.isfinite(self.values[s, i])]
         return f"class {self.labels[i]}: " + " · ".join(parts) if parts else None
+
+    def bar_heights(self) -> dict[str, list[float]]:
+        """What the bars show, by series (each input, then "fused"), one value per class."""
+        return {name: [float(v) for v in self.values[s]] for s, (name, _) in enumerate(self.series)}

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -33,7 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui import style
 from app.gui.charts import QUALITY_TOOLTIP, ProbabilityChart, QualityChart
+from app.gui.labels import SteadyLabel
 from app.gui.previews import Preview, make_preview
 
 TABLE_COLUMNS = ["input", "prediction", "probability", "energy", "quality", "share", "percentile", "file"]
@@ -61,16 +62,16 @@ class ResultView(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.headline = QLabel("No prediction yet")
+        self.headline = SteadyLabel("No prediction yet")
         font = QFont(self.headline.font())
         font.setPointSizeF(font.pointSizeF() * 1.6)
         font.setBold(True)
         self.headline.setFont(font)
         self.headline.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.headline.setWordWrap(True)  # a long message wraps instead of widening the window
-        self.detail = QLabel("")
+        # a long message wraps instead of widening the window; a new text re-lays out nothing
+        # unless it needs another height (SteadyLabel)
+        self.detail = SteadyLabel("")
         self.detail.setTextFormat(Qt.TextFormat.RichText)  # always: plain messages are escaped, not guessed at
-        self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.headline)
         layout.addWidget(self.detail)
@@ -160,7 +161,7 @@ class ResultView(QWidget):
                       "of clean inputs" for n, r in mods.items() if r.get("unfamiliar")]
         second_line = ""
         if unfamiliar:
-            second_line = f"<br><b style='color:#c0392b'>{html.escape(' · '.join(unfamiliar))}</b>"
+            second_line = f"<br><b style='color:{style.UNFAMILIAR}'>{html.escape(' · '.join(unfamiliar))}</b>"
         elif model:
             second_line = (f"<br><span style='color:gray'>model {model.get('name', '?')} "
                            f"(sha256 {str(model.get('sha256', ''))[:12]})</span>")
@@ -171,7 +172,8 @@ class ResultView(QWidget):
         )
         self.quality_chart.set_values({n: r["quality"] for n, r in mods.items()},
                                       {n: r["share"] for n, r in mods.items()},
-                                      range_key=tuple(r.get("file") for r in mods.values()))
+                                      range_key=tuple(r.get("file") for r in mods.values()),
+                                      unfamiliar=[n for n, r in mods.items() if r.get("unfamiliar")])
         self.probability_chart.set_values({n: r["probabilities"] for n, r in mods.items()}, p["probabilities"])
         self._fill_table(p)
         if self.show_previews and raw_inputs is not None:
@@ -260,7 +262,7 @@ class ResultView(QWidget):
             put(row, "percentile", "-" if pct is None else f"{pct:.1f}%",
                 PERCENTILE_TOOLTIP + (" This input is marked unfamiliar." if r.get("unfamiliar") else ""))
             cell = self.table.item(row, TABLE_COLUMNS.index("percentile"))
-            cell.setForeground(QColor("#c0392b") if r.get("unfamiliar") else self.table.palette().text().color())
+            cell.setForeground(QColor(style.UNFAMILIAR) if r.get("unfamiliar") else self.table.palette().text().color())
             put(row, "file", r.get("file") or "(missing)", r.get("file") or None)
         row = len(rows)
         put(row, "input", "fused")

@@ -6,7 +6,8 @@ the application palette, and `apply_palette` is called again when the palette ch
 
 from __future__ import annotations
 
-import pyqtgraph as pg
+from typing import Any
+
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -15,6 +16,7 @@ SERIES = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0
 FUSED = "#555555"
 QUALITY = "#0072B2"
 SHARE = "#E69F00"
+UNFAMILIAR = "#c0392b"  # the unfamiliar mark: the detail line, the numbers table, the quality chart
 
 
 def series_colour(i: int) -> str:
@@ -42,8 +44,10 @@ def fused_colour() -> str:
     return "#BBBBBB" if is_dark() else FUSED
 
 
-def style_plot(plot: pg.PlotWidget) -> None:
+def style_plot(plot: Any) -> None:
     """Background, axis and label colours from the palette."""
+    import pyqtgraph as pg  # here: the painted charts and previews use this module without pyqtgraph
+
     plot.setBackground(plot_background())
     fg = text_colour()
     item = plot.getPlotItem()

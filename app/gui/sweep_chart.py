@@ -1,6 +1,7 @@
 """The degradation sweep's chart: each input's quality and the fused confidence over severity 0-10.
 
-Its panels are `_Chart`s (app/gui/charts.py), so they export and copy like the prediction charts.
+Two pyqtgraph plots (they pan and zoom, unlike the painted result charts of app/gui/charts.py), with
+the same context menu as those (`ChartActions`: copy, SVG, PNG, and here reset zoom).
 """
 
 from __future__ import annotations
@@ -13,7 +14,71 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.gui import style
-from app.gui.charts import SWEEP_TOOLTIP, _Chart
+from app.gui.charts import ChartActions
+
+pg.setConfigOptions(antialias=True)
+
+SWEEP_TOOLTIP = (
+    "For the current pair, each input in turn is degraded with its chosen corruption over the whole "
+    "severity range (0–10) while the others stay clean. Top: that input's quality score. Bottom: the "
+    "fused prediction's probability (confidence) at that severity. The vertical lines mark each "
+    "input's current level. Drag to pan, wheel to zoom; right-click to copy, export or reset."
+)
+
+
+class _Chart(ChartActions, pg.PlotWidget):
+    """A pyqtgraph plot with a value under the mouse (`hover_text`) and the charts' context menu."""
+
+    def __init__(self, title: str, tooltip: str, parent=None, minimum_height: int = 170):
+        super().__init__(parent, enableMenu=False)  # our chart_menu instead; pyqtgraph's costs ~12 ms to build
+        self.setTitle(title)
+        self.setToolTip(tooltip)
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=self.zoomable, y=self.zoomable)
+        self.hideButtons()
+        self.setMinimumHeight(minimum_height)
+        self.legend = self.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        self.hover_label = pg.TextItem("", anchor=(0, 1), color=style.text_colour(), fill=pg.mkBrush(0, 0, 0, 0))
+        self.hover_label.setZValue(100)
+        self.hover_label.setVisible(False)
+        self.addItem(self.hover_label, ignoreBounds=True)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.apply_palette()
+
+    def chart_title(self) -> str:
+        return self.getPlotItem().titleLabel.text or self.default_name
+
+    def hover_text(self, x: float, y: float) -> str | None:
+        """The values at data point (x, y), as one short line; None: nothing there."""
+        return None
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        box = self.getViewBox()
+        if not box.sceneBoundingRect().contains(scene_pos):
+            self.hover_label.setVisible(False)
+            return
+        point = box.mapSceneToView(scene_pos)
+        text = self.hover_text(point.x(), point.y())
+        if not text:
+            self.hover_label.setVisible(False)
+            return
+        self.hover_label.setText(text)
+        (x0, x1), (y0, y1) = box.viewRange()
+        # keep the label inside the plot: to the left of the pointer on the right half
+        self.hover_label.setAnchor((1, 1) if point.x() > (x0 + x1) / 2 else (0, 1))
+        self.hover_label.setPos(point.x(), min(max(point.y(), y0 + 0.12 * (y1 - y0)), y1))
+        self.hover_label.setVisible(True)
+
+    def apply_palette(self) -> None:
+        style.style_plot(self)
+        if self.legend is not None:
+            self.legend.setLabelTextColor(style.text_colour())
+            for _, label in self.legend.items:
+                label.setText(label.text, color=style.text_colour())
+        hover = self.__dict__.get("hover_label")  # palette events can arrive inside __init__
+        if hover is not None:
+            hover.setColor(style.text_colour())
+            hover.fill = pg.mkBrush(style.plot_background())
 
 
 class _SweepPanel(_Chart):

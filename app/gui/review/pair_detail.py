@@ -8,7 +8,6 @@ from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
@@ -16,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.labels import SteadyLabel
 from app.gui.result_view import ResultView
 from app.review.session import ReviewRow
 
@@ -68,18 +68,19 @@ class PairDetail(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        # Opaque: a repaint of its title or buttons (every click) stops here instead of painting the
+        # splitter, the tab widget's frame and the page beneath them again.
+        self.setAutoFillBackground(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.title = QLabel("", wordWrap=True)
+        self.title = SteadyLabel("", lines=TITLE_LINES)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.title)
         self.result_view = ResultView(show_previews=True)
         # Room for TITLE_LINES and DETAIL_LINES lines whatever the pair: a title or a result line that
         # wraps onto one more line for the next pair would otherwise resize the charts and previews
         # below it, and a click would lay out and repaint the whole pane instead of its numbers.
-        line = self.title.fontMetrics().lineSpacing()
-        self.title.setMinimumHeight(TITLE_LINES * line + 2)
-        self.result_view.detail.setMinimumHeight(DETAIL_LINES * self.result_view.detail.fontMetrics().lineSpacing() + 2)
+        self.result_view.detail.set_lines(DETAIL_LINES)
         # on a short screen the pair's pictures and charts scroll; the verdict buttons and note stay in view
         self.scroll = _FitScroll()
         self.scroll.setWidget(self.result_view)
@@ -102,7 +103,8 @@ class PairDetail(QWidget):
         self.note_edit = QLineEdit(placeholderText="note (saved as you type)")
         # saved as typed, once typing pauses; Enter, leaving the field or another pair save it at once
         self._note_timer = QTimer(self, singleShot=True, interval=NOTE_QUIET_MS, timeout=self.flush_note)
-        self.note_edit.textEdited.connect(lambda _t: self._note_timer.start())
+        self._note_typed = False  # typed since last announced: another pair's click writes nothing otherwise
+        self.note_edit.textEdited.connect(self._note_typed_now)
         self.note_edit.editingFinished.connect(self.flush_note)
         layout.addWidget(self.note_edit)
         # Another pair's previews are cleared only if its own have not come by then: its files are
@@ -111,10 +113,15 @@ class PairDetail(QWidget):
                                       timeout=lambda: self.result_view.show_inputs({}))
         self.set_enabled(False)
 
+    def _note_typed_now(self, _text: str) -> None:
+        self._note_typed = True
+        self._note_timer.start()
+
     def flush_note(self) -> None:
         """Announce the note now if it was edited since it was last announced."""
         self._note_timer.stop()
-        if self.note_edit.isEnabled():
+        if self.note_edit.isEnabled() and self._note_typed:
+            self._note_typed = False
             self.noteEdited.emit(self.note_edit.text())
 
     def set_enabled(self, enabled: bool) -> None:
@@ -138,6 +145,7 @@ class PairDetail(QWidget):
         self.set_enabled(True)
         self.show_title(row)
         self._note_timer.stop()
+        self._note_typed = False
         self.note_edit.setText(row.note)
         if row.relabel:
             self.relabel_combo.setCurrentText(row.relabel)
@@ -160,6 +168,7 @@ class PairDetail(QWidget):
     def clear(self) -> None:
         self._stale_previews.stop()
         self._note_timer.stop()
+        self._note_typed = False
         self.title.setText("")
         self.note_edit.setText("")
         self.set_enabled(False)

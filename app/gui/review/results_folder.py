@@ -137,8 +137,7 @@ class ResultsFolderOpener:
             self.worker = None
 
     def _on_progress(self, done: int, total: int) -> None:
-        self.view.progress_bar.setRange(0, max(1, total))
-        self.view.progress_bar.setValue(done)
+        self.view.session_bar.show_progress(done, total)
 
     def _finish(self) -> None:
         if self.worker is not None:

@@ -32,6 +32,7 @@ def _format_seconds(s: float) -> str:
 PROGRESS_MS = 100  # the bar, the line and the status bar follow a run at ~10 Hz, however fast it reports
 
 
+
 class ReviewRun:
     """At most one run at a time for one Review page."""
 
@@ -144,8 +145,7 @@ class ReviewRun:
             return
         self._progress_timer.start()  # the next one waits at least PROGRESS_MS
         view = self.view
-        view.progress_bar.setRange(0, max(1, p.total))
-        view.progress_bar.setValue(p.done)
+        view.session_bar.show_progress(p.done, p.total)
         paused = " · paused" if self.worker is not None and self.worker.control.paused else ""
         left = _format_seconds(p.seconds_left) if p.seconds_left is not None else "—"
         view.progress_label.setText(f"{p.done} / {p.total} pairs · {p.rate:.0f} pairs/s · {left} left{paused}")

@@ -91,6 +91,19 @@ class SessionBar(QWidget):
         # set by the page: why a format cannot be exported here (None: it can), asked before the dialog
         self.export_problem: Callable[[str], str | None] = lambda fmt: None
 
+    def show_progress(self, done: int, total: int) -> None:
+        """Move the bar without painting now: `QProgressBar.setValue` repaints at once whenever the
+        bar's text or length changes, and a repaint paints every widget of the window waiting to be
+        painted with it (a run's changed table rows, a click's detail) inside that one call; here the
+        bar is painted in the next paint, with the rest."""
+        bar = self.progress_bar
+        bar.setUpdatesEnabled(False)
+        try:
+            bar.setRange(0, max(1, total))
+            bar.setValue(done)
+        finally:
+            bar.setUpdatesEnabled(True)  # schedules the bar's paint
+
     def set_running(self, running: bool, can_resume: bool, can_retry: bool = False) -> None:
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)

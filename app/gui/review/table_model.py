@@ -12,20 +12,24 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPointF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QPainter, QPalette, QStaticText
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QHeaderView,
+    QStyle,
     QStyledItemDelegate,
+    QStyleOptionFocusRect,
+    QStyleOptionViewItem,
     QTableView,
     QWidget,
 )
 
 from app.review.session import ReviewRow, ReviewSession, RowFilter
 
-__all__ = ["ReviewTableModel", "VerdictDelegate", "pairs_table", "parse_verdict_text", "verdict_text"]
+__all__ = ["CellPainter", "ReviewTableModel", "VerdictDelegate", "pairs_table", "parse_verdict_text", "verdict_text"]
 
 Index = QModelIndex | QPersistentModelIndex
 RELABEL_PREFIX = "relabel → "
@@ -61,6 +65,7 @@ _ROLES = frozenset({_DISPLAY, _EDIT, _USER, _TOOLTIP, _ALIGNMENT, _FOREGROUND}) 
 _RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _READ_ONLY_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _EDITABLE_FLAGS = _READ_ONLY_FLAGS | Qt.ItemFlag.ItemIsEditable
+_HORIZONTAL = Qt.Orientation.Horizontal
 _ERROR_BRUSH = QBrush(QColor(200, 40, 40))
 _CORRECT_BRUSH = QBrush(QColor(30, 140, 60))
 
@@ -227,12 +232,13 @@ class ReviewTableModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.columns)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        # The row numbers' header asks for ~8 roles per row at every repaint: ints, not Qt enums.
+        if role != _DISPLAY:
+            return None
+        if orientation == _HORIZONTAL:
             return self.columns[section][1] if 0 <= section < len(self.columns) else None
-        if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
-            return str(section + 1)
-        return None
+        return str(section + 1)
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         return _EDITABLE_FLAGS if index.column() in self._editable_columns else _READ_ONLY_FLAGS
@@ -250,11 +256,7 @@ class ReviewTableModel(QAbstractTableModel):
         if role == _ALIGNMENT:
             return _RIGHT_ALIGNED if column in self._right_aligned_columns else None
         if role == _FOREGROUND:
-            if row.status == "error":
-                return _ERROR_BRUSH
-            if row.correct is not None and self.columns[column][0] == "correct":
-                return _CORRECT_BRUSH if row.correct else _ERROR_BRUSH
-            return None
+            return self._foreground(row, column)
         if role == _USER:
             return row
         if row.error:  # the tooltip
@@ -262,6 +264,22 @@ class ReviewTableModel(QAbstractTableModel):
         if self.columns[column][0] == "flags" and row.flags:
             return "\n".join(row.flags)
         return None
+
+    def _foreground(self, row: ReviewRow, column: int) -> QBrush | None:
+        """The cell's text colour when it is not the palette's: errors red, the correct column's mark."""
+        if row.status == "error":
+            return _ERROR_BRUSH
+        if row.correct is not None and self.columns[column][0] == "correct":
+            return _CORRECT_BRUSH if row.correct else _ERROR_BRUSH
+        return None
+
+    def cell_look(self, position: int, column: int) -> tuple[str, bool, QBrush | None] | None:
+        """What `CellPainter` draws in one cell: its text, whether it is right-aligned, its colour
+        (None: the palette's); None for a row that is not there. The same values `data()` gives."""
+        row = self.row_at(position)
+        if row is None or not 0 <= column < len(self.columns):
+            return None
+        return self._cell_text(row, column), column in self._right_aligned_columns, self._foreground(row, column)
 
     @staticmethod
     def _text(row: ReviewRow, key: str) -> str:
@@ -339,7 +357,82 @@ class ReviewTableModel(QAbstractTableModel):
                     return
 
 
-class VerdictDelegate(QStyledItemDelegate):
+# The view item's state as an int (`state._value_`): an `&` of two Python Flag members costs ~5 µs.
+_SELECTED = QStyle.StateFlag.State_Selected.value
+_ENABLED = QStyle.StateFlag.State_Enabled.value
+_ACTIVE = QStyle.StateFlag.State_Active.value
+_HAS_FOCUS = QStyle.StateFlag.State_HasFocus.value
+_ACTIVE_GROUP = QPalette.ColorGroup.Active
+_INACTIVE_GROUP = QPalette.ColorGroup.Inactive
+_DISABLED_GROUP = QPalette.ColorGroup.Disabled
+_HIGHLIGHT = QPalette.ColorRole.Highlight
+_HIGHLIGHTED_TEXT = QPalette.ColorRole.HighlightedText
+_TEXT = QPalette.ColorRole.Text
+_BASE = QPalette.ColorRole.Base
+
+
+class CellPainter(QStyledItemDelegate):
+    """Paints a cell of the pairs table in one Python call, from `ReviewTableModel.cell_look`.
+
+    Qt's own delegate asks the model for seven roles per cell (seven calls from C++ into Python, ~8 µs
+    each) and lays the text out again at every repaint; a screenful is ~450 cells, so a click that
+    scrolls the table by a page cost ~25 ms of GUI-thread time. Here each text is laid out once per
+    column width (a `QStaticText`, kept for the last MAX_LAYOUTS texts) and drawn as Qt's delegate
+    draws it: the selection in the palette's highlight, elided at the right, the style's text margin
+    and focus frame. Tooltips and the editor (`VerdictDelegate`) are Qt's, from `data()`.
+    """
+
+    MAX_LAYOUTS = 8192
+
+    def __init__(self, parent: Any = None):
+        super().__init__(parent)
+        self._layouts: dict[tuple[str, int, int], tuple[QStaticText, float]] = {}
+        self._margin: int | None = None
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        model = index.model()
+        look = model.cell_look(index.row(), index.column()) if isinstance(model, ReviewTableModel) else None
+        if look is None:
+            super().paint(painter, option, index)
+            return
+        text, right, brush = look
+        state, palette, rect = option.state._value_, option.palette, option.rect
+        group = (_ACTIVE_GROUP if state & _ACTIVE else _INACTIVE_GROUP) if state & _ENABLED else _DISABLED_GROUP
+        if self._margin is None:
+            widget = option.widget
+            style = widget.style() if widget is not None else QApplication.style()
+            self._margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, widget) + 1
+        margin = self._margin
+        if state & _SELECTED:
+            painter.fillRect(rect, palette.brush(group, _HIGHLIGHT))
+            painter.setPen(palette.color(group, _HIGHLIGHTED_TEXT))
+        else:
+            painter.setPen(brush.color() if brush is not None else palette.color(group, _TEXT))
+        if text:
+            metrics = option.fontMetrics
+            width = rect.width() - 2 * margin
+            key = (text, width, metrics.height())
+            laid = self._layouts.get(key)
+            if laid is None:
+                if len(self._layouts) >= self.MAX_LAYOUTS:
+                    self._layouts.clear()
+                static = QStaticText(metrics.elidedText(text, option.textElideMode, width))
+                static.setTextFormat(Qt.TextFormat.PlainText)
+                laid = self._layouts[key] = (static, static.size().width())
+            static, text_width = laid
+            x = rect.right() + 1 - margin - text_width if right else rect.left() + margin
+            painter.drawStaticText(QPointF(x, rect.top() + (rect.height() - metrics.height()) // 2), static)
+        if state & _HAS_FOCUS:  # the current cell, after keyboard navigation (as the style draws it)
+            focus = QStyleOptionFocusRect()
+            focus.rect, focus.palette = rect, palette
+            focus.state = option.state | QStyle.StateFlag.State_KeyboardFocusChange | QStyle.StateFlag.State_Item
+            focus.backgroundColor = palette.color(group, _HIGHLIGHT if state & _SELECTED else _BASE)
+            widget = option.widget
+            (widget.style() if widget is not None else QApplication.style()).drawPrimitive(
+                QStyle.PrimitiveElement.PE_FrameFocusRect, focus, painter, widget)
+
+
+class VerdictDelegate(CellPainter):
     """A drop-down for the verdict cell: accept, reject or relabel to one of the model's labels."""
 
     def __init__(self, labels_provider: Any, parent: Any = None):
@@ -365,6 +458,8 @@ def pairs_table(model: ReviewTableModel) -> QTableView:
     acts on the current one), verdicts editable in place."""
     table = QTableView()
     table.setModel(model)
+    table.setItemDelegate(CellPainter(table))
+    table.setAutoFillBackground(True)  # opaque: its scroll bars' and frame's repaints stop here, not at the page
     table.setSortingEnabled(True)
     table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

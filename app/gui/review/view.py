@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -51,6 +51,31 @@ from app.review.sources import SESSION_SUFFIX
 __all__ = ["ReviewView", "default_session_path"]
 
 REFRESH_MS = 300
+
+
+class _PageTabs(QTabWidget):
+    """The Pairs / Summary tabs. A `QTabWidget` answers every LayoutRequest by placing its tab bar and
+    page again and repainting itself whole, frame and tab bar; a Review click's new texts send one up
+    through the detail pane each time (~2 ms of GUI-thread time). A request that would place them
+    where they are only passes the page's size hints on to the window."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._placed: tuple | None = None
+
+    def _placement(self) -> tuple:
+        bar = self.tabBar()
+        return (self.size(), bar.sizeHint(), bar.isVisible(), self.count(), self.currentIndex(),
+                self.tabPosition(), self.documentMode())
+
+    def event(self, event: Any) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest and self.isVisible():
+            placement = self._placement()
+            if placement == self._placed:
+                self.updateGeometry()
+                return True
+            self._placed = placement
+        return super().event(event)
 
 
 class ReviewView(JudgingMixin, ExportMixin, ReflagMixin, QWidget):
@@ -126,7 +151,7 @@ class ReviewView(JudgingMixin, ExportMixin, ReflagMixin, QWidget):
         self.threshold_bar.changed.connect(self._apply_thresholds)
         layout.addWidget(self.threshold_bar)
 
-        self.tabs = QTabWidget()
+        self.tabs = _PageTabs()
         pairs_page = self.splitter = QSplitter(Qt.Orientation.Horizontal)
         pairs_page.setChildrenCollapsible(False)
         pairs_page.splitterMoved.connect(lambda *_: self.state.save_splitter(pairs_page))
@@ -213,8 +238,7 @@ class ReviewView(JudgingMixin, ExportMixin, ReflagMixin, QWidget):
             self.progress_bar.setRange(0, 1)
             self.progress_bar.reset()
             return
-        self.progress_bar.setRange(0, max(1, session.pair_count()))
-        self.progress_bar.setValue(session.result_count())
+        self.session_bar.show_progress(session.result_count(), session.pair_count())
         self.progress_label.setText(f"{session.result_count()} / {session.pair_count()} pairs · "
                                     f"model {session.model_name}")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 TIMEOUT = 60000
@@ -35,7 +37,7 @@ def test_quality_axis_stays_put_while_a_slider_is_dragged(qtbot, bundled_window)
     _predict(qtbot, page, read_demo_samples()[0]["files"])
     chart = page.result_view.quality_chart
     qtbot.wait(300)  # the window's first layout settles (the headroom for the legend depends on the height)
-    start = chart.viewRange()[1]
+    start = chart.y_range
     heights = chart.bar_heights()
     top = max(heights, key=lambda n: heights[n]["quality"])  # degrading the tallest bar moved the axis
     assert heights[top]["quality"] > 1.0
@@ -45,7 +47,7 @@ def test_quality_axis_stays_put_while_a_slider_is_dragged(qtbot, bundled_window)
             page.panels[top].slider.setValue(value)
             page.request_prediction()
         seen.add(round(chart.bar_heights()[top]["quality"], 3))
-        assert chart.viewRange()[1] == pytest.approx(start), f"y-range moved at slider {value}"
+        assert chart.y_range == pytest.approx(start), f"y-range moved at slider {value}"
     assert len(seen) > 3  # the bars did move
 
 
@@ -54,24 +56,21 @@ def test_quality_axis_fits_each_new_pair(qtbot, window, pair, other_pair):
     _predict(qtbot, page, pair)
     chart = page.result_view.quality_chart
     chart.set_values({"image": 7.2, "audio": 0.1}, {"image": 0.9, "audio": 0.1}, range_key="big")
-    assert chart.viewRange()[1][1] > 7.2
+    assert chart.y_range[1] > 7.2
     chart.set_values({"image": 0.4, "audio": 0.3}, {"image": 0.5, "audio": 0.5}, range_key="small")
-    assert chart.viewRange()[1][1] < 2.0  # another pair: the range starts again
+    assert chart.y_range[1] < 2.0  # another pair: the range starts again
 
 
 def test_hovering_a_bar_shows_its_values(qtbot, window, pair):
     page = window.predict
     _predict(qtbot, page, pair)
     chart = page.result_view.quality_chart
-    box = chart.getViewBox()
     heights = chart.bar_heights()["audio"]
-    scene_point = box.mapViewToScene(pg_point(1.0, heights["quality"] / 2))
-    chart.scene().sigMouseMoved.emit(scene_point)
-    assert chart.hover_label.isVisible()
-    assert chart.hover_label.textItem.toPlainText() == \
-        f"audio: quality {heights['quality']:.3f}, share {heights['share']:.1%}"
-    chart.scene().sigMouseMoved.emit(box.mapViewToScene(pg_point(5.0, 0.5)))  # beside the bars
-    assert not chart.hover_label.isVisible()
+    move_mouse(chart, chart.bar_rect(0, 1).center())  # the audio input's quality bar
+    assert chart.hover_label() == f"audio: quality {heights['quality']:.3f}, share {heights['share']:.1%}"
+    area = chart.plot_area()
+    move_mouse(chart, QPointF(chart.x_of(0.5), area.center().y()))  # between the inputs' bars
+    assert chart.hover_label() is None
     probs = page.result_view.probability_chart
     text = probs.hover_text(0.0, 0.5)
     assert text.startswith(f"class {probs.labels[0]}: ") and "fused" in text
@@ -129,7 +128,8 @@ def test_sweep_is_cleared_for_a_new_pair_when_it_is_hidden(qtbot, window, pair, 
     assert not page.sweep_plot.has_curves()
 
 
-def pg_point(x, y):
-    from PySide6.QtCore import QPointF
-
-    return QPointF(x, y)
+def move_mouse(widget, pos) -> None:
+    """The pointer moved to `pos` over `widget`, no button held (as a person hovering)."""
+    event = QMouseEvent(QEvent.Type.MouseMove, pos, widget.mapToGlobal(pos), Qt.MouseButton.NoButton,
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)

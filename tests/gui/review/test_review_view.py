@@ -224,3 +224,37 @@ def test_the_previous_pairs_previews_do_not_stay_when_the_new_ones_do_not_come(q
     assert view.detail.result_view.prediction["label"] == view.current_pair().prediction
     qtbot.waitUntil(lambda: previews["image"].shown is None, timeout=5_000)
     view.shutdown()
+
+
+def test_the_table_paints_its_cells_as_qts_own_delegate_would(qtbot, tiny_model: Path, tmp_path: Path) -> None:
+    """`CellPainter` draws each cell in one Python call; what a person sees is what Qt's delegate draws
+    from `data()`: the texts, right-aligned numbers, the error row and the correct column's colours,
+    the selected row's highlight."""
+    from PySide6.QtWidgets import QStyledItemDelegate
+
+    from app.gui.review.table_model import CellPainter
+
+    folder = make_review_folder(tmp_path / "pairs", per_class=2)
+    (folder / "mid" / "mid_001.wav").write_bytes(b"RIFF" + b"\x00" * 40)  # one error row, drawn in red
+    view = make_view(qtbot, tiny_model, in_process=True)
+    with qtbot.waitSignal(view.run_finished, timeout=TIMEOUT_MS):
+        view.open_source(folder, tmp_path / "paint.qmfreview")
+    view.select_row(1)
+    qtbot.wait(50)
+    table = view.table
+    assert isinstance(table.itemDelegate(), CellPainter)
+    ours = table.viewport().grab().toImage()
+    verdict = column(view, "verdict")
+    table.setItemDelegate(QStyledItemDelegate(table))
+    table.setItemDelegateForColumn(verdict, QStyledItemDelegate(table))
+    qtbot.wait(50)
+    qts = table.viewport().grab().toImage()
+    assert ours.size() == qts.size()
+    differ = 0  # pixels not the same (sampled)
+    for y in range(0, qts.height(), 2):
+        for x in range(0, qts.width(), 2):
+            a, b = ours.pixelColor(x, y), qts.pixelColor(x, y)
+            if abs(a.red() - b.red()) + abs(a.green() - b.green()) + abs(a.blue() - b.blue()) > 90:
+                differ += 1
+    assert differ <= 0.001 * (qts.width() // 2) * (qts.height() // 2), differ
+    view.shutdown()
