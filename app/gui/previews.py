@@ -65,9 +65,9 @@ MIN_VISIBLE_SECONDS = 0.005  # zooming in stops at this much of the recording
 @functools.cache
 def _viridis() -> np.ndarray:
     """The spectrogram's 256-entry colour map, as 0xAARRGGBB words for QImage.Format_ARGB32."""
-    from pyqtgraph import colormap
+    from app.gui.viridis import VIRIDIS_RGB
 
-    rgb = colormap.get("viridis").getLookupTable(nPts=256).astype(np.uint32)
+    rgb = np.frombuffer(VIRIDIS_RGB, np.uint8).reshape(256, 3).astype(np.uint32)
     return (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)
 
 

@@ -75,3 +75,14 @@ def test_the_waveform_fills_its_amplitude_and_the_view_zooms(qtbot) -> None:
     assert view.play_position() == 0.25
     view.show_raw(None)
     assert view.wave is None
+
+
+def test_the_spectrogram_colours_are_pyqtgraphs_viridis() -> None:
+    """The colour map kept in app/gui/viridis.py (so the first spectrogram needs no pyqtgraph) is
+    pyqtgraph's viridis entry for entry: a spectrogram looks as it did."""
+    from pyqtgraph import colormap
+
+    from app.gui.viridis import VIRIDIS_RGB
+
+    theirs = colormap.get("viridis").getLookupTable(nPts=256).astype(np.uint8)[:, :3]
+    assert np.array_equal(np.frombuffer(VIRIDIS_RGB, np.uint8).reshape(256, 3), theirs)
