@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SETTINGS_ENV = "QMF_STUDIO_SETTINGS"
 VIEWS_AT_THE_LATEST_MS = 2000  # deferred views: built after the first paint, or this long after show()
 CHARTS_AFTER_MODEL_MS = 1000  # pyqtgraph's import waits for the loading model this long at most
+CHARTS_IMPORT_POLL_MS = 15  # how often the GUI thread looks whether that import is done
 DEFAULT_SIZE = (1360, 860)
 # The window manager's frame around a window not yet shown (title bar, borders): room kept for it so
 # that the frame, not only the client area, fits the screen. Replaced by the real one once shown.
@@ -40,24 +41,40 @@ FRAME_ALLOWANCE = QMargins(4, 32, 4, 4)
 
 
 class _ChartsImport(QObject):
-    """Imports pyqtgraph in a thread of its own and says so: `done`, delivered in the GUI thread.
+    """Imports pyqtgraph in a thread of its own and says so: `done`, emitted in the GUI thread.
 
-    One per process, never deleted, so the thread can always emit, even after the window that asked
-    has closed (Qt drops the connection to a destroyed receiver). A failed import fails again, with
-    its message, when `build_views` imports it.
+    The thread makes no Qt call at all: it sets an event, which a timer of the GUI thread looks at every
+    CHARTS_IMPORT_POLL_MS. A signal emitted from the thread could deadlock: its emission takes Qt's
+    connection locks and then needs Python's lock, while the GUI thread, holding Python's lock, waits
+    for the same Qt locks to connect or disconnect any signal of the objects involved (seen in the test
+    suite when the emission met a disconnect). One per process, never deleted. A failed import fails
+    again, with its message, when `build_views` imports it.
     """
 
     done = Signal()
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._finished = threading.Event()
+        self._poll = QTimer(self)
+        self._poll.setInterval(CHARTS_IMPORT_POLL_MS)
+        self._poll.timeout.connect(self._check)
+
     def start(self) -> None:
         threading.Thread(target=self._run, name="qmf-import-charts", daemon=True).start()
+        self._poll.start()
 
     def _run(self) -> None:
         try:
             import pyqtgraph  # noqa: F401
         except Exception:  # noqa: BLE001 - said by build_views
             pass
-        self.done.emit()
+        self._finished.set()
+
+    def _check(self) -> None:
+        if self._finished.is_set():
+            self._poll.stop()
+            self.done.emit()
 
 
 _CHARTS_IMPORT: list[_ChartsImport] = []
@@ -199,7 +216,7 @@ class MainWindow(QMainWindow):
         after the other, the model is ready sooner and the first result comes no later (gui_bench).
         The import makes types and functions only; every chart is built in this thread (`build_views`)."""
         importer = _charts_importer()
-        importer.done.connect(self.build_views, Qt.ConnectionType.SingleShotConnection)  # queued from its thread
+        importer.done.connect(self.build_views, Qt.ConnectionType.SingleShotConnection)  # emitted in this thread
         started = []
 
         def start() -> None:
