@@ -43,7 +43,8 @@ def main() -> int:
     ap.add_argument("--per-font", type=int, default=6, help="drawings per digit and font (random warps)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--manifest", default="train_tts_fonts.csv",
-                    help="name of the manifest written next to train_tts.csv (the shipped bundle: --per-font 15)")
+                    help="name of the manifest written next to train_tts.csv (the bundle: --per-font 15, then "
+                         "--per-font 60 --manifest train_tts_fonts60.csv; docs/report/README.md, step 2b)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
