@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SETTINGS_ENV = "QMF_STUDIO_SETTINGS"
 VIEWS_AT_THE_LATEST_MS = 2000  # deferred views: built after the first paint, or this long after show()
-CHARTS_AFTER_MODEL_MS = 1000  # pyqtgraph's import waits for the loading model this long at most
+CHARTS_AFTER_MODEL_MS = 1000  # with no first result, pyqtgraph's import starts this long after the model settled
 CHARTS_IMPORT_POLL_MS = 15  # how often the GUI thread looks whether that import is done
 DEFAULT_SIZE = (1360, 860)
 # The window manager's frame around a window not yet shown (title bar, borders): room kept for it so
@@ -132,8 +132,8 @@ class MainWindow(QMainWindow):
     """QMF Studio's main window. `model_path=None` opens the bundled model.
 
     `defer_views=True` (what `qmf-studio` uses) shows the window before the Predict page's charts and
-    previews exist: pyqtgraph and the plot widgets cost about half a second, so they are built in the
-    event-loop turn after the first paint (`viewsBuilt` then), while the model loads in the worker.
+    previews exist: they are built in the event-loop turn after the first paint (`viewsBuilt` then),
+    while the model loads in the worker, and pyqtgraph (the sweep's plot) after the first result.
     The Review page is built the first time it is needed (its tab, a Review action, `window.review`).
     `header_in_worker=True` (`qmf-studio` too): the model file's header is read and checked in the
     worker as well (`PredictPage.open_model_in_worker`), so the window shows without waiting for the
@@ -206,26 +206,26 @@ class MainWindow(QMainWindow):
                 QTimer.singleShot(0, self._import_charts)
 
     def _import_charts(self) -> None:
-        """pyqtgraph (~0.4 s, most of the views' cost) in a thread of its own once the model that is
-        loading has loaded (or failed; at most CHARTS_AFTER_MODEL_MS after the first paint), then the
-        views here.
+        """The views now (they draw with QPainter: no pyqtgraph), then pyqtgraph (~0.4 s, for the sweep's
+        plot alone) in a thread of its own once the first result is shown (or CHARTS_AFTER_MODEL_MS after
+        the model settled, when no result comes); the page builds the sweep's plot when it is in.
 
-        Imported in this thread, it would keep the event loop from turning until it is done: the
-        model-ready message would wait for it. Beside the model load, the two would take turns at
-        Python's lock every few milliseconds and both end late (later still on a busy machine); one
-        after the other, the model is ready sooner and the first result comes no later (gui_bench).
-        The import makes types and functions only; every chart is built in this thread (`build_views`)."""
+        Imported in this thread, it would keep the event loop from turning until it is done; beside the
+        model load or the first prediction, the two would take turns at Python's lock and both end late
+        (gui_bench). The import makes types and functions only; every chart is built in this thread."""
+        self.build_views()
+        self.predict._charts_importing = True
         importer = _charts_importer()
-        importer.done.connect(self.build_views, Qt.ConnectionType.SingleShotConnection)  # emitted in this thread
+        importer.done.connect(self.predict.charts_imported, Qt.ConnectionType.SingleShotConnection)
         started = []
 
-        def start() -> None:
+        def start(*_args) -> None:
             if not started:
                 started.append(True)
-                importer.start()
+                QTimer.singleShot(0, self, importer.start)  # not inside the result's signal emission
 
-        self.predict.model.when_settled(start)
-        QTimer.singleShot(CHARTS_AFTER_MODEL_MS, self, start)
+        self.predict.resultShown.connect(start, Qt.ConnectionType.SingleShotConnection)
+        self.predict.model.when_settled(lambda: QTimer.singleShot(CHARTS_AFTER_MODEL_MS, self, start))
 
     def build_views(self) -> None:
         """Build the Predict page's charts and panels now, if they are not built yet."""

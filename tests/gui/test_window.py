@@ -213,9 +213,10 @@ def test_the_window_paints_before_its_charts_and_builds_them_right_after(qtbot, 
     w.close()
 
 
-def test_the_charts_wait_for_the_loading_model(qtbot, gui_model, monkeypatch):
-    """pyqtgraph's import (what the charts need) and the model load both hold Python's lock: the
-    window has the import wait until the model that is loading is ready, so that comes first."""
+def test_the_sweep_plots_import_waits_for_the_first_result(qtbot, gui_model, pair, monkeypatch):
+    """pyqtgraph's import (only the sweep's plot needs it) and the model load or the first prediction
+    would take turns at Python's lock: the window builds its views at the first paint without it, and
+    starts the import only once the first result is shown; the sweep's plot comes when it is in."""
     import time
 
     import app.gui.window as window_module
@@ -225,18 +226,29 @@ def test_the_charts_wait_for_the_loading_model(qtbot, gui_model, monkeypatch):
     real_load = Predictor.load.__func__
 
     def slow_load(cls, *args, **kwargs):
-        time.sleep(0.5)  # a model that takes its time: without the wait the charts would come first
+        time.sleep(0.5)  # a model that takes its time: an import started at once would come first
         return real_load(cls, *args, **kwargs)
+
+    order = []
+    real_start = window_module._ChartsImport.start
+
+    def start(importer):
+        order.append("import started")
+        real_start(importer)
 
     monkeypatch.setattr(Predictor, "load", classmethod(slow_load))
     monkeypatch.setattr(window_module, "CHARTS_AFTER_MODEL_MS", 60000)
+    monkeypatch.setattr(window_module._ChartsImport, "start", start)
     w = MainWindow(gui_model, defer_views=True, header_in_worker=True)
     qtbot.addWidget(w)
-    order = []
     w.predict.modelReady.connect(lambda _m: order.append("model ready"))
-    w.viewsBuilt.connect(lambda: order.append("charts built"))
-    with qtbot.waitSignal(w.viewsBuilt, timeout=TIMEOUT):
+    w.viewsBuilt.connect(lambda: order.append("views built"))
+    w.predict.resultShown.connect(lambda *_: order.append("result shown"))
+    with qtbot.waitSignal(w.predict.modelReady, timeout=TIMEOUT):
         w.show()
-    assert order == ["model ready", "charts built"]
     assert list(w.predict.panels) == ["image", "audio"]
+    with qtbot.waitSignal(w.predict.resultShown, timeout=TIMEOUT):
+        w.predict.set_files(pair)
+    qtbot.waitUntil(lambda: w.predict.sweep_box.plot_built, timeout=TIMEOUT)
+    assert order == ["views built", "model ready", "result shown", "import started"]
     w.close()

@@ -58,7 +58,7 @@ STATUS_MS = 15000
 class PredictPage(PageDialogsMixin, PageSweepMixin, QWidget):
     """The Predict tab. `open_model(None)` opens the bundled model.
 
-    `defer_views=True`: the charts, previews and input panels (pyqtgraph) are built later, by
+    `defer_views=True`: the charts, previews and input panels are built later, by
     `build_views()` (the window calls it after its first paint). Until then the page shows the model
     line and the status widgets, the model loads in the worker, and the service holds its answers
     to predictions, so every receiver below sees a page with its views.
