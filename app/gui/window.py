@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QMargins, QObject, QRect, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QMargins, QRect, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QMessageBox, QScrollArea, QTabWidget, QWidget
 
 import app
 from app.gui import help as help_sheets
 from app.gui.actions import MENUS, Action, Submenu
+from app.gui.charts_import import _ChartsImport, charts_importer  # noqa: F401 - _ChartsImport: tests patch it here
 from app.gui.predict import PredictPage
 from app.gui.predict import files as dialogs
 from app.gui.predict.model_card import model_card_html  # noqa: F401 - its old import path
@@ -33,57 +33,10 @@ if TYPE_CHECKING:  # pragma: no cover
 SETTINGS_ENV = "QMF_STUDIO_SETTINGS"
 VIEWS_AT_THE_LATEST_MS = 2000  # deferred views: built after the first paint, or this long after show()
 CHARTS_AFTER_MODEL_MS = 1000  # with no first result, pyqtgraph's import starts this long after the model settled
-CHARTS_IMPORT_POLL_MS = 15  # how often the GUI thread looks whether that import is done
 DEFAULT_SIZE = (1360, 860)
 # The window manager's frame around a window not yet shown (title bar, borders): room kept for it so
 # that the frame, not only the client area, fits the screen. Replaced by the real one once shown.
 FRAME_ALLOWANCE = QMargins(4, 32, 4, 4)
-
-
-class _ChartsImport(QObject):
-    """Imports pyqtgraph in a thread of its own and says so: `done`, emitted in the GUI thread.
-
-    The thread makes no Qt call at all: it sets an event, which a timer of the GUI thread looks at every
-    CHARTS_IMPORT_POLL_MS. A signal emitted from the thread could deadlock: its emission takes Qt's
-    connection locks and then needs Python's lock, while the GUI thread, holding Python's lock, waits
-    for the same Qt locks to connect or disconnect any signal of the objects involved (seen in the test
-    suite when the emission met a disconnect). One per process, never deleted. A failed import fails
-    again, with its message, when `build_views` imports it.
-    """
-
-    done = Signal()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._finished = threading.Event()
-        self._poll = QTimer(self)
-        self._poll.setInterval(CHARTS_IMPORT_POLL_MS)
-        self._poll.timeout.connect(self._check)
-
-    def start(self) -> None:
-        threading.Thread(target=self._run, name="qmf-import-charts", daemon=True).start()
-        self._poll.start()
-
-    def _run(self) -> None:
-        try:
-            import pyqtgraph  # noqa: F401
-        except Exception:  # noqa: BLE001 - said by build_views
-            pass
-        self._finished.set()
-
-    def _check(self) -> None:
-        if self._finished.is_set():
-            self._poll.stop()
-            self.done.emit()
-
-
-_CHARTS_IMPORT: list[_ChartsImport] = []
-
-
-def _charts_importer() -> _ChartsImport:
-    if not _CHARTS_IMPORT:
-        _CHARTS_IMPORT.append(_ChartsImport())
-    return _CHARTS_IMPORT[0]
 
 
 def fit_rect(want: QRect, available: QRect, frame: QMargins | None = None) -> QRect:
@@ -215,7 +168,7 @@ class MainWindow(QMainWindow):
         (gui_bench). The import makes types and functions only; every chart is built in this thread."""
         self.build_views()
         self.predict._charts_importing = True
-        importer = _charts_importer()
+        importer = charts_importer()
         importer.done.connect(self.predict.charts_imported, Qt.ConnectionType.SingleShotConnection)
         started = []
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.gui.collector import install_gui_thread_collector
+from app.gui.predict.file_caption import describe_file
 from app.gui.predict.messages import (
     ErrorKind,
     ModelFailed,
@@ -435,29 +436,6 @@ def _limit_torch_threads() -> None:
         threads = 1
     if threads > 0 and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-
-
-def describe_file(kind: str, path: Path, raw: np.ndarray, params: dict[str, Any]) -> str:
-    """One line about the file as it is on disk (size, format), for the panel's caption."""
-    try:
-        if kind == "image":
-            from PIL import Image
-
-            with Image.open(path) as im:
-                w, h, fmt, mode = im.width, im.height, im.format or "?", im.mode
-            shape = "×".join(str(v) for v in getattr(raw, "shape", ())[:2][::-1])
-            return f"{w}×{h} {fmt} ({mode}); the model sees {shape}"
-        if kind == "audio":
-            import soundfile as sf
-
-            i = sf.info(str(path))
-            return (f"{i.duration:.2f} s, {i.samplerate} Hz, {i.channels} ch {i.format}"
-                    f" → {params.get('sample_rate', '?')} Hz mono")
-        if kind == "text":
-            return f"{len(raw)} words"
-    except Exception:  # noqa: BLE001 - the caption is a nicety; the decode already succeeded
-        pass
-    return f"{path.suffix.lstrip('.').upper() or 'file'}, {path.stat().st_size} bytes"
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,13 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QMessageBox,
     QSplitter,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +34,7 @@ from app.gui.review.bars import FilterBar, MessageBar, ThresholdBar
 from app.gui.review.exports import ExportMixin
 from app.gui.review.judging import JudgingMixin
 from app.gui.review.page_state import ReviewPageState
+from app.gui.review.page_tabs import PageTabs
 from app.gui.review.pair_detail import PairDetail
 from app.gui.review.preview_decoder import DecodedPair, PreviewDecoder
 from app.gui.review.reflagging import ReflagMixin
@@ -42,7 +42,8 @@ from app.gui.review.results_folder import ResultsFolderOpener
 from app.gui.review.run import ReviewRun
 from app.gui.review.session_bar import SessionBar, default_session_path
 from app.gui.review.summary import SummaryPanel
-from app.gui.review.table_model import ReviewTableModel, VerdictDelegate, pairs_table
+from app.gui.review.table_model import ReviewTableModel
+from app.gui.review.table_view import VerdictDelegate, pairs_table
 from app.gui.review.worker import ReviewWorker
 from app.review.models import session_model_path
 from app.review.session import ANY_FLAG, ReviewRow, ReviewSession, RowFilter
@@ -51,31 +52,6 @@ from app.review.sources import SESSION_SUFFIX
 __all__ = ["ReviewView", "default_session_path"]
 
 REFRESH_MS = 300
-
-
-class _PageTabs(QTabWidget):
-    """The Pairs / Summary tabs. A `QTabWidget` answers every LayoutRequest by placing its tab bar and
-    page again and repainting itself whole, frame and tab bar; a Review click's new texts send one up
-    through the detail pane each time (~2 ms of GUI-thread time). A request that would place them
-    where they are only passes the page's size hints on to the window."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self._placed: tuple | None = None
-
-    def _placement(self) -> tuple:
-        bar = self.tabBar()
-        return (self.size(), bar.sizeHint(), bar.isVisible(), self.count(), self.currentIndex(),
-                self.tabPosition(), self.documentMode())
-
-    def event(self, event: Any) -> bool:
-        if event.type() == QEvent.Type.LayoutRequest and self.isVisible():
-            placement = self._placement()
-            if placement == self._placed:
-                self.updateGeometry()
-                return True
-            self._placed = placement
-        return super().event(event)
 
 
 class ReviewView(JudgingMixin, ExportMixin, ReflagMixin, QWidget):
@@ -151,7 +127,7 @@ class ReviewView(JudgingMixin, ExportMixin, ReflagMixin, QWidget):
         self.threshold_bar.changed.connect(self._apply_thresholds)
         layout.addWidget(self.threshold_bar)
 
-        self.tabs = _PageTabs()
+        self.tabs = PageTabs()
         pairs_page = self.splitter = QSplitter(Qt.Orientation.Horizontal)
         pairs_page.setChildrenCollapsible(False)
         pairs_page.splitterMoved.connect(lambda *_: self.state.save_splitter(pairs_page))
