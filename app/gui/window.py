@@ -167,7 +167,7 @@ class MainWindow(QMainWindow):
         model load or the first prediction, the two would take turns at Python's lock and both end late
         (gui_bench). The import makes types and functions only; every chart is built in this thread."""
         self.build_views()
-        self.predict._charts_importing = True
+        self.predict.charts_import_pending = True
         importer = charts_importer()
         importer.done.connect(self.predict.charts_imported, Qt.ConnectionType.SingleShotConnection)
         started = []

@@ -17,8 +17,9 @@ __all__ = ["PageSweepMixin"]
 
 
 class PageSweepMixin:
-    _charts_importing = False  # the window's pyqtgraph import thread runs (set by `MainWindow`)
+    charts_import_pending = False  # `MainWindow` imports pyqtgraph in a thread: the plot waits for `charts_imported`
     _sweep_plot_wanted = False
+
     @property
     def sweep_plot(self) -> Any:
         """The sweep's chart (`app.gui.sweep_chart.SweepPlot`), built now if it is not yet."""
@@ -26,14 +27,14 @@ class PageSweepMixin:
 
     def _build_sweep_plot_soon(self, _prediction: Any = None) -> None:
         self.resultShown.disconnect(self._build_sweep_plot_soon)
-        if not self._charts_importing:  # after the result's frame
+        if not self.charts_import_pending:  # after the result's frame
             QTimer.singleShot(0, self, self._build_sweep_plot)
         else:  # the window imports it in a thread: `charts_imported` builds the plot (no 0.4 s freeze here)
             self._sweep_plot_wanted = True
 
     def charts_imported(self) -> None:
         """pyqtgraph is imported (the window's import thread is done): the sweep's plot, if it is wanted."""
-        self._charts_importing = False
+        self.charts_import_pending = False
         if self._sweep_plot_wanted:
             self._sweep_plot_wanted = False
             QTimer.singleShot(0, self, self._build_sweep_plot)
