@@ -15,7 +15,10 @@ Prints, each including the start of its worker pool, with the load average when 
     the run, building the listing's indexes, the summary) into a new session: its pairs/s from start to
     exit next to the rate the runner printed, and its user + system CPU a pair (workers included;
     steadier than wall time on a shared machine). With ``--peer TREE`` the same command from that source
-    tree (e.g. the main branch) runs alternately with this one, so both see the same load.
+    tree (e.g. the main branch) runs alternately with this one, so both see the same load. With ``--why``
+    each command's phases (seconds from launch to handler start, model loaded, folder read, session filled,
+    run done, indexes built, summary printed, closed; the command's own CPU at each; its workers' CPU),
+    for a tree that marks them (QMF_BATCH_TIMING=1).
 Pairs: 28x28 PNG + 1 s 8 kHz WAV (benchmarks/review_bench.py's generator). Model: the bundled one.
 """
 
@@ -71,29 +74,42 @@ def runner_rate(predictor, model: Path, folder: Path, session: Path, batch_size:
     return stats.processed / seconds, stats, cpu
 
 
-def whole_command(tree: Path, model: Path, folder: Path, session: Path, batch_size: int) -> tuple[float, float, str]:
+def whole_command(tree: Path, model: Path, folder: Path, session: Path, batch_size: int,
+                  why: bool = False) -> tuple[float, float, str, str]:
     """One `qmf batch` of ``folder`` into a new ``session`` by the code in ``tree``: (pairs/s from start to
-    exit, user + system CPU seconds of it and its workers, the rate the runner printed)."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+    exit, user + system CPU seconds of it and its workers a pair, the rate the runner printed, and with
+    ``why`` its phases: seconds from launch to each ``QMF_BATCH_TIMING`` mark, with the command's own CPU
+    seconds then, or a note that the tree prints none)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", **({"QMF_BATCH_TIMING": "1"} if why else {})}
     cmd = [sys.executable, "-m", "app.cli", "batch", "--model", str(model), "--folder", str(folder), "--session",
            str(session), "--quiet", "--batch-size", str(batch_size)]
-    c0, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    out = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True, check=True).stdout
+    c0, launched, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.time(), time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True, check=True)
     seconds, c1 = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+    out = done.stdout
     printed = re.search(r"\(([\d.]+) pairs/s\)", out)
     pairs = int(re.search(r"this run (\d+)", out).group(1))
-    return pairs / seconds, cpu / pairs, printed.group(1) if printed else "?"
+    phases = ""
+    if why:
+        marks = re.findall(r"^qmf-batch-timing (\S+) ([\d.]+) ([\d.]+)$", done.stderr, re.MULTILINE)
+        phases = ("; ".join(f"{name} {float(t) - launched:.2f} s (CPU {float(c):.2f})" for name, t, c in marks)
+                  + f"; exit {seconds:.2f} s, workers' CPU {cpu - float(marks[-1][2]):.2f} s") if marks else \
+            f"no phase marks (that code prints none); exit {seconds:.2f} s"
+    return pairs / seconds, cpu / pairs, printed.group(1) if printed else "?", phases
 
 
 def commands(args: argparse.Namespace, model: Path, folder: Path, tmp: Path) -> None:
     trees = [("this tree", ROOT)] + ([("peer " + str(args.peer), Path(args.peer).resolve())] if args.peer else [])
     for run in range(args.commands):
         for i, (name, tree) in enumerate(trees):
-            rate, cpu, printed = whole_command(tree, model, folder, tmp / f"cmd-{run}-{i}.qmfreview", args.batch_size)
+            rate, cpu, printed, phases = whole_command(tree, model, folder, tmp / f"cmd-{run}-{i}.qmfreview",
+                                                       args.batch_size, args.why)
             print(f"qmf batch, whole command ({name}) {rate:8.1f} pairs/s start to exit (the runner printed {printed}; "
                   f"target >= 1,500 on a quiet machine); {1000 * cpu:.2f} ms CPU a pair; "
                   f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            if phases:
+                print(f"    phases ({name}): {phases}", flush=True)
 
 
 def main() -> int:
@@ -106,6 +122,8 @@ def main() -> int:
     ap.add_argument("--peer", help="a source tree (e.g. /work/main) whose `qmf batch` runs alternately with this one's")
     ap.add_argument("--command-only", action="store_true", help="only the whole-command runs")
     ap.add_argument("--folder", help="pairs this benchmark generated before (skips generating them)")
+    ap.add_argument("--why", action="store_true",
+                    help="with each whole command, where its time went: the phases it marks (QMF_BATCH_TIMING=1)")
     args = ap.parse_args()
 
     from app.qmf.predictor import Predictor

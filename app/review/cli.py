@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,7 +114,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from app.qmf.predictor import Predictor
+    from app.review import runner as runner_mod
     from app.review.flags import FlagThresholds
     from app.review.runner import BatchRunner, decoding_processes
     from app.review.workflow import prepare_session
@@ -129,32 +130,43 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                                ("--shard-size", args.shard_size)) if v is not None]
     if ray_only:
         raise UsageError(f"{ray_only[0]} is an option of --engine ray")
-    if args.parquet:
-        from app.review.parquet import require_pyarrow
-
-        require_pyarrow("--parquet")  # before the run, not after it
     model_path = _model_path(args)
-    predictor = Predictor.load(model_path)
-    base = FlagThresholds()
-    if args.low_share is not None or args.low_confidence is not None:
-        if Path(args.session).exists():
-            from app.review.session import ReviewSession
-
-            with ReviewSession.open(args.session) as s:
-                base = s.thresholds
-    thresholds = _thresholds(args, base)
-    started: list[Any] = []  # the decoding processes, when started while a new session's pairs are stored
-
-    def on_source(pairs: int) -> None:
-        started.append(decoding_processes(predictor, pairs))
-
+    timing = _Timing()
+    started: list[Any] = []  # the decoding processes, when started before the run (it reuses them)
+    ahead: list[Any] = []  # batches handed to them before the run (`runner.submit_ahead`)
     try:
+        predictor = _load_model(args, model_path, started, runner_mod)
+        timing.mark("model-loaded")
+        if args.parquet:
+            from app.review.parquet import require_pyarrow
+
+            require_pyarrow("--parquet")  # before the run, not after it
+        base = FlagThresholds()
+        if args.low_share is not None or args.low_confidence is not None:
+            if Path(args.session).exists():
+                from app.review.session import ReviewSession
+
+                with ReviewSession.open(args.session) as s:
+                    base = s.thresholds
+        thresholds = _thresholds(args, base)
+
+        def on_source(pairs: Sequence[Any]) -> None:
+            timing.mark("source-read")
+            if started and len(pairs) < runner_mod.MIN_PAIRS_FOR_PROCESSES:
+                _shut_down(started)  # fewer pairs than the folder's files promised: threads are cheaper
+                started.clear()
+            elif not started and (pool := decoding_processes(predictor, len(pairs))) is not None:
+                started.append(pool)
+            if started:  # the first batches are scored while the pairs are stored
+                ahead.extend(runner_mod.submit_ahead(started[0], predictor, pairs, args.batch_size))
+
         prepared = prepare_session(args.session, predictor, source_path=args.manifest or args.folder,
                                    model_path=model_path, rerun=args.rerun, thresholds=thresholds,
                                    retry_errors=args.retry_errors, on_source=on_source, defer_indexes=True)
     except BaseException:
         _shut_down(started)
         raise
+    timing.mark("session-filled")
     session = prepared.session
     try:
         for w in prepared.warnings:
@@ -168,19 +180,28 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         def progress(done: int, total: int, rate: float, left: float | None) -> None:
             bar.update(done, total)
 
-        runner = BatchRunner(predictor, session, batch_size=args.batch_size, workers=args.workers, progress=progress,
-                             pool=started[0] if started else None)
         pending = session.pending_count()
+        pool = started[0] if started else None
+        if pool is not None and pending < runner_mod.MIN_PAIRS_FOR_PROCESSES:  # a resume with little left
+            _shut_down(started)
+            started.clear()
+            pool = None
+        runner = BatchRunner(predictor, session, batch_size=args.batch_size, workers=args.workers, progress=progress,
+                             pool=pool, ahead=ahead)
         bulk = prepared.created or (pending >= BULK_PAIRS and pending >= session.result_count())
         try:
             if bulk:
                 with session.bulk_writes():
                     stats = runner.run()
+                    timing.mark("run-done")
             else:
                 stats = runner.run()
+                timing.mark("run-done")
         finally:
             bar.close()
+        timing.mark("indexes-built")
         _print_summary(session, prepared, stats)
+        timing.mark("summary-printed")
         if args.csv:
             from app.review.export import export_csv
 
@@ -196,7 +217,54 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     finally:
         _shut_down(started)  # a run shuts its pool down itself; this is for one that never ran
         session.close()
+        timing.mark("closed")
     return 0
+
+
+class _Timing:
+    """``QMF_BATCH_TIMING=1``: "qmf-batch-timing <phase> <unix time> <CPU seconds of this process>" lines on
+    stderr as the command passes each phase (benchmarks/batch_bench.py --why reads them); else nothing."""
+
+    def __init__(self) -> None:
+        import os
+
+        self.on = os.environ.get("QMF_BATCH_TIMING") == "1"
+        self.mark("handler")
+
+    def mark(self, phase: str) -> None:
+        if self.on:
+            import time
+
+            print(f"qmf-batch-timing {phase} {time.time():.6f} {time.process_time():.3f}", file=sys.stderr, flush=True)
+
+
+def _load_model(args: argparse.Namespace, model_path: Path, started: list[Any], runner_mod: Any) -> Any:
+    """The model, with the run's decoding processes started first when a new session's source may hold
+    enough pairs for them (appended to ``started``).
+
+    Started here, before the model's inference session is built, the scan of the folder and the storing
+    of the pairs, they import and build their own sessions meanwhile, on the core this process leaves
+    idle; and while this process has no other thread and has not loaded onnxruntime they are forked
+    (`runner.fork_is_safe`): no interpreter start, no second import of numpy and the readers. Otherwise
+    `on_source` spawns them once the folder is read, as the runner would at its start."""
+    from app.qmf.bundle import read_bundle
+    from app.qmf.config import ModelConfig
+    from app.qmf.predictor import Predictor
+    from app.review.sources import may_hold
+
+    bundle = read_bundle(model_path)
+    source = args.manifest or args.folder
+    if source is not None and not Path(args.session).expanduser().exists() and runner_mod.fork_is_safe():
+        try:
+            specs = [(m.name, m.kind, m.preprocessing) for m in ModelConfig.from_dict(bundle.manifest["model"]).modalities]
+        except (KeyError, TypeError, ValueError):
+            specs = []  # Predictor says what is wrong with the manifest
+        if specs and may_hold(source, len(specs), runner_mod.MIN_PAIRS_FOR_PROCESSES):
+            pool = runner_mod.start_decoding_processes(specs, bundle.graph, str(bundle.path or "<model>"),
+                                                       method="fork")
+            if pool is not None:
+                started.append(pool)
+    return Predictor(bundle) if bundle.graph is not None else Predictor.load(model_path)
 
 
 def _shut_down(pools: list[Any]) -> None:

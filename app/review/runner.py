@@ -32,7 +32,7 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -40,13 +40,16 @@ from typing import Any
 
 import numpy as np
 
-from app.modalities import Modality, get_modality
+from app.data.manifest import PairRow
 from app.modalities.base import reuse_freed_memory
-from app.qmf.predictor import Predictor, load_pair
+from app.qmf.predictor import Predictor
+from app.review import decode_worker
 from app.review.control import RunControl
+from app.review.decode_worker import DecodedBatch, ScoredBatch, decode_batch
 from app.review.session import PendingPair, ResultRecord, ReviewSession
 
-__all__ = ["BatchRunner", "Progress", "RunStats", "decode_pair", "decoding_processes", "default_workers"]
+__all__ = ["BatchRunner", "DecodedBatch", "Progress", "RunStats", "ScoredBatch", "decode_batch", "decode_pair",
+           "decoding_processes", "default_workers", "fork_is_safe", "start_decoding_processes", "submit_ahead"]
 
 # Test hook: seconds to sleep after each batch, so a test can kill a run mid-way deterministically.
 _DELAY_ENV = "QMF_REVIEW_BATCH_DELAY"
@@ -54,21 +57,16 @@ MIN_PAIRS_FOR_PROCESSES = 1000
 COMMIT_SECONDS = 0.5  # results are written (one transaction) at least this often, and at the end
 
 Progress = Callable[[int, int, float, float | None], None]  # (done, total, pairs per second, seconds left)
-Decoded = tuple[dict[str, np.ndarray] | None, str | None, float]  # (model inputs, error text, seconds)
-# (stacked model inputs of the pairs that decoded, in order; (error text or None, seconds) per pair)
-DecodedBatch = tuple[dict[str, np.ndarray], list[tuple[str | None, float]]]
 
-
-@dataclass
-class ScoredBatch:
-    """What a scoring worker process sends back for one batch: the model's outputs for the pairs that
-    decoded (``Predictor.predict_arrays``'s numbers, batch first, in order) or why the model failed on
-    them, and one (error text or None, decode seconds) per pair."""
-
-    outcome: list[tuple[str | None, float]]
-    numbers: dict[str, Any] | None = None
-    model_seconds: float = 0.0
-    model_error: str | None = None
+# The worker side lives in app/review/decode_worker.py (a worker imports only it); the names it had here
+_WorkerModelError = decode_worker.WorkerModelError
+_error_text = decode_worker.error_text
+_init_worker = decode_worker.init_worker
+_decode_chunk = decode_worker.decode_chunk
+_decode_batch = decode_worker.decode_in_worker
+_score_batch = decode_worker.score_in_worker
+_WORKER_MODALITIES = decode_worker.WORKER_MODALITIES
+_WORKER_ENGINE = decode_worker.WORKER_ENGINE
 
 
 def default_workers() -> int:
@@ -92,24 +90,6 @@ class RunStats:
         return self.processed / self.seconds if self.seconds > 0 else 0.0
 
 
-class _WorkerModelError(Exception):
-    """The model failed on a batch in a worker process; the text is `_error_text` of what it raised."""
-
-
-def _error_text(exc: BaseException) -> str:
-    from app.modalities import InputError
-
-    if isinstance(exc, InputError | _WorkerModelError):
-        return str(exc)
-    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _decode(modalities: Mapping[str, Modality], files: Mapping[str, Any], open_uri: Any = None) -> dict[str, np.ndarray]:
-    raw = load_pair(modalities, files, open_uri)
-    return {name: m.to_array(raw[name]) for name, m in modalities.items()}
-
-
 def decode_pair(predictor: Predictor, files: dict[str, Any], open_uri: Any = None) -> dict[str, np.ndarray]:
     """Files -> one model input per modality (what the model needs, minus batching).
 
@@ -117,96 +97,7 @@ def decode_pair(predictor: Predictor, files: dict[str, Any], open_uri: Any = Non
     from several threads at once while another thread runs the model. ``open_uri`` opens URI files
     (`load_pair`; the Ray engine's `app.review.uris.UriOpener`).
     """
-    return _decode(predictor.modalities, files, open_uri)
-
-
-def _timed_decode(modalities: Mapping[str, Modality], files: Mapping[str, Any]) -> Decoded:
-    start = time.perf_counter()
-    try:
-        return _decode(modalities, files), None, time.perf_counter() - start
-    except Exception as exc:  # noqa: BLE001 - any failure of one file becomes that pair's error row
-        return None, _error_text(exc), time.perf_counter() - start
-
-
-# --- decoding processes: each builds the model's modality readers once, from the manifest, and, given
-# the model file's ONNX graph, its own inference session ---------------------------------------------
-_WORKER_MODALITIES: dict[str, Modality] = {}
-_WORKER_ENGINE: list[Any] = []  # [OnnxModel] in a worker that scores, else empty
-
-
-def _init_worker(specs: list[tuple[str, str, dict[str, Any]]], graph: bytes | None = None,
-                 model_path: str = "<model>") -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    reuse_freed_memory()
-    _WORKER_MODALITIES.clear()
-    _WORKER_MODALITIES.update({name: get_modality(kind, params) for name, kind, params in specs})
-    _WORKER_ENGINE.clear()
-    if graph is not None:
-        from app.qmf.onnx_graph import OnnxModel
-
-        _WORKER_ENGINE.append(OnnxModel(graph, list(_WORKER_MODALITIES),
-                                        {n: m.input_shape for n, m in _WORKER_MODALITIES.items()}, model_path))
-
-
-def _decode_chunk(files: list[dict[str, Any]]) -> list[Decoded]:
-    """Each pair decoded on its own: (model inputs, error, seconds) per pair."""
-    return [_timed_decode(_WORKER_MODALITIES, f) for f in files]
-
-
-def decode_batch(modalities: Mapping[str, Modality], files: list[Mapping[str, Any]]) -> DecodedBatch:
-    """Files of several pairs -> (model inputs of the pairs that decoded, stacked per modality, in
-    order; one (error text or None, seconds) per pair).
-
-    Each file is read on its own (a bad one becomes its pair's error), then each modality's inputs
-    are preprocessed as one batch (`Modality.to_arrays`: an FFT call and a matrix product per 8
-    recordings instead of per recording, fewer numpy calls a pair); the numbers are the same.
-    """
-    raws: list[dict[str, np.ndarray]] = []
-    outcome: list[tuple[str | None, float]] = []
-    for f in files:
-        start = time.perf_counter()
-        try:
-            raws.append(load_pair(modalities, f))
-            outcome.append((None, time.perf_counter() - start))
-        except Exception as exc:  # noqa: BLE001 - any failure of one file becomes that pair's error row
-            outcome.append((_error_text(exc), time.perf_counter() - start))
-    if not raws:
-        return {}, outcome
-    start = time.perf_counter()
-    try:
-        arrays = {name: m.to_arrays([r[name] for r in raws]) for name, m in modalities.items()}
-    except Exception:  # noqa: BLE001 - one pair's input the batch cannot take: pair by pair, errors named
-        return _one_by_one(modalities, files, outcome)
-    share = (time.perf_counter() - start) / len(raws)
-    return arrays, [(err, s + share if err is None else s) for err, s in outcome]
-
-
-def _one_by_one(modalities: Mapping[str, Modality], files: list[Mapping[str, Any]],
-                outcome: list[tuple[str | None, float]]) -> DecodedBatch:
-    decoded = [_timed_decode(modalities, f) if err is None else (None, err, s)
-               for f, (err, s) in zip(files, outcome, strict=True)]
-    good = [d for d, _, _ in decoded if d is not None]
-    arrays = {name: np.stack([d[name] for d in good]) for name in modalities} if good else {}
-    return arrays, [(err, s) for _, err, s in decoded]
-
-
-def _decode_batch(files: list[dict[str, Any]]) -> DecodedBatch:
-    """`decode_batch` in a worker process, with the readers `_init_worker` built."""
-    return decode_batch(_WORKER_MODALITIES, files)
-
-
-def _score_batch(files: list[dict[str, Any]]) -> ScoredBatch:
-    """`decode_batch`, then the model on the pairs that decoded, in a worker process that `_init_worker`
-    gave the graph: only the outputs travel back (a few hundred bytes a pair instead of its inputs)."""
-    arrays, outcome = decode_batch(_WORKER_MODALITIES, files)
-    if not arrays:  # no pair of the batch decoded
-        return ScoredBatch(outcome)
-    start = time.perf_counter()
-    try:
-        numbers = _WORKER_ENGINE[0].run(arrays)
-    except Exception as exc:  # noqa: BLE001 - a model failure is recorded on each pair of the batch
-        return ScoredBatch(outcome, model_error=_error_text(exc))
-    return ScoredBatch(outcome, numbers, time.perf_counter() - start)
+    return decode_worker.decode(predictor.modalities, files, open_uri)
 
 
 def _graph_for_workers(predictor: Predictor) -> bytes | None:
@@ -220,35 +111,87 @@ def _can_use_processes() -> bool:
     return not multiprocessing.current_process().daemon
 
 
-def _ready() -> None:
-    """A task that only makes a worker process start."""
+_NOT_FORKED = ("onnxruntime", "torch", "PySide6", "shiboken6", "pyarrow", "ray")  # a process with these loaded
+
+
+def fork_is_safe() -> bool:
+    """Whether this process may start its workers by `fork` (no interpreter start, no re-import of what
+    it has loaded): only on Linux (macOS's system libraries are not fork-safe), and only while it runs no
+    other thread (the OS's count: a native library's too) and has loaded none of ``_NOT_FORKED``
+    (onnxruntime, torch, Qt, pyarrow: thread pools and locks would be copied in whatever state they are
+    in). `qmf batch` asks before it loads the model."""
+    import sys
+
+    if not sys.platform.startswith("linux") or any(name in sys.modules for name in _NOT_FORKED):
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1  # the OS's threads, those of native libraries included
+    except OSError:
+        return False
+
+
+def start_decoding_processes(specs: list[tuple[str, str, dict[str, Any]]], graph: bytes | None,
+                             model_path: str, processes: int | None = None,
+                             method: str = "spawn") -> ProcessPoolExecutor | None:
+    """``processes`` decoding processes (None: one per CPU, at most 8), started now, each with the
+    readers of ``specs`` and, given ``graph``, its own onnxruntime session; None where threads must do
+    it (fewer than 2, a daemonic process, no process support). ``method``: "spawn", or "fork" where
+    `fork_is_safe` said so (then the graph is not pickled to each child: they inherit it)."""
+    count = default_workers() if processes is None else max(0, int(processes))
+    if count < 2 or not _can_use_processes():
+        return None
+    try:
+        pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context(method),
+                                   initializer=decode_worker.init_worker, initargs=(specs, graph, model_path))
+    except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
+        return None
+    try:
+        for _ in range(count):  # a spawn pool starts one process per task submitted while none is idle
+            pool.submit(decode_worker.ready)
+    except OSError:  # a process could not be started (no memory, too many open files): threads do it
+        pool.shutdown(wait=False, cancel_futures=True)
+        return None
+    return pool
 
 
 def decoding_processes(predictor: Predictor, todo: int, processes: int | None = None) -> ProcessPoolExecutor | None:
     """The decoding processes of a run of ``todo`` pairs, or None where threads do it (a short run, a
     single CPU, a daemonic process, no process support); ``processes``: as BatchRunner's.
 
-    They are started now: a caller with other work before the run (`qmf batch` storing a new
-    session's pairs) lets them import and build their readers meanwhile, on the cores that work leaves
-    idle, then hands the pool to ``BatchRunner(pool=...)``."""
-    count = default_workers() if processes is None else max(0, int(processes))
-    if count < 2 or todo < MIN_PAIRS_FOR_PROCESSES or not _can_use_processes():
+    They are started now (spawned: this process may run threads and onnxruntime): a caller with other
+    work before the run lets them import and build their readers meanwhile, on the cores that work
+    leaves idle, then hands the pool to ``BatchRunner(pool=...)``."""
+    if todo < MIN_PAIRS_FOR_PROCESSES:
         return None
     specs = [(name, m.kind, m.params) for name, m in predictor.modalities.items()]
-    graph = _graph_for_workers(predictor)
-    try:
-        pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker,
-                                   initargs=(specs, graph, str(predictor.bundle.path or "<model>")))
-    except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
-        return None
-    try:
-        for _ in range(count):  # a spawn pool starts one process per task submitted while none is idle
-            pool.submit(_ready)
-    except OSError:  # a process could not be started (no memory, too many open files): threads do it
-        pool.shutdown(wait=False, cancel_futures=True)
-        return None
-    return pool
+    return start_decoding_processes(specs, _graph_for_workers(predictor), str(predictor.bundle.path or "<model>"),
+                                    processes)
+
+
+def _pool_task(predictor: Predictor) -> Callable[[list[dict[str, Any]]], DecodedBatch | ScoredBatch]:
+    """What a decoding process does with a batch's files for this predictor: decode and score them
+    (the model file's ONNX graph) or only decode them (the model runs here)."""
+    return _score_batch if _graph_for_workers(predictor) is not None else _decode_batch
+
+
+Ahead = list[tuple[list[PendingPair], list[Future]]]  # batches handed to the pool before the run, in order
+AHEAD_PAIRS = 1024  # pairs a new session's workers may score before its run (their outputs: ~0.5 kB a pair)
+
+
+def submit_ahead(pool: ProcessPoolExecutor, predictor: Predictor, pairs: Sequence[PairRow], batch_size: int) -> Ahead:
+    """The first batches of a new session's ``pairs`` (as `ReviewSession.add_pairs` will store them, from
+    index 0), handed to ``pool`` now, before they are stored, so its workers decode and score while this
+    process fills the session; ``BatchRunner(ahead=...)`` takes each whose pairs are the pending pairs it
+    reads from the session (the same indexes, ids, files and labels) and drops any other. At most
+    ``AHEAD_PAIRS`` pairs, or 4 batches where the workers only decode (their inputs are ~1.5 MB a batch)."""
+    task = _pool_task(predictor)
+    count = AHEAD_PAIRS if task is _score_batch else 4 * batch_size
+    out: Ahead = []
+    for start in range(0, min(count, len(pairs)), batch_size):
+        batch = [PendingPair(start + i, p.id, {k: str(v) for k, v in p.files.items()}, p.label)
+                 for i, p in enumerate(pairs[start : start + batch_size])]
+        out.append((batch, [pool.submit(task, [q.files for q in batch])]))
+    return out
 
 
 class BatchRunner(RunControl):
@@ -270,13 +213,15 @@ class BatchRunner(RunControl):
         running_event: Any = None,
         processes: int | None = None,
         pool: ProcessPoolExecutor | None = None,
+        ahead: Ahead | None = None,
     ):
         """``cancel_event``/``running_event``: optional Event-like objects (threading or multiprocessing)
         so another process can pause or cancel the run; fresh threading Events by default.
         ``workers``: decoding threads when threads are used; ``processes``: decoding processes for a long
         run (None: one per CPU, at most 8; 0 or 1: always threads). ``pool``: decoding processes started
         before (`decoding_processes`, with the same ``processes``); the run uses them and shuts them down
-        at its end."""
+        at its end. ``ahead``: batches already handed to that pool (`submit_ahead`); a batch the run
+        reads from the session takes the first of them when its pairs are equal, else they are dropped."""
         if batch_size < 1:
             raise ValueError("batch size must be at least 1")
         self.predictor = predictor
@@ -284,6 +229,7 @@ class BatchRunner(RunControl):
         self.batch_size = batch_size
         self.workers = workers if workers and workers > 0 else default_workers()
         self._pool = pool
+        self._ahead = deque(ahead or []) if pool is not None else deque()
         self.processes = default_workers() if processes is None else max(0, int(processes))
         # batches decoded ahead: enough that the decoders never wait for the model (each is ~1.5 MB of inputs)
         self.prefetch = prefetch or max(4, 2 * max(self.workers, self.processes))
@@ -341,13 +287,23 @@ class BatchRunner(RunControl):
             # each process decodes (and, with a graph, scores) whole batches, several in flight: one
             # message a batch and no stitching of slices in this process, whose CPU bounds the run's rate
             chunks = 1
-            decode = _score_batch if _graph_for_workers(self.predictor) is not None else _decode_batch
+            decode = _pool_task(self.predictor)
         else:
             pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qmf-decode")
             chunks, decode = self.workers, functools.partial(decode_batch, self.predictor.modalities)
         modalities = self.predictor.modalities
 
+        ahead = self._ahead
+
         def submit(batch: list[PendingPair]) -> list[Future]:
+            if ahead:
+                early, futures = ahead.popleft()
+                if early == batch:  # the pairs the session holds, handed to the workers before the run
+                    return futures
+                for _, dropped in [(early, futures), *ahead]:  # not these pairs: none of those batches is used
+                    for f in dropped:
+                        f.cancel()
+                ahead.clear()
             size = -(-len(batch) // chunks)
             return [pool.submit(decode, [p.files for p in batch[i : i + size]]) for i in range(0, len(batch), size)]
 
@@ -382,7 +338,7 @@ class BatchRunner(RunControl):
                     self._running.wait(0.1)
             write()
         finally:
-            for _, futures in in_flight:
+            for _, futures in [*in_flight, *ahead]:
                 for f in futures:
                     f.cancel()
             pool.shutdown(wait=True, cancel_futures=True)

@@ -367,7 +367,12 @@ class ReviewSession(SessionRows):
         with self.transaction():
             if calibration and "calibration" not in self.meta():  # one model per session: stored once, for re-flagging
                 self._set_meta_many({"calibration": calibration})
-            self.conn.executemany("DELETE FROM modality_results WHERE pair_idx = ?", [(r[0],) for r in result_rows])
+            # a pair scored again (a --rerun's results are deleted first; an import may replace) loses its old
+            # inputs' numbers: one statement per 500 pairs (a DELETE per pair was a fifth of the writes' CPU)
+            idxs = [r[0] for r in result_rows]
+            for i in range(0, len(idxs), 500):
+                part = idxs[i : i + 500]
+                self.conn.execute(f"DELETE FROM modality_results WHERE pair_idx IN ({','.join('?' * len(part))})", part)
             self.conn.executemany(INSERT_RESULT, result_rows)
             self.conn.executemany(INSERT_MODALITY_RESULT, modality_rows)
 

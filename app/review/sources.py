@@ -17,7 +17,7 @@ from app.data.pairing import pair_folder
 from app.modalities import kind_for_path
 from app.util.errors import UserError
 
-__all__ = ["SOURCE_FOLDER", "SOURCE_MANIFEST", "SESSION_SUFFIX", "PairSource", "load_source", "source_kind"]
+__all__ = ["SOURCE_FOLDER", "SOURCE_MANIFEST", "SESSION_SUFFIX", "PairSource", "load_source", "may_hold", "source_kind"]
 
 SOURCE_FOLDER = "folder"
 SOURCE_MANIFEST = "manifest"
@@ -60,6 +60,43 @@ def source_kind(path: str | os.PathLike[str]) -> str:
     if not p.exists():
         raise FileNotFoundError(f"{p}: not found (give a folder of pairs or a manifest .csv)")
     raise UserError(f"{p}: not a folder or a manifest (.csv or .parquet)")
+
+
+def may_hold(path: str | os.PathLike[str], modalities: int, pairs: int) -> bool:
+    """Whether the folder or CSV manifest at ``path`` may hold ``pairs`` pairs or more, told cheaply,
+    before it is read: a folder with at least ``modalities`` x ``pairs`` visible files (counted until
+    there are that many), a CSV with at least ``pairs`` lines. Never less than what `load_source` finds,
+    so False is sure; True may be too many (unmatched files, rows left out). `qmf batch` asks it to
+    start its decoding processes before anything else; anything it cannot tell (a Parquet manifest,
+    an unreadable folder) is False."""
+    p = Path(path).expanduser()
+    try:
+        if p.is_dir():
+            wanted, seen = max(1, modalities) * pairs, 0
+            folders = [os.fspath(p)]
+            while folders:
+                with os.scandir(folders.pop()) as entries:
+                    for entry in entries:
+                        if entry.name.startswith("."):
+                            continue
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(entry.path)
+                        else:
+                            seen += 1
+                            if seen >= wanted:
+                                return True
+            return False
+        if p.suffix.lower() == ".csv" and p.is_file():
+            lines = 0
+            with open(p, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    lines += chunk.count(b"\n")
+                    if lines >= pairs:
+                        return True
+            return False
+    except OSError:
+        return False
+    return False
 
 
 def _normalise_label(label: str | None, labels: Sequence[str]) -> str | None:

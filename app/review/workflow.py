@@ -8,10 +8,11 @@ twice, or opening in the app a session made by the command line, behave the same
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.data.manifest import PairRow
 from app.qmf.predictor import Predictor
 from app.review.flags import FlagThresholds
 from app.review.session import ReviewSession
@@ -38,7 +39,7 @@ def prepare_session(
     rerun: bool = False,
     thresholds: FlagThresholds | None = None,
     retry_errors: bool = False,
-    on_source: Callable[[int], None] | None = None,
+    on_source: Callable[[Sequence[PairRow]], None] | None = None,
     defer_indexes: bool = False,
 ) -> PreparedSession:
     """Create ``session_path`` from a source, or reopen it for a resume.
@@ -47,9 +48,10 @@ def prepare_session(
     but keeps verdicts); the source is re-scanned (the given one, else the stored one) and pairs not
     yet in the session are added, so only what is missing gets processed.
 
-    ``on_source(n)``: told how many pairs a new session will hold, once the source is read and
-    before they are stored (a folder's; a manifest is read as it is stored), so `qmf batch` can start
-    its decoding processes meanwhile. ``defer_indexes``: a new session's pairs are stored without the
+    ``on_source(pairs)``: given the pairs a new session will hold, in the order they are stored (from
+    index 0), once the source is read and before they are stored (a folder's; a manifest is read as it
+    is stored), so `qmf batch` can start its decoding processes, and hand them the first batches,
+    meanwhile. ``defer_indexes``: a new session's pairs are stored without the
     listing's sort indexes, for a run inside ``session.bulk_writes()``, which builds them at its end.
     """
     path = Path(session_path).expanduser().absolute()
@@ -60,7 +62,7 @@ def prepare_session(
             raise UserError(f"{path}: no such session; give a folder or a manifest to start one")
         source = load_source(source_path, kinds, predictor.labels)
         if on_source is not None and isinstance(source.pairs, list):
-            on_source(len(source.pairs))
+            on_source(source.pairs)
         session = ReviewSession.create(
             path, model_name=predictor.name, model_sha256=predictor.sha256,
             model_path=str(Path(model_path).absolute()) if model_path else None,
