@@ -110,10 +110,27 @@ WORKER_MODALITIES: dict[str, Modality] = {}
 WORKER_ENGINE: list[Any] = []  # [OnnxModel] in a worker that scores, else empty
 
 
+def _end_with(parent: int) -> None:
+    """Linux: this process is sent SIGTERM when ``parent`` (the run's process, whose main thread started
+    it) ends, killed included; without it a killed run left its workers waiting for work forever."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6").prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not glibc Linux: the workers end with the pool's shutdown only
+        return
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(0)
+
+
 def init_worker(specs: list[tuple[str, str, dict[str, Any]]], graph: bytes | None = None,
-                model_path: str = "<model>") -> None:
+                model_path: str = "<model>", parent: int | None = None) -> None:
     """A worker process's initializer: ``specs`` (name, kind, preprocessing) per modality; ``graph``
-    the model file's ONNX bytes when the worker also runs the model (one onnxruntime thread)."""
+    the model file's ONNX bytes when the worker also runs the model (one onnxruntime thread);
+    ``parent``: the process id of the run, whose end ends this worker too."""
+    if parent is not None:
+        _end_with(parent)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     reuse_freed_memory()
     WORKER_MODALITIES.clear()

@@ -142,7 +142,7 @@ def start_decoding_processes(specs: list[tuple[str, str, dict[str, Any]]], graph
         return None
     try:
         pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context(method),
-                                   initializer=decode_worker.init_worker, initargs=(specs, graph, model_path))
+                                   initializer=decode_worker.init_worker, initargs=(specs, graph, model_path, os.getpid()))
     except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
         return None
     try:

@@ -328,8 +328,10 @@ class ReviewSession(SessionRows):
             if not before:
                 # The first pairs of a session: the listing's sort indexes are built once after the
                 # inserts, in the same transaction, rather than kept up to date row by row (10,000 pairs:
-                # 1.5-1.7 s of CPU -> 0.3-0.45 s; `bulk_writes` does the same for results).
+                # 1.5-1.7 s of CPU -> 0.3-0.45 s; `bulk_writes` does the same for results), and their
+                # listing rows and group counts are made set by set, not by a trigger per row.
                 session_listing.drop_indexes(self.conn, names)
+                session_listing.drop_pair_triggers(self.conn)  # listed set by set after the inserts
             self.conn.executemany(
                 "INSERT OR IGNORE INTO pairs(idx, id, files, label) VALUES(?, ?, ?, ?)",
                 (
@@ -337,8 +339,10 @@ class ReviewSession(SessionRows):
                     for i, p in enumerate(pairs)
                 ),
             )
-            if not before and build_indexes:
-                session_listing.create_indexes(self.conn, names)
+            if not before:
+                session_listing.list_first_pairs(self.conn, names)
+                if build_indexes:
+                    session_listing.create_indexes(self.conn, names)
         return self.pair_count() - before
 
     def pair_count(self) -> int:

@@ -181,3 +181,132 @@ def test_qmf_batch_starts_its_decoding_processes_while_it_stores_a_new_sessions_
     assert "disk gone" in capsys.readouterr().err
     assert len(started) == 1 and started[0][1] is not None
     assert set(multiprocessing.active_children()) <= before
+
+
+class _CountingPool:
+    """A thread pool standing in for the decoding processes (the worker functions run in this process,
+    after `init_worker`), counting the batches handed to it."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1)
+        self.submitted = 0
+
+    def submit(self, fn, *args):
+        self.submitted += 1
+        return self._pool.submit(fn, *args)
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+@pytest.mark.parametrize("order", ["as stored", "another order"])
+def test_batches_scored_before_the_session_is_filled_are_used_only_for_the_same_pairs(
+        tiny_model: Path, tmp_path: Path, order: str) -> None:
+    """`qmf batch` hands its workers a new session's first batches as soon as the folder is read: the run
+    takes them (no batch is scored twice) when they are the session's pending pairs, and drops them and
+    scores every pair from the session when they are not; either way each pair gets its own result,
+    the rows of the thread pool, a broken file its error row."""
+    folder = make_review_folder(tmp_path / "pairs", per_class=6)
+    (folder / "mid" / "mid_003.wav").write_bytes(b"RIFF not really a wave file")
+    by_threads, _ = _run(tiny_model, folder, tmp_path / "threads.qmfreview", processes=0)
+    predictor = Predictor.load(tiny_model)
+    specs = [(name, m.kind, m.params) for name, m in predictor.modalities.items()]
+    pool = _CountingPool()
+    ahead: list = []
+
+    def on_source(pairs) -> None:
+        pairs = list(pairs) if order == "as stored" else list(reversed(pairs))
+        ahead.extend(runner_mod.submit_ahead(pool, predictor, pairs, 4))
+
+    try:
+        runner_mod._init_worker(specs, runner_mod._graph_for_workers(predictor), str(tiny_model))
+        prepared = prepare_session(tmp_path / "early.qmfreview", predictor, folder, tiny_model, on_source=on_source)
+        assert len(ahead) == pool.submitted == 5  # 18 pairs, 4 a batch: all of them before the run
+        with prepared.session as s:
+            stats = BatchRunner(predictor, s, batch_size=4, processes=2, pool=pool, ahead=ahead).run()  # type: ignore[arg-type]
+    finally:
+        runner_mod._WORKER_ENGINE.clear()
+        runner_mod._WORKER_MODALITIES.clear()
+    assert stats.processed == 18 and stats.errors == 1
+    assert pool.submitted == (5 if order == "as stored" else 10)
+    with ReviewSession.open(tmp_path / "early.qmfreview") as s:
+        rows = {r.id: r for r in s.rows(RowFilter())}
+    assert {k: (r.status, r.prediction, r.flags) for k, r in rows.items()} == {
+        k: (r.status, r.prediction, r.flags) for k, r in by_threads.items()}
+    assert "mid_003.wav" in rows["mid/mid_003"].error
+
+
+_FORKED_RUN = """
+import sys
+from app.review import runner
+runner.MIN_PAIRS_FOR_PROCESSES = 1  # a short run, as if it were long
+real = runner.start_decoding_processes
+def start(*args, **options):
+    pool = real(*args, **options)
+    print("workers", options.get("method", "spawn"), pool is not None, flush=True)
+    return pool
+runner.start_decoding_processes = start
+import app.cli
+sys.exit(app.cli.main(sys.argv[1:]))
+"""
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="forked workers: Linux only")
+def test_qmf_batch_forks_its_workers_first_and_a_killed_run_leaves_none_and_resumes(tiny_model: Path,
+                                                                                  tmp_path: Path) -> None:
+    """A long `qmf batch` into a new session forks its workers before it loads the model; killed mid-run,
+    its workers end with it, every result committed before is kept, and the same command finishes
+    the rest: one row per pair, the broken file's error row among them."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    folder = make_review_folder(tmp_path / "pairs", per_class=12)
+    (folder / "mid" / "mid_005.wav").write_bytes(b"RIFF not really a wave file")
+    session = tmp_path / "forked.qmfreview"
+    cmd = [sys.executable, "-c", _FORKED_RUN, "batch", "--model", str(tiny_model), "--folder", str(folder),
+           "--session", str(session), "--batch-size", "2", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(root), "QMF_REVIEW_BATCH_DELAY": "0.1"}
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().split() == ["workers", "fork", "True"]
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        deadline, done = time.monotonic() + 120, 0
+        while time.monotonic() < deadline and proc.poll() is None and done < 6:
+            if session.exists():  # (connecting to a missing file would create it)
+                with sqlite3.connect(session, timeout=5) as db:
+                    done = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.05)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
+    with ReviewSession.open(session) as s:
+        assert 6 <= s.result_count() < 36
+    env.pop("QMF_REVIEW_BATCH_DELAY")
+    again = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stderr
+    with ReviewSession.open(session) as s:
+        rows = s.rows(RowFilter())
+        assert s.pair_count() == s.result_count() == len(rows) == len({r.id for r in rows}) == 36
+        assert [r.id for r in rows if r.status == "error"] == ["mid/mid_005"]

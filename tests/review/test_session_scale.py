@@ -461,3 +461,29 @@ def test_next_flagged_position_in_any_view_agrees_with_python(session, monkeypat
     first = next((i for i, pid in enumerate(ids) if pid in {r.id for r in session.rows(wanted)}), None)
     assert session.next_position(RowFilter(search="_1"), "probability", False, -1, 1, wanted) == first
     assert session.next_position(None, "index", False, 5, 1, RowFilter(flag="no such flag")) is None
+
+
+def test_a_new_sessions_first_pairs_are_listed_as_the_triggers_list_later_ones(tmp_path):
+    """The first pairs of a session are listed set by set (their per-row triggers dropped meanwhile): the
+    listing and group counts equal a rebuild from the base tables, a repeated id is stored once, and the
+    triggers are back for the pairs added later."""
+    s = ReviewSession.create(tmp_path / "s.qmfreview", model_name="m", model_sha256="0" * 64, model_path=None,
+                             modalities=MODS, labels=LABELS, source_kind="manifest", source_path=tmp_path)
+    with s:
+        first = [PairRow(i, f"p{i % 25:02d}", {"image": f"/x/{i}.png"}, LABELS[i % 3] if i % 4 else None)
+                 for i in range(30)]
+        assert s.add_pairs(first, build_indexes=False) == 25
+        assert_listing_is_what_a_rebuild_makes(s)
+        assert s.count(RowFilter(label="b")) == sum(1 for i in range(25) if i % 4 and LABELS[i % 3] == "b")
+        s.set_verdict("p03", "accept", note="kept")
+        assert s.add_pairs([PairRow(1, "later", {}, "a"), PairRow(2, "p03", {}, None)]) == 1
+        assert_listing_is_what_a_rebuild_makes(s)
+        assert s.count(RowFilter(status="pending")) == 26
+
+
+def test_result_rows_write_probabilities_as_json_does() -> None:
+    from app.review.session_schema import json_numbers
+
+    for values in ([0.1, 0.2 + 0.1], [], [float("nan"), 1.0], [float("inf"), -float("inf")], [1, 2.5],
+                   [5e-324, 1e22, -0.0], np.float32([0.3, 1e-8]).tolist(), [True, 0.5], [np.float64(0.7)]):
+        assert json_numbers(values) == json.dumps(values), values

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.data.pairing import LAYOUT_BY_NAME, LAYOUT_MODALITY_FOLDERS
-from app.review.sources import load_source
+from app.review.sources import load_source, may_hold
 from tests.review.conftest import KINDS, make_review_folder, write_manifest
 from tests.synthetic import CLASSES
 
@@ -90,3 +90,22 @@ def test_a_folder_name_that_is_no_label_leaves_only_its_own_pairs_unlabelled(tmp
     assert labels["samples/s_000"] is None
     assert labels["low/low_001"] == "low" and {labels[k] for k in labels if not k.startswith("samples/")} == set(CLASSES)
     assert len(src.notes) == 1 and "samples" in src.notes[0] and "1 pair" in src.notes[0]
+
+
+def test_may_hold_is_never_below_the_pairs_a_source_gives(review_folder: Path, tmp_path: Path) -> None:
+    """`qmf batch` asks it before reading the source, to fork its workers early: it may say yes too soon
+    (a stray file), never no when the source holds that many pairs."""
+    (review_folder / ".hidden").mkdir()
+    for i in range(40):
+        (review_folder / ".hidden" / f"x{i}.png").write_bytes(b"")
+    pairs = len(load_source(review_folder, KINDS, CLASSES).pairs)
+    assert pairs == 15
+    assert may_hold(review_folder, 2, 15) and not may_hold(review_folder, 2, 16)  # hidden files not counted
+    (review_folder / "low" / "stray.png").write_bytes(b"")
+    assert may_hold(review_folder, 2, 15) and not may_hold(review_folder, 2, 17)
+    rows = [(f"p{i}", str(review_folder / "low" / "low_000.png"), str(review_folder / "low" / "low_000.wav"), "low")
+            for i in range(30)]
+    manifest = write_manifest(tmp_path / "m.csv", rows)
+    assert len(list(load_source(manifest, KINDS, CLASSES).pairs)) == 30
+    assert may_hold(manifest, 2, 30) and not may_hold(manifest, 2, 40)
+    assert not may_hold(tmp_path / "missing", 2, 1) and not may_hold(tmp_path / "m.parquet", 2, 1)
