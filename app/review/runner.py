@@ -43,7 +43,7 @@ import numpy as np
 from app.data.manifest import PairRow
 from app.modalities.base import reuse_freed_memory
 from app.qmf.predictor import Predictor
-from app.review import decode_worker
+from app.review import decode_worker, worker_start
 from app.review.control import RunControl
 from app.review.decode_worker import DecodedBatch, ScoredBatch, decode_batch
 from app.review.session import PendingPair, ResultRecord, ReviewSession
@@ -142,7 +142,8 @@ def start_decoding_processes(specs: list[tuple[str, str, dict[str, Any]]], graph
         return None
     try:
         pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context(method),
-                                   initializer=decode_worker.init_worker, initargs=(specs, graph, model_path, os.getpid()))
+                                   initializer=worker_start.init_worker,
+                                   initargs=(specs, graph, model_path, os.getpid()))
     except (OSError, ValueError, NotImplementedError):  # no process support here: threads do it
         return None
     try:
