@@ -305,12 +305,16 @@ def test_plain_wav_reads_the_samples_libsndfile_reads(tmp_path: Path, subtype: s
     x[:3] = [[-1.0] * channels, [1.0] * channels, [0.0] * channels]  # the ends of the 16-bit range
     path = tmp_path / f"{subtype}-{channels}.wav"
     sf.write(path, x, 8000, subtype=subtype)
-    direct = audio_read._read_plain_wav(path, 60.0, audio_mod.MAX_DECODED_BYTES)
+    direct = audio_read._read_plain_wav(path, path.read_bytes(), 60.0, audio_mod.MAX_DECODED_BYTES)
     assert direct is not None  # this file takes the direct path
     by_libsndfile = audio_read._read_soundfile(path, path, 60.0, audio_mod.MAX_DECODED_BYTES)
     assert direct[1] == by_libsndfile[1] == 8000
     np.testing.assert_array_equal(direct[0], by_libsndfile[0])
-    np.testing.assert_array_equal(AudioModality().load(path), np.clip(by_libsndfile[0], -1, 1))
+    # 16-bit samples are in range as read, so `load` hands them over without the clip's copy
+    assert direct[2] == (subtype == "PCM_16")
+    loaded = AudioModality().load(path)
+    assert loaded.dtype == np.float32 and loaded.flags.writeable and loaded.flags.c_contiguous
+    np.testing.assert_array_equal(loaded, np.clip(by_libsndfile[0], -1, 1))
 
 
 @pytest.mark.parametrize("subtype", ["PCM_24", "PCM_U8", "DOUBLE"])
@@ -319,7 +323,7 @@ def test_other_wavs_are_read_by_libsndfile(tmp_path: Path, subtype: str) -> None
 
     path = tmp_path / f"{subtype}.wav"
     sf.write(path, _sine(440, 8000, 0.5), 8000, subtype=subtype)
-    assert audio_read._read_plain_wav(path, 60.0, audio_mod.MAX_DECODED_BYTES) is None
+    assert audio_read._read_plain_wav(path, path.read_bytes(), 60.0, audio_mod.MAX_DECODED_BYTES) is None
     np.testing.assert_allclose(AudioModality().load(path), _sine(440, 8000, 0.5), atol=1e-2)
 
 

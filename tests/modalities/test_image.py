@@ -210,7 +210,7 @@ def test_plain_png_reads_as_image_open_does(tmp_path: Path, channels: int) -> No
         Image.fromarray(picture).save(path, compress_level=i % 10)
         data = zlib.decompress(b"".join(_png_chunks(path.read_bytes(), b"IDAT")))
         filters |= {data[r * (1 + 28 * channels)] for r in range(28)}
-        assert m._plain_png(path) is not None  # the fast reader took it
+        assert m._plain_png(path.read_bytes()) is not None  # the fast reader took it
         got = m.load(path)
         want = _through_image_open(m, path)
         assert got.dtype == want.dtype == np.uint8 and got.flags.writeable
@@ -224,7 +224,7 @@ def test_plain_png_every_row_filter(tmp_path: Path) -> None:
     path = tmp_path / "filters.png"
     path.write_bytes(_png_rows(picture, [r % 5 for r in range(28)]))
     m = ImageModality({"invert_light_background": False})
-    assert m._plain_png(path) is not None
+    assert m._plain_png(path.read_bytes()) is not None
     np.testing.assert_array_equal(m.load(path), picture)
     np.testing.assert_array_equal(_through_image_open(m, path), picture)
 
@@ -286,7 +286,7 @@ def test_png_the_plain_reader_leaves_to_image_open(tmp_path: Path) -> None:
     rgb = tmp_path / "rgb.png"
     digit.convert("RGB").save(rgb)
     for path in (rotated, texted, transparent, larger, rgb):
-        assert m._plain_png(path) is None, path
+        assert m._plain_png(path.read_bytes()) is None, path
         np.testing.assert_array_equal(m.load(path), _through_image_open(m, path))
     assert not np.array_equal(m.load(rotated), m.load(texted))  # the orientation was applied
     plain = tmp_path / "plain.png"
@@ -295,10 +295,10 @@ def test_png_the_plain_reader_leaves_to_image_open(tmp_path: Path) -> None:
     data[-20] ^= 0xFF  # inside the IDAT chunk: its CRC no longer matches
     damaged = tmp_path / "damaged.png"
     damaged.write_bytes(bytes(data))
-    assert m._plain_png(damaged) is None
+    assert m._plain_png(damaged.read_bytes()) is None
     cut = tmp_path / "cut.png"
     cut.write_bytes(plain.read_bytes()[:-12])  # no IEND
-    assert m._plain_png(cut) is None
+    assert m._plain_png(cut.read_bytes()) is None
     for path in (damaged, cut):
         try:
             want = _through_image_open(m, path)
