@@ -123,6 +123,8 @@ class ImageModality(Modality):
             raise ValueError(f"image param 'std' must be > 0, got {p['std']!r}")
         self._mean = np.asarray(p["mean"], dtype=np.float32).reshape(-1, 1, 1)
         self._std = np.asarray(p["std"], dtype=np.float32).reshape(-1, 1, 1)
+        height, width = size
+        self._raw_shape = (height, width) if channels == 1 else (height, width, 3)  # blank()'s, without making it
 
     # --- reading ---------------------------------------------------------------------------
     def load(self, path: str | Path) -> np.ndarray:
@@ -261,24 +263,31 @@ class ImageModality(Modality):
     def to_array(self, raw: np.ndarray) -> np.ndarray:
         """float32 [C, H, W] = (raw/255 - mean)/std."""
         arr = np.asarray(raw)
-        expected = self.blank().shape
-        if arr.shape != expected:
-            raise ValueError(f"image raw array has shape {arr.shape}, expected {expected}")
-        chw = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-        x = (chw.astype(np.float32) / 255.0 - self._mean) / self._std
-        return np.ascontiguousarray(x, dtype=np.float32)
+        if arr.shape != self._raw_shape:
+            raise ValueError(f"image raw array has shape {arr.shape}, expected {self._raw_shape}")
+        return self._normalised(arr[None])[0]
 
     def to_arrays(self, raws: Sequence[np.ndarray]) -> np.ndarray:
         """`to_array` of several uint8 pictures as one stacked computation (the same numbers, element by
         element); anything else pair by pair, with `to_array`'s checks and messages."""
-        expected = self.blank().shape
+        expected = self._raw_shape
         if not len(raws) or not all(isinstance(r, np.ndarray) and r.dtype == np.uint8 and r.shape == expected
                                     for r in raws):
             return super().to_arrays(raws)
-        stacked = np.stack(raws)
+        return self._normalised(np.stack(raws) if len(raws) > 1 else raws[0][None])
+
+    def _normalised(self, stacked: np.ndarray) -> np.ndarray:
+        """(raw/255 - mean)/std of pictures [K, H, W] or [K, H, W, 3] as float32 [K, C, H, W], C-contiguous:
+        one cast-and-copy into the layout, then the arithmetic in place (the same operations in the
+        same order, so the same numbers, without three temporaries)."""
         chw = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
-        x = (chw.astype(np.float32) / 255.0 - self._mean) / self._std
-        return np.ascontiguousarray(x, dtype=np.float32)
+        x = np.ascontiguousarray(chw, dtype=np.float32)
+        if x is chw:  # already float32 and contiguous (a float picture): not the caller's array
+            x = x.copy()
+        x /= np.float32(255.0)
+        x -= self._mean
+        x /= self._std
+        return x
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -404,3 +404,26 @@ def test_blur_scales_with_image_size() -> None:
     b_big = image_mod.blur(big, 8)
     down = np.asarray(Image.fromarray(b_big).resize((28, 28), Image.Resampling.BOX)).astype(float)
     assert np.abs(down - b_small).mean() < 12
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_model_input_alone_equals_its_row_in_a_batch_and_leaves_the_picture_alone(channels: int) -> None:
+    """One picture's model input (`to_array`, the app's and `qmf predict`'s path) is its row of a batch's
+    (`to_arrays`) bit for bit, is (raw/255 - mean)/std per channel, and the caller's picture (uint8, or a
+    float32 array the normalisation could have been done in) is left as it was."""
+    mean, std = ([0.1, 0.2, 0.3], [0.3, 0.25, 0.2]) if channels == 3 else (0.13, 0.31)
+    m = ImageModality({"channels": channels, "mean": mean, "std": std})
+    shape = (28, 28) if channels == 1 else (28, 28, 3)
+    rng = np.random.default_rng(2)
+    raws = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(3)]
+    batch = m.to_arrays(raws)
+    assert batch.shape == (3, *m.input_shape) and batch.dtype == np.float32 and batch.flags.c_contiguous
+    chw = np.moveaxis(raws[1].reshape(28, 28, channels), -1, 0).astype(np.float64)
+    want = (chw / 255 - np.reshape(mean, (-1, 1, 1))) / np.reshape(std, (-1, 1, 1))
+    np.testing.assert_allclose(batch[1], want, atol=1e-5)
+    for i, raw in enumerate(raws):
+        np.testing.assert_array_equal(m.to_array(raw), batch[i])
+        np.testing.assert_array_equal(m.to_arrays([raw])[0], batch[i])
+    picture = raws[0].astype(np.float32)
+    np.testing.assert_array_equal(m.to_array(picture), batch[0])
+    np.testing.assert_array_equal(picture, raws[0])
