@@ -195,7 +195,11 @@ def model_arrays(raws: Sequence[np.ndarray], params: dict[str, Any]) -> np.ndarr
     params are read once per distinct params (`_model_input`), each recording is copied once, straight
     into the zero-padded rows the frames are cut from, and the log-mel is computed in place of the
     channel that keeps it, so one recording costs a few dozen numpy calls in all."""
-    f = _model_input(params)
+    return _model_arrays(raws, params, _model_input(params))
+
+
+def _model_arrays(raws: Sequence[np.ndarray], params: dict[str, Any], f: _ModelInput) -> np.ndarray:
+    """`model_arrays` with its params already converted (`AudioModality` keeps them from its construction)."""
     count, n, pad = len(raws), f.samples, f.n_fft // 2
     padded = np.zeros((count, n + 2 * pad), np.float32)
     for i, r in enumerate(raws):
