@@ -235,7 +235,7 @@ def read_input(path: str | Path, hint: str, limit: int) -> tuple[Path, bytes | N
     when it cannot be opened at all, `require_file` says why, with its messages."""
     p = path if isinstance(path, Path) else Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | _O_BINARY | _O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | _O_BINARY | _O_NONBLOCK | _O_NOCTTY)
     except (OSError, ValueError):
         return require_file(p, hint), None  # raises, or (no permission to read) leaves it to the decoder
     try:
@@ -251,6 +251,7 @@ def read_input(path: str | Path, hint: str, limit: int) -> tuple[Path, bytes | N
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_NOCTTY = getattr(os, "O_NOCTTY", 0)  # a terminal given as an input never becomes this process's terminal
 
 
 def _read_to_end(fd: int, size: int, limit: int) -> bytes | None:
