@@ -50,6 +50,7 @@ def main() -> int:
     ap.add_argument("--base", default="train.csv", help="the manifest the rows are added to (in --avmnist)")
     ap.add_argument("--manifest", default="train_tts.csv", help="the manifest written (in --avmnist)")
     args = ap.parse_args()
+    args.out = args.out.absolute()  # the rows name the recordings relative to the project folder
     rng = np.random.default_rng(args.seed)
     train_dir, held_dir = args.out / "train", args.out / "heldout"
     train_dir.mkdir(parents=True, exist_ok=True)
