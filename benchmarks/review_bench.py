@@ -138,10 +138,10 @@ class StallAttribution:
 
         def on_gc(phase, info):
             if phase == "start":
-                self._gc_start = time.perf_counter()
+                self._gc_start = time.thread_time()
             else:
                 key = f"gc gen {info['generation']}"
-                self.turn[key] = self.turn.get(key, 0.0) + (time.perf_counter() - self._gc_start) * 1000
+                self.turn[key] = self.turn.get(key, 0.0) + (time.thread_time() - self._gc_start) * 1000
 
         gc.callbacks.append(on_gc)
 
@@ -150,27 +150,31 @@ class StallAttribution:
         attribution = self
 
         def wrapper(*args, **kwargs):
-            t = time.perf_counter()
+            c = time.thread_time()
             attribution._depth += 1
             try:
                 return original(*args, **kwargs)
             finally:
                 attribution._depth -= 1
-                attribution.turn[label] = attribution.turn.get(label, 0.0) + (time.perf_counter() - t) * 1000
+                attribution.turn[label] = attribution.turn.get(label, 0.0) + (time.thread_time() - c) * 1000
 
         setattr(cls, name, wrapper)
 
-    def end_turn(self, ms: float) -> None:
-        if ms > 20:
-            self.turns.append((ms, self.turn))
+    def end_turn(self, ms: float, cpu_ms: float = float("nan")) -> None:
+        if ms > 20 or cpu_ms > 8:
+            self.turns.append((ms, cpu_ms, self.turn))
         self.turn = {}
 
     def report(self, top: int = 8) -> str:
+        """The `top` longest turns by wall time, then the `top` longest by GUI-thread CPU time (what
+        a quiet machine would see), each with the CPU time of what ran in it."""
         lines = []
-        for ms, parts in sorted(self.turns, key=lambda t: -t[0])[:top]:
-            what = ", ".join(f"{k} {v:.0f}" if "calls" in k or "cells" in k else f"{k} {v:.1f} ms"
-                             for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
-            lines.append(f"  {ms:6.1f} ms: {what or 'nothing wrapped (Qt alone)'}")
+        for title, key in (("by wall time", 0), ("by GUI-thread CPU time", 1)):
+            lines.append(f" {title} (wall / CPU of the turn: CPU inside each part):")
+            for ms, cpu, parts in sorted(self.turns, key=lambda t: -t[key])[:top]:
+                what = ", ".join(f"{k} {v:.0f}" if "calls" in k or "cells" in k else f"{k} {v:.1f} ms"
+                                 for k, v in sorted(parts.items(), key=lambda kv: -kv[1]))
+                lines.append(f"  {ms:6.1f} / {cpu:5.1f} ms: {what or 'nothing wrapped (Qt alone)'}")
         return "\n".join(lines)
 
 
@@ -234,7 +238,10 @@ def gui_run(model: Path, folder: Path, session_path: Path, batch_size: int, work
             turn_cpu.append((time.thread_time() - c) * 1000)
             cpu_start = c if cpu_start is None else cpu_start
         if attribution is not None:  # before the first progress report: start-up, not counted
-            attribution.end_turn((time.perf_counter() - t) * 1000 if state["measuring"] else 0.0)
+            if state["measuring"]:
+                attribution.end_turn((time.perf_counter() - t) * 1000, turn_cpu[-1])
+            else:
+                attribution.turn = {}
         time.sleep(0.0005)
     gui_cpu = time.thread_time() - cpu_start if cpu_start is not None else float("nan")
     seconds = time.perf_counter() - start
@@ -373,11 +380,13 @@ def main() -> int:
             old.unlink()
         for browse in (False, True):
             g = gui_run(model, folder, tmp / f"gui-{browse}.qmfreview", args.batch_size, workers, browse,
-                        attribution if browse else None)
+                        attribution)
             s = g["stats"]
             rate = s.get("rate", float("nan")) if isinstance(s, dict) else float("nan")
             what = "a row clicked every 0.5 s" if browse else "window left alone"
-            print(f"GUI run        {rate:9.1f} pairs/s  in the app ({g['seconds']:.1f} s incl. model load; {what})")
+            load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+            print(f"GUI run        {rate:9.1f} pairs/s  in the app ({g['seconds']:.1f} s incl. model load; {what}; "
+                  f"load average after it {load} on {os.cpu_count()} CPUs)")
             print(f"GUI stall      longest {g['max_gap_ms']:.1f} ms, p99 {g['p99_gap_ms']:.1f} ms between 1 ms "
                   f"timer ticks over {g['ticks']} ticks" + (" (a click's response time)" if browse
                                                             else " (target longest < 50 ms)"))
@@ -389,9 +398,10 @@ def main() -> int:
                 c = g["clicks"]
                 print(f"GUI click      {len(c)} clicks: GUI-thread time per click median {c[len(c) // 2]:.1f} ms, "
                       f"longest {c[-1]:.1f} ms (target: well under the 50 ms stall limit)")
-        if attribution is not None:
-            print("longest event-loop turns while rows were clicked (Python time inside them):")
-            print(attribution.report())
+            if attribution is not None:
+                print(f"longest event-loop turns, {what} (GUI-thread CPU inside them; Qt's own work is the rest):")
+                print(attribution.report())
+                attribution.turns = []
         c = click_run(tmp / "gui-True.qmfreview")
         print(f"GUI click      {c['clicks']} clicks on the finished session (no run): GUI-thread time per click "
               f"median {c['median_ms']:.1f} ms, longest {c['max_ms']:.1f} ms; longest event-loop gap "

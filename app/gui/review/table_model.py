@@ -206,6 +206,16 @@ class ReviewTableModel(QAbstractTableModel):
             self._texts[id(row)] = cached
         return cached[1][column]
 
+    def row_texts(self, position: int) -> tuple[str, ...] | None:
+        """Every cell text of the row at `position` (None: no row there). They fix all the row shows,
+        colours included (the status and correct columns are among them): `PairsTable` keeps a
+        row's picture under them."""
+        row = self.row_at(position)
+        if row is None:
+            return None
+        self._cell_text(row, 0)
+        return self._texts[id(row)][1]
+
     def cached_row_of(self, pair_id: str) -> int | None:
         for page, rows in self._pages.items():
             for i, r in enumerate(rows):

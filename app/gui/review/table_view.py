@@ -1,13 +1,15 @@
 """The pairs table's view: `CellPainter` (each cell painted in one Python call from the model's cached
-texts), `VerdictDelegate` (the verdict cell's drop-down) and `pairs_table` (the QTableView itself).
+texts), `VerdictDelegate` (the verdict cell's drop-down), `PairsTable` (the QTableView, its rows kept
+as pixmaps) and `pairs_table` (the table set up for the Review page).
 The model is `app.gui.review.table_model.ReviewTableModel`."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QPainter, QPalette, QStaticText
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette, QPen, QPixmap, QRegion, QStaticText
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -23,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.gui.review.table_model import RELABEL_PREFIX, Index, ReviewTableModel
 
-__all__ = ["CellPainter", "VerdictDelegate", "pairs_table"]
+__all__ = ["CellPainter", "PairsTable", "VerdictDelegate", "pairs_table"]
 
 # The view item's state as an int (`state._value_`): an `&` of two Python Flag members costs ~5 µs.
 _SELECTED = QStyle.StateFlag.State_Selected.value
@@ -121,10 +123,202 @@ class VerdictDelegate(CellPainter):
         model.setData(index, editor.currentText(), Qt.ItemDataRole.EditRole)
 
 
-def pairs_table(model: ReviewTableModel) -> QTableView:
+class PairsTable(QTableView):
+    """A QTableView whose rows are painted once into pixmaps and then copied.
+
+    A repaint of the whole viewport (a click that scrolls far, a scroll by a page, a run's results
+    arriving for the rows in view) painted every cell: ~280 cells, 12-25 ms of GUI-thread time, most
+    of it the C++-to-Python call and the style option per cell. Here each row in view is one
+    `drawPixmap`; a row is drawn into its pixmap as `QTableView.paintEvent` draws it (each cell in
+    view through `QTableViewPrivate::drawCell`'s steps: the row panel, then the cell's delegate; the
+    grid last, in the style's grid colour) and drawn again only when what it shows changes. Its
+    picture is found by the row's cell texts (which also fix its colours:
+    `ReviewTableModel.row_texts`), its selected columns, the current cell's column when the table has
+    focus, and `paint_context()`: the viewport's width, horizontal scroll, column order and widths,
+    row height, palette, font, style, device pixel ratio, active/enabled state and grid. A model
+    without row texts, or right to left, is painted as QTableView paints it (`row_cache_enabled`
+    False: always). Pixmaps are kept least recently used first out, up to MAX_CACHE_BYTES.
+    """
+
+    MAX_CACHE_BYTES = 24 << 20
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.row_cache_enabled = True  # False: QTableView paints every cell (tests compare the two)
+        self._row_pixmaps: OrderedDict[tuple, QPixmap] = OrderedDict()
+        self._cache_bytes = 0
+        self.rows_rendered = 0  # rows drawn into pixmaps so far (tests: a repaint that copies draws none)
+        self._font_generation = 0  # counts font changes (QFont.key() costs ~0.4 ms a paint)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._font_generation += 1
+
+    # --- the key of a row's picture -----------------------------------------------------------------
+    def device_ratio(self) -> float:
+        return self.viewport().devicePixelRatioF()
+
+    def paint_context(self) -> tuple:
+        """What every row's picture depends on besides the row itself."""
+        header = self.horizontalHeader()
+        viewport = self.viewport()
+        columns = tuple((logical, header.sectionSize(logical)) for logical in
+                        (header.logicalIndex(v) for v in range(header.count())) if not header.isSectionHidden(logical))
+        return (viewport.width(), header.offset(), columns, self.verticalHeader().defaultSectionSize(),
+                viewport.palette().cacheKey(), self.palette().cacheKey(), self._font_generation,
+                self.style().name(), self.device_ratio(), self.isActiveWindow(), self.isEnabled(),
+                self.showGrid(), int(self.gridStyle().value), self.wordWrap(), int(self.textElideMode().value))
+
+    def _selected_cells(self) -> list[tuple[int, int, int, int]]:
+        """The selection as (top, bottom, left, right) ranges: asking the selection model row by row
+        costs ~40 µs a row (it checks each column)."""
+        selection = self.selectionModel()
+        if selection is None:
+            return []
+        return [(r.top(), r.bottom(), r.left(), r.right()) for r in selection.selection()]
+
+    @staticmethod
+    def _row_selection(ranges: list[tuple[int, int, int, int]], row: int) -> tuple[tuple[int, int], ...]:
+        """The selected columns of `row` as (left, right) spans (the rows are selected whole as a rule)."""
+        return tuple((left, right) for top, bottom, left, right in ranges if top <= row <= bottom)
+
+    def _row_key(self, context: tuple, model: ReviewTableModel, row: int, current_row: int, focus_column: int,
+                 ranges: list[tuple[int, int, int, int]]) -> tuple | None:
+        texts = model.row_texts(row)
+        if texts is None:
+            return None
+        return (context, texts, self._row_selection(ranges, row) if ranges else (),
+                focus_column if row == current_row else -1)
+
+    def _cacheable(self) -> bool:
+        return self.row_cache_enabled and isinstance(self.model(), ReviewTableModel) and not self.isRightToLeft()
+
+    # --- painting -----------------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        model = self.model()
+        if not self._cacheable():
+            super().paintEvent(event)
+            return
+        assert isinstance(model, ReviewTableModel)
+        region = event.region()
+        bounds = region.boundingRect()
+        first = self.rowAt(bounds.top())
+        if first < 0:  # nothing but the empty space below the last row
+            super().paintEvent(event)
+            return
+        last = self.rowAt(bounds.bottom())
+        last = model.rowCount() - 1 if last < 0 else last
+        context = self.paint_context()
+        current = self.currentIndex()
+        focus_column = current.column() if self.hasFocus() or self.viewport().hasFocus() else -1
+        current_row = current.row()
+        ranges = self._selected_cells()
+        width = self.viewport().width()
+        rows: list[tuple[int, int, int, tuple | None]] = []  # (row, y, height, key)
+        vertical = self.verticalHeader()
+        for row in range(first, last + 1):
+            if vertical.isSectionHidden(row):
+                continue
+            rows.append((row, vertical.sectionViewportPosition(row), vertical.sectionSize(row),
+                         self._row_key(context, model, row, current_row, focus_column, ranges)))
+        missing = [r for r in rows if r[3] is None or r[3] not in self._row_pixmaps]
+        pictures = self._render_rows(missing, width) if missing else {}
+        covered = QRegion()
+        for _row, y, height, _key in rows:
+            covered += QRect(0, y, width, height)
+        rest = region - covered
+        if not rest.isEmpty():  # below the last row: Qt's background (and grid ends)
+            super().paintEvent(QPaintEvent(rest))
+        painter = QPainter(self.viewport())
+        try:
+            for row, y, _height, key in rows:
+                picture = pictures.get(row)
+                if picture is None:
+                    picture = self._row_pixmaps[key]
+                    self._row_pixmaps.move_to_end(key)
+                painter.drawPixmap(0, y, picture)
+        finally:
+            painter.end()
+
+    def _render_rows(self, missing: list[tuple[int, int, int, tuple | None]], width: int) -> dict[int, QPixmap]:
+        """Draw the missing rows as `QTableView.paintEvent` draws them (`QTableViewPrivate::drawCell`
+        for each cell in view, then the grid); keep those that have a key. Returns row -> pixmap."""
+        model = self.model()
+        ratio = self.device_ratio()
+        header = self.horizontalHeader()
+        first_visual = header.visualIndexAt(0)
+        last_visual = header.visualIndexAt(width - 1)
+        first_visual = 0 if first_visual < 0 else first_visual
+        last_visual = header.count() - 1 if last_visual < 0 else last_visual
+        columns = []  # (logical column, x, width without the grid line)
+        grid = 1 if self.showGrid() else 0
+        for visual in range(first_visual, last_visual + 1):
+            logical = header.logicalIndex(visual)
+            if not header.isSectionHidden(logical):
+                columns.append((logical, self.columnViewportPosition(logical), self.columnWidth(logical) - grid))
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        style = self.style()
+        grid_pen = QPen(QColor.fromRgba(style.styleHint(QStyle.StyleHint.SH_Table_GridLineColor, option, self)
+                                        & 0xFFFFFFFF), 1, self.gridStyle())
+        base_state = option.state
+        current = self.currentIndex()
+        focused = (self.hasFocus() or self.viewport().hasFocus()) and current.isValid()
+        selection = self.selectionModel()
+        background = self.viewport().palette().brush(self.viewport().backgroundRole())
+        out: dict[int, QPixmap] = {}
+        for row, _y, height, key in missing:
+            picture = QPixmap(max(1, round(width * ratio)), max(1, round(height * ratio)))
+            picture.setDevicePixelRatio(ratio)
+            painter = QPainter(picture)
+            try:
+                painter.fillRect(QRect(0, 0, width, height), background)
+                cell_height = height - grid
+                for column, x, cell_width in columns:
+                    index = model.index(row, column)
+                    option.rect = QRect(x, 0, cell_width, cell_height)
+                    state = base_state
+                    if selection is not None and selection.isSelected(index):
+                        state |= QStyle.StateFlag.State_Selected
+                    if focused and index == current:
+                        state |= QStyle.StateFlag.State_HasFocus
+                    option.state = state
+                    style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewRow, option, painter, self)
+                    self.itemDelegateForIndex(index).paint(painter, option, index)
+                if grid:
+                    painter.setPen(grid_pen)
+                    painter.drawLine(QLineF(0, cell_height, width - 1, cell_height).translated(0.5, 0.5))
+                    for _column, x, cell_width in columns:
+                        painter.drawLine(QLineF(x + cell_width, 0, x + cell_width, height - 1).translated(0.5, 0.5))
+            finally:  # a pixmap left with an active painter takes the process down with it
+                painter.end()
+            self.rows_rendered += 1
+            out[row] = picture
+            if key is not None:
+                self._keep(key, picture)
+        return out
+
+    def _keep(self, key: tuple, picture: QPixmap) -> None:
+        old = self._row_pixmaps.pop(key, None)
+        if old is not None:
+            self._cache_bytes -= old.width() * old.height() * 4
+        self._row_pixmaps[key] = picture
+        self._cache_bytes += picture.width() * picture.height() * 4
+        while self._cache_bytes > self.MAX_CACHE_BYTES and len(self._row_pixmaps) > 1:
+            _, dropped = self._row_pixmaps.popitem(last=False)
+            self._cache_bytes -= dropped.width() * dropped.height() * 4
+
+    def forget_row_pixmaps(self) -> None:
+        """Drop every kept row picture (what they show is found again from the model on the next paint)."""
+        self._row_pixmaps.clear()
+        self._cache_bytes = 0
+
+
+def pairs_table(model: ReviewTableModel) -> PairsTable:
     """The table of pairs: sortable by column (SQL), rows selected together (Ctrl+C copies them; a verdict
     acts on the current one), verdicts editable in place."""
-    table = QTableView()
+    table = PairsTable()
     table.setModel(model)
     table.setItemDelegate(CellPainter(table))
     table.setAutoFillBackground(True)  # opaque: its scroll bars' and frame's repaints stop here, not at the page
