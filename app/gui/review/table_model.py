@@ -279,6 +279,15 @@ class ReviewTableModel(QAbstractTableModel):
             return None
         return self._cell_text(row, column), column in self._right_aligned_columns, self._foreground(row, column)
 
+    def row_looks(self, position: int) -> list[tuple[str, bool, QBrush | None]] | None:
+        """`cell_look` of every column of the row at `position`, in column order (None: no row there)."""
+        row = self.row_at(position)
+        if row is None:
+            return None
+        texts = self.row_texts(position)
+        right = self._right_aligned_columns
+        return [(text, column in right, self._foreground(row, column)) for column, text in enumerate(texts)]
+
     @staticmethod
     def _text(row: ReviewRow, key: str) -> str:
         if key == "id":
