@@ -93,7 +93,10 @@ class StallAttribution:
 
     WRAPPED = {
         "app.gui.review.table_model:ReviewTableModel": ("refresh", "reset", "row_at"),
-        "app.gui.review.view:ReviewView": ("_refresh_now", "_show_pair", "_on_decoded", "_after_reset",
+        "app.gui.review.table_view:PairsTable": ("paintEvent",),
+        "app.gui.previews:ImagePreview": ("paintEvent",),
+        "app.gui.previews:AudioPreview": ("paintEvent",),
+        "app.gui.review.view:ReviewView": ("_refresh_now", "_show_pair", "_show_decoded", "_after_reset",
                                            "select_row", "refresh_summary", "_set_running"),
         "app.gui.review.run:ReviewRun": ("_on_progress", "_on_prepared"),
         "app.gui.result_view:ResultView": ("show_result", "show_inputs", "clear"),
@@ -126,6 +129,14 @@ class StallAttribution:
         from app.gui.review import table_model
 
         painter_class = getattr(table_model, "CellPainter", None)  # absent from older code (bench A/B runs)
+        if painter_class is not None and hasattr(painter_class, "paint_look"):  # PairsTable draws rows with it
+            original_look = painter_class.paint_look
+
+            def paint_look(delegate, *args):
+                self.turn["cells painted"] = self.turn.get("cells painted", 0) + 1
+                return original_look(delegate, *args)
+
+            painter_class.paint_look = paint_look
         if painter_class is not None:
             original_paint = painter_class.paint
 
@@ -146,7 +157,9 @@ class StallAttribution:
         gc.callbacks.append(on_gc)
 
     def _wrap(self, cls, name: str, label: str) -> None:
-        original = cls.__dict__.get(name) or getattr(cls, name)
+        original = cls.__dict__.get(name) or getattr(cls, name, None)
+        if original is None:  # absent from older code (bench A/B runs)
+            return
         attribution = self
 
         def wrapper(*args, **kwargs):
@@ -361,8 +374,11 @@ def main() -> int:
     predictor = Predictor.load(model)
     folder = tmp / "pairs"
     t0 = time.perf_counter()
-    generate(folder, args.pairs, predictor.labels[:3], workers=max(2, workers))
-    print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s under {folder}")
+    if args.keep and folder.is_dir() and sum(1 for _ in folder.glob("*/*.png")) == args.pairs:
+        print(f"reusing the {args.pairs} pairs generated earlier under {folder}")  # same seeds: the same files
+    else:
+        generate(folder, args.pairs, predictor.labels[:3], workers=max(2, workers))
+        print(f"generated {args.pairs} pairs in {time.perf_counter() - t0:.1f} s under {folder}")
     print(f"model {predictor.name} ({model.name}), backend {predictor.backend}, "
           f"decoding threads {workers}, batch {args.batch_size}, CPUs {os.cpu_count()}")
     base_rss = peak_rss_mb()
