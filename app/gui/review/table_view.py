@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, Qt
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, Qt, QTimer
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -167,6 +167,12 @@ class PairsTable(QTableView):
     """
 
     MAX_CACHE_BYTES = 24 << 20
+    # Rows just outside the view are drawn ahead, AHEAD_ROWS on each side, AHEAD_PER_TURN rows in a
+    # turn, from AHEAD_AFTER_MS after a paint: a scroll by a few rows (a click on a row near the edge,
+    # the wheel, the arrow keys) then copies pictures instead of drawing rows in its own turn.
+    AHEAD_ROWS = 8
+    AHEAD_PER_TURN = 4
+    AHEAD_AFTER_MS = 40
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -175,6 +181,7 @@ class PairsTable(QTableView):
         self._cache_bytes = 0
         self.rows_rendered = 0  # rows drawn into pixmaps so far (tests: a repaint that copies draws none)
         self._font_generation = 0  # counts font changes (QFont.key() costs ~0.4 ms a paint)
+        self._ahead_timer = QTimer(self, singleShot=True, interval=self.AHEAD_AFTER_MS, timeout=self._draw_ahead)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
         super().changeEvent(event)
@@ -256,6 +263,8 @@ class PairsTable(QTableView):
         rest = region - covered
         if not rest.isEmpty():  # below the last row: Qt's background (and grid ends)
             super().paintEvent(QPaintEvent(rest))
+        if not self._ahead_timer.isActive():
+            self._ahead_timer.start(self.AHEAD_AFTER_MS)
         painter = QPainter(self.viewport())
         try:
             for row, y, _height, key in rows:
@@ -368,6 +377,36 @@ class PairsTable(QTableView):
             if key is not None:
                 self._keep(key, picture)
         return out
+
+    def _draw_ahead(self) -> None:
+        """Draw the pictures of up to AHEAD_PER_TURN rows within AHEAD_ROWS of the view that have
+        none, nearest first; again in the next turn while some are missing."""
+        model = self.model()
+        if not self._cacheable() or not self.isVisible() or model.rowCount() == 0:
+            return
+        assert isinstance(model, ReviewTableModel)
+        height = self.viewport().height()
+        first = self.rowAt(0)
+        if first < 0:
+            return
+        last = self.rowAt(height - 1)
+        last = model.rowCount() - 1 if last < 0 else last
+        context = self.paint_context()
+        current = self.currentIndex()
+        focus_column = current.column() if self.hasFocus() or self.viewport().hasFocus() else -1
+        ranges = self._selected_cells()
+        vertical = self.verticalHeader()
+        wanted = []
+        for step in range(1, self.AHEAD_ROWS + 1):
+            for row in (last + step, first - step):
+                if 0 <= row < model.rowCount() and not vertical.isSectionHidden(row):
+                    key = self._row_key(context, model, row, current.row(), focus_column, ranges)
+                    if key is not None and key not in self._row_pixmaps:
+                        wanted.append((row, 0, vertical.sectionSize(row), key))
+        if wanted:
+            self._render_rows(wanted[:self.AHEAD_PER_TURN], self.viewport().width())
+            if len(wanted) > self.AHEAD_PER_TURN:
+                self._ahead_timer.start(1)
 
     def _keep(self, key: tuple, picture: QPixmap) -> None:
         old = self._row_pixmaps.pop(key, None)

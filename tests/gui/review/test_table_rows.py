@@ -164,3 +164,18 @@ def test_rows_are_drawn_again_at_a_new_device_pixel_ratio(view: ReviewView, monk
     assert table.rows_rendered > drawn
     sharp = [p for p in table._row_pixmaps.values() if p.devicePixelRatio() == 2.0]
     assert sharp and all(p.height() == 2 * table.rowHeight(0) for p in sharp)
+
+
+def test_rows_next_to_the_view_are_drawn_ahead_so_a_short_scroll_copies_them(qtbot, view: ReviewView) -> None:
+    table = view.table
+    picture(table)
+    in_view = table.rowAt(table.viewport().height() - 1) - table.rowAt(0) + 1
+    # the rows in view, then the AHEAD_ROWS below them (none above the first row)
+    qtbot.waitUntil(lambda: table.rows_rendered >= in_view + PairsTable.AHEAD_ROWS, timeout=5000)
+    qtbot.waitUntil(lambda: not table._ahead_timer.isActive(), timeout=5000)
+    drawn = table.rows_rendered
+    table.verticalScrollBar().setValue(table.verticalScrollBar().value() + 3)
+    ours = picture(table)
+    assert table.rows_rendered == drawn  # the three rows that came into view were drawn already
+    assert differing(ours, picture(table, cached=False)) == 0
+    assert table.rowAt(0) == 3 and in_view > 3
