@@ -58,6 +58,9 @@ def main() -> int:
     ap.add_argument("--quality-kinds", default="white_noise,dropout,clipping,bandlimit,babble",
                     help="audio corruptions for the quality AUROC on the held-out speaker ('' = none)")
     ap.add_argument("--quality-levels", default="5,10")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="also keep an exponential moving average of the weights with this decay (e.g. 0.998) and "
+                         "measure it on the same held-out speaker: 'ema_audio_branch_accuracy' (0 = off)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     recipe = Recipe.from_file(args.config)
@@ -88,6 +91,8 @@ def main() -> int:
         opt = torch.optim.AdamW(branch.parameters(), lr=recipe.training.learning_rate, weight_decay=recipe.training.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.training.learning_rate, total_steps=args.steps)
         rng = np.random.default_rng(0)
+        ema = (torch.optim.swa_utils.AveragedModel(branch, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema),
+                                                   use_buffers=True) if args.ema > 0 else None)
         branch.train()
         for _step in range(args.steps):
             idx = rng.integers(len(raws), size=args.batch)
@@ -104,6 +109,8 @@ def main() -> int:
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(branch)
         branch.eval()
         mine = [p for p in recs if p.name.split("_")[1] == s]
         clean_raws = [audio.load(p) for p in mine]
@@ -111,6 +118,12 @@ def main() -> int:
             logits = branch(torch.stack([audio.to_tensor(x) for x in clean_raws]))
         truth = torch.tensor([int(p.name[0]) for p in mine])
         acc = float((logits.argmax(-1) == truth).float().mean())
+        ema_acc = None
+        if ema is not None:
+            ema.eval()
+            with torch.inference_mode():
+                ema_logits = ema.module(torch.stack([audio.to_tensor(x) for x in clean_raws]))
+            ema_acc = float((ema_logits.argmax(-1) == truth).float().mean())
         # fused, speaker unseen (approximation, see the docstring)
         by_digit = {d: [p for p in mine if p.name[0] == str(d)] for d in range(10)}
         pick = np.random.default_rng(1).choice(len(test_rows), size=min(args.test_pairs, len(test_rows)), replace=False)
@@ -140,6 +153,8 @@ def main() -> int:
                       "fused_accuracy_unseen_speaker_approx": hits / len(pick), "test_pairs": len(pick),
                       "steps": args.steps, "batch": args.batch, "seconds": round(time.time() - t0, 1),
                       "train_recordings": len(train_files)}
+        if ema is not None:
+            results[s].update(ema_decay=args.ema, ema_audio_branch_accuracy=ema_acc)
         print(s, results[s], flush=True)
         results_path.write_text(json.dumps(results, indent=1))
     accs = [r["audio_branch_accuracy"] for r in results.values()]

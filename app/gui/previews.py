@@ -284,8 +284,8 @@ class AudioPreview(_Picture):
         font = painter.font()
         font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
         painter.setFont(font)
-        self._left_axis(painter, wave_area, [(1.0, "1"), (0.0, "0"), (-1.0, "-1")], -1.05, 1.05, "amplitude")
-        self._left_axis(painter, spec_area, list(self._freq_ticks), 0.0, float(self._n_mels), "frequency (Hz)")
+        self._left_axis(painter, wave_area, [(1.0, "1"), (0.0, "0"), (-1.0, "-1")], -1.05, 1.05, ("amplitude", "amp."))
+        self._left_axis(painter, spec_area, list(self._freq_ticks), 0.0, float(self._n_mels), ("frequency (Hz)", "Hz"))
         self._time_axis(painter, spec_area)
         if self.wave is None or self.wave.size == 0:
             return
@@ -308,9 +308,11 @@ class AudioPreview(_Picture):
             painter.drawImage(QRectF(spec_area), self._spectrogram, QRectF(f0, 0.0, f1 - f0, self._spectrogram.height()))
 
     def _left_axis(self, painter: QPainter, area: QRect, ticks: list[tuple[float, str]], lo: float, hi: float,
-                   title: str) -> None:
+                   titles: tuple[str, ...]) -> None:
         """Tick marks and labels left of `area` (labels kept inside its height, so neighbours never
-        overlap), and the axis title turned on its side along the widget's left edge."""
+        overlap), and the axis title turned on its side along the widget's left edge: the first of
+        `titles` that fits the area's height with a line's height to spare (so the titles of two
+        stacked areas never run into each other), or none."""
         metrics = painter.fontMetrics()
         painter.drawLine(area.left() - 1, area.top(), area.left() - 1, area.bottom())
         label_h = metrics.height()
@@ -324,7 +326,8 @@ class AudioPreview(_Picture):
                     taken.append(top)
                     painter.drawText(QRectF(label_h, top, area.left() - 6 - label_h, label_h),
                                      int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
-        if metrics.horizontalAdvance(title) <= area.height():  # a title cut short would say nothing
+        title = next((t for t in titles if metrics.horizontalAdvance(t) + label_h <= area.height()), None)
+        if title is not None:  # a title cut short would say nothing
             painter.save()
             painter.translate(0, area.bottom())
             painter.rotate(-90)

@@ -6,6 +6,7 @@ A recipe turns it on with two tables (both stored in the bundle with the rest of
     probability = 0.25                       # per pair: one input replaced by a foreign one
     families.image = ["uniform_noise", ...]  # app/modalities/outliers.py; the others are held out
     families.audio = ["tone", ...]
+    weights.audio = { shuffled_speech = 3.0 }  # optional: a family drawn 3x as often as one of weight 1
 
     [training.energy_bound]
     weight = 0.1              # w in CE + w * (relu(E_in - m_in)^2 + relu(m_out - E_out)^2), per branch
@@ -62,6 +63,25 @@ def _name_table(where: str, value: Any) -> dict[str, list[str]]:
     return {str(k): _names(f"{where}.{k}", v) for k, v in value.items()}
 
 
+def _family_weights(value: Any, families: Mapping[str, list[str]]) -> dict[str, dict[str, float]]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"outliers weights: expected a table of input name = {{family = weight}}, got {value!r}")
+    out: dict[str, dict[str, float]] = {}
+    for name, table in value.items():
+        where = f"outliers weights.{name}"
+        if name not in families:
+            raise ValueError(f"{where}: {name!r} has no families to weigh; inputs with families: {sorted(families)}")
+        if not isinstance(table, Mapping):
+            raise ValueError(f"{where}: expected a table of family = weight, got {table!r}")
+        for fam, w in table.items():
+            if fam not in families[name]:
+                raise ValueError(f"{where}: {fam!r} is not one of its families {families[name]}")
+            if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w < 1e6:
+                raise ValueError(f"{where}.{fam}: expected a weight > 0, got {w!r}")
+        out[str(name)] = {str(f): float(w) for f, w in table.items()}
+    return out
+
+
 def _margin(where: str, value: Any) -> float | dict[str, float]:
     if isinstance(value, Mapping):
         return {str(k): float(v) for k, v in value.items()}
@@ -72,10 +92,14 @@ def _margin(where: str, value: Any) -> float | dict[str, float]:
 
 @dataclass
 class OutlierSettings:
-    """``[training.outliers]``: per pair, with `probability`, one input replaced by a foreign one of `families`."""
+    """``[training.outliers]``: per pair, with `probability`, one input replaced by a foreign one of `families`.
+
+    `weights` (optional, per input): a family's relative chance of being drawn among that input's
+    families (default 1 each), so the families a branch finds hard can be shown more often."""
 
     probability: float = 0.0
     families: dict[str, list[str]] = field(default_factory=dict)
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         p = self.probability
@@ -83,6 +107,16 @@ class OutlierSettings:
             raise ValueError(f"outliers probability must be between 0 and 1, got {p!r}")
         self.probability = float(p)
         self.families = _name_table("outliers families", self.families)
+        self.weights = _family_weights(self.weights, self.families)
+
+    def draw_family(self, name: str, rng: np.random.Generator) -> str:
+        """One of input `name`'s families, uniformly or by its `weights`."""
+        fams = self.families[name]
+        weights = self.weights.get(name)
+        if not weights:  # the uniform draw of recipes without weights, kept so they train as before
+            return fams[int(rng.integers(len(fams)))]
+        w = np.array([weights.get(f, 1.0) for f in fams], dtype=np.float64)
+        return fams[int(rng.choice(len(fams), p=w / w.sum()))]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> OutlierSettings:
@@ -197,8 +231,7 @@ def pick_foreign(
         return None
     names = [n for n in modalities if settings.families.get(n)]
     name = names[int(rng.integers(len(names)))]
-    fams = settings.families[name]
-    family = fams[int(rng.integers(len(fams)))]
+    family = settings.draw_family(name, rng)
     m = modalities[name]
     source = source_for(name, rng) if family in foreign_inputs.NEEDS_SOURCE and source_for is not None else None
     return name, foreign_inputs.generate(m.kind, family, rng, m.params, source=source)

@@ -161,3 +161,36 @@ def test_flat_term_pulls_a_foreign_branch_towards_no_class():
     loss.backward()
     assert z.grad[0, 0] > 0 > z.grad[0, 1]  # descending lowers the winning class, raises the others
     assert torch.all(z.grad[1] == 0)  # the clean row is untouched
+
+
+def test_family_weights_change_how_often_a_family_is_drawn_and_bad_weights_are_refused():
+    from app.qmf.outlier_exposure import OutlierSettings
+
+    fams = {"audio": ["tone", "shuffled_speech"]}
+    plain = OutlierSettings(probability=1.0, families=fams)
+    weighted = OutlierSettings.from_dict({"probability": 1.0, "families": fams,
+                                          "weights": {"audio": {"shuffled_speech": 4.0}}})
+    rng_a, rng_b = np.random.default_rng(0), np.random.default_rng(0)
+    draws_plain = [plain.draw_family("audio", rng_a) for _ in range(4000)]
+    draws_weighted = [weighted.draw_family("audio", rng_b) for _ in range(4000)]
+    assert 0.45 < draws_plain.count("shuffled_speech") / 4000 < 0.55
+    assert 0.75 < draws_weighted.count("shuffled_speech") / 4000 < 0.85  # 4 / (4 + 1)
+    # a recipe without weights draws exactly as before weights existed (same generator calls)
+    rng_c = np.random.default_rng(0)
+    assert draws_plain[:50] == [fams["audio"][int(rng_c.integers(2))] for _ in range(50)]
+    for bad, says in (({"image": {"tone": 2.0}}, "no families"), ({"audio": {"hum": 2.0}}, "not one of its families"),
+                      ({"audio": {"tone": 0}}, "weight > 0"), ({"audio": {"tone": True}}, "weight > 0")):
+        with pytest.raises(ValueError, match=says):
+            OutlierSettings(probability=1.0, families=fams, weights=bad)
+
+
+def test_family_weights_survive_the_recipe_round_trip_a_bundle_stores():
+    from app.qmf.recipe import Recipe
+
+    data = Recipe.from_file("recipes/avmnist-qmf.toml").to_dict()
+    data["training"]["outliers"]["weights"] = {"audio": {"shuffled_speech": 3.0}, "image": {"symbols": 2}}
+    again = Recipe.from_dict(Recipe.from_dict(data).to_dict())
+    assert again.training.outliers.weights == {"audio": {"shuffled_speech": 3.0}, "image": {"symbols": 2.0}}
+    data["training"]["outliers"]["weights"] = {"audio": {"reversed_speech": 3.0}}  # held out, not trained on
+    with pytest.raises(ValueError, match="not one of its families"):
+        Recipe.from_dict(data)

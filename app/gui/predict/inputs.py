@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:  # pragma: no cover - the panels import pyqtgraph, which waits for the first paint
     from app.gui.panels import InputPanel
@@ -29,7 +29,11 @@ class InputColumn(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.model_banner = QLabel("", wordWrap=True)
-        self.model_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                                  | Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                                  | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.model_banner.linkActivated.connect(self._show_note_details)
+        self.note_details: str | None = None
         layout.addWidget(self.model_banner)
         self.panel_host = _PanelHost()
         self.panel_layout = QVBoxLayout(self.panel_host)
@@ -52,14 +56,26 @@ class InputColumn(QWidget):
     def show_model(self, manifest: dict[str, Any], fallback_name: str) -> None:
         e = html.escape
         model = manifest["model"]
+        self.note_details = None
+        self.model_banner.setToolTip("")
         self.model_banner.setText(f"<b>Model:</b> {e(str(manifest.get('name', fallback_name)))} "
                                   f"— inputs: {', '.join(e(s['name']) for s in model['modalities'])}; "
                                   f"labels: {e(', '.join(map(str, model.get('labels', []))))}")
 
-    def show_note(self, text: str) -> None:
-        """A red line under the model line (the model asked for could not be used, another is open)."""
+    def show_note(self, text: str, details: str | None = None) -> None:
+        """A red line under the model line (the model asked for could not be used, another is open).
+        With `details` (the whole reason, which can run to several lines: a long path, a field's
+        name and limits) the line stays short and ends in a "Details" link that shows them; they
+        are the line's tooltip too, so the input panels below keep their room."""
+        self.note_details = details
+        link = " <a href='details'>Details…</a>" if details else ""
         self.model_banner.setText(f"{self.model_banner.text()}<br><span style='color:#C62828'>"
-                                  f"{html.escape(text)}</span>")
+                                  f"{html.escape(text)}</span>{link}")
+        self.model_banner.setToolTip(details or "")
+
+    def _show_note_details(self, _link: str) -> None:
+        if self.note_details:
+            QMessageBox.information(self.window(), "Model", self.note_details)
 
     def show_problem(self, text: str) -> None:
         self.model_banner.setText(f"<span style='color:#C62828'><b>{html.escape(text)}</b></span>")

@@ -155,9 +155,13 @@ class ModelLife:
             text = _sentence(text)
         else:
             text = f"{failed}: file not found."
-        note = f"{text} Using the bundled model {self.manifest.get('name', bundled.name)} instead."
+        name = self.manifest.get('name', bundled.name)
+        note = f"{text} Using the bundled model {name} instead."
         self.fallback_note = " ".join(note.split())  # one line
-        self.page.inputs.show_note(self.fallback_note)
+        # the page's line names the file and says what is open; the whole reason is behind its link
+        verdict = "not found" if text.endswith("file not found.") else "could not be used"
+        self.page.inputs.show_note(f"{Path(failed).name} {verdict}: the bundled model {name} is open instead.",
+                                   details=self.fallback_note)
         self.page._say(self.fallback_note, 0)
         return True
 

@@ -247,9 +247,11 @@ def test_the_first_models_header_is_read_off_the_gui_thread(qtbot, gui_model, mo
     w.close()
 
 
-def test_a_damaged_first_model_read_in_the_worker_falls_back_to_the_bundled_one(qtbot, tmp_path):
+def test_a_damaged_first_model_read_in_the_worker_falls_back_to_the_bundled_one(qtbot, tmp_path, monkeypatch):
     """As `qmf-studio --model FILE` opens it: the window is shown first, then says what is wrong with
     the file and works with the bundled model."""
+    from PySide6.QtWidgets import QLabel, QMessageBox
+
     from app.gui.window import MainWindow
     from app.resources import default_model_path
 
@@ -261,8 +263,19 @@ def test_a_damaged_first_model_read_in_the_worker_falls_back_to_the_bundled_one(
     qtbot.waitUntil(lambda: w.predict.model_ready, timeout=TIMEOUT)
     note = w.predict.model.fallback_note
     assert note is not None and "\n" not in note and str(bad) in note and "not a model file" in note, note
-    assert "bad.safetensors" in w.predict.model_banner.text() and "bundled" in w.predict.model_status.text()
+    banner = w.predict.model_banner
+    assert "bad.safetensors" in banner.text() and "bundled" in w.predict.model_status.text()
     assert w.predict.model_path == str(default_model_path()) and list(w.predict.panels) == ["image", "audio"]
+    # the line under the model names the file, not its whole path and reason: those are behind "Details…"
+    # and in the tooltip, so a long path does not push the input panels down
+    assert str(bad.parent) not in banner.text() and "Details" in banner.text() and banner.toolTip() == note
+    model_line = QLabel(banner.text().split("<br>")[0], wordWrap=True)
+    model_line.setFont(banner.font())
+    assert banner.heightForWidth(460) - model_line.heightForWidth(460) <= 2 * banner.fontMetrics().lineSpacing()
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: shown.append(text))
+    banner.linkActivated.emit("details")
+    assert shown == [note]
     w.close()
 
 
