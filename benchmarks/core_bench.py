@@ -11,6 +11,11 @@ average when it was taken: the machine is shared, so ratios are the figures to r
     forward on the same batch is printed as a second peer.
   * one pair in process, decode + predict, onnxruntime path (with where the time goes: image decode,
     audio decode, preprocessing, session.run, result assembly) against the torch path; target <= 1.5 ms.
+    With --peer DIR (another checkout of the project, e.g. older code): the same figure for this tree and
+    each peer, measured in fresh processes taking turns (--rounds rounds, the order reversed every
+    other round) on the same files and the same model file, each tree's median CPU time per pair and
+    its ratio to this tree's, with the load average of every round: on a shared machine the figures
+    of one run move together, so the ratio is what holds from run to run.
   * single-prediction p99 with one competing CPU-bound process against its value without it, in the
     same process (target ratio <= 3); the same for a session with two spinning threads (onnxruntime's
     defaults) as the peer that shows why the product uses one thread and no spinning.
@@ -21,11 +26,13 @@ average when it was taken: the machine is shared, so ratios are the figures to r
 
     .venv/bin/python benchmarks/core_bench.py [--model M] [--runs 200] [--processes 7] [--no-torch]
                                                [--batch 64] [--forward-only] [--profile] [--batch-sweep]
+                                               [--peer DIR ...] [--rounds 6] [--one-pair-only]
 
 --forward-only prints the batched-forward line alone (a few seconds; for comparing graph or session
 changes, run it several times, alternating old and new: on a shared machine single figures vary).
 --profile adds onnxruntime's per-node profile of that forward (which nodes take the time);
 --batch-sweep the forward's throughput at batch sizes 16 to 128 on the same pairs.
+--one-pair-only prints the one-pair lines alone (with --peer, the alternated comparison too).
 
 Uses the bundled model (else trains the tiny test model) on generated pairs (28x28 PNG, 1 s 8 kHz
 16-bit WAV). One inference thread everywhere (the product's default). Figures are printed; nothing is
@@ -41,6 +48,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before numpy is imported: the probe measures one core
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -285,6 +293,57 @@ def one_pair(backend: str, model: str, files: dict[str, str], runs: int) -> None
         print(f"    where it goes (median ms CPU): {_stages(p, files, runs)}")
 
 
+# Run in a peer's checkout (its own `app`, imported from the working directory): only the calls every
+# version of the project has, Predictor.load(path) and predict_files(files); prints the CPU seconds of
+# each decode + predict as JSON.
+_PEER_CHILD = """
+import json, sys, time
+sys.path.insert(0, ".")
+from app.qmf.predictor import Predictor
+model, files, runs = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+p = Predictor.load(model)
+for _ in range(20):
+    p.predict_files(files)
+cpu = []
+for _ in range(runs):
+    c0 = time.process_time()
+    p.predict_files(files)
+    cpu.append(time.process_time() - c0)
+print(json.dumps({"backend": p.backend, "cpu": cpu}))
+"""
+
+
+def one_pair_peers(trees: list[Path], model: str, files: dict[str, str], runs: int, rounds: int) -> None:
+    """Decode + predict of one pair for this tree (trees[0]) and its peers, each round a fresh process per
+    tree in turn (the order reversed every other round); prints each tree's median CPU time per pair over
+    all its rounds, the spread of its round medians and the ratio to this tree, and each round's load."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    cpu: dict[Path, list[float]] = {t: [] for t in trees}
+    per_round: dict[Path, list[float]] = {t: [] for t in trees}
+    loads = []
+    for r in range(rounds):
+        loads.append(os.getloadavg()[0])
+        for tree in trees if r % 2 == 0 else trees[::-1]:
+            out = subprocess.run([sys.executable, "-c", _PEER_CHILD, model, json.dumps(files), str(runs)],
+                                 capture_output=True, text=True, cwd=tree, env={**env, "PYTHONPATH": str(tree)})
+            if out.returncode:
+                sys.exit(f"one pair in {tree} failed: {out.stderr.strip()[-500:]}")
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            if got["backend"] != "onnxruntime":
+                sys.exit(f"{tree} predicts with {got['backend']}, not onnxruntime")
+            cpu[tree] += got["cpu"]
+            per_round[tree].append(statistics.median(got["cpu"]))
+    base = statistics.median(cpu[trees[0]])
+    print(f"one pair, decode + predict, this tree and its peers taking turns ({rounds} rounds x {runs} pairs in a "
+          f"fresh process each; load average per round {' '.join(f'{x:.1f}' for x in loads)}, {load()} after):")
+    for i, tree in enumerate(trees):
+        med = statistics.median(cpu[tree])
+        rounds_text = " ".join(f"{1000 * x:.2f}" for x in per_round[tree])
+        print(f"    {'this tree' if i == 0 else 'peer':>9} {str(tree):<28} median {1000 * med:.2f} ms CPU "
+              f"(rounds {rounds_text}){'' if i == 0 else f' = {med / base:.2f} x this tree'}"
+              f"{'; target <= 1.5 ms' if i == 0 else ''}")
+
+
 def _p99_ms(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -329,6 +388,24 @@ def contention(model: str, files: dict[str, str], runs: int) -> None:
               f"process = {b / a:.2f} x (target <= 3; {runs} predictions each; {load_idle} before, {load()} after)")
 
 
+def one_pair_section(args: argparse.Namespace, model: Path, files: dict[str, str], with_torch: bool,
+                     contention_too: bool = False) -> None:
+    """Each backend in a fresh process of its own (the ONNX one never imports torch, as in `qmf
+    predict`), timed on the same files; with --peer the alternated comparison; then the p99 under
+    competition."""
+    file_args = [f"--file={k}={v}" for k, v in files.items()]
+    child = [sys.executable, __file__, "--model", str(model), "--runs", str(args.runs), *file_args]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for extra in (["--one-pair", "onnx"], *([["--one-pair", "torch"]] if with_torch else [])):
+        out = subprocess.run([*child, *extra], capture_output=True, text=True, cwd=ROOT, env=env, check=True)
+        print(out.stdout.strip())
+    if args.peer:
+        one_pair_peers([ROOT, *(p.resolve() for p in args.peer)], str(model), files, args.runs, args.rounds)
+    if contention_too:
+        out = subprocess.run([*child, "--contention"], capture_output=True, text=True, cwd=ROOT, env=env, check=True)
+        print(out.stdout.strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--one-pair", choices=["onnx", "torch"], help=argparse.SUPPRESS)
@@ -342,6 +419,10 @@ def main() -> None:
     parser.add_argument("--forward-only", action="store_true", help="print the batched-forward figure alone")
     parser.add_argument("--profile", action="store_true", help="after the batched forward, its per-node profile")
     parser.add_argument("--batch-sweep", action="store_true", help=f"after the batched forward, batch sizes {SWEEP}")
+    parser.add_argument("--peer", action="append", default=[], type=Path, metavar="DIR",
+                        help="another checkout of the project whose one-pair figure is measured in turns with this one")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of the alternated one-pair comparison (--peer)")
+    parser.add_argument("--one-pair-only", action="store_true", help="print the one-pair figures alone")
     args = parser.parse_args()
     if args.one_pair or args.contention:
         files = dict(f.split("=", 1) for f in args.file)
@@ -372,6 +453,9 @@ def main() -> None:
         sys.exit(f"{model} has no ONNX graph; add one with `qmf export-onnx {model}`")
     rows = read_manifest(pairs.train_csv, modalities=None).rows
     print(f"model: {fast.name} ({model}); one inference thread; CPUs {os.cpu_count()}; {load()}")
+    if args.one_pair_only:
+        one_pair_section(args, model, {k: str(v) for k, v in rows[0].files.items()}, with_torch=not args.no_torch)
+        return
 
     # --- batched forward against the compute limit
     raws = [fast.load_inputs(r.files) for r in rows[: args.batch]]
@@ -397,15 +481,9 @@ def main() -> None:
     if args.forward_only:
         return
 
-    # --- one pair in process: each backend in a fresh process of its own (the ONNX one never imports
-    # torch, as in `qmf predict`), timed on the same files; then the p99 under competition
-    files = dict(rows[0].files)
-    file_args = [f"--file={k}={v}" for k, v in files.items()]
-    child = [sys.executable, __file__, "--model", str(model), "--runs", str(args.runs), *file_args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for extra in (["--one-pair", "onnx"], *([] if args.no_torch else [["--one-pair", "torch"]]), ["--contention"]):
-        out = subprocess.run([*child, *extra], capture_output=True, text=True, cwd=ROOT, env=env, check=True)
-        print(out.stdout.strip())
+    # --- one pair in process (and against the peers), then the p99 under competition
+    files = {k: str(v) for k, v in rows[0].files.items()}
+    one_pair_section(args, model, files, with_torch=not args.no_torch, contention_too=True)
 
     # --- whole process, bytecode cached as in an installed app
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

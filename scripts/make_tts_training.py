@@ -1,11 +1,15 @@
 """Synthesised spoken digits for training (espeak-ng, TRAIN_* voices only) and a manifest that adds them.
 
     .venv/bin/python scripts/make_tts_training.py [--avmnist work/avmnist] [--out work/tts]
+    .venv/bin/python scripts/make_tts_training.py --flite-per-voice 12 --base train_tts_fonts60.csv \
+        --manifest train_tts_fonts60_flite.csv      # Flite's four voices added to another manifest
 
 Writes work/tts/train/{digit}_{voice}_{k}.wav (8 kHz, trimmed like FSDD) and
 work/avmnist/train_tts.csv = train.csv plus rows pairing each synthetic recording with
 `--images-per-recording` random MNIST training images of the same digit. Also writes
 work/tts/heldout/... (HELDOUT_* voices, untrimmed) for measuring accuracy on unseen synthetic voices.
+With `--flite-per-voice N` it writes N recordings per digit of each of Flite's voices instead
+(work/tts/train/{digit}_flite-{voice}_{k}.wav, random speaking rate) and adds those to `--base`.
 Nothing here is committed (work/ is git-ignored).
 """
 
@@ -20,7 +24,16 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from training_rows import files_by_label, read_rows, write_rows  # noqa: E402
-from tts import HELDOUT_ACCENTS, HELDOUT_VARIANTS, TRAIN_ACCENTS, TRAIN_VARIANTS, WORDS, synthesise  # noqa: E402
+from tts import (  # noqa: E402
+    FLITE_TRAIN_VOICES,
+    HELDOUT_ACCENTS,
+    HELDOUT_VARIANTS,
+    TRAIN_ACCENTS,
+    TRAIN_VARIANTS,
+    WORDS,
+    synthesise,
+    synthesise_flite,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,11 +45,21 @@ def main() -> int:
     ap.add_argument("--per-voice", type=int, default=2, help="recordings per digit and voice (random speed/pitch)")
     ap.add_argument("--images-per-recording", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--flite-per-voice", type=int, default=0,
+                    help="N > 0: Flite's voices instead of espeak-ng's, N recordings per digit and voice")
+    ap.add_argument("--base", default="train.csv", help="the manifest the rows are added to (in --avmnist)")
+    ap.add_argument("--manifest", default="train_tts.csv", help="the manifest written (in --avmnist)")
     args = ap.parse_args()
+    args.out = args.out.absolute()  # the rows name the recordings relative to the project folder
     rng = np.random.default_rng(args.seed)
     train_dir, held_dir = args.out / "train", args.out / "heldout"
     train_dir.mkdir(parents=True, exist_ok=True)
     held_dir.mkdir(parents=True, exist_ok=True)
+    if args.flite_per_voice > 0:
+        made = flite_recordings(train_dir, args.flite_per_voice, rng)
+        print(f"{len(made)} Flite training recordings in {train_dir}")
+        add_rows(args, made, rng, prefix="flite")
+        return 0
     made: list[tuple[Path, int]] = []
     for accent in TRAIN_ACCENTS:
         for variant in TRAIN_VARIANTS:
@@ -54,18 +77,38 @@ def main() -> int:
                 if not path.exists():
                     sf.write(path, synthesise(word, f"{accent}+{variant}", 150, 50, trim=False), 8000, subtype="PCM_16")
     print(f"{len(made)} training recordings in {train_dir}; held-out voices in {held_dir}")
-    # extra manifest rows
-    rows = read_rows(args.avmnist / "train.csv")
-    by_digit = files_by_label(rows, "image")
+    add_rows(args, made, rng, prefix="tts")
+    return 0
+
+
+def flite_recordings(train_dir: Path, per_voice: int, rng: np.random.Generator) -> list[tuple[Path, int]]:
+    """`per_voice` recordings of every digit by each Flite training voice: speaking rate 0.8-1.3x
+    (log-uniform); the diphone voice's pitch 85-190 Hz."""
+    made = []
+    for voice in FLITE_TRAIN_VOICES:
+        for digit, word in enumerate(WORDS):
+            for k in range(per_voice):
+                stretch, f0 = float(np.exp(rng.uniform(np.log(0.8), np.log(1.3)))), float(rng.uniform(85, 190))
+                path = train_dir / f"{digit}_flite-{voice}_{k}.wav"
+                if not path.exists():
+                    sf.write(path, synthesise_flite(word, voice, stretch, f0, trim=True), 8000, subtype="PCM_16")
+                made.append((path, digit))
+    return made
+
+
+def add_rows(args: argparse.Namespace, made: list[tuple[Path, int]], rng: np.random.Generator, prefix: str) -> None:
+    """`--base` plus rows pairing each recording with `--images-per-recording` random training images
+    of the same digit (train.csv's), written to `--manifest`."""
+    rows = read_rows(args.avmnist / args.base)
+    by_digit = files_by_label(read_rows(args.avmnist / "train.csv"), "image")
     extra = []
     for i, (path, digit) in enumerate(made):
         images = by_digit[str(digit)]
         for j in range(args.images_per_recording):
             img = images[int(rng.integers(len(images)))]
-            extra.append({"id": f"tts{i:05d}_{j}", "image": img,
+            extra.append({"id": f"{prefix}{i:05d}_{j}", "image": img,
                           "audio": str(Path("..") / ".." / path.relative_to(ROOT)), "label": str(digit)})
-    write_rows(args.avmnist / "train_tts.csv", rows, extra)
-    return 0
+    write_rows(args.avmnist / args.manifest, rows, extra)
 
 
 if __name__ == "__main__":

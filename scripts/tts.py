@@ -1,4 +1,4 @@
-"""Spoken digits synthesised with espeak-ng: the voices used for training data and for the demo samples.
+"""Spoken digits synthesised with espeak-ng (and Flite): the voices used for training data and the demo samples.
 
 Voices are an espeak-ng accent ("en-us") plus a voice variant ("m3", "f2", "klatt" ...). Two disjoint
 sets: TRAIN_* voices may be mixed into training data (generated under work/, never committed);
@@ -22,6 +22,9 @@ TRAIN_ACCENTS = ["en-us", "en-gb", "en-gb-x-rp", "en-029"]
 TRAIN_VARIANTS = ["m1", "m2", "m3", "m5", "m6", "f1", "f2", "f4", "klatt", "croak", "Andy", "adam"]
 HELDOUT_ACCENTS = ["en-gb-scotland", "en-us-nyc", "en-gb-x-gbclan"]
 HELDOUT_VARIANTS = ["m4", "m7", "f3", "f5", "klatt3", "belinda", "john", "linda"]
+# Flite's voices (the Debian/Ubuntu `flite` package): four speakers of the CMU ARCTIC and diphone recordings,
+# closer to a human voice than espeak-ng's formant synthesis; all four are training voices
+FLITE_TRAIN_VOICES = ["kal16", "awb", "rms", "slt"]
 
 
 def espeak_available() -> bool:
@@ -35,19 +38,40 @@ def synthesise(word: str, voice: str, speed: int = 150, pitch: int = 50, sample_
     `trim` cuts leading/trailing silence (below 2% of the peak, with 20 ms margins), the way the
     FSDD recordings are cut; untrimmed output is what a user would record with a pause around it.
     """
-    import soxr
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "say.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), word],
                        check=True, capture_output=True)
-        x, rate = sf.read(path, dtype="float32", always_2d=True)
+        return _as_recording(path, sample_rate, trim)
+
+
+def flite_available() -> bool:
+    return shutil.which("flite") is not None
+
+
+def synthesise_flite(word: str, voice: str, stretch: float = 1.0, f0: float = 110.0, sample_rate: int = 8000,
+                     trim: bool = False) -> np.ndarray:
+    """`word` spoken by Flite `voice` (one of FLITE_TRAIN_VOICES), `stretch` times as slow, as :func:`synthesise`.
+
+    `f0` (Hz) moves the pitch of the diphone voice (kal16); the other voices keep their speaker's own."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "say.wav"
+        subprocess.run(["flite", "-voice", voice, "-t", word, "-o", str(path), "--setf", f"duration_stretch={stretch:.3f}",
+                        "--setf", f"int_f0_target_mean={f0:.1f}"], check=True, capture_output=True)
+        return _as_recording(path, sample_rate, trim)
+
+
+def _as_recording(path: Path, sample_rate: int, trim: bool) -> np.ndarray:
+    """A synthesiser's WAV as a recording: mono, `sample_rate`, peak 0.8, optionally trimmed like FSDD."""
+    import soxr
+
+    x, rate = sf.read(path, dtype="float32", always_2d=True)
     x = x.mean(axis=1)
     if rate != sample_rate:
         x = soxr.resample(x, rate, sample_rate, quality="HQ").astype(np.float32)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     if peak > 0:
-        x = x / peak * 0.8  # espeak's level varies by voice; a recording app would normalise too
+        x = x / peak * 0.8  # a synthesiser's level varies by voice; a recording app would normalise too
     if trim and peak > 0:
         loud = np.flatnonzero(np.abs(x) > 0.02 * 0.8)
         margin = int(0.02 * sample_rate)

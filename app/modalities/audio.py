@@ -24,10 +24,11 @@ from .audio_features import _hann_window as _hann_window
 from .audio_features import _hz_to_mel as _hz_to_mel
 from .audio_features import _mel_filterbank_np as _mel_filterbank_np
 from .audio_features import _mel_to_hz as _mel_to_hz
+from .audio_features import _model_arrays, _model_input
 from .audio_features import log_mel as log_mel
 from .audio_features import log_mel_batch as log_mel_batch
 from .audio_features import mel_filterbank as mel_filterbank
-from .audio_features import model_arrays
+from .audio_features import model_arrays as model_arrays
 from .audio_features import waveform_window as waveform_window
 from .audio_read import _BLOCK_FRAMES as _BLOCK_FRAMES
 from .audio_read import _EXACT_LENGTH_FORMATS as _EXACT_LENGTH_FORMATS
@@ -206,6 +207,7 @@ class AudioModality(Modality):
                 f"audio params need f_min < f_max <= sample_rate/2, got f_min={p['f_min']}, "
                 f"f_max={p['f_max']}, sample_rate={p['sample_rate']}"
             )
+        self._features = _model_input(p)  # what to_arrays needs from the params, converted once
 
     @property
     def sample_rate(self) -> int:
@@ -259,7 +261,7 @@ class AudioModality(Modality):
         """`to_array` of several recordings, stacked [K, C, n_mels, frames], computed as one batch."""
         if not len(raws):
             return np.zeros((0, *self.input_shape), np.float32)
-        return model_arrays(raws, self.params)
+        return _model_arrays(raws, self.params, self._features)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

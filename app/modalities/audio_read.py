@@ -12,7 +12,7 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
-from .base import InputError, decode_budget, read_small_file, require_file
+from .base import InputError, decode_budget, read_input
 
 
 def _audio_extensions() -> tuple[str, ...]:
@@ -54,9 +54,13 @@ def read_audio(
     Rate, length and decoded size are checked from the header before decoding; the samples are
     then read in blocks and mixed down as they come (plain 16-bit and float WAVs directly with numpy).
     """
-    p = require_file(path, SUPPORTED_HINT)
-    mono, rate = (_read_plain_wav(p, max_seconds, max_decoded_bytes)
-                  or _read_soundfile(p, p, max_seconds, max_decoded_bytes))
+    p, buf = read_input(path, SUPPORTED_HINT, _PLAIN_WAV_MAX_BYTES)  # buf: None for a larger file
+    plain = None if buf is None else _read_plain_wav(p, buf, max_seconds, max_decoded_bytes)
+    if plain is None:
+        return _at_rate(*_read_soundfile(p, p, max_seconds, max_decoded_bytes), sample_rate)
+    mono, rate, in_range = plain
+    if rate == sample_rate and in_range:
+        return mono  # what _at_rate would return: this call's own float32 array, every sample in [-1, 1]
     return _at_rate(mono, rate, sample_rate)
 
 
@@ -87,14 +91,14 @@ _PLAIN_WAV = {(1, 2): ("<i2", np.float32(1.0 / 32768.0)), (3, 4): ("<f4", None)}
 _PLAIN_WAV_MAX_BYTES = 16 * 1024 * 1024  # larger files go through soundfile, block by block
 
 
-def _read_plain_wav(p: Path, max_seconds: float, max_decoded_bytes: int) -> tuple[np.ndarray, int] | None:
-    """(float32 mono samples, sample rate) of a RIFF/WAVE file of 16-bit PCM or 32-bit float samples whose
-    data chunk is complete, read with numpy (a third of libsndfile's per-file cost, which dominates for
-    the 1 s clips of a batch run), after the same header checks as `_read_soundfile`. None for anything
-    else (WAVE_FORMAT_EXTENSIBLE, 24-bit, a streamed or truncated data chunk, no data, a file over
-    `_PLAIN_WAV_MAX_BYTES`): soundfile reads those, with its checks and messages."""
-    buf = read_small_file(p, _PLAIN_WAV_MAX_BYTES)  # None: soundfile opens it again and says what is wrong
-    if buf is None or len(buf) < 12 or buf[:4] != b"RIFF" or buf[8:12] != b"WAVE":
+def _read_plain_wav(p: Path, buf: bytes, max_seconds: float,
+                    max_decoded_bytes: int) -> tuple[np.ndarray, int, bool] | None:
+    """(float32 mono samples, sample rate, whether every sample is already in [-1, 1]) of the bytes ``buf`` of
+    a RIFF/WAVE file of 16-bit PCM or 32-bit float samples whose data chunk is complete, read with numpy (a
+    third of libsndfile's per-file cost, which dominates for the 1 s clips of a batch run), after the same
+    header checks as `_read_soundfile`. None for anything else (WAVE_FORMAT_EXTENSIBLE, 24-bit, a streamed
+    or truncated data chunk, no data): soundfile reads those, with its checks and messages."""
+    if len(buf) < 12 or buf[:4] != b"RIFF" or buf[8:12] != b"WAVE":
         return None
     fmt = None
     offset = 12
@@ -115,7 +119,7 @@ def _read_plain_wav(p: Path, max_seconds: float, max_decoded_bytes: int) -> tupl
 
 
 def _plain_wav_data(p: Path, buf: bytes, fmt: tuple[int, int, int, int, int] | None, start: int, length: int,
-                    max_seconds: float, max_decoded_bytes: int) -> tuple[np.ndarray, int] | None:
+                    max_seconds: float, max_decoded_bytes: int) -> tuple[np.ndarray, int, bool] | None:
     if fmt is None:
         return None
     tag, channels, rate, block_align, bits = fmt
@@ -126,13 +130,17 @@ def _plain_wav_data(p: Path, buf: bytes, fmt: tuple[int, int, int, int, int] | N
     frames = length // block_align
     _check_header(p, frames, rate, channels, max_seconds, max_decoded_bytes)
     dtype, scale = spec
-    samples = np.frombuffer(buf, dtype=dtype, count=frames * channels, offset=start).reshape(frames, channels)
-    if scale is None and not np.all(np.isfinite(samples)):
-        raise InputError(p, "contains NaN or infinite samples", "re-export the audio as PCM WAV or FLAC")
-    block = samples.astype(np.float32)
-    if scale is not None:
-        block *= scale
-    return (block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0]), rate
+    samples = np.frombuffer(buf, dtype=dtype, count=frames * channels, offset=start)
+    if scale is None:
+        if not np.all(np.isfinite(samples)):
+            raise InputError(p, "contains NaN or infinite samples", "re-export the audio as PCM WAV or FLAC")
+        block = samples.astype(np.float32)  # as stored; may lie outside [-1, 1]
+    else:
+        # one pass: each int16 sample cast to float32 and scaled in float32, as astype then *= did
+        block = np.multiply(samples, scale, dtype=np.float32)  # in [-1, 1) by construction
+    if channels > 1:
+        block = block.reshape(frames, channels).mean(axis=1, dtype=np.float32)
+    return block, rate, scale is not None
 
 
 def _read_soundfile(source: Path | BinaryIO, p: str | Path, max_seconds: float,

@@ -214,15 +214,53 @@ def read_small_file(path: str | Path, limit: int) -> bytes | None:
     With os.open/os.read: half the cost of open() and a buffered read (~10 us of ~20), which counted
     twice a pair in a batch run's small PNG and WAV files (issue 13)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, os.O_RDONLY | _O_BINARY)
     except OSError:
         return None
     try:
-        size = os.fstat(fd).st_size
-        if size > limit:
-            return None
-        chunks: list[bytes] = []
-        got = 0
+        return _read_to_end(fd, os.fstat(fd).st_size, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_input(path: str | Path, hint: str, limit: int) -> tuple[Path, bytes | None]:
+    """`require_file`'s checks, and the content of a file of at most ``limit`` bytes (None when it is larger
+    or cannot be read: the caller's general reader opens it and says what is wrong).
+
+    The file is opened first and checked with fstat, which is a stat and a Path fewer than
+    `require_file` then `read_small_file` (~10 us of a small PNG's or WAV's read). Opened without
+    blocking, so a FIFO given as an input is refused as "not a file" as before rather than waited on;
+    when it cannot be opened at all, `require_file` says why, with its messages."""
+    p = path if isinstance(path, Path) else Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_BINARY | _O_NONBLOCK | _O_NOCTTY)
+    except (OSError, ValueError):
+        return require_file(p, hint), None  # raises, or (no permission to read) leaves it to the decoder
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(p, "not a file", hint)
+        if info.st_size == 0:
+            raise InputError(p, "empty file (0 bytes)", hint)
+        return p, _read_to_end(fd, info.st_size, limit)
+    finally:
+        os.close(fd)
+
+
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_NOCTTY = getattr(os, "O_NOCTTY", 0)  # a terminal given as an input never becomes this process's terminal
+
+
+def _read_to_end(fd: int, size: int, limit: int) -> bytes | None:
+    """The rest of open file ``fd`` (``size`` bytes by its fstat), or None above ``limit`` or on a read error."""
+    if size > limit:
+        return None
+    chunks: list[bytes] = []
+    got = 0
+    try:
         while True:
             block = os.read(fd, max(0, size - got) + 1)  # one byte more: a file that grew meanwhile shows
             if not block:
@@ -231,11 +269,9 @@ def read_small_file(path: str | Path, limit: int) -> bytes | None:
             got += len(block)
             if got > limit:
                 return None
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except OSError:
         return None
-    finally:
-        os.close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 # Decodes that need more than this many bytes take turns (one at a time per process): a batch run

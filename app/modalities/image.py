@@ -8,6 +8,7 @@ polarity, and refuses what cannot be decoded safely (decompression bombs, trunca
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 import zlib
@@ -24,8 +25,7 @@ from .base import (
     Modality,
     decode_budget,
     positive_number,
-    read_small_file,
-    require_file,
+    read_input,
 )
 from .image_corruptions import (  # noqa: F401 - the corruptions stay importable from here
     _CORRUPTIONS,
@@ -123,12 +123,14 @@ class ImageModality(Modality):
             raise ValueError(f"image param 'std' must be > 0, got {p['std']!r}")
         self._mean = np.asarray(p["mean"], dtype=np.float32).reshape(-1, 1, 1)
         self._std = np.asarray(p["std"], dtype=np.float32).reshape(-1, 1, 1)
+        height, width = size
+        self._raw_shape = (height, width) if channels == 1 else (height, width, 3)  # blank()'s, without making it
 
     # --- reading ---------------------------------------------------------------------------
     def load(self, path: str | Path) -> np.ndarray:
         """Decode any Pillow image, fix orientation and polarity, fit it into the model size."""
-        p = require_file(path, SUPPORTED_HINT)
-        plain = self._plain_png(p)
+        p, data = read_input(path, SUPPORTED_HINT, _PLAIN_PNG_MAX_BYTES)  # data: None for a larger file
+        plain = None if data is None else self._plain_png(data)
         return plain if plain is not None else self._decode(p, p)
 
     def load_file(self, fh: BinaryIO, name: str) -> np.ndarray:
@@ -167,17 +169,16 @@ class ImageModality(Modality):
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise InputError(p, f"image data is truncated or corrupt ({exc})", SUPPORTED_HINT) from None
 
-    def _plain_png(self, p: Path) -> np.ndarray | None:
-        """The raw array of a small, plain PNG already at the model's size and mode (the usual batch input),
-        decoded by Pillow's own PNG decoder (`Image.frombytes` with "zip", what Image.open's load calls)
-        without Image.open's chunk reading in Python; None for any other file, which `_decode` reads as
-        before (its checks and its messages: a damaged file is never decided here)."""
+    def _plain_png(self, data: bytes) -> np.ndarray | None:
+        """The raw array of a small, plain PNG file (its bytes ``data``) already at the model's size and mode
+        (the usual batch input), decoded by Pillow's own PNG decoder (`Image.frombytes` with "zip", what
+        Image.open's load calls) without Image.open's chunk reading in Python; None for any other file,
+        which `_decode` reads as before (its checks and its messages: a damaged file is never decided here)."""
         height, width = self.params["size"]
         mode = "L" if self.params["channels"] == 1 else "RGB"
         if width * height > min(int(self.params["max_pixels"]), 1 << 20):
             return None
-        data = read_small_file(p, _PLAIN_PNG_MAX_BYTES)
-        idat = None if data is None else _plain_png_data(data, width, height, mode)
+        idat = _plain_png_data(data, width, height, mode)
         if idat is None:
             return None
         try:
@@ -262,24 +263,31 @@ class ImageModality(Modality):
     def to_array(self, raw: np.ndarray) -> np.ndarray:
         """float32 [C, H, W] = (raw/255 - mean)/std."""
         arr = np.asarray(raw)
-        expected = self.blank().shape
-        if arr.shape != expected:
-            raise ValueError(f"image raw array has shape {arr.shape}, expected {expected}")
-        chw = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-        x = (chw.astype(np.float32) / 255.0 - self._mean) / self._std
-        return np.ascontiguousarray(x, dtype=np.float32)
+        if arr.shape != self._raw_shape:
+            raise ValueError(f"image raw array has shape {arr.shape}, expected {self._raw_shape}")
+        return self._normalised(arr[None])[0]
 
     def to_arrays(self, raws: Sequence[np.ndarray]) -> np.ndarray:
         """`to_array` of several uint8 pictures as one stacked computation (the same numbers, element by
         element); anything else pair by pair, with `to_array`'s checks and messages."""
-        expected = self.blank().shape
+        expected = self._raw_shape
         if not len(raws) or not all(isinstance(r, np.ndarray) and r.dtype == np.uint8 and r.shape == expected
                                     for r in raws):
             return super().to_arrays(raws)
-        stacked = np.stack(raws)
+        return self._normalised(np.stack(raws) if len(raws) > 1 else raws[0][None])
+
+    def _normalised(self, stacked: np.ndarray) -> np.ndarray:
+        """(raw/255 - mean)/std of pictures [K, H, W] or [K, H, W, 3] as float32 [K, C, H, W], C-contiguous:
+        one cast-and-copy into the layout, then the arithmetic in place (the same operations in the
+        same order, so the same numbers, without three temporaries)."""
         chw = stacked[:, None] if stacked.ndim == 3 else stacked.transpose(0, 3, 1, 2)
-        x = (chw.astype(np.float32) / 255.0 - self._mean) / self._std
-        return np.ascontiguousarray(x, dtype=np.float32)
+        x = np.ascontiguousarray(chw, dtype=np.float32)
+        if x is chw:  # already float32 and contiguous (a float picture): not the caller's array
+            x = x.copy()
+        x /= np.float32(255.0)
+        x -= self._mean
+        x /= self._std
+        return x
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -419,14 +427,23 @@ def _border_median(im: Image.Image, pixels: np.ndarray | None = None) -> float:
     band = max(1, round(0.03 * min(w, h)))
     if w * h <= 256 * 256:
         a = pixels if pixels is not None and pixels.ndim == 2 else np.asarray(im if im.mode == "L" else im.convert("L"))
-        if a.dtype == np.uint8:  # one concatenation of the four bands (the usual case, a 28x28 picture)
-            return _median_u8(np.concatenate((a[:band].ravel(), a[h - band :].ravel(), a[:, :band].ravel(),
-                                              a[:, w - band :].ravel())))
+        if a.dtype == np.uint8 and a.shape == (h, w):  # the usual case, a 28x28 picture: one take of the bands
+            return _median_u8(a.take(_band_indices(h, w, band)))
         strips = [a[:band], a[h - band :], a[:, :band], a[:, w - band :]]
     else:
         boxes = [(0, 0, w, band), (0, h - band, w, h), (0, 0, band, h), (w - band, 0, w, h)]
         strips = [np.asarray(im.crop(box).convert("L")) for box in boxes]
     return _median_u8(np.concatenate([np.asarray(s, dtype=np.uint8).ravel() for s in strips]))
+
+
+@functools.lru_cache(maxsize=32)
+def _band_indices(h: int, w: int, band: int) -> np.ndarray:
+    """Flat indices of the four edge bands of an h x w picture (top, bottom, left, right rows and columns,
+    the corners in two bands, as `_border_median` takes them), read-only."""
+    at = np.arange(h * w).reshape(h, w)
+    idx = np.concatenate((at[:band].ravel(), at[h - band :].ravel(), at[:, :band].ravel(), at[:, w - band :].ravel()))
+    idx.setflags(write=False)
+    return idx
 
 
 def _median_u8(values: np.ndarray) -> float:

@@ -251,6 +251,11 @@ class OnnxModel:
             if len(dims) != len(want) or any(isinstance(d, int) and d != w for d, w in zip(dims, want, strict=True)):
                 raise GraphError(f"the graph's input {name!r} has shape {dims}, the preprocessing makes {want}")
         self.output_names = output_names(self.modalities)
+        # where each output goes in `run`'s dictionary: (key, modality), modality None for the fused ones
+        per_output = {"probabilities": ("fused", None), "late_probabilities": ("late", None)}
+        keys = {"probabilities": "per_modality", "logits": "logits", "energy": "energy", "quality": "quality",
+                "share": "share"}
+        self._places = [per_output.get(n) or (keys[n.split(":", 1)[0]], n.split(":", 1)[1]) for n in self.output_names]
         have = {o.name for o in self.session.get_outputs()}
         missing = [n for n in self.output_names if n not in have]
         if missing:
@@ -261,9 +266,11 @@ class OnnxModel:
         """Batched inputs ([B, ...] per modality) -> fused, late, per-modality probabilities, logits,
         energy, quality and share, as numpy arrays with the batch first."""
         values = self.session.run(self.output_names, {n: batch[n] for n in self.modalities})
-        out = dict(zip(self.output_names, values, strict=True))
-        numbers: dict[str, Any] = {"fused": out["probabilities"], "late": out["late_probabilities"]}
-        for key, name in (("per_modality", "probabilities"), ("logits", "logits"), ("energy", "energy"),
-                          ("quality", "quality"), ("share", "share")):
-            numbers[key] = {m: out[f"{name}:{m}"] for m in self.modalities}
+        numbers: dict[str, Any] = {"fused": None, "late": None, "per_modality": {}, "logits": {}, "energy": {},
+                                   "quality": {}, "share": {}}
+        for (key, modality), value in zip(self._places, values, strict=True):
+            if modality is None:
+                numbers[key] = value
+            else:
+                numbers[key][modality] = value
         return numbers

@@ -260,14 +260,14 @@ class Predictor:
         # NaN counting as the largest) and the calibration marks a batch at a time too.
         fused_np = np.asarray(numbers["fused"])
         fused_all = fused_np.tolist()
-        fused_k = np.argmax(fused_np, axis=1).tolist() if count else []
+        fused_k = fused_np.argmax(axis=1).tolist() if count else []
         late_all = np.asarray(numbers["late"]).tolist()
         per_mod = {}
         for name in self.modalities:
             probs_np = np.asarray(numbers["per_modality"][name])
             quality_all = np.asarray(numbers["quality"][name]).reshape(-1).tolist()
             lookup = self._lookups[name]
-            per_mod[name] = (probs_np.tolist(), np.argmax(probs_np, axis=1).tolist() if count else [],
+            per_mod[name] = (probs_np.tolist(), probs_np.argmax(axis=1).tolist() if count else [],
                              np.asarray(numbers["energy"][name]).reshape(-1).tolist(), quality_all,
                              np.asarray(numbers["share"][name]).reshape(-1).tolist(),
                              [None] * count if lookup is None else lookup.percentiles(quality_all[:count]),
@@ -320,7 +320,9 @@ class Predictor:
         self, files: Mapping[str, str | Path | None], corruptions: Iterable[Corruption] = (), seed: int = 0
     ) -> Prediction:
         start = time.perf_counter()
-        raw = self.corrupt(self.load_inputs(files), corruptions, seed)
+        raw = self.load_inputs(files)
+        if corruptions:  # none (the usual case): the decoded inputs as they are
+            raw = self.corrupt(raw, corruptions, seed)
         pred = self.predict(raw, files)
         pred.seconds = time.perf_counter() - start
         return pred

@@ -305,12 +305,16 @@ def test_plain_wav_reads_the_samples_libsndfile_reads(tmp_path: Path, subtype: s
     x[:3] = [[-1.0] * channels, [1.0] * channels, [0.0] * channels]  # the ends of the 16-bit range
     path = tmp_path / f"{subtype}-{channels}.wav"
     sf.write(path, x, 8000, subtype=subtype)
-    direct = audio_read._read_plain_wav(path, 60.0, audio_mod.MAX_DECODED_BYTES)
+    direct = audio_read._read_plain_wav(path, path.read_bytes(), 60.0, audio_mod.MAX_DECODED_BYTES)
     assert direct is not None  # this file takes the direct path
     by_libsndfile = audio_read._read_soundfile(path, path, 60.0, audio_mod.MAX_DECODED_BYTES)
     assert direct[1] == by_libsndfile[1] == 8000
     np.testing.assert_array_equal(direct[0], by_libsndfile[0])
-    np.testing.assert_array_equal(AudioModality().load(path), np.clip(by_libsndfile[0], -1, 1))
+    # 16-bit samples are in range as read, so `load` hands them over without the clip's copy
+    assert direct[2] == (subtype == "PCM_16")
+    loaded = AudioModality().load(path)
+    assert loaded.dtype == np.float32 and loaded.flags.writeable and loaded.flags.c_contiguous
+    np.testing.assert_array_equal(loaded, np.clip(by_libsndfile[0], -1, 1))
 
 
 @pytest.mark.parametrize("subtype", ["PCM_24", "PCM_U8", "DOUBLE"])
@@ -319,7 +323,7 @@ def test_other_wavs_are_read_by_libsndfile(tmp_path: Path, subtype: str) -> None
 
     path = tmp_path / f"{subtype}.wav"
     sf.write(path, _sine(440, 8000, 0.5), 8000, subtype=subtype)
-    assert audio_read._read_plain_wav(path, 60.0, audio_mod.MAX_DECODED_BYTES) is None
+    assert audio_read._read_plain_wav(path, path.read_bytes(), 60.0, audio_mod.MAX_DECODED_BYTES) is None
     np.testing.assert_allclose(AudioModality().load(path), _sine(440, 8000, 0.5), atol=1e-2)
 
 
@@ -332,3 +336,35 @@ def test_plain_wav_limits_are_checked_from_its_header(tmp_path: Path) -> None:
     cut.write_bytes(path.read_bytes()[:-1000])  # the data chunk promises more than the file holds
     with pytest.raises(InputError, match="truncated"):
         AudioModality().load(cut)
+
+
+# --- the model input: one recording alone, in a batch, and against torch -------------------------
+
+
+@pytest.mark.parametrize("two_channels", [False, True])
+def test_model_input_alone_equals_its_row_in_a_batch_and_torchs_features(two_channels: bool) -> None:
+    """`to_array` (one pair: the app, `qmf predict`, a batch run's decoding workers) and `to_arrays` (a
+    batch) give the same numbers bit for bit, for recordings shorter than, as long as and longer than the
+    model's window; both equal the features computed with torch.stft, the mel product and the mean of the
+    louder half of the frames (the second channel) within 1e-4."""
+    m = AudioModality({"hop_length": 128, "mean": -8.8, "std": 3.93, "utterance_norm_channel": two_channels})
+    rng = np.random.default_rng(11)
+    raws = [(rng.normal(0, 0.2, n) * np.hanning(n)).astype(np.float32) for n in (8000, 3000, 13000, 8000, 511)]
+    raws += [np.zeros(8000, np.float32), _sine(300, 8000, 1.0), rng.normal(0, 0.3, 8000)]  # the last float64
+    batch = m.to_arrays(raws)
+    assert batch.shape == (len(raws), *m.input_shape) and batch.dtype == np.float32
+    params = m.params
+    n_fft, hop = params["n_fft"], params["hop_length"]
+    fb = torch.from_numpy(np.array(audio_mod._mel_filterbank_np(*audio_mod._feature_key(params))))
+    for i, raw in enumerate(raws):
+        alone = m.to_array(raw)
+        np.testing.assert_array_equal(alone, batch[i])
+        wave = torch.from_numpy(m.waveform_window(raw))
+        spec = torch.stft(wave, n_fft=n_fft, hop_length=hop, window=torch.hann_window(n_fft, periodic=True),
+                          center=True, pad_mode="constant", return_complex=True)
+        logmel = torch.log(fb @ (spec.real.square() + spec.imag.square()) + params["log_floor"])
+        want = [(logmel - params["mean"]) / params["std"]]
+        if two_channels:
+            loud = torch.topk(logmel.mean(dim=0), logmel.shape[1] // 2).indices
+            want.append((logmel - logmel[:, loud].mean(dim=1, keepdim=True)) / params["std"])
+        np.testing.assert_allclose(alone, torch.stack(want).numpy(), atol=1e-4, rtol=0)

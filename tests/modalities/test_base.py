@@ -130,3 +130,43 @@ def test_read_small_file_reads_whole_small_files_only(tmp_path) -> None:
     assert read_small_file(tmp_path / "empty", 10) == b""
     assert read_small_file(tmp_path, 10**6) is None
     assert read_small_file(tmp_path / "missing", 10) is None
+
+
+def test_read_input_refuses_what_require_file_refuses_with_its_words(tmp_path) -> None:
+    """The image and audio readers open a file once (`read_input`): a missing file, a folder, an empty
+    file and a FIFO get the same one-line messages as `require_file` gives (a FIFO without waiting for
+    a writer), and a small file comes back with its bytes, a larger one without."""
+    import os
+    import threading
+
+    from app.modalities.base import InputError, read_input, require_file
+
+    data = bytes(range(256)) * 4
+    small = tmp_path / "f.png"
+    small.write_bytes(data)
+    assert read_input(small, "hint", len(data)) == (small, data)
+    assert read_input(str(small), "hint", len(data) - 1) == (small, None)
+    (tmp_path / "empty.png").write_bytes(b"")
+    cases = [tmp_path / "missing.png", tmp_path, tmp_path / "empty.png", tmp_path / "missing" / "x.png",
+             str(tmp_path / "nul\0.png")]
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.wav")
+        cases.append(tmp_path / "pipe.wav")
+    for case in cases:
+        with pytest.raises(InputError) as expected:
+            require_file(case, "hint")
+        done = []
+        reader = threading.Thread(target=lambda case=case, done=done: done.append(_error_text(read_input, case)), daemon=True)
+        reader.start()
+        reader.join(10)
+        assert done == [str(expected.value)], case
+
+
+def _error_text(fn, *args) -> str | None:
+    from app.modalities.base import InputError
+
+    try:
+        fn(*args, "hint", 100)
+    except InputError as exc:
+        return str(exc)
+    return None

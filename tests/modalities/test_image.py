@@ -210,7 +210,7 @@ def test_plain_png_reads_as_image_open_does(tmp_path: Path, channels: int) -> No
         Image.fromarray(picture).save(path, compress_level=i % 10)
         data = zlib.decompress(b"".join(_png_chunks(path.read_bytes(), b"IDAT")))
         filters |= {data[r * (1 + 28 * channels)] for r in range(28)}
-        assert m._plain_png(path) is not None  # the fast reader took it
+        assert m._plain_png(path.read_bytes()) is not None  # the fast reader took it
         got = m.load(path)
         want = _through_image_open(m, path)
         assert got.dtype == want.dtype == np.uint8 and got.flags.writeable
@@ -224,7 +224,7 @@ def test_plain_png_every_row_filter(tmp_path: Path) -> None:
     path = tmp_path / "filters.png"
     path.write_bytes(_png_rows(picture, [r % 5 for r in range(28)]))
     m = ImageModality({"invert_light_background": False})
-    assert m._plain_png(path) is not None
+    assert m._plain_png(path.read_bytes()) is not None
     np.testing.assert_array_equal(m.load(path), picture)
     np.testing.assert_array_equal(_through_image_open(m, path), picture)
 
@@ -286,7 +286,7 @@ def test_png_the_plain_reader_leaves_to_image_open(tmp_path: Path) -> None:
     rgb = tmp_path / "rgb.png"
     digit.convert("RGB").save(rgb)
     for path in (rotated, texted, transparent, larger, rgb):
-        assert m._plain_png(path) is None, path
+        assert m._plain_png(path.read_bytes()) is None, path
         np.testing.assert_array_equal(m.load(path), _through_image_open(m, path))
     assert not np.array_equal(m.load(rotated), m.load(texted))  # the orientation was applied
     plain = tmp_path / "plain.png"
@@ -295,10 +295,10 @@ def test_png_the_plain_reader_leaves_to_image_open(tmp_path: Path) -> None:
     data[-20] ^= 0xFF  # inside the IDAT chunk: its CRC no longer matches
     damaged = tmp_path / "damaged.png"
     damaged.write_bytes(bytes(data))
-    assert m._plain_png(damaged) is None
+    assert m._plain_png(damaged.read_bytes()) is None
     cut = tmp_path / "cut.png"
     cut.write_bytes(plain.read_bytes()[:-12])  # no IEND
-    assert m._plain_png(cut) is None
+    assert m._plain_png(cut.read_bytes()) is None
     for path in (damaged, cut):
         try:
             want = _through_image_open(m, path)
@@ -404,3 +404,26 @@ def test_blur_scales_with_image_size() -> None:
     b_big = image_mod.blur(big, 8)
     down = np.asarray(Image.fromarray(b_big).resize((28, 28), Image.Resampling.BOX)).astype(float)
     assert np.abs(down - b_small).mean() < 12
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_model_input_alone_equals_its_row_in_a_batch_and_leaves_the_picture_alone(channels: int) -> None:
+    """One picture's model input (`to_array`, the app's and `qmf predict`'s path) is its row of a batch's
+    (`to_arrays`) bit for bit, is (raw/255 - mean)/std per channel, and the caller's picture (uint8, or a
+    float32 array the normalisation could have been done in) is left as it was."""
+    mean, std = ([0.1, 0.2, 0.3], [0.3, 0.25, 0.2]) if channels == 3 else (0.13, 0.31)
+    m = ImageModality({"channels": channels, "mean": mean, "std": std})
+    shape = (28, 28) if channels == 1 else (28, 28, 3)
+    rng = np.random.default_rng(2)
+    raws = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(3)]
+    batch = m.to_arrays(raws)
+    assert batch.shape == (3, *m.input_shape) and batch.dtype == np.float32 and batch.flags.c_contiguous
+    chw = np.moveaxis(raws[1].reshape(28, 28, channels), -1, 0).astype(np.float64)
+    want = (chw / 255 - np.reshape(mean, (-1, 1, 1))) / np.reshape(std, (-1, 1, 1))
+    np.testing.assert_allclose(batch[1], want, atol=1e-5)
+    for i, raw in enumerate(raws):
+        np.testing.assert_array_equal(m.to_array(raw), batch[i])
+        np.testing.assert_array_equal(m.to_arrays([raw])[0], batch[i])
+    picture = raws[0].astype(np.float32)
+    np.testing.assert_array_equal(m.to_array(picture), batch[0])
+    np.testing.assert_array_equal(picture, raws[0])

@@ -33,12 +33,18 @@ class FileJob(QObject):
     def __init__(self, parent: Any = None):
         super().__init__(parent)
         self._thread: threading.Thread | None = None
+        self._busy = False
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """True from `start` until the work is done. Cleared before `finished` is emitted, not when the
+        thread ends: a slot of `finished` may start the next job (or open the file) while the thread is
+        still returning, and must not find this one running (under load it did, and the upgraded
+        session was never shown)."""
+        return self._busy
 
     def start(self, path: Path, work: Callable[[Path, Callable[[int, int], None]], None]) -> None:
+        self._busy = True
         self._thread = threading.Thread(target=self._run, args=(path, work), daemon=True, name="session-job")
         self._thread.start()
 
@@ -52,4 +58,8 @@ class FileJob(QObject):
             work(path, self.progress.emit)
         except (ValueError, OSError, sqlite3.Error) as exc:  # SessionError is a ValueError
             error = " ".join(str(exc).split())
+        except BaseException:
+            self._busy = False
+            raise
+        self._busy = False
         self.finished.emit(str(path), error)

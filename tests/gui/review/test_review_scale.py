@@ -94,3 +94,21 @@ def test_the_table_shows_every_row_in_the_sessions_order_however_it_was_read(qtb
         shown = model.index(position, probability).data()
         assert shown == ("" if truth[position].probability is None else f"{truth[position].probability:.3f}")
     session.close()
+
+
+def test_a_file_job_is_no_longer_running_when_it_says_it_finished(qtbot, tmp_path):
+    """What `finished` starts (the upgraded session opened, the next job) must not find the job still
+    running: the thread is still returning when its slot runs, and under load the upgraded session
+    was then never shown."""
+    from PySide6.QtCore import Qt
+
+    job = background.FileJob()
+    seen = []
+    # a direct connection runs the slot in the job's thread, before it returns: the latest moment
+    job.finished.connect(lambda path, error: seen.append((job.running, path, error)), Qt.ConnectionType.DirectConnection)
+    job.start(tmp_path / "f", lambda p, progress: None)
+    job.wait(10)
+    assert seen == [(False, str(tmp_path / "f"), "")]
+    job.start(tmp_path / "g", lambda p, progress: (_ for _ in ()).throw(ValueError("damaged file")))
+    job.wait(10)
+    assert seen[-1] == (False, str(tmp_path / "g"), "damaged file") and not job.running
