@@ -6,6 +6,7 @@ The model is `app.gui.review.table_model.ReviewTableModel`."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, Qt, QTimer
@@ -227,6 +228,23 @@ class PairsTable(QTableView):
     def _cacheable(self) -> bool:
         return self.row_cache_enabled and isinstance(self.model(), ReviewTableModel) and not self.isRightToLeft()
 
+    def _rows_between(self, model: ReviewTableModel, top: int, bottom: int) -> tuple[int, int] | None:
+        """The first and last rows between viewport heights `top` and `bottom`; None below the last row."""
+        first = self.rowAt(top)
+        if first < 0:
+            return None
+        last = self.rowAt(bottom)
+        return first, model.rowCount() - 1 if last < 0 else last
+
+    def _row_keys(self, model: ReviewTableModel) -> Callable[[int], tuple | None]:
+        """Row -> its picture's key as the view paints now (context, current cell and selection read once)."""
+        context = self.paint_context()
+        current = self.currentIndex()
+        focus_column = current.column() if self.hasFocus() or self.viewport().hasFocus() else -1
+        current_row = current.row()
+        ranges = self._selected_cells()
+        return lambda row: self._row_key(context, model, row, current_row, focus_column, ranges)
+
     # --- painting -----------------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
         model = self.model()
@@ -236,25 +254,19 @@ class PairsTable(QTableView):
         assert isinstance(model, ReviewTableModel)
         region = event.region()
         bounds = region.boundingRect()
-        first = self.rowAt(bounds.top())
-        if first < 0:  # nothing but the empty space below the last row
+        span = self._rows_between(model, bounds.top(), bounds.bottom())
+        if span is None:  # nothing but the empty space below the last row
             super().paintEvent(event)
             return
-        last = self.rowAt(bounds.bottom())
-        last = model.rowCount() - 1 if last < 0 else last
-        context = self.paint_context()
-        current = self.currentIndex()
-        focus_column = current.column() if self.hasFocus() or self.viewport().hasFocus() else -1
-        current_row = current.row()
-        ranges = self._selected_cells()
+        first, last = span
+        key_of = self._row_keys(model)
         width = self.viewport().width()
         rows: list[tuple[int, int, int, tuple | None]] = []  # (row, y, height, key)
         vertical = self.verticalHeader()
         for row in range(first, last + 1):
             if vertical.isSectionHidden(row):
                 continue
-            rows.append((row, vertical.sectionViewportPosition(row), vertical.sectionSize(row),
-                         self._row_key(context, model, row, current_row, focus_column, ranges)))
+            rows.append((row, vertical.sectionViewportPosition(row), vertical.sectionSize(row), key_of(row)))
         missing = [r for r in rows if r[3] is None or r[3] not in self._row_pixmaps]
         pictures = self._render_rows(missing, width) if missing else {}
         covered = QRegion()
@@ -385,22 +397,17 @@ class PairsTable(QTableView):
         if not self._cacheable() or not self.isVisible() or model.rowCount() == 0:
             return
         assert isinstance(model, ReviewTableModel)
-        height = self.viewport().height()
-        first = self.rowAt(0)
-        if first < 0:
+        span = self._rows_between(model, 0, self.viewport().height() - 1)
+        if span is None:
             return
-        last = self.rowAt(height - 1)
-        last = model.rowCount() - 1 if last < 0 else last
-        context = self.paint_context()
-        current = self.currentIndex()
-        focus_column = current.column() if self.hasFocus() or self.viewport().hasFocus() else -1
-        ranges = self._selected_cells()
+        first, last = span
+        key_of = self._row_keys(model)
         vertical = self.verticalHeader()
         wanted = []
         for step in range(1, self.AHEAD_ROWS + 1):
             for row in (last + step, first - step):
                 if 0 <= row < model.rowCount() and not vertical.isSectionHidden(row):
-                    key = self._row_key(context, model, row, current.row(), focus_column, ranges)
+                    key = key_of(row)
                     if key is not None and key not in self._row_pixmaps:
                         wanted.append((row, 0, vertical.sectionSize(row), key))
         if wanted:
