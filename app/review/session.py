@@ -38,6 +38,7 @@ from app.review import (
     session_verdicts,
 )
 from app.review.flags import FlagThresholds
+from app.review.session_meta import SessionMeta
 from app.review.session_rows import SessionRows
 from app.review.session_schema import (
     ANY_FLAG,
@@ -64,7 +65,7 @@ __all__ = ["ANY_FLAG", "NO_FLAG", "SCHEMA_VERSION", "VERDICTS", "ModelMismatchEr
            "ReviewRow", "ReviewSession", "RowFilter", "SessionBusyError", "SessionError"]
 
 
-class ReviewSession(SessionRows):
+class ReviewSession(SessionMeta, SessionRows):
     """One open review session file. Use :meth:`create` for a new one and :meth:`open` for an existing one."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool = False):
@@ -214,76 +215,7 @@ class ReviewSession(SessionRows):
                 self.conn.execute("PRAGMA analysis_limit = 1000")
                 self.conn.execute("ANALYZE listing")
 
-    # ------------------------------------------------------------------ meta
-    def _set_meta_many(self, values: Mapping[str, Any]) -> None:
-        self.conn.executemany(
-            "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            [(k, json.dumps(v)) for k, v in values.items()],
-        )
-        self._meta_cache = None
-
-    def meta(self) -> dict[str, Any]:
-        if self._meta_cache is None:
-            self._meta_cache = {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
-        return dict(self._meta_cache)
-
-    @property
-    def model_name(self) -> str:
-        return self.meta()["model_name"]
-
-    @property
-    def model_sha256(self) -> str:
-        return self.meta()["model_sha256"]
-
-    @property
-    def model_path(self) -> str | None:
-        return self.meta().get("model_path")
-
-    @property
-    def modality_names(self) -> list[str]:
-        return list(self.meta()["modalities"])
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.meta()["labels"])
-
-    @property
-    def source_path(self) -> Path:
-        return Path(self.meta()["source_path"])
-
-    @property
-    def source_kind(self) -> str:
-        return self.meta()["source_kind"]
-
-    @property
-    def thresholds(self) -> FlagThresholds:
-        return FlagThresholds.from_dict(self.meta().get("thresholds"))
-
-    @property
-    def manifest_modalities(self) -> list[dict[str, Any]]:
-        stored = self.meta().get("manifest_modalities") or []
-        return stored or [{"name": n, "kind": k, "preprocessing": {}} for n, k in self.meta()["modalities"].items()]
-
-    def stored_thresholds(self) -> FlagThresholds:
-        """The thresholds as saved now (bypasses the cache: another connection may have changed them)."""
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'thresholds'").fetchone()
-        return FlagThresholds.from_dict(json.loads(row[0]) if row else None)
-
-    def reload(self) -> None:
-        """Forget cached metadata (another connection, e.g. the app's worker, may have changed it)."""
-        self._meta_cache = None
-
-    @property
-    def unmatched(self) -> list[tuple[str, str]]:
-        return [tuple(u) for u in self.meta().get("unmatched", [])]
-
-    def set_unmatched(self, unmatched: Iterable[tuple[Path | str, str]]) -> None:
-        value = [[str(p), r] for p, r in unmatched]
-        if self.readonly and [list(u) for u in self.meta().get("unmatched", [])] == value:
-            return  # nothing changes: a read-only session can still be resumed when it is complete
-        with self.transaction():
-            self._set_meta_many({"unmatched": value})
-
+    # ------------------------------------------------------------------ meta: SessionMeta (session_meta.py)
     def check_model(self, name: str, sha256: str) -> None:
         """ModelMismatchError when the session's results were made by another model."""
         if sha256 != self.model_sha256:
