@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -36,6 +35,8 @@ from .image_corruptions import (  # noqa: F401 - the corruptions stay importable
     occlusion,
     salt_pepper,
 )
+from .plain_png import PLAIN_PNG_MAX_BYTES as _PLAIN_PNG_MAX_BYTES
+from .plain_png import plain_png_data as _plain_png_data
 
 SUPPORTED_HINT = "supported image formats: PNG, JPEG, BMP, TIFF, WebP, GIF"
 
@@ -53,12 +54,6 @@ _EARLY_REDUCE_PIXELS = 1 << 22  # above 4 Mpx, reduce right after decoding (smal
 _REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA")
 _STRIP_ROWS = 64  # high-depth pictures are converted to 8 bits this many rows at a time
 _EXIF_ORIENTATION = 0x0112
-# The plain PNG read without Image.open (`_plain_png`): files up to this size whose chunks are IHDR, IDAT
-# and IEND only (and pHYs, which changes no pixel), 8-bit grey or RGB, not interlaced, at the model's size
-# and in its mode. Image.open + load's Python work was ~0.2 ms of a 28x28 picture's 0.3 ms (issue 13).
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PLAIN_PNG_MAX_BYTES = 64 * 1024
-_PLAIN_PNG_MODES = {(8, 0): "L", (8, 2): "RGB"}  # (bit depth, colour type) -> Pillow's mode (and raw mode)
 _ORIENTATION_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -328,42 +323,6 @@ def _flatten(im: Image.Image, channels: int) -> Image.Image:
         background.paste(im, mask=alpha)
         im = background
     return im
-
-
-def _plain_png_data(data: bytes, width: int, height: int, mode: str) -> bytes | None:
-    """The joined IDAT data of a whole PNG file ``data`` whose every chunk is well formed (lengths, CRCs),
-    which is IHDR (``width`` x ``height``, 8-bit ``mode``, deflate, no interlace), optional pHYs, one run of
-    IDAT chunks and IEND at the very end; None otherwise. Such a file has no EXIF orientation, palette,
-    transparency or frames for Image.open to apply, so its pixels are the decoder's output as they are."""
-    if len(data) > _PLAIN_PNG_MAX_BYTES or not data.startswith(_PNG_SIGNATURE):
-        return None
-    offset, size = len(_PNG_SIGNATURE), len(data)
-    chunks: list[bytes] = []
-    previous = b""
-    while offset + 12 <= size:
-        length = int.from_bytes(data[offset : offset + 4], "big")
-        kind = data[offset + 4 : offset + 8]
-        end = offset + 12 + length
-        if end > size:
-            return None
-        body = data[offset + 8 : end - 4]
-        if zlib.crc32(body, zlib.crc32(kind)) != int.from_bytes(data[end - 4 : end], "big"):
-            return None
-        if not previous:
-            if (kind != b"IHDR" or length != 13 or body[:8] != width.to_bytes(4, "big") + height.to_bytes(4, "big")
-                    or _PLAIN_PNG_MODES.get((body[8], body[9])) != mode or body[10:13] != b"\0\0\0"):
-                return None
-        elif kind == b"IDAT":
-            if previous not in (b"IHDR", b"pHYs", b"IDAT"):
-                return None
-            chunks.append(body)
-        elif kind == b"IEND":
-            return b"".join(chunks) if previous == b"IDAT" and length == 0 and end == size else None
-        elif not (kind == b"pHYs" and length == 9 and previous in (b"IHDR", b"pHYs")):
-            return None
-        previous = kind
-        offset = end
-    return None
 
 
 def _orientation(im: Image.Image) -> int | None:
