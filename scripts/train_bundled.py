@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "resources" / "models" / "avmnist-qmf.safetensors"))
     ap.add_argument("--name", help="model name (default: the recipe's)")
     ap.add_argument("--seed", type=int)
-    ap.add_argument("--init-from", help="start from this bundle's weights instead of the recipe's init_from")
+    ap.add_argument("--init-from", help="start from this bundle's weights instead of the recipe's init_from ('' = from scratch)")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--samples-per-epoch", type=int)
     ap.add_argument("--rank-weight", type=float)
