@@ -102,6 +102,17 @@ def test_shipped_experiments_differ_from_the_bundle_recipe_only_where_they_say()
     assert vtlp.modalities[1].preprocessing["utterance_norm_channel"] is False
     assert bundle.modalities[1].preprocessing["utterance_norm_channel"] is True
     assert vtlp.training == bundle.training
+    exp = ROOT / "recipes" / "experiments"
+    temporal = Recipe.from_file(exp / "avmnist-qmf-temporal.toml")
+    assert temporal.modalities[1].encoder == {**bundle.modalities[1].encoder, "temporal": 3}
+    assert temporal.training == bundle.training and temporal.modalities[0] == bundle.modalities[0]
+    no_graded = Recipe.from_file(exp / "avmnist-qmf-no-graded.toml")
+    no_out = Recipe.from_file(exp / "avmnist-qmf-no-degraded-out.toml")
+    assert bundle.training.energy_bound.graded and not no_graded.training.energy_bound.graded
+    assert no_out.training.energy_bound.degraded_out_level == 0.0 and not no_out.training.energy_bound.graded
+    for ablation in (no_graded, no_out):
+        assert ablation.modalities == bundle.modalities
+        assert ablation.training.outliers == bundle.training.outliers and ablation.training.epochs == bundle.training.epochs
 
 
 @dataclass
