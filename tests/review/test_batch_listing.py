@@ -1,7 +1,8 @@
 """`qmf batch` lists large writes of results set by set (session_listing.unlist_results / list_results)
 and keeps the cycle collector quiet while it runs (app.review.collector): a session written that way
 opens, lists, sorts, filters, counts and resumes as one written by the per-row triggers, a run killed
-mid-way leaves a session that opens whole and resumes, and the process collects as before after it."""
+mid-way leaves a session that opens whole and resumes, and the process collects as before after it
+(what was frozen stays frozen)."""
 
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def test_the_collector_is_as_it_was_after_a_run() -> None:
         assert gc.get_freeze_count() >= len(kept)  # what lives now is never walked again
         assert gc.get_threshold()[0] >= before[0][0]
         assert gc.isenabled() == before[1]
-    assert (gc.get_threshold(), gc.isenabled(), gc.get_freeze_count()) == before
+    assert (gc.get_threshold(), gc.isenabled()) == before[:2]
     with pytest.raises(OSError), quiet_collector():
         raise OSError("the source went away")
-    assert (gc.get_threshold(), gc.isenabled(), gc.get_freeze_count()) == before
+    assert (gc.get_threshold(), gc.isenabled()) == before[:2]
