@@ -13,6 +13,10 @@ table (``session_paging.py``).
 Nothing writes the listing but its triggers, so every writer (the batch runner's process, the app,
 ``qmf review import``, an older helper's plain SQL) keeps it true; ``rebuild`` makes it from the
 base tables (the format-2 upgrade, and a read-only format-2 file, which gets it as a TEMP table).
+A large write does the triggers' work set by set instead, inside its own transaction, which drops
+the triggers it would fire and makes them again before it commits (a session's first pairs:
+`drop_pair_triggers` / `list_first_pairs`; results: `unlist_results` / `list_results`), so outside
+that transaction they are always there.
 
 Stored differently from the base tables, on purpose: ``flags`` and ``note`` are NULL rather than
 ``''`` when empty, so sorting by them puts the pairs that have some first in both directions.

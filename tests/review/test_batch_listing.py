@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ import pytest
 from app.review import session_listing
 from app.review.collector import quiet_collector
 from app.review.session import ReviewSession, RowFilter
-from tests.review.conftest import make_review_folder, run_batch
+from tests.review.conftest import kill_once_committed, make_review_folder, run_batch
 from tests.review.test_session_scale import SORT_KEYS, assert_listing_is_what_a_rebuild_makes
 
 _FILTERS = [RowFilter(), RowFilter(status="error"), RowFilter(status="ok"), RowFilter(flag="low confidence"),
@@ -78,18 +76,7 @@ def test_a_bulk_run_killed_mid_way_leaves_a_whole_session_that_resumes(tiny_mode
            "--session", str(session), "--batch-size", "2", "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(root), "QMF_REVIEW_BATCH_DELAY": "0.1"}
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, done = time.monotonic() + 120, 0
-        while time.monotonic() < deadline and proc.poll() is None and done < 6:
-            if session.exists():  # (connecting to a missing file would create it)
-                with sqlite3.connect(session, timeout=5) as db:
-                    done = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stderr.read()
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    kill_once_committed(proc, session, 6)
     with sqlite3.connect(session) as db:  # as the kill left it, before any open repairs it
         triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert {"listing_result_added", "listing_m0_added", "listing_group_changed"} <= triggers

@@ -13,7 +13,7 @@ from app.review import runner as runner_mod
 from app.review.runner import BatchRunner
 from app.review.session import ReviewSession, RowFilter
 from app.review.workflow import prepare_session
-from tests.review.conftest import make_review_folder, run_batch
+from tests.review.conftest import kill_once_committed, make_review_folder, run_batch
 
 
 def _run(model: Path, folder: Path, session: Path, processes: int) -> tuple[dict, object]:
@@ -267,8 +267,6 @@ def test_qmf_batch_forks_its_workers_first_and_a_killed_run_leaves_none_and_resu
     its workers end with it, every result committed before is kept, and the same command finishes
     the rest: one row per pair, the broken file's error row among them."""
     import os
-    import signal
-    import sqlite3
     import subprocess
     import sys
     import time
@@ -285,17 +283,11 @@ def test_qmf_batch_forks_its_workers_first_and_a_killed_run_leaves_none_and_resu
         assert proc.stdout.readline().split() == ["workers", "fork", "True"]
         workers = _children(proc.pid)
         assert len(workers) >= 2
-        deadline, done = time.monotonic() + 120, 0
-        while time.monotonic() < deadline and proc.poll() is None and done < 6:
-            if session.exists():  # (connecting to a missing file would create it)
-                with sqlite3.connect(session, timeout=5) as db:
-                    done = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stderr.read()
-        proc.send_signal(signal.SIGKILL)
-    finally:
+    except BaseException:
         proc.kill()
         proc.wait()
+        raise
+    kill_once_committed(proc, session, 6)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
         time.sleep(0.05)
