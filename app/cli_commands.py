@@ -315,9 +315,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"labels      {', '.join(m['model']['labels'])}")
     print(f"parameters  {params:,}")
     print(f"runs with   {backend}")
+    from app.qmf.config import ModalityConfig
+
     for mod in m["model"]["modalities"]:
         pre = ", ".join(f"{k}={v}" for k, v in mod.get("preprocessing", {}).items() if k != "vocab")
         print(f"input       {mod['name']} ({mod['kind']}): {pre}")
+        print(f"  encoder   {ModalityConfig(mod['name'], mod['kind'], encoder=mod.get('encoder') or {}).describe_encoder()}")
     val = m.get("evaluation", {}).get("validation")
     if val:
         print("validation  " + ", ".join(f"{k} {v:.4f}" for k, v in val.items()))

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "resources" / "models" / "avmnist-qmf.safetensors"))
     ap.add_argument("--name", help="model name (default: the recipe's)")
     ap.add_argument("--seed", type=int)
+    ap.add_argument("--init-from", help="start from this bundle's weights instead of the recipe's init_from ('' = from scratch)")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--samples-per-epoch", type=int)
     ap.add_argument("--rank-weight", type=float)
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
 
     recipe = Recipe.from_file(args.config)
     t = recipe.training
-    for key in ("seed", "epochs", "samples_per_epoch", "rank_weight", "ranking_target", "ranking_margin", "fusion_loss"):
+    for key in ("seed", "init_from", "epochs", "samples_per_epoch", "rank_weight", "ranking_target", "ranking_margin",
+                "fusion_loss"):
         value = getattr(args, key)
         if value is not None:
             setattr(t, key, value)

@@ -158,7 +158,7 @@ encoder = { channels = [4, 8], hidden = 16 }
 name = "audio"
 kind = "audio"
 preprocessing = { duration = 0.6 }
-encoder = { channels = [4, 8], hidden = 16 }
+encoder = { channels = [4, 8], hidden = 16, temporal = 3 }
 [training]
 epochs = 2
 batch_size = 16
@@ -171,6 +171,9 @@ batch_size = 16
     code, stdout, _ = run(capsys, "info", out)
     assert code == 0
     assert "cli-trained" in stdout and "high, low, mid" in stdout
+    # the card says how each input is encoded: the image pooled globally, the audio through time
+    assert "CNN 4-8, hidden 16, global average pooling" in stdout
+    assert "CNN 4-8, hidden 16, temporal pooling (kernel 3)" in stdout
     code, stdout, _ = run(capsys, "info", out, "--json")
     info = json.loads(stdout)
     assert info["training"]["recipe"]["training"]["epochs"] == 2

@@ -27,6 +27,14 @@ class ModalityConfig:
     def encoder_settings(self) -> dict[str, Any]:
         return {**DEFAULT_ENCODER.get(self.kind, {}), **self.encoder}
 
+    def describe_encoder(self) -> str:
+        """The encoder in a few words, for model cards: "CNN 16-32-64-64, hidden 128, temporal pooling (kernel 3)"."""
+        s = self.encoder_settings()
+        if self.kind == "text":
+            return f"bag of words, embedding {s.get('embedding')}, hidden {s.get('hidden')}"
+        pooling = f"temporal pooling (kernel {s['temporal']})" if s.get("temporal") else "global average pooling"
+        return f"CNN {'-'.join(str(c) for c in s.get('channels', []))}, hidden {s.get('hidden')}, {pooling}"
+
 
 @dataclass
 class ModelConfig:

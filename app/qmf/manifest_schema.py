@@ -20,6 +20,7 @@ model.confidence_scale          a number > 0 and <= 1000
 encoder.channels                1-8 convolution layers of 1-1024 channels
 encoder.hidden, .embedding      1-4096
 encoder.dropout                 0 <= dropout < 1
+encoder.temporal                0 (global pooling) or an odd kernel size 1-9 (image and audio)
 image size [height, width]      1-1024 each
 image max_pixels                1-100,000,000 (decoding has its own byte limit as well)
 image mean / std                finite, |mean| <= 1000, 0 < std <= 1000
@@ -71,6 +72,7 @@ MAX_TEXT = 200
 MAX_LABELS = 10_000
 MAX_MODALITIES = 16
 MAX_LAYERS = 8
+MAX_TEMPORAL_KERNEL = 9
 MAX_CHANNELS = 1024
 MAX_HIDDEN = 4096
 MAX_IMAGE_SIDE = 1024
@@ -266,6 +268,9 @@ def _modality(entry: Any, where: str) -> str:
     channels = _list(encoder["channels"], f"{where}.encoder.channels", 1, MAX_LAYERS)
     for i, c in enumerate(channels):
         _int(c, f"{where}.encoder.channels[{i}]", 1, MAX_CHANNELS)
+    temporal = _int(encoder.get("temporal", 0), f"{where}.encoder.temporal", 0, MAX_TEMPORAL_KERNEL)
+    if temporal and temporal % 2 == 0:
+        raise SchemaError(f"{where}.encoder.temporal", f"must be 0 or an odd kernel size, got {temporal}")
     if values > MAX_INPUT_VALUES:
         raise SchemaError(f"{where}.preprocessing", f"one input holds {values:,} values {shape}, above {MAX_INPUT_VALUES:,}")
     first = channels[0] * math.prod(shape[1:])

@@ -14,14 +14,40 @@ from app.modalities import get_modality
 from app.qmf.config import DEFAULT_ENCODER, ModalityConfig, ModelConfig
 from app.qmf.fusion import FusionOutput, fuse_by_energy
 
-__all__ = ["DEFAULT_ENCODER", "ConvEncoder", "ModalityBranch", "ModalityConfig", "ModelConfig", "QMFModel", "TextEncoder",
-           "build_encoder"]
+__all__ = ["DEFAULT_ENCODER", "ConvEncoder", "ModalityBranch", "ModalityConfig", "ModelConfig", "QMFModel", "TemporalBlock",
+           "TextEncoder", "build_encoder"]
+
+
+class TemporalBlock(nn.Module):
+    """Order over time on the last feature axis: ``x + conv(relu(conv(x)))`` on the frequency-averaged map.
+
+    Global pooling alone sees which sounds occur, not in what order, so speech played backwards or cut
+    into shuffled syllables pools to much the same features as a spoken word. This block compares each
+    coarse time step with its neighbours before pooling. Its second convolution starts at zero, so a
+    model given the block starts out computing exactly what it computed without it (fine-tuning an
+    existing model with the block added begins from that model's behaviour).
+    """
+
+    def __init__(self, channels: int, kernel: int):
+        super().__init__()
+        self.mix = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
+        self.out = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, F, T] -> [B, C]
+        line = x.mean(dim=2)
+        return (line + self.out(torch.relu(self.mix(line)))).mean(dim=2)
 
 
 class ConvEncoder(nn.Module):
-    """A small 2-D CNN for images and spectrograms; global pooling makes it size-agnostic."""
+    """A small 2-D CNN for images and spectrograms; global pooling makes it size-agnostic.
 
-    def __init__(self, in_channels: int, channels: list[int], hidden: int, dropout: float):
+    ``temporal`` > 0 (a kernel size, odd) pools through a TemporalBlock over the last axis (time, for a
+    spectrogram) instead of plain global average pooling.
+    """
+
+    def __init__(self, in_channels: int, channels: list[int], hidden: int, dropout: float, temporal: int = 0):
         super().__init__()
         layers: list[nn.Module] = []
         c = in_channels
@@ -31,7 +57,7 @@ class ConvEncoder(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             c = out
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = TemporalBlock(c, temporal) if temporal else nn.AdaptiveAvgPool2d(1)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(c, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout))
         self.out_features = hidden
 
@@ -59,7 +85,8 @@ def build_encoder(config: ModalityConfig) -> nn.Module:
     settings = config.encoder_settings()
     if config.kind in ("image", "audio"):
         in_channels = get_modality(config.kind, config.preprocessing).input_shape[0]  # what to_tensor makes
-        return ConvEncoder(in_channels, list(settings["channels"]), int(settings["hidden"]), float(settings["dropout"]))
+        return ConvEncoder(in_channels, list(settings["channels"]), int(settings["hidden"]), float(settings["dropout"]),
+                           int(settings.get("temporal", 0)))
     if config.kind == "text":
         vocab_size = len(config.preprocessing.get("vocab", [])) + 2
         return TextEncoder(vocab_size, int(settings["embedding"]), int(settings["hidden"]), float(settings["dropout"]))

@@ -29,7 +29,7 @@ from app.modalities.text import TextModality
 from app.qmf.dataset import VALIDATION_EPOCH, EpochView, PairedData, make_loader
 from app.qmf.fusion import fuse_late
 from app.qmf.losses import LossHistory, normalise_batch, qmf_loss
-from app.qmf.model import ModelConfig, QMFModel
+from app.qmf.model import ModelConfig, QMFModel, TemporalBlock
 from app.qmf.outlier_exposure import outlier_loss
 from app.qmf.recipe import FUSION_LOSSES, AugmentSpec, Recipe, TrainingSettings
 from app.util.files import atomic_path
@@ -240,21 +240,29 @@ def train(
 
 
 def _initialise_from(model: QMFModel, path: str, log: Callable[[str], None]) -> dict[str, Any]:
-    """Load a bundle's weights into `model` (the architectures must match); returns its provenance."""
+    """Load a bundle's weights into `model` (the architectures must match); returns its provenance.
+
+    The one difference allowed: `model` may have TemporalBlocks the bundle lacks. They keep their fresh
+    initialisation, which leaves the model computing what the bundle computed (see TemporalBlock).
+    """
     from app.qmf.bundle import load_bundle
 
     bundle = load_bundle(path)
     state = bundle.model.state_dict()
     mine = model.state_dict()
-    wrong = sorted(k for k in mine if k not in state or tuple(state[k].shape) != tuple(mine[k].shape))
+    blocks = [name + "." for name, module in model.named_modules() if isinstance(module, TemporalBlock)]
+    added = sorted(k for k in mine if k not in state and k.startswith(tuple(blocks)))
+    wrong = sorted(k for k in mine if k not in added and (k not in state or tuple(state[k].shape) != tuple(mine[k].shape)))
     if wrong or set(state) - set(mine):
         raise ValueError(f"init_from {path}: its architecture differs from the recipe's (first difference: "
                          f"{(wrong or sorted(set(state) - set(mine)))[0]})")
-    model.load_state_dict(state)
-    log(f"initialised from {path} (sha256 {bundle.sha256[:12]})")
+    model.load_state_dict({**mine, **state})
+    log(f"initialised from {path} (sha256 {bundle.sha256[:12]})"
+        + (f"; {len(added)} tensors of new temporal pooling start fresh" if added else ""))
     training = bundle.manifest.get("training", {})
     return {"file": Path(path).name, "sha256": bundle.sha256, "recipe": training.get("recipe"),
-            "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run")}
+            "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run"),
+            **({"added": added} if added else {})}
 
 
 def prepare_recipe(recipe: Recipe, train_rows: Sequence[PairRow]) -> Recipe:

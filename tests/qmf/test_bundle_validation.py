@@ -53,6 +53,8 @@ ABSURD = {
     "sample_rate_float": (lambda m: _audio(m)["preprocessing"].update(sample_rate=1e12), "sample_rate"),
     "channels_4096x6": (lambda m: _image(m)["encoder"].update(channels=[4096] * 6), "channels"),
     "hidden_negative": (lambda m: _image(m)["encoder"].update(hidden=-1), "hidden"),
+    "temporal_even": (lambda m: _audio(m)["encoder"].update(temporal=4), "temporal"),
+    "temporal_huge": (lambda m: _audio(m)["encoder"].update(temporal=10**6), "temporal"),
     "no_modalities": (lambda m: m["model"].pop("modalities"), "modalities"),
     "input_without_name": (lambda m: _image(m).pop("name"), "name"),
     "modalities_not_a_list": (lambda m: m["model"].update(modalities={"a": 1}), "modalities"),

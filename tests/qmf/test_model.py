@@ -69,3 +69,31 @@ def test_the_config_rebuilds_the_same_model():
     again.load_state_dict(model.state_dict())
     assert torch.equal(again(x).fused, model(x).fused)
     assert again.parameter_count() == model.parameter_count()
+
+
+def _with_temporal(model: QMFModel, kernel: int) -> QMFModel:
+    config = ModelConfig.from_dict(model.config.to_dict())
+    for m in config.modalities:
+        if m.kind == "audio":
+            m.encoder["temporal"] = kernel
+    return QMFModel(config).eval()
+
+
+def test_temporal_pooling_starts_as_the_model_without_it_then_hears_the_order_of_sounds():
+    plain, x = small_model(seed=4), inputs(3)
+    timed = _with_temporal(plain, 3)
+    assert timed.parameter_count() > plain.parameter_count()
+    timed.load_state_dict({**timed.state_dict(), **plain.state_dict()})
+    assert torch.allclose(timed(x).fused, plain(x).fused, atol=1e-6)  # a fine-tune starts from the old model
+    # once trained (weights made non-zero here), the pooled features depend on the order of the time steps,
+    # where global average pooling gives the same for any shuffle of them
+    from app.qmf.model import TemporalBlock
+
+    torch.manual_seed(0)
+    block = TemporalBlock(6, 3)
+    for p in block.parameters():
+        torch.nn.init.normal_(p, std=0.5)
+    features = torch.randn(2, 6, 5, 7)
+    reversed_in_time = features.flip(-1)
+    assert torch.allclose(features.mean(dim=(2, 3)), reversed_in_time.mean(dim=(2, 3)), atol=1e-6)
+    assert not torch.allclose(block(features), block(reversed_in_time), atol=1e-3)

@@ -146,3 +146,31 @@ def test_init_from_starts_at_a_bundles_weights_and_records_it(synthetic_pairs, t
         other = recipe(epochs=1, init_from=str(base))
         other.modalities[0].encoder = {"channels": [4], "hidden": 8, "dropout": 0.0}
         train(other, rows, val, progress=False, log=lambda s: None)
+
+
+def test_temporal_pooling_added_to_a_bundle_starts_from_its_answers_and_runs_without_torch(
+        synthetic_pairs, tiny_model, tmp_path):
+    from app.qmf.bundle import read_bundle_manifest, save_bundle
+    from app.qmf.train import bundle_manifest
+
+    rows = read_manifest(synthetic_pairs.train_csv, modalities=["image", "audio"]).rows
+    val = read_manifest(synthetic_pairs.val_csv, modalities=["image", "audio"]).rows
+    timed = recipe(epochs=1, learning_rate=1e-12, init_from=str(tiny_model))
+    timed.modalities[1].encoder = {**timed.modalities[1].encoder, "temporal": 3}
+    messages = []
+    tuned = train(timed, rows, val, progress=False, log=messages.append)
+    path = save_bundle(tmp_path / "timed.safetensors", tuned.model, bundle_manifest(tuned))
+    assert read_bundle_manifest(path)["training"]["init"]["added"] == [
+        "branches.audio.encoder.pool.mix.bias", "branches.audio.encoder.pool.mix.weight",
+        "branches.audio.encoder.pool.out.bias", "branches.audio.encoder.pool.out.weight"]
+    assert any("temporal pooling start fresh" in m for m in messages)
+    before, after = Predictor.load(tiny_model), Predictor.load(path)
+    assert after.backend == "onnxruntime"
+    torch_path = Predictor.load(path, backend="torch")
+    # the weights are the base model's (only batch-norm statistics moved during the epoch), so the answers are too
+    for row in rows[:12]:
+        old, new, slow = (p.predict_files(row.files) for p in (before, after, torch_path))
+        assert new.label == old.label
+        for name in ("image", "audio"):
+            assert new.modalities[name].quality == pytest.approx(old.modalities[name].quality, rel=0.05)
+            assert abs(new.modalities[name].quality - slow.modalities[name].quality) < 1e-4

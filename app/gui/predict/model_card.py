@@ -8,6 +8,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
+from app.qmf.config import ModalityConfig
+
 __all__ = ["model_card_dialog", "model_card_html"]
 
 
@@ -42,7 +44,9 @@ def model_card_html(manifest: dict[str, Any]) -> str:
     parts.append("<h3>Inputs and preprocessing</h3><ul>")
     for spec in m.get("modalities", []):
         pre = ", ".join(f"{k}={v}" for k, v in (spec.get("preprocessing") or {}).items())
-        parts.append(f"<li><b>{e(spec['name'])}</b> ({e(spec.get('kind', '?'))}): {e(pre)}</li>")
+        encoder = ModalityConfig(str(spec['name']), str(spec.get('kind', '?')), encoder=spec.get("encoder") or {})
+        parts.append(f"<li><b>{e(spec['name'])}</b> ({e(spec.get('kind', '?'))}): {e(pre)}<br>"
+                     f"encoder: {e(encoder.describe_encoder())}</li>")
     parts.append("</ul>")
     parts.append(f"<p>Fusion: energy-weighted (QMF), confidence scale {e(str(m.get('confidence_scale', '?')))}, "
                  f"weights detached: {e(str(m.get('detach_weights', '?')))}</p>")

@@ -283,7 +283,7 @@ def test_model_card_shows_the_manifest(window):
     from app.gui.predict.model_card import model_card_html
 
     page = model_card_html(window.predict.manifest)
-    for text in ("tiny-test-model", "low", "sample_rate", "Training", "Evaluation"):
+    for text in ("tiny-test-model", "low", "sample_rate", "Training", "Evaluation", "encoder: CNN 8-16, hidden 32"):
         assert text in page
 
 
