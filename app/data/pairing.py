@@ -151,7 +151,8 @@ def pair_folder(
         modality_kinds: modality name -> kind, e.g. ``{"image": "image", "audio": "audio"}``,
             in the model's order.
         kind_for_path: returns a file's kind ("image", "audio", "text") or None if
-            no modality can open it.
+            no modality can open it, by its suffix: it is asked once per distinct suffix
+            (pathlib's, case kept), with the first file that has it.
 
     The ``modality_folders`` layout is used when the folder has a sub-folder named
     after every modality; otherwise files are paired by name. A pair's label is
