@@ -79,11 +79,16 @@ def test_batch_decoding_gives_the_numbers_of_pair_by_pair_decoding(tiny_model: P
         np.testing.assert_allclose(arrays[name], np.stack([g[name] for g in good]), rtol=0, atol=1e-6)
 
 
-def test_scoring_workers_send_the_models_outputs_and_name_a_model_failure(tiny_model: Path, tmp_path: Path) -> None:
-    """A worker given the model's graph decodes and scores a batch: its outputs are the numbers this
-    process's own session gives for the same inputs, the predictions made of them are the thread pool's,
-    a broken file stays its pair's error, and a model failure there becomes the same error rows."""
+def test_scoring_workers_send_the_models_outputs_and_name_a_model_failure(tiny_model: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker given the model's graph decodes and scores a batch (the model run a slice of it at a
+    time): its outputs are the numbers this process's own session gives for the whole batch at once, bit
+    for bit, the predictions made of them are the thread pool's, a broken file stays its pair's error,
+    and a model failure there becomes the same error rows."""
+    from app.review import decode_worker
     from app.review.session import PendingPair
+
+    monkeypatch.setattr(decode_worker, "MODEL_SLICE", 3)  # 8 pairs that decode: slices of 3, 3 and 2
 
     folder = make_review_folder(tmp_path / "pairs", per_class=3)
     broken = folder / "mid" / "mid_001.wav"
