@@ -35,7 +35,6 @@ modality layer and testable on its own.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,13 +78,17 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _walk(root: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
-    """All non-hidden files under ``root``, sorted, skipping hidden folders, each with its path relative
-    to ``root`` ('/'-separated); plus what could not be used.
+_File = tuple[Path, str, str, str]  # (its folder, its name, its path relative to the root, its suffix)
 
-    The relative paths are cut from the strings os.walk gives (each folder's part once, then + name)
-    rather than parsed per file by pathlib, which was most of the cost of pairing 10,000 pairs."""
-    out: list[tuple[Path, str]] = []
+
+def _walk(root: Path) -> tuple[list[_File], list[tuple[Path, str]]]:
+    """All non-hidden files under ``root``, sorted, skipping hidden folders, each with its path relative
+    to ``root`` ('/'-separated) and its suffix (pathlib's); plus what could not be used.
+
+    Strings throughout: each folder's Path and relative part are made once, a file's Path only when
+    a pair or an unmatched entry takes it (parsing a Path per file was most of the cost of pairing
+    10,000 pairs)."""
+    out: list[_File] = []
     refused: list[tuple[Path, str]] = []
 
     def unreadable(exc: OSError) -> None:
@@ -98,14 +101,15 @@ def _walk(root: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
         folder = Path(dirpath)
         inside = os.path.relpath(dirpath, top)
         prefix = "" if inside == os.curdir else Path(inside).as_posix() + "/"
+        folder_ok = _is_utf8(dirpath)
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
-            path = folder / name
-            if not _is_utf8(os.path.join(dirpath, name)):
-                refused.append((displayable(path), "the file name is not valid UTF-8: rename the file to review it"))
+            if not (folder_ok and _is_utf8(name)):
+                refused.append((displayable(folder / name), "the file name is not valid UTF-8: rename the file to review it"))
                 continue
-            out.append((path, prefix + name))
+            dot = name.rfind(".")
+            out.append((folder, name, prefix + name, name[dot:] if 0 < dot < len(name) - 1 else ""))
     return out, refused
 
 
@@ -147,7 +151,8 @@ def pair_folder(
         modality_kinds: modality name -> kind, e.g. ``{"image": "image", "audio": "audio"}``,
             in the model's order.
         kind_for_path: returns a file's kind ("image", "audio", "text") or None if
-            no modality can open it.
+            no modality can open it, by its suffix: it is asked once per distinct suffix
+            (pathlib's, case kept), with the first file that has it.
 
     The ``modality_folders`` layout is used when the folder has a sub-folder named
     after every modality; otherwise files are paired by name. A pair's label is
@@ -171,36 +176,55 @@ def pair_folder(
         raise UserError("no modalities given")
 
     files, unmatched = _walk(root)
-    # key -> modality -> list of (file, its path relative to root)
-    grouped: dict[str, dict[str, list[tuple[Path, str]]]] = defaultdict(lambda: defaultdict(list))
+    # key -> modality -> list of (folder, name, path relative to root); keys with a modality's second file
+    grouped: dict[str, dict[str, list[tuple[Path, str, str]]]] = {}
+    repeated: set[str] = set()
     # key -> folder part of the key ("" for the root), for labels
     key_dirs: dict[str, str] = {}
+    kinds: dict[str, str | None] = {}  # suffix -> kind: `kind_for_path` decides by the suffix
+
+    def kind_of(f: _File) -> str | None:
+        suffix = f[3]
+        if suffix not in kinds:
+            kinds[suffix] = kind_for_path(f[0] / f[1])
+        return kinds[suffix]
+
+    def add(key: str, folder: str, modality: str, f: _File) -> None:
+        per_mod = grouped.get(key)
+        if per_mod is None:
+            grouped[key] = {modality: [f[:3]]}
+            key_dirs[key] = folder
+            return
+        fs = per_mod.get(modality)
+        if fs is None:
+            per_mod[modality] = [f[:3]]
+        else:
+            fs.append(f[:3])
+            repeated.add(key)
 
     mod_folders = _find_modality_folders(root, names)
     if mod_folders is not None:
         layout = LAYOUT_MODALITY_FOLDERS
         owner = {folder_path.name: m for m, folder_path in mod_folders.items()}
-        for f, rel in files:
-            top, _, inside = rel.partition("/")
+        for f in files:
+            top, _, inside = f[2].partition("/")
             modality = owner.get(top) if inside else None
-            kind = kind_for_path(f)
+            kind = kind_of(f)
             if modality is None:
                 shown = ", ".join(f"{p.name}/" for p in mod_folders.values())
                 reason = (
                     "unsupported file type" if kind is None else f"not inside a modality folder ({shown})"
                 )
-                unmatched.append((f, reason))
+                unmatched.append((f[0] / f[1], reason))
                 continue
             want = modality_kinds[modality]
             if kind is None:
-                unmatched.append((f, "unsupported file type"))
+                unmatched.append((f[0] / f[1], "unsupported file type"))
                 continue
             if kind != want:
-                unmatched.append((f, f"{_article(kind)} {kind} file in the {modality} folder"))
+                unmatched.append((f[0] / f[1], f"{_article(kind)} {kind} file in the {modality} folder"))
                 continue
-            key, folder = _key_and_folder(inside)
-            grouped[key][modality].append((f, rel))
-            key_dirs[key] = folder
+            add(*_key_and_folder(inside), modality, f)
     else:
         layout = LAYOUT_BY_NAME
         by_kind: dict[str, str] = {}
@@ -211,44 +235,43 @@ def pair_folder(
                     f"name; put them in sub-folders named {by_kind[k]}/ and {m}/"
                 )
             by_kind[k] = m
-        for f, rel in files:
-            kind = kind_for_path(f)
+        for f in files:
+            kind = kind_of(f)
             if kind is None:
-                unmatched.append((f, "unsupported file type"))
+                unmatched.append((f[0] / f[1], "unsupported file type"))
                 continue
             modality = by_kind.get(kind)
             if modality is None:
-                unmatched.append((f, f"this model takes no {kind} input"))
+                unmatched.append((f[0] / f[1], f"this model takes no {kind} input"))
                 continue
-            key, folder = _key_and_folder(rel)
-            grouped[key][modality].append((f, rel))
-            key_dirs[key] = folder
+            add(*_key_and_folder(f[2]), modality, f)
 
     candidates: list[tuple[str, dict[str, Path]]] = []
+    whole = len(names)
     for key in sorted(grouped):
         per_mod = grouped[key]
+        if key not in repeated and len(per_mod) == whole:  # the usual key: one file of each modality
+            candidates.append((key, {m: per_mod[m][0][0] / per_mod[m][0][1] for m in names}))
+            continue
         ambiguous = {m for m, fs in per_mod.items() if len(fs) > 1}
         for m in sorted(ambiguous):
             fs = per_mod[m]
-            for f, _ in fs:
-                others = ", ".join(rel for o, rel in fs if o != f)
-                unmatched.append((f, f"ambiguous: also {others}"))
+            for f in fs:
+                others = ", ".join(o[2] for o in fs if o is not f)
+                unmatched.append((f[0] / f[1], f"ambiguous: also {others}"))
         if ambiguous:
             shown = " and ".join(sorted(ambiguous))
             for m, fs in per_mod.items():
                 if m not in ambiguous:
-                    unmatched.append((fs[0][0], f"ambiguous {shown} files with the same name"))
+                    unmatched.append((fs[0][0] / fs[0][1], f"ambiguous {shown} files with the same name"))
             continue
         missing = [m for m in names if m not in per_mod]
-        if missing:
-            what = " or ".join(modality_kinds[m] for m in missing)
-            reason = f"no {what} file with the same name"
-            if layout == LAYOUT_MODALITY_FOLDERS and mod_folders is not None:
-                reason += " (in " + ", ".join(f"{mod_folders[m].name}/" for m in missing) + ")"
-            for fs in per_mod.values():
-                unmatched.append((fs[0][0], reason))
-            continue
-        candidates.append((key, {m: per_mod[m][0][0] for m in names}))
+        what = " or ".join(modality_kinds[m] for m in missing)
+        reason = f"no {what} file with the same name"
+        if layout == LAYOUT_MODALITY_FOLDERS and mod_folders is not None:
+            reason += " (in " + ", ".join(f"{mod_folders[m].name}/" for m in missing) + ")"
+        for fs in per_mod.values():
+            unmatched.append((fs[0][0] / fs[0][1], reason))
 
     labelled = bool(candidates) and all(key_dirs[k] for k, _ in candidates)
     pairs = [

@@ -55,8 +55,12 @@ def read_audio(
     then read in blocks and mixed down as they come (plain 16-bit and float WAVs directly with numpy).
     """
     p, buf = read_input(path, SUPPORTED_HINT, _PLAIN_WAV_MAX_BYTES)  # buf: None for a larger file
-    plain = None if buf is None else _read_plain_wav(p, buf, max_seconds, max_decoded_bytes)
+    try:
+        plain = None if buf is None else _read_plain_wav(p, buf, max_seconds, max_decoded_bytes)
+    except InputError as exc:  # the file named as its Path writes it, as the other readers name it
+        raise InputError(Path(p), exc.reason, exc.hint) from None
     if plain is None:
+        p = Path(p)
         return _at_rate(*_read_soundfile(p, p, max_seconds, max_decoded_bytes), sample_rate)
     mono, rate, in_range = plain
     if rate == sample_rate and in_range:
@@ -91,7 +95,7 @@ _PLAIN_WAV = {(1, 2): ("<i2", np.float32(1.0 / 32768.0)), (3, 4): ("<f4", None)}
 _PLAIN_WAV_MAX_BYTES = 16 * 1024 * 1024  # larger files go through soundfile, block by block
 
 
-def _read_plain_wav(p: Path, buf: bytes, max_seconds: float,
+def _read_plain_wav(p: str | Path, buf: bytes, max_seconds: float,
                     max_decoded_bytes: int) -> tuple[np.ndarray, int, bool] | None:
     """(float32 mono samples, sample rate, whether every sample is already in [-1, 1]) of the bytes ``buf`` of
     a RIFF/WAVE file of 16-bit PCM or 32-bit float samples whose data chunk is complete, read with numpy (a
@@ -118,7 +122,7 @@ def _read_plain_wav(p: Path, buf: bytes, max_seconds: float,
     return None
 
 
-def _plain_wav_data(p: Path, buf: bytes, fmt: tuple[int, int, int, int, int] | None, start: int, length: int,
+def _plain_wav_data(p: str | Path, buf: bytes, fmt: tuple[int, int, int, int, int] | None, start: int, length: int,
                     max_seconds: float, max_decoded_bytes: int) -> tuple[np.ndarray, int, bool] | None:
     if fmt is None:
         return None

@@ -126,7 +126,10 @@ class ImageModality(Modality):
         """Decode any Pillow image, fix orientation and polarity, fit it into the model size."""
         p, data = read_input(path, SUPPORTED_HINT, _PLAIN_PNG_MAX_BYTES)  # data: None for a larger file
         plain = None if data is None else self._plain_png(data)
-        return plain if plain is not None else self._decode(p, p)
+        if plain is not None:
+            return plain
+        p = Path(p)  # the name its messages give
+        return self._decode(p, p)
 
     def load_file(self, fh: BinaryIO, name: str) -> np.ndarray:
         """`load` of an open, seekable binary file (an object in storage opened by pyarrow.fs): the same

@@ -14,6 +14,7 @@ session's is `ErrorKind.MODEL_MISMATCH`, which the app answers with a re-run but
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
 from pathlib import Path
@@ -48,6 +49,7 @@ def _failure(exc: BaseException, params: dict[str, Any]) -> Failed:
 def run_review(conn: Any, cancel: Any, running: Any, params: dict[str, Any]) -> None:
     """Target of the child process. ``cancel``/``running`` are multiprocessing Events shared with the app."""
     session = None
+    stack = contextlib.ExitStack()
     try:
         if params.get("nice"):
             # background work: let the window (another process) have the CPU first when it needs it
@@ -56,16 +58,19 @@ def run_review(conn: Any, cancel: Any, running: Any, params: dict[str, Any]) -> 
             except (AttributeError, OSError):
                 pass
         from app.qmf.predictor import Predictor
+        from app.review.collector import quiet_collector
         from app.review.runner import BatchRunner
         from app.review.workflow import prepare_session
 
         model_path = Path(params["model_path"])
         predictor = Predictor.load(model_path)
         source = params.get("source_path")
+        settled = stack.enter_context(quiet_collector())
         prepared = prepare_session(params["session_path"], predictor, Path(source) if source else None,
                                    model_path, rerun=bool(params.get("rerun")),
                                    retry_errors=bool(params.get("retry_errors")))
         session = prepared.session
+        settled()
         src = prepared.source
         conn.send(Prepared(
             session=str(session.path), created=prepared.created, new_pairs=prepared.new_pairs,
@@ -91,4 +96,5 @@ def run_review(conn: Any, cancel: Any, running: Any, params: dict[str, Any]) -> 
     finally:
         if session is not None:
             session.close()
+        stack.close()
         conn.close()

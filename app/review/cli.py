@@ -114,7 +114,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
+    import contextlib
+
+    with contextlib.ExitStack() as collector:  # the cycle collector as it was, once the command ends
+        return _batch_run(args, collector)
+
+
+def _batch_run(args: argparse.Namespace, collector: Any) -> int:
     from app.review import runner as runner_mod
+    from app.review.collector import quiet_collector
     from app.review.flags import FlagThresholds
     from app.review.runner import BatchRunner, decoding_processes
     from app.review.workflow import prepare_session
@@ -137,6 +145,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     try:
         predictor = _load_model(args, model_path, started, runner_mod)
         timing.mark("model-loaded")
+        settled = collector.enter_context(quiet_collector())  # after the fork: the workers collect as usual
         if args.parquet:
             from app.review.parquet import require_pyarrow
 
@@ -167,6 +176,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         _shut_down(started)
         raise
     timing.mark("session-filled")
+    settled()  # the pairs are stored: what lives now lives to the end
     session = prepared.session
     try:
         for w in prepared.warnings:

@@ -55,6 +55,10 @@ __all__ = ["BatchRunner", "DecodedBatch", "Progress", "RunStats", "ScoredBatch",
 _DELAY_ENV = "QMF_REVIEW_BATCH_DELAY"
 MIN_PAIRS_FOR_PROCESSES = 1000
 COMMIT_SECONDS = 0.5  # results are written (one transaction) at least this often, and at the end
+# Batches in flight per scoring process: a write of COMMIT_SECONDS of results (~2,000) takes this process
+# ~0.1 s, in which it hands out no batch; with 2 a process (4 in all) each worker ran dry after ~30 ms of it.
+# A scored batch is a few kB of outputs, so a deeper queue costs no memory to speak of.
+SCORED_AHEAD = 8
 
 Progress = Callable[[int, int, float, float | None], None]  # (done, total, pairs per second, seconds left)
 
@@ -233,7 +237,8 @@ class BatchRunner(RunControl):
         self._ahead = deque(ahead or []) if pool is not None else deque()
         self.processes = default_workers() if processes is None else max(0, int(processes))
         # batches decoded ahead: enough that the decoders never wait for the model (each is ~1.5 MB of inputs)
-        self.prefetch = prefetch or max(4, 2 * max(self.workers, self.processes))
+        # or, with scoring processes, for this process's write (`SCORED_AHEAD`); None: chosen by `run`
+        self.prefetch = prefetch
         self.progress = progress
         RunControl.__init__(self, cancel_event, running_event)
         self._delay = float(os.environ.get(_DELAY_ENV, "0") or 0)
@@ -293,6 +298,8 @@ class BatchRunner(RunControl):
             pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qmf-decode")
             chunks, decode = self.workers, functools.partial(decode_batch, self.predictor.modalities)
         modalities = self.predictor.modalities
+        prefetch = self.prefetch or max(4, 2 * max(self.workers, self.processes),
+                                        SCORED_AHEAD * stats.processes if decode is _score_batch else 0)
 
         ahead = self._ahead
 
@@ -318,7 +325,7 @@ class BatchRunner(RunControl):
 
         try:
             while True:
-                while len(in_flight) < self.prefetch and not self._cancel.is_set():
+                while len(in_flight) < prefetch and not self._cancel.is_set():
                     batch = next(batches, None)
                     if batch is None:
                         break

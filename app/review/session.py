@@ -300,17 +300,23 @@ class ReviewSession(SessionMeta, SessionRows):
         """Store a batch of results in one transaction (all or nothing)."""
         result_rows, modality_rows = record_rows(records, thresholds or self.thresholds, time.time())
         calibration = next((r.prediction.get("calibration") for r in records if r.prediction), None)
+        idxs = [r[0] for r in result_rows]
+        names = self.modality_names
+        by_set = len(idxs) >= session_listing.SET_RESULTS  # listed set by set, not by a trigger per row
         with self.transaction():
             if calibration and "calibration" not in self.meta():  # one model per session: stored once, for re-flagging
                 self._set_meta_many({"calibration": calibration})
+            if by_set:
+                session_listing.unlist_results(self.conn, names, idxs)
             # a pair scored again (a --rerun's results are deleted first; an import may replace) loses its old
             # inputs' numbers: one statement per 500 pairs (a DELETE per pair was a fifth of the writes' CPU)
-            idxs = [r[0] for r in result_rows]
             for i in range(0, len(idxs), 500):
                 part = idxs[i : i + 500]
                 self.conn.execute(f"DELETE FROM modality_results WHERE pair_idx IN ({','.join('?' * len(part))})", part)
             self.conn.executemany(INSERT_RESULT, result_rows)
             self.conn.executemany(INSERT_MODALITY_RESULT, modality_rows)
+            if by_set:
+                session_listing.list_results(self.conn, names)
 
     def set_thresholds(self, thresholds: FlagThresholds,
                        progress: Callable[[int, int], None] | None = None) -> None:

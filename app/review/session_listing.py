@@ -13,6 +13,10 @@ table (``session_paging.py``).
 Nothing writes the listing but its triggers, so every writer (the batch runner's process, the app,
 ``qmf review import``, an older helper's plain SQL) keeps it true; ``rebuild`` makes it from the
 base tables (the format-2 upgrade, and a read-only format-2 file, which gets it as a TEMP table).
+A large write does the triggers' work set by set instead, inside its own transaction, which drops
+the triggers it would fire and makes them again before it commits (a session's first pairs:
+`drop_pair_triggers` / `list_first_pairs`; results: `unlist_results` / `list_results`), so outside
+that transaction they are always there.
 
 Stored differently from the base tables, on purpose: ``flags`` and ``note`` are NULL rather than
 ``''`` when empty, so sorting by them puts the pairs that have some first in both directions.
@@ -23,9 +27,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-__all__ = ["GROUP_COLUMNS", "INDEXED_SORT", "MODALITY_FIELDS", "column_for", "create", "create_indexes",
-           "drop_indexes", "has_listing", "indexes_complete", "index_name", "rebuild", "sort_columns",
-           "value_columns"]
+__all__ = ["GROUP_COLUMNS", "INDEXED_SORT", "MODALITY_FIELDS", "SET_RESULTS", "column_for", "create",
+           "create_indexes", "drop_indexes", "has_listing", "indexes_complete", "index_name", "list_results",
+           "rebuild", "sort_columns", "unlist_results", "value_columns"]
 
 # The filter columns; one listing_groups row per combination that occurs.
 GROUP_COLUMNS = ("status", "label", "prediction", "correct", "flags", "verdict")
@@ -72,6 +76,16 @@ def value_columns(n_modalities: int) -> list[str]:
     group, the pairs that have a value in each (``nn_<column>``), so where a sort's NULLs start is a
     sum over groups too."""
     return ["probability", "seconds", "note", *_modality_columns(n_modalities)]
+
+
+def _modality_join(names: Sequence[str], pair_idx: str) -> tuple[str, str, str]:
+    """The listing's modality columns (", m0_label, ..."), their values ("m0.label", ...) and the joins
+    that give them for the pair ``pair_idx`` (one ``?`` per modality name, in order)."""
+    cols = "".join(f", {c}" for c in _modality_columns(len(names)))
+    vals = "".join(f", m{i}.{w}" for i in range(len(names)) for w in MODALITY_FIELDS)
+    joins = "".join(f" LEFT JOIN main.modality_results m{i} ON m{i}.pair_idx = {pair_idx} AND m{i}.modality = ?"
+                    for i in range(len(names)))
+    return cols, vals, joins
 
 
 def _tables_sql(n_modalities: int, schema: str = "main") -> list[str]:
@@ -226,6 +240,30 @@ def drop_pair_triggers(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
+def _count_in_groups(conn: sqlite3.Connection, modality_names: Sequence[str], where: str, sign: str = "") -> None:
+    """Add the listing rows ``where`` (SQL on ``l``) to the counts of their groups (made when new), or,
+    with ``sign="-"``, take them out: what the group triggers do row by row, set by set."""
+    cols = ", ".join(GROUP_COLUMNS)
+    values = value_columns(len(modality_names))
+    key = _key("l")
+    adds = ", ".join(["n = n + excluded.n", *(f"nn_{c} = nn_{c} + excluded.nn_{c}" for c in values)])
+    conn.execute(f"INSERT INTO listing_groups(gkey, {cols}, n{''.join(f', nn_{c}' for c in values)}) "
+                 f"SELECT {key}, {cols}, {sign}COUNT(*){''.join(f', {sign}COUNT({c})' for c in values)} "
+                 f"FROM listing l WHERE {where} GROUP BY {key} ON CONFLICT(gkey) DO UPDATE SET {adds}")
+
+
+def _point_at_groups(conn: sqlite3.Connection, where: str) -> None:
+    """Each listing row ``where`` (SQL on ``listing``) gets the id of its group."""
+    conn.execute(f"UPDATE listing SET grp = (SELECT g.grp FROM listing_groups g WHERE g.gkey = {_key('listing')}) "
+                 f"WHERE {where}")
+
+
+def _restore_triggers(conn: sqlite3.Connection, modality_names: Sequence[str], names: Sequence[str]) -> None:
+    for stmt in _triggers_sql(modality_names):
+        if stmt.split()[2] in names:
+            conn.execute(stmt)
+
+
 def list_first_pairs(conn: sqlite3.Connection, modality_names: Sequence[str]) -> None:
     """The listing rows and group counts of pairs inserted after `drop_pair_triggers` into a session
     that had none (what those triggers would have made, set by set), then the triggers again, in the
@@ -234,18 +272,53 @@ def list_first_pairs(conn: sqlite3.Connection, modality_names: Sequence[str]) ->
         "INSERT INTO listing(idx, id, label, verdict, relabel, note) SELECT p.idx, p.id, p.label, v.verdict, "
         "v.relabel, NULLIF(v.note, '') FROM pairs p LEFT JOIN verdicts v ON v.pair_id = p.id "
         "WHERE p.idx NOT IN (SELECT idx FROM listing) ORDER BY p.idx")
-    cols = ", ".join(GROUP_COLUMNS)
-    values = value_columns(len(modality_names))
-    key = _key("l")
-    adds = ", ".join(["n = n + excluded.n", *(f"nn_{c} = nn_{c} + excluded.nn_{c}" for c in values)])
-    conn.execute(f"INSERT INTO listing_groups(gkey, {cols}, n{''.join(f', nn_{c}' for c in values)}) "
-                 f"SELECT {key}, {cols}, COUNT(*){''.join(f', COUNT({c})' for c in values)} "
-                 f"FROM listing l WHERE l.grp IS NULL GROUP BY {key} ON CONFLICT(gkey) DO UPDATE SET {adds}")
-    conn.execute(f"UPDATE listing SET grp = (SELECT g.grp FROM listing_groups g WHERE g.gkey = {_key('listing')}) "
-                 "WHERE grp IS NULL")
-    for stmt in _triggers_sql(modality_names):
-        if stmt.split()[2] in _PAIR_TRIGGERS:
-            conn.execute(stmt)
+    _count_in_groups(conn, modality_names, "l.grp IS NULL")
+    _point_at_groups(conn, "grp IS NULL")
+    _restore_triggers(conn, modality_names, _PAIR_TRIGGERS)
+
+
+# A write of at least this many results lists them set by set (`unlist_results` / `list_results`)
+# rather than by the triggers row by row: ~27 us a pair of trigger work against ~10 (10,000 results).
+SET_RESULTS = 256
+_WRITTEN = "temp.listing_written"  # the pair indexes of that write, in a table of this connection's own
+_IN_WRITTEN = f"IN (SELECT idx FROM {_WRITTEN})"
+
+
+def _result_triggers(n_modalities: int) -> tuple[str, ...]:
+    """The triggers a write of results fires (results and modality_results inserted, the pairs' old
+    modality rows deleted) and those their listing updates fire."""
+    return ("listing_result_added", "listing_group_changed", "listing_values_changed",
+            *(f"listing_m{i}_{what}" for i in range(n_modalities) for what in ("added", "removed")))
+
+
+def unlist_results(conn: sqlite3.Connection, modality_names: Sequence[str], idxs: Sequence[int]) -> None:
+    """Before a write of the results of pairs ``idxs`` (inside its transaction, which then calls
+    `list_results`): the triggers it would fire are dropped and these pairs' listing rows leave their
+    groups' counts. Between transactions the triggers are always there, so every other writer, and a
+    process killed at any moment, leaves the listing true."""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_WRITTEN.split('.')[1]}(idx INTEGER PRIMARY KEY)")
+    conn.execute(f"DELETE FROM {_WRITTEN}")
+    conn.executemany(f"INSERT OR IGNORE INTO {_WRITTEN}(idx) VALUES (?)", ((i,) for i in idxs))
+    for name in _result_triggers(len(modality_names)):
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    _count_in_groups(conn, modality_names, f"l.idx {_IN_WRITTEN}", sign="-")
+
+
+def list_results(conn: sqlite3.Connection, modality_names: Sequence[str]) -> None:
+    """After the write `unlist_results` began: the written pairs' listing rows made from the base
+    tables (what the result and modality triggers set), counted in their groups, and the triggers
+    made again."""
+    names = list(modality_names)
+    cols, vals, joins = _modality_join(names, "r.pair_idx")
+    conn.execute(
+        f"UPDATE listing SET (status, error, prediction, probability, correct, flags, seconds{cols}) = "
+        f"(SELECT r.status, r.error, r.prediction, r.probability, r.correct, NULLIF(r.flags, ''), "
+        f"r.decode_seconds + r.predict_seconds{vals} FROM main.results r{joins} WHERE r.pair_idx = listing.idx) "
+        f"WHERE idx {_IN_WRITTEN}", names)
+    _count_in_groups(conn, names, f"l.idx {_IN_WRITTEN}")
+    _point_at_groups(conn, f"idx {_IN_WRITTEN}")
+    conn.execute(f"DELETE FROM {_WRITTEN}")
+    _restore_triggers(conn, names, _result_triggers(len(names)))
 
 
 def create(conn: sqlite3.Connection, modality_names: Sequence[str]) -> None:
@@ -269,16 +342,12 @@ def rebuild(conn: sqlite3.Connection, modality_names: Sequence[str], schema: str
     for stmt in _tables_sql(len(modality_names), schema):
         conn.execute(stmt)
     names = list(modality_names)
-    mod_cols = _modality_columns(len(names))
-    mod_vals = [f"m{i}.{w}" for i in range(len(names)) for w in MODALITY_FIELDS]
-    joins = "".join(f" LEFT JOIN main.modality_results m{i} ON m{i}.pair_idx = p.idx AND m{i}.modality = ?"
-                    for i in range(len(names)))
+    cols, vals, joins = _modality_join(names, "p.idx")
     conn.execute(
         f"INSERT INTO {schema}.listing(idx, id, label, status, error, prediction, probability, correct, flags, seconds, "
-        f"verdict, relabel, note{''.join(', ' + c for c in mod_cols)}) "
+        f"verdict, relabel, note{cols}) "
         "SELECT p.idx, p.id, p.label, COALESCE(r.status, 'pending'), r.error, r.prediction, r.probability, r.correct, "
-        "NULLIF(r.flags, ''), r.decode_seconds + r.predict_seconds, v.verdict, v.relabel, NULLIF(v.note, '')"
-        f"{''.join(', ' + c for c in mod_vals)} "
+        f"NULLIF(r.flags, ''), r.decode_seconds + r.predict_seconds, v.verdict, v.relabel, NULLIF(v.note, ''){vals} "
         "FROM main.pairs p LEFT JOIN main.results r ON r.pair_idx = p.idx LEFT JOIN main.verdicts v ON v.pair_id = p.id"
         f"{joins} ORDER BY p.idx", names)
     cols = ", ".join(GROUP_COLUMNS)

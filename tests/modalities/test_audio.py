@@ -89,6 +89,9 @@ def test_nan_refused(tmp_path: Path) -> None:
     sf.write(path, x, 8000, subtype="FLOAT")
     with pytest.raises(InputError, match="NaN"):
         AudioModality().load(path)
+    with pytest.raises(InputError) as refused:  # a name given as a string is written as its Path writes it
+        AudioModality().load(f"{tmp_path}//./nan.wav")
+    assert refused.value.path == str(path)
 
 
 # --- features -----------------------------------------------------------------------------

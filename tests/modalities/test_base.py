@@ -135,7 +135,7 @@ def test_read_small_file_reads_whole_small_files_only(tmp_path) -> None:
 def test_read_input_refuses_what_require_file_refuses_with_its_words(tmp_path) -> None:
     """The image and audio readers open a file once (`read_input`): a missing file, a folder, an empty
     file and a FIFO get the same one-line messages as `require_file` gives (a FIFO without waiting for
-    a writer), and a small file comes back with its bytes, a larger one without."""
+    a writer), and a small file comes back with its bytes, a larger one without, its path as given."""
     import os
     import threading
 
@@ -145,10 +145,10 @@ def test_read_input_refuses_what_require_file_refuses_with_its_words(tmp_path) -
     small = tmp_path / "f.png"
     small.write_bytes(data)
     assert read_input(small, "hint", len(data)) == (small, data)
-    assert read_input(str(small), "hint", len(data) - 1) == (small, None)
+    assert read_input(str(small), "hint", len(data) - 1) == (str(small), None)
     (tmp_path / "empty.png").write_bytes(b"")
     cases = [tmp_path / "missing.png", tmp_path, tmp_path / "empty.png", tmp_path / "missing" / "x.png",
-             str(tmp_path / "nul\0.png")]
+             str(tmp_path / "nul\0.png"), f"{tmp_path}//./empty.png", f"{tmp_path}/"]
     if hasattr(os, "mkfifo"):
         os.mkfifo(tmp_path / "pipe.wav")
         cases.append(tmp_path / "pipe.wav")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -51,3 +52,24 @@ def write_manifest(path: Path, rows: list[tuple]) -> Path:
 
 def run_batch(model: Path, folder: Path, session: Path, *extra: str) -> int:
     return qmf(["batch", "--model", str(model), "--folder", str(folder), "--session", str(session), "--quiet", *extra])
+
+
+def kill_once_committed(proc: Any, session: Path, results: int, timeout: float = 120) -> None:
+    """SIGKILL ``proc`` (a `qmf batch` into ``session``, still running) once ``results`` results are
+    committed to the file; AssertionError with its stderr if it ended first."""
+    import signal
+    import sqlite3
+    import time
+
+    try:
+        deadline, done = time.monotonic() + timeout, 0
+        while time.monotonic() < deadline and proc.poll() is None and done < results:
+            if session.exists():  # (connecting to a missing file would create it)
+                with sqlite3.connect(session, timeout=5) as db:
+                    done = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()

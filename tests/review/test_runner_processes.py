@@ -13,7 +13,7 @@ from app.review import runner as runner_mod
 from app.review.runner import BatchRunner
 from app.review.session import ReviewSession, RowFilter
 from app.review.workflow import prepare_session
-from tests.review.conftest import make_review_folder, run_batch
+from tests.review.conftest import kill_once_committed, make_review_folder, run_batch
 
 
 def _run(model: Path, folder: Path, session: Path, processes: int) -> tuple[dict, object]:
@@ -79,11 +79,16 @@ def test_batch_decoding_gives_the_numbers_of_pair_by_pair_decoding(tiny_model: P
         np.testing.assert_allclose(arrays[name], np.stack([g[name] for g in good]), rtol=0, atol=1e-6)
 
 
-def test_scoring_workers_send_the_models_outputs_and_name_a_model_failure(tiny_model: Path, tmp_path: Path) -> None:
-    """A worker given the model's graph decodes and scores a batch: its outputs are the numbers this
-    process's own session gives for the same inputs, the predictions made of them are the thread pool's,
-    a broken file stays its pair's error, and a model failure there becomes the same error rows."""
+def test_scoring_workers_send_the_models_outputs_and_name_a_model_failure(tiny_model: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker given the model's graph decodes and scores a batch (the model run a slice of it at a
+    time): its outputs are the numbers this process's own session gives for the whole batch at once, bit
+    for bit, the predictions made of them are the thread pool's, a broken file stays its pair's error,
+    and a model failure there becomes the same error rows."""
+    from app.review import decode_worker
     from app.review.session import PendingPair
+
+    monkeypatch.setattr(decode_worker, "MODEL_SLICE", 3)  # 8 pairs that decode: slices of 3, 3 and 2
 
     folder = make_review_folder(tmp_path / "pairs", per_class=3)
     broken = folder / "mid" / "mid_001.wav"
@@ -267,8 +272,6 @@ def test_qmf_batch_forks_its_workers_first_and_a_killed_run_leaves_none_and_resu
     its workers end with it, every result committed before is kept, and the same command finishes
     the rest: one row per pair, the broken file's error row among them."""
     import os
-    import signal
-    import sqlite3
     import subprocess
     import sys
     import time
@@ -285,17 +288,11 @@ def test_qmf_batch_forks_its_workers_first_and_a_killed_run_leaves_none_and_resu
         assert proc.stdout.readline().split() == ["workers", "fork", "True"]
         workers = _children(proc.pid)
         assert len(workers) >= 2
-        deadline, done = time.monotonic() + 120, 0
-        while time.monotonic() < deadline and proc.poll() is None and done < 6:
-            if session.exists():  # (connecting to a missing file would create it)
-                with sqlite3.connect(session, timeout=5) as db:
-                    done = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-            time.sleep(0.05)
-        assert proc.poll() is None, proc.stderr.read()
-        proc.send_signal(signal.SIGKILL)
-    finally:
+    except BaseException:
         proc.kill()
         proc.wait()
+        raise
+    kill_once_committed(proc, session, 6)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
         time.sleep(0.05)

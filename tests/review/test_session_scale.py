@@ -487,3 +487,33 @@ def test_result_rows_write_probabilities_as_json_does() -> None:
     for values in ([0.1, 0.2 + 0.1], [], [float("nan"), 1.0], [float("inf"), -float("inf")], [1, 2.5],
                    [5e-324, 1e22, -0.0], np.float32([0.3, 1e-8]).tolist(), [True, 0.5], [np.float64(0.7)]):
         assert json_numbers(values) == json.dumps(values), values
+
+
+def test_a_large_write_is_listed_as_the_triggers_list_a_small_one(tmp_path):
+    """A write of many results is listed set by set (the triggers dropped and made again inside its
+    transaction): the listing and group counts equal a rebuild, whether the results are new, replace
+    others (an error becoming a prediction and back) or meet verdicts given before; the triggers are
+    there after it, for every other writer; a write that fails changes nothing."""
+    n = 2 * session_listing.SET_RESULTS
+    with _make(tmp_path / "s.qmfreview", n=n, seed=3) as s:
+        assert_listing_is_what_a_rebuild_makes(s)
+        rng = random.Random(4)
+        ref = reference(s)
+        again = [ResultRecord(r["index"], r["label"], error="/x/a.wav: truncated") if i % 5 == 0 else
+                 ResultRecord(r["index"], r["label"], prediction=_prediction(rng, r["label"]), decode_seconds=0.3)
+                 for i, r in enumerate(ref)]
+        s.write_results(again)
+        assert_listing_is_what_a_rebuild_makes(s)
+        assert s.count(RowFilter(status="error")) == sum(1 for i in range(n) if i % 5 == 0)
+        assert session_listing.has_listing(s.conn, s.modality_names)  # the triggers are back
+        s.conn.execute("DELETE FROM results WHERE pair_idx < 10")  # plain SQL of another writer
+        assert s.count(RowFilter(status="pending")) == 10
+        assert_listing_is_what_a_rebuild_makes(s)
+        before = reference(s)
+        broken = [ResultRecord(i, None, prediction=_prediction(rng, None)) for i in range(n)] + \
+                 [ResultRecord(0, None, prediction=_prediction(rng, None))]  # pair 0 twice: refused by its key
+        with pytest.raises(sqlite3.IntegrityError):
+            s.write_results(broken)
+        assert reference(s) == before
+        assert session_listing.has_listing(s.conn, s.modality_names)
+        assert_listing_is_what_a_rebuild_makes(s)
