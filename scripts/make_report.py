@@ -53,11 +53,11 @@ VARIANTS = {**{k: (f"{label}; {SHORT}", rule) for k, (label, rule) in _BASE.item
 VARIANTS["qmf-paper-full"] = (VARIANTS["qmf-paper-full"][0] + " (seed 0 = the bundle's own weights, linked in)", "qmf")
 # the bundle's own recipe with another training seed (same starting weights for a fine-tuning recipe)
 VARIANTS["bundle-recipe"] = ("the bundle's recipe, other training seeds (same schedule and starting weights)", "qmf")
-# ablations of the bundle's recipe: one change each, same starting weights and seed. "ablate-round3" is the previous
+# ablations of the bundle's recipe: one change each, same starting weights and seed. "ablate-previous" is the previous
 # bundle, the bundle's own starting weights (the same recipe, one 3-epoch pass fewer: what the last pass changed);
 # the two energy-bound ablations are the bundle's recipe with one [training.energy_bound] line edited
 ABLATIONS = {
-    "ablate-round3": "the previous bundle: the bundle's starting weights (the same recipe, one 3-epoch pass fewer)",
+    "ablate-previous": "the previous bundle: the bundle's starting weights (the same recipe, one 3-epoch pass fewer)",
     "ablate-no-graded": "ablation: the bundle's recipe with graded = false (no floor below degraded_out_level)",
     "ablate-no-degraded-out": "ablation: the bundle's recipe with graded = false and degraded_out_level = 0 "
                               "(no degraded input counts as an outlier)",
