@@ -51,6 +51,21 @@ from app.qmf.predictor import Predictor  # noqa: E402
 DEFAULT_HELD_OUT = {"image": ["salt_pepper", "blur", "occlusion", "contrast"],
                     "audio": ["dropout", "clipping", "bandlimit", "babble"]}
 DEFAULT_FOREIGN_TRAIN: dict[str, list[str]] = {}
+DEFAULT_WORDS = ROOT / "work" / "words" / "heldout"
+
+
+def read_pools(predictor: Predictor, specs: list[str]) -> dict[tuple[str, str], list[np.ndarray]]:
+    """--pool INPUT:FAMILY=FOLDER entries: every file of FOLDER read by that input's reader."""
+    pools = {}
+    for spec in specs:
+        key, _, folder = spec.partition("=")
+        name, _, fam = key.partition(":")
+        files = sorted(p for p in Path(folder).glob("*") if p.is_file())
+        if name not in predictor.modalities or fam not in foreign.POOLED or not files:
+            raise SystemExit(f"--pool {spec}: expected INPUT:FAMILY=FOLDER with a pooled family "
+                             f"({', '.join(sorted(foreign.POOLED))}) and a folder of files")
+        pools[(name, fam)] = [predictor.modalities[name].load(p) for p in files]
+    return pools
 
 
 def forward(predictor: Predictor, raws: list[dict], batch: int = 500) -> dict:
@@ -112,7 +127,8 @@ def rate(x: np.ndarray) -> float:
     return float(np.mean(x)) if len(x) else float("nan")
 
 
-def evaluate(path: str, data, cal_data, args, trained: dict[str, list[str]], held: dict[str, list[str]]) -> dict:
+def evaluate(path: str, data, cal_data, args, trained: dict[str, list[str]], held: dict[str, list[str]],
+             pools: dict[tuple[str, str], list[np.ndarray]]) -> dict:
     predictor = Predictor.load(path, backend="torch")  # reads the branches and features
     names = list(predictor.modalities)
     scale = predictor.model.config.confidence_scale
@@ -148,10 +164,14 @@ def evaluate(path: str, data, cal_data, args, trained: dict[str, list[str]], hel
         kind = predictor.modalities[n].kind
         alone = clean[f"z:{partner}"].argmax(1)
         for fi, fam in enumerate(foreign.families_for(kind)):
+            pool = pools.get((n, fam))
+            if fam in foreign.POOLED and not pool:
+                print(f"  {n}/{fam}: no --pool for it, left out", file=sys.stderr)
+                continue
             raws = []
             for i, r in enumerate(data.raws):
                 rng = np.random.default_rng([args.seed, fi, i, names.index(n)])
-                src = data.raws[(i + 1) % len(data.raws)][n]
+                src = pool[i % len(pool)] if pool else data.raws[(i + 1) % len(data.raws)][n]
                 raws.append({**r, n: foreign.generate(kind, fam, rng, predictor.modalities[n].params, source=src)})
             out = forward(predictor, raws)
             q_f = out[f"q:{n}"]
@@ -159,7 +179,8 @@ def evaluate(path: str, data, cal_data, args, trained: dict[str, list[str]], hel
             t = modality_table(cal, n)
             gated = gated_fusion(out, names, cal).argmax(1)
             row = {"modality": n, "family": fam,
-                   "split": "train" if fam in trained.get(n, []) else "held out",
+                   "split": ("train" if fam in trained.get(n, []) else "held out")
+                   + (" (held-out recordings)" if pool and fam in trained.get(n, []) else ""),
                    "auroc": auroc(clean[f"q:{n}"], q_f),
                    "foreign_larger_share": rate(out[f"s:{n}"] > out[f"s:{partner}"]),
                    "fused_equals_partner": rate(fused == alone),
@@ -243,17 +264,21 @@ def drawn_accuracy(path: str, seeds: int) -> dict:
     return {"accuracy": hits / total, "images": total, "per_font": per_font}
 
 
+def foreign_row(result: dict, like: dict) -> dict | None:
+    """`result`'s foreign-input row for the same input and family as `like` (None: not measured there)."""
+    return next((f for f in result["foreign"] if (f["modality"], f["family"]) == (like["modality"], like["family"])), None)
+
+
 def markdown(results: list[dict]) -> str:
     names = [r["model"] for r in results]
     lines = ["| input / family | split | " + " | ".join(
         f"{m}: AUROC / larger share / fused=partner / fused acc (partner alone) / marked / gated fused=partner" for m in names)
         + " |", "|---|---|" + "---|" * len(names)]
-    for i, row in enumerate(results[0]["foreign"]):
+    for row in results[-1]["foreign"]:  # the families the last (newest) run measured, split as its recipe says
         cells = [f"{f['auroc']:.3f} / {f['foreign_larger_share']:.1%} / {f['fused_equals_partner']:.1%} / "
                  f"{f['fused_accuracy']:.1%} ({f['partner_accuracy']:.1%}) / {f['unfamiliar_marked']:.1%} / "
-                 f"{f['gated_fused_equals_partner']:.1%}" for f in (r["foreign"][i] for r in results)]
-        split = results[-1]["foreign"][i]["split"]  # as the last (newest) model's recipe declares it
-        lines.append(f"| {row['modality']} {row['family']} | {split} | " + " | ".join(cells) + " |")
+                 f"{f['gated_fused_equals_partner']:.1%}" if f else "not measured" for f in (foreign_row(r, row) for r in results)]
+        lines.append(f"| {row['modality']} {row['family']} | {row['split']} | " + " | ".join(cells) + " |")
     lines += ["", "| held-out degradation | eps | " + " | ".join(f"{m}: AUROC" for m in names) + " |",
               "|---|---|" + "---|" * len(names)]
     for i, row in enumerate(results[0]["degradations"]):
@@ -288,8 +313,8 @@ def seeds_summary(runs: list[dict]) -> str:
 
     lines = [f"Over {len(runs)} training seeds: mean (lowest-highest).", "",
              "| input / family | split | AUROC | larger share | fused = partner |", "|---|---|---|---|---|"]
-    for i, row in enumerate(runs[0]["foreign"]):
-        fam = [r["foreign"][i] for r in runs]
+    for row in runs[0]["foreign"]:
+        fam = [f for f in (foreign_row(r, row) for r in runs) if f]
         lines.append(f"| {row['modality']} {row['family']} | {row['split']} | {cell([f['auroc'] for f in fam], '.3f')} | "
                      f"{cell([100 * f['foreign_larger_share'] for f in fam], '.1f')} % | "
                      f"{cell([100 * f['fused_equals_partner'] for f in fam], '.1f')} % |")
@@ -319,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json-out")
     ap.add_argument("--previous", help="a --json-out file of an earlier run on the same pairs: its models' columns come first")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pool", action="append", default=[], metavar="INPUT:FAMILY=FOLDER",
+                    help="the recordings a pooled family plays (default: audio:spoken_words=work/words/heldout, the "
+                         "held-out words and voices of scripts/make_word_recordings.py, where that folder exists)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -335,9 +363,10 @@ def main(argv: list[str] | None = None) -> int:
     data = decode_rows(ref, [rows[i] for i in sorted(order)])
     cal_rows = read_manifest(args.calibration_manifest, modalities=names).rows[: args.calibration_pairs]
     cal_data = decode_rows(ref, cal_rows)
+    pools = read_pools(ref, args.pool or ([f"audio:spoken_words={DEFAULT_WORDS}"] if DEFAULT_WORDS.is_dir() else []))
     results = json.loads(Path(args.previous).read_text())["results"] if args.previous else []
     for path in args.model:
-        r = evaluate(path, data, cal_data, args, trained, held)
+        r = evaluate(path, data, cal_data, args, trained, held, pools)
         if args.drawn:
             r["drawn"] = drawn_accuracy(path, args.drawn_seeds)
         results.append(r)

@@ -35,11 +35,13 @@ CREDITS = [
     "github.com/Jakobovski/free-spoken-digit-dataset (CC BY-SA 4.0); speakers jackson, nicolas, theo, yweweler, lucas",
     "Synthesised spoken digits made with espeak-ng (GPL-3.0 program; generated audio used as training data, not redistributed)",
 ]
+WORD_CREDIT = ("Spoken words that are not digits, synthesised with espeak-ng and Flite (CMU speech synthesiser, BSD-style "
+               "licence) by scripts/make_word_recordings.py: foreign inputs for outlier exposure, not redistributed")
 
 
-def provenance(args: argparse.Namespace, train_rows: int) -> dict:
+def provenance(args: argparse.Namespace, train_rows: int, pools: dict[str, dict[str, str]]) -> dict:
     return {
-        "credits": CREDITS,
+        "credits": CREDITS + ([WORD_CREDIT] if any("spoken_words" in t for t in pools.values()) else []),
         "data": {
             "images": "MNIST train (minus a stratified 10% validation subset) / t10k for test",
             "audio": "FSDD recordings index 5-44 for training, 45-49 validation, 0-4 (official test split) for test; "
@@ -47,7 +49,10 @@ def provenance(args: argparse.Namespace, train_rows: int) -> dict:
             "font_digits": "with a train_tts_fonts*.csv manifest: digits drawn with fonts of families not used by scripts/make_samples.py "
                            "(scripts/make_font_training.py), each paired with a training recording of the same digit",
             "pairing": "AV-MNIST style: each image with a recording of the same digit, re-paired every epoch",
-            "built_by": "python -m app.data.avmnist (+ scripts/make_tts_training.py, scripts/make_font_training.py)",
+            "foreign_words": "with [training.outliers] pools.audio.spoken_words: recordings of the TRAIN_WORDS of scripts/tts.py "
+                             "by its TRAIN voices (espeak-ng, Flite), never a digit; HELDOUT_WORDS and voices kept for evaluation",
+            "built_by": "python -m app.data.avmnist (+ scripts/make_tts_training.py, scripts/make_font_training.py, "
+                        "scripts/make_word_recordings.py)",
         },
         "train_manifest": Path(args.manifest).name,
         "train_rows": train_rows,
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     result = train(recipe, train_m.rows, val_m.rows if val_m else None, out=out, progress=not args.quiet,
                    log=lambda s: print(s, file=sys.stderr, flush=True))
-    save_bundle(out, result.model, bundle_manifest(result, provenance(args, len(train_m.rows))))
+    save_bundle(out, result.model, bundle_manifest(result, provenance(args, len(train_m.rows), t.outliers.pools)))
     if val_m is not None and val_m.rows:  # clean-validation quality percentiles and the unfamiliar-input threshold
         calibrate_bundle(out, val_m.rows, f"{Path(args.val).name}: clean pairs")
     ckpt = checkpoint_path(out)

@@ -13,10 +13,12 @@ Image families (28x28 at the MNIST scale, any size works):
     uniform_noise, smooth_field, gratings, shapes, strokes, constant, checkerboard, fractal, letters, symbols
 Audio families (about 0.3-1.0 s):
     tone, chord, chirp, pink_noise, clicks, melody, syllables, brown_noise, hum, reversed_speech,
-    shuffled_speech
+    shuffled_speech, spoken_words
 
-`reversed_speech` and `shuffled_speech` transform a real recording (`source=`); every other family needs
-only the generator.
+`reversed_speech` and `shuffled_speech` transform a real recording of the modality's own content
+(`source=`); `spoken_words` plays a recording of words that are not digits, which the caller draws from a
+pool of its own (POOLED: training's `[training.outliers] pools`, scripts/make_word_recordings.py); every
+other family needs only the generator.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from .outliers_audio import (
     au_pink_noise,
     au_reversed_speech,
     au_shuffled_speech,
+    au_spoken_words,
     au_syllables,
     au_tone,
 )
@@ -49,6 +52,8 @@ __all__ = [
     "FAMILIES",
     "generate",
     "families_for",
+    "NEEDS_SOURCE",
+    "POOLED",
 ]
 
 # --- image --------------------------------------------------------------------------------------
@@ -260,10 +265,14 @@ AUDIO_FAMILIES: dict[str, Callable[..., np.ndarray]] = {
     "hum": au_hum,
     "reversed_speech": au_reversed_speech,
     "shuffled_speech": au_shuffled_speech,
+    "spoken_words": au_spoken_words,
 }
 
 FAMILIES: dict[str, dict[str, Callable[..., np.ndarray]]] = {"image": IMAGE_FAMILIES, "audio": AUDIO_FAMILIES}
-NEEDS_SOURCE = frozenset({"reversed_speech", "shuffled_speech"})
+NEEDS_SOURCE = frozenset({"reversed_speech", "shuffled_speech", "spoken_words"})
+# source-based families whose source is not the modality's own content but a recording from a pool of
+# foreign material (a folder of files), which a recipe names per family in [training.outliers] pools
+POOLED = frozenset({"spoken_words"})
 
 
 def families_for(kind: str) -> tuple[str, ...]:
@@ -277,7 +286,7 @@ def generate(
     """One foreign raw input of `family` for a modality of `kind` with preprocessing `params`.
 
     `params` is the modality's full preprocessing (image: `size`, `channels`; audio: `sample_rate`).
-    `source` is the recording a source-based family (reversed_speech) transforms.
+    `source` is the recording a source-based family (NEEDS_SOURCE: reversed_speech, spoken_words ...) uses.
     """
     check_rng(rng)
     table = FAMILIES.get(kind)

@@ -186,3 +186,12 @@ def au_shuffled_speech(rng: np.random.Generator, sr: int, source: np.ndarray | N
     pieces = [x[i:i + piece] for i in range(0, x.size, piece)]
     order = rng.permutation(len(pieces))
     return np.clip(np.concatenate([pieces[i] for i in order]) if pieces else x, -1, 1).astype(np.float32)
+
+
+def au_spoken_words(rng: np.random.Generator, sr: int, source: np.ndarray | None = None) -> np.ndarray:
+    """A recording of spoken words that are not a digit (from a pool of such recordings the caller keeps,
+    e.g. `[training.outliers] pools`): a voice saying a real word, but not one the model reads. Played at a
+    random level, as any recording may be."""
+    if source is None:
+        raise ValueError("the spoken_words family needs a recording of words that are not digits (source=...)")
+    return _level(np.asarray(source, dtype=np.float32).reshape(-1), rng)

@@ -65,6 +65,8 @@ class PairedData:
         self.base_ids = ids
         self.ids = {n: v.copy() for n, v in ids.items()}
         self.y = y
+        # foreign recordings of pooled outlier families (outlier_exposure.load_pools), set by the trainer
+        self.pools: dict[tuple[str, str], list[np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.y)
@@ -119,9 +121,10 @@ class EpochView(torch.utils.data.Dataset):
             corrupted[name], foreign[name] = flag, False
         return tensors, int(self.data.y[r]), ids, corrupted, foreign
 
-    def _source(self, name: str, rng: np.random.Generator) -> np.ndarray:
-        """A random real input of modality `name`, for foreign families that transform one."""
-        items = self.data.items[name]
+    def _source(self, name: str, family: str, rng: np.random.Generator) -> np.ndarray:
+        """What a source-based foreign family uses: a random item of its pool (pooled families), else a
+        random real input of modality `name`."""
+        items = self.data.pools.get((name, family)) or self.data.items[name]
         return items[int(rng.integers(len(items)))]
 
 

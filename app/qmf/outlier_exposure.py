@@ -7,6 +7,7 @@ A recipe turns it on with two tables (both stored in the bundle with the rest of
     families.image = ["uniform_noise", ...]  # app/modalities/outliers.py; the others are held out
     families.audio = ["tone", ...]
     weights.audio = { shuffled_speech = 3.0 }  # optional: a family drawn 3x as often as one of weight 1
+    pools.audio.spoken_words = "work/words/train"  # a pooled family's folder of recordings (outliers.POOLED)
 
     [training.energy_bound]
     weight = 0.1              # w in CE + w * (relu(E_in - m_in)^2 + relu(m_out - E_out)^2), per branch
@@ -48,7 +49,7 @@ import torch
 from app.modalities import outliers as foreign_inputs
 from app.qmf.losses import energy_bound_loss
 
-__all__ = ["OutlierSettings", "EnergyBound", "HeldOut", "pick_foreign", "outlier_loss"]
+__all__ = ["OutlierSettings", "EnergyBound", "HeldOut", "load_pools", "pick_foreign", "outlier_loss"]
 
 
 def _names(where: str, value: Any) -> list[str]:
@@ -82,6 +83,30 @@ def _family_weights(value: Any, families: Mapping[str, list[str]]) -> dict[str, 
     return out
 
 
+def _pools(value: Any, families: Mapping[str, list[str]]) -> dict[str, dict[str, str]]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"outliers pools: expected a table of input name = {{family = folder}}, got {value!r}")
+    out: dict[str, dict[str, str]] = {}
+    for name, table in value.items():
+        where = f"outliers pools.{name}"
+        if not isinstance(table, Mapping):
+            raise ValueError(f"{where}: expected a table of family = folder, got {table!r}")
+        for fam, folder in table.items():
+            if fam not in foreign_inputs.POOLED:
+                raise ValueError(f"{where}: {fam!r} takes no pool; families drawn from a pool: {sorted(foreign_inputs.POOLED)}")
+            if fam not in families.get(name, []):
+                raise ValueError(f"{where}: {fam!r} is not one of {name!r}'s families {families.get(name, [])}")
+            if not isinstance(folder, str) or not folder:
+                raise ValueError(f"{where}.{fam}: expected a folder path, got {folder!r}")
+        out[str(name)] = {str(f): str(d) for f, d in table.items()}
+    for name, fams in families.items():
+        for fam in fams:
+            if fam in foreign_inputs.POOLED and fam not in out.get(name, {}):
+                raise ValueError(f"outliers families.{name}: {fam!r} is drawn from a folder of recordings; "
+                                 f"name it in [training.outliers] pools.{name}.{fam} = \"folder\"")
+    return out
+
+
 def _margin(where: str, value: Any) -> float | dict[str, float]:
     if isinstance(value, Mapping):
         return {str(k): float(v) for k, v in value.items()}
@@ -95,11 +120,14 @@ class OutlierSettings:
     """``[training.outliers]``: per pair, with `probability`, one input replaced by a foreign one of `families`.
 
     `weights` (optional, per input): a family's relative chance of being drawn among that input's
-    families (default 1 each), so the families a branch finds hard can be shown more often."""
+    families (default 1 each), so the families a branch finds hard can be shown more often.
+    `pools` (per input): the folder of recordings a pooled family (outliers.POOLED, e.g. spoken_words)
+    plays, relative to the folder training runs in; every file in it is read once, at the start."""
 
     probability: float = 0.0
     families: dict[str, list[str]] = field(default_factory=dict)
     weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    pools: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         p = self.probability
@@ -108,6 +136,7 @@ class OutlierSettings:
         self.probability = float(p)
         self.families = _name_table("outliers families", self.families)
         self.weights = _family_weights(self.weights, self.families)
+        self.pools = _pools(self.pools, self.families)
 
     def draw_family(self, name: str, rng: np.random.Generator) -> str:
         """One of input `name`'s families, uniformly or by its `weights`."""
@@ -216,6 +245,24 @@ def check_against_modalities(
             raise ValueError(f"degradations {clash} of {name!r} are both trained on and held out")
 
 
+def load_pools(settings: OutlierSettings, modalities: Mapping[str, Any]) -> dict[tuple[str, str], list[np.ndarray]]:
+    """Every pooled family's recordings, read with its modality's reader: {(input name, family): [raw, ...]}.
+
+    A folder that is missing or holds no file is an error that says how to make one."""
+    from pathlib import Path
+
+    pools: dict[tuple[str, str], list[np.ndarray]] = {}
+    for name, table in settings.pools.items():
+        for fam, folder in table.items():
+            d = Path(folder)
+            files = sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")) if d.is_dir() else []
+            if not files:
+                raise ValueError(f"[training.outliers] pools.{name}.{fam}: {folder!r} is not a folder with files in it "
+                                 "(spoken words: .venv/bin/python scripts/make_word_recordings.py)")
+            pools[(name, fam)] = [modalities[name].load(p) for p in files]
+    return pools
+
+
 def pick_foreign(
     settings: OutlierSettings,
     modalities: Mapping[str, Any],
@@ -224,8 +271,9 @@ def pick_foreign(
 ) -> tuple[str, np.ndarray] | None:
     """With the settings' probability: (modality name, a foreign raw input for it) for one pair, else None.
 
-    `source_for(name, rng)` returns a real input of that modality, for families that transform one
-    (reversed_speech); it is only called when such a family is drawn.
+    `source_for(name, family, rng)` returns the input a source-based family uses: a real input of that
+    modality (reversed_speech) or one of the family's pool (spoken_words); it is only called when such a
+    family is drawn.
     """
     if not settings.active or rng.random() >= settings.probability:
         return None
@@ -233,7 +281,7 @@ def pick_foreign(
     name = names[int(rng.integers(len(names)))]
     family = settings.draw_family(name, rng)
     m = modalities[name]
-    source = source_for(name, rng) if family in foreign_inputs.NEEDS_SOURCE and source_for is not None else None
+    source = source_for(name, family, rng) if family in foreign_inputs.NEEDS_SOURCE and source_for is not None else None
     return name, foreign_inputs.generate(m.kind, family, rng, m.params, source=source)
 
 

@@ -30,7 +30,7 @@ from app.qmf.dataset import VALIDATION_EPOCH, EpochView, PairedData, make_loader
 from app.qmf.fusion import fuse_late
 from app.qmf.losses import LossHistory, normalise_batch, qmf_loss
 from app.qmf.model import ModelConfig, QMFModel, TemporalBlock
-from app.qmf.outlier_exposure import outlier_loss
+from app.qmf.outlier_exposure import load_pools, outlier_loss
 from app.qmf.recipe import FUSION_LOSSES, AugmentSpec, Recipe, TrainingSettings
 from app.util.files import atomic_path
 
@@ -126,6 +126,9 @@ def train(
         train_rows = [train_rows[i] for i in order[n_val:]]
     log(f"decoding {len(train_rows)} training and {len(val_rows)} validation pairs")
     train_data = PairedData(train_rows, modalities, labels)
+    train_data.pools = load_pools(settings.outliers, modalities)
+    if train_data.pools:
+        log("foreign pools: " + ", ".join(f"{n}/{f} {len(v)} files" for (n, f), v in train_data.pools.items()))
     val_data = PairedData(val_rows, modalities, labels)
 
     device = choose_device()

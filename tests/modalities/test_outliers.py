@@ -110,3 +110,13 @@ def test_codec_like_holes_keep_a_tone_at_low_levels_and_thin_noise_at_high_ones(
         return power[:32].sum() / power.sum()
 
     assert top_share(noise) < 0.6 < 0.9 < top_share(thin)  # white noise is spread; what is left is a few bins
+
+
+def test_spoken_words_plays_the_recording_it_is_given_at_a_random_level():
+    with pytest.raises(ValueError, match="words that are not digits"):
+        foreign.generate("audio", "spoken_words", np.random.default_rng(0), AUDIO)
+    word = _speech_like(5000)
+    out = foreign.generate("audio", "spoken_words", np.random.default_rng(2), AUDIO, source=word)
+    assert out.shape == word.shape
+    assert np.corrcoef(out, word)[0, 1] == pytest.approx(1.0)  # the same waveform, only louder or softer
+    assert "spoken_words" in foreign.POOLED and foreign.POOLED <= foreign.NEEDS_SOURCE

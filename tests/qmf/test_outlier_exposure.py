@@ -194,3 +194,44 @@ def test_family_weights_survive_the_recipe_round_trip_a_bundle_stores():
     data["training"]["outliers"]["weights"] = {"audio": {"reversed_speech": 3.0}}  # held out, not trained on
     with pytest.raises(ValueError, match="not one of its families"):
         Recipe.from_dict(data)
+
+
+def test_a_pooled_family_needs_a_folder_and_draws_its_recordings_from_it(tmp_path):
+    import soundfile as sf
+
+    from app.modalities import get_modality
+    from app.qmf.dataset import EpochView
+    from app.qmf.outlier_exposure import OutlierSettings, load_pools, pick_foreign
+
+    fams = {"audio": ["tone", "spoken_words"]}
+    with pytest.raises(ValueError, match=r"pools\.audio\.spoken_words"):  # the recipe says where it is missing
+        OutlierSettings(probability=1.0, families=fams)
+    for bad, says in (({"audio": {"tone": "x"}}, "takes no pool"), ({"image": {"spoken_words": "x"}}, "not one of"),
+                      ({"audio": {"spoken_words": ""}}, "folder path")):
+        with pytest.raises(ValueError, match=says):
+            OutlierSettings(probability=1.0, families=fams, pools={"audio": {"spoken_words": "w"}, **bad})
+    audio = get_modality("audio", {"sample_rate": 8000, "duration": 1.0})
+    settings = OutlierSettings(probability=1.0, families=fams, pools={"audio": {"spoken_words": str(tmp_path / "words")}})
+    with pytest.raises(ValueError, match="make_word_recordings"):  # no folder yet: how to make one
+        load_pools(settings, {"audio": audio})
+    (tmp_path / "words").mkdir()
+    t = np.arange(4000) / 8000
+    for i, f in enumerate((300.0, 700.0)):
+        sf.write(tmp_path / "words" / f"w{i}.wav", 0.5 * np.sin(2 * np.pi * f * t), 8000, subtype="PCM_16")
+    pools = load_pools(settings, {"audio": audio})
+    assert [x.shape for x in pools[("audio", "spoken_words")]] == [(4000,), (4000,)]
+
+    class Data:  # what EpochView reads of the training data for a source
+        items = {"audio": [np.zeros(8000, np.float32)]}
+
+    Data.pools = pools
+    view = EpochView(Data(), np.arange(1), None, 0, True)
+    rng = np.random.default_rng(0)
+    sources = {fam: [view._source("audio", fam, rng) for _ in range(20)] for fam in ("spoken_words", "shuffled_speech")}
+    assert all(s.shape == (4000,) for s in sources["spoken_words"])  # always one of the pool's recordings
+    assert all(s.shape == (8000,) and not s.any() for s in sources["shuffled_speech"])  # the modality's own inputs
+
+    asked = []
+    for _ in range(30):
+        pick_foreign(settings, {"audio": audio}, rng, lambda name, fam, r: asked.append(fam) or pools[(name, fam)][0])
+    assert asked and set(asked) == {"spoken_words"}  # only a family that needs a source asks for one
