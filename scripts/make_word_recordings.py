@@ -10,7 +10,8 @@ work/words/heldout/*.wav: every HELDOUT_WORDS entry spoken by HELDOUT_* voices o
 training), which scripts/eval_foreign.py reads as the family's evaluation pool, and work/words/val/*.wav:
 VALIDATION_WORDS by the same voices, for screening runs (eval_foreign.py --pool) without looking at the
 held-out words. 8 kHz, 16-bit. Nothing
-here is committed (work/ is git-ignored); a file that exists is kept, so a second run is quick.
+here is committed (work/ is git-ignored); a file that exists is kept, so a second run is quick, and a file
+of an earlier word list is removed, so each folder holds what the lists say now.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main() -> int:
         return 2
     rng = np.random.default_rng(args.seed)
     use_flite = flite_available()
+    written: set[Path] = set()
     train, held, val = args.out / "train", args.out / "heldout", args.out / "val"
     for d in (train, held, val):
         d.mkdir(parents=True, exist_ok=True)
@@ -69,11 +71,13 @@ def main() -> int:
                 path = train / f"{_slug(word)}_flite-{voice}_{k}.wav"
                 if not path.exists():
                     sf.write(path, synthesise_flite(word, voice, stretch, f0, trim=trim), 8000, subtype="PCM_16")
+                written.add(path)
                 continue
             voice = f"{TRAIN_ACCENTS[int(rng.integers(len(TRAIN_ACCENTS)))]}+{TRAIN_VARIANTS[int(rng.integers(len(TRAIN_VARIANTS)))]}"
             path = train / f"{_slug(word)}_{voice}_{k}.wav"
             if not path.exists():
                 sf.write(path, synthesise(word, voice, speed, pitch, trim=trim), 8000, subtype="PCM_16")
+            written.add(path)
     for folder, words in ((held, HELDOUT_WORDS), (val, VALIDATION_WORDS)):
         for w, word in enumerate(words):
             for k in range(args.heldout_per_word):
@@ -82,6 +86,9 @@ def main() -> int:
                 path = folder / f"{_slug(word)}_{voice}_{k}.wav"
                 if not path.exists():
                     sf.write(path, synthesise(word, voice, speed, pitch, trim=trim), 8000, subtype="PCM_16")
+                written.add(path)
+    for stale in (p for d in (train, held, val) for p in d.glob("*.wav") if p not in written):
+        stale.unlink()
     print(f"{len(list(train.glob('*.wav')))} training recordings in {train}; {len(list(held.glob('*.wav')))} held-out "
           f"ones in {held}; {len(list(val.glob('*.wav')))} for screening in {val}" + ("" if use_flite else " (Flite not installed)"))
     return 0

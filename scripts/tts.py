@@ -21,19 +21,22 @@ WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 # Words and phrases that are not digits, for the spoken_words foreign family (scripts/make_word_recordings.py).
 # None rhymes with a digit or starts like one (no -oo, -ee, -ine, -ate, -ive, -or, -un endings, no "for-",
 # "six-"-like starts), so the model is not taught that a digit's sound is foreign. TRAIN_WORDS may be used in
-# training; HELDOUT_WORDS never are, and are spoken only by the HELDOUT_* voices below.
+# training; HELDOUT_WORDS never are, and are spoken only by the HELDOUT_* voices below. Taken out of TRAIN_WORDS
+# after measuring: the 12 words that the round-5 bundle heard as one digit in 5 of their 6 recordings with a mean
+# probability of 0.75 or more (horse, friend, walrus, wallet, salad, spring, snake, bread, pillow, quiet, wolf,
+# ball): shown as foreign, they taught the audio branch to doubt real digits (docs/report/README.md, round 6).
 TRAIN_WORDS = [
-    "about", "after", "again", "animal", "answer", "baby", "bag", "ball", "bird", "black", "bottle", "bread",
+    "about", "after", "again", "animal", "answer", "baby", "bag", "bird", "black", "bottle",
     "brother", "brown", "butter", "camera", "carpet", "chair", "cheese", "chicken", "children", "city", "cloud",
     "color", "cookie", "country", "cup", "dance", "dark", "desert", "dinner", "dragon", "dress", "duck", "early",
     "earth", "egg", "elbow", "engine", "evening", "family", "farm", "father", "finger", "fish", "flower",
-    "friend", "frog", "garlic", "glass", "gold", "grass", "hammer", "hand", "hat", "head", "honey", "horse",
+    "frog", "garlic", "glass", "gold", "grass", "hammer", "hand", "hat", "head", "honey",
     "hungry", "jump", "kitchen", "lamp", "laptop", "lemon", "magic", "market", "mother", "mountain", "mouse",
-    "number", "ocean", "office", "palace", "panda", "parrot", "party", "pepper", "picture", "pillow", "planet",
-    "potato", "puzzle", "question", "radio", "rain", "robot", "rocket", "salad", "school", "shadow", "sister",
-    "small", "snake", "soap", "spider", "spring", "square", "summer", "tiger", "tomorrow", "towel", "travel",
-    "turtle", "umbrella", "uncle", "valley", "village", "wallet", "winter", "wolf", "world", "yogurt",
-    "cabbage", "muffin", "walrus", "kettle", "ladder", "marble", "noodle", "orbit", "pretzel", "quiet",
+    "number", "ocean", "office", "palace", "panda", "parrot", "party", "pepper", "picture", "planet",
+    "potato", "puzzle", "question", "radio", "rain", "robot", "rocket", "school", "shadow", "sister",
+    "small", "soap", "spider", "square", "summer", "tiger", "tomorrow", "towel", "travel",
+    "turtle", "umbrella", "uncle", "valley", "village", "winter", "world", "yogurt",
+    "cabbage", "muffin", "kettle", "ladder", "marble", "noodle", "orbit", "pretzel",
     "sandal", "tunnel", "velvet", "whistle", "hi there", "good afternoon", "turn it off", "call my mother",
     "what is this", "play a song", "stop the timer", "open the box", "where is my phone", "let me check",
     "I am hungry", "nice weather today",

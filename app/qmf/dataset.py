@@ -13,6 +13,7 @@ import torch
 from app.data.manifest import PairRow
 from app.modalities import Modality
 from app.modalities.augment import augment_raw
+from app.modalities.outliers import POOLED
 from app.modalities.zoo import degrade
 from app.qmf.outlier_exposure import pick_foreign
 from app.qmf.recipe import TrainingSettings
@@ -124,7 +125,12 @@ class EpochView(torch.utils.data.Dataset):
     def _source(self, name: str, family: str, rng: np.random.Generator) -> np.ndarray:
         """What a source-based foreign family uses: a random item of its pool (pooled families), else a
         random real input of modality `name`."""
-        items = self.data.pools.get((name, family)) or self.data.items[name]
+        if family in POOLED:
+            items = self.data.pools.get((name, family))
+            if not items:  # a real input instead would be a digit passed off as foreign
+                raise ValueError(f"no recordings loaded for the pooled foreign family {name}/{family}")
+        else:
+            items = self.data.items[name]
         return items[int(rng.integers(len(items)))]
 
 

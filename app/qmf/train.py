@@ -126,10 +126,11 @@ def train(
         train_rows = [train_rows[i] for i in order[n_val:]]
     log(f"decoding {len(train_rows)} training and {len(val_rows)} validation pairs")
     train_data = PairedData(train_rows, modalities, labels)
-    train_data.pools = load_pools(settings.outliers, modalities)
+    val_data = PairedData(val_rows, modalities, labels)
+    # validation's corrupted pairs get foreign inputs as training's do, so both read the same pools
+    train_data.pools = val_data.pools = load_pools(settings.outliers, modalities)
     if train_data.pools:
         log("foreign pools: " + ", ".join(f"{n}/{f} {len(v)} files" for (n, f), v in train_data.pools.items()))
-    val_data = PairedData(val_rows, modalities, labels)
 
     device = choose_device()
     torch.manual_seed(settings.seed)  # parameter initialisation; the one global seed, set by the trainer itself

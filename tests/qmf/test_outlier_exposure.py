@@ -230,6 +230,9 @@ def test_a_pooled_family_needs_a_folder_and_draws_its_recordings_from_it(tmp_pat
     sources = {fam: [view._source("audio", fam, rng) for _ in range(20)] for fam in ("spoken_words", "shuffled_speech")}
     assert all(s.shape == (4000,) for s in sources["spoken_words"])  # always one of the pool's recordings
     assert all(s.shape == (8000,) and not s.any() for s in sources["shuffled_speech"])  # the modality's own inputs
+    Data.pools = {}  # pools not loaded: a real input passed off as a foreign word would be wrong, so it refuses
+    with pytest.raises(ValueError, match="no recordings loaded"):
+        view._source("audio", "spoken_words", rng)
 
     asked = []
     for _ in range(30):
