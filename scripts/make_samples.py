@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tts import HELDOUT_ACCENTS, HELDOUT_VARIANTS, WORDS, synthesise  # noqa: E402
+from tts import HELDOUT_ACCENTS, HELDOUT_VARIANTS, HELDOUT_WORDS, WORDS, synthesise  # noqa: E402
 
 FONT_DIRS = [Path("/usr/share/fonts/truetype")]
 FONT_NAMES = ["DejaVuSans.ttf", "DejaVuSerif-Bold.ttf", "FreeSans.ttf", "DejaVuSansMono.ttf",
@@ -179,6 +179,12 @@ def main() -> int:
                     "files": {"image": "seven.png", "audio": "hum.wav"}, "expected": "7", "foreign": "audio",
                     "note": "mains hum, a sound never heard in training: the recording is marked unfamiliar "
                             "and the drawing decides"})
+    # a spoken word that is not a digit: a word and a voice kept out of training (scripts/tts.py HELDOUT_*)
+    save_wav(out / "hello.wav", synthesise(HELDOUT_WORDS[0], "en-us-nyc+john", 150, 50, trim=False))
+    samples.append({"id": "two-foreign-words", "title": "2: recording is a word, not a digit ('hello')",
+                    "files": {"image": "two.png", "audio": "hello.wav"}, "expected": "2", "foreign": "audio",
+                    "note": "'hello' spoken by a voice never heard in training: a voice, but no digit; the recording "
+                            "is marked unfamiliar and the drawing decides"})
     (out / "samples.json").write_text(json.dumps(samples, indent=2) + "\n", encoding="utf-8")
 
     # --- measure: predictions on the committed samples ---------------------------------------
