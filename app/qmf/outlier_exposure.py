@@ -64,41 +64,41 @@ def _name_table(where: str, value: Any) -> dict[str, list[str]]:
     return {str(k): _names(f"{where}.{k}", v) for k, v in value.items()}
 
 
-def _family_weights(value: Any, families: Mapping[str, list[str]]) -> dict[str, dict[str, float]]:
+def _per_family(what: str, value: Any, families: Mapping[str, list[str]], check: Any) -> dict[str, dict[str, Any]]:
+    """A table of input name = {family = value} (`weights`, `pools`): every family one of that input's
+    families, every value as `check(where, family, value)` returns it (it raises ValueError when wrong)."""
     if not isinstance(value, Mapping):
-        raise ValueError(f"outliers weights: expected a table of input name = {{family = weight}}, got {value!r}")
-    out: dict[str, dict[str, float]] = {}
+        raise ValueError(f"outliers {what}: expected a table of input name = {{family = value}}, got {value!r}")
+    out: dict[str, dict[str, Any]] = {}
     for name, table in value.items():
-        where = f"outliers weights.{name}"
+        where = f"outliers {what}.{name}"
         if name not in families:
-            raise ValueError(f"{where}: {name!r} has no families to weigh; inputs with families: {sorted(families)}")
+            raise ValueError(f"{where}: {name!r} has no families; inputs with families: {sorted(families)}")
         if not isinstance(table, Mapping):
-            raise ValueError(f"{where}: expected a table of family = weight, got {table!r}")
-        for fam, w in table.items():
+            raise ValueError(f"{where}: expected a table of family = value, got {table!r}")
+        for fam in table:
             if fam not in families[name]:
                 raise ValueError(f"{where}: {fam!r} is not one of its families {families[name]}")
-            if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w < 1e6:
-                raise ValueError(f"{where}.{fam}: expected a weight > 0, got {w!r}")
-        out[str(name)] = {str(f): float(w) for f, w in table.items()}
+        out[str(name)] = {str(f): check(f"{where}.{f}", f, v) for f, v in table.items()}
     return out
 
 
+def _weight(where: str, family: str, w: Any) -> float:
+    if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w < 1e6:
+        raise ValueError(f"{where}: expected a weight > 0, got {w!r}")
+    return float(w)
+
+
+def _pool_folder(where: str, family: str, folder: Any) -> str:
+    if family not in foreign_inputs.POOLED:
+        raise ValueError(f"{where}: {family!r} takes no pool; families drawn from a pool: {sorted(foreign_inputs.POOLED)}")
+    if not isinstance(folder, str) or not folder:
+        raise ValueError(f"{where}: expected a folder path, got {folder!r}")
+    return folder
+
+
 def _pools(value: Any, families: Mapping[str, list[str]]) -> dict[str, dict[str, str]]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"outliers pools: expected a table of input name = {{family = folder}}, got {value!r}")
-    out: dict[str, dict[str, str]] = {}
-    for name, table in value.items():
-        where = f"outliers pools.{name}"
-        if not isinstance(table, Mapping):
-            raise ValueError(f"{where}: expected a table of family = folder, got {table!r}")
-        for fam, folder in table.items():
-            if fam not in foreign_inputs.POOLED:
-                raise ValueError(f"{where}: {fam!r} takes no pool; families drawn from a pool: {sorted(foreign_inputs.POOLED)}")
-            if fam not in families.get(name, []):
-                raise ValueError(f"{where}: {fam!r} is not one of {name!r}'s families {families.get(name, [])}")
-            if not isinstance(folder, str) or not folder:
-                raise ValueError(f"{where}.{fam}: expected a folder path, got {folder!r}")
-        out[str(name)] = {str(f): str(d) for f, d in table.items()}
+    out = _per_family("pools", value, families, _pool_folder)
     for name, fams in families.items():
         for fam in fams:
             if fam in foreign_inputs.POOLED and fam not in out.get(name, {}):
@@ -135,7 +135,7 @@ class OutlierSettings:
             raise ValueError(f"outliers probability must be between 0 and 1, got {p!r}")
         self.probability = float(p)
         self.families = _name_table("outliers families", self.families)
-        self.weights = _family_weights(self.weights, self.families)
+        self.weights = _per_family("weights", self.weights, self.families, _weight)
         self.pools = _pools(self.pools, self.families)
 
     def draw_family(self, name: str, rng: np.random.Generator) -> str:

@@ -206,7 +206,7 @@ def test_a_pooled_family_needs_a_folder_and_draws_its_recordings_from_it(tmp_pat
     fams = {"audio": ["tone", "spoken_words"]}
     with pytest.raises(ValueError, match=r"pools\.audio\.spoken_words"):  # the recipe says where it is missing
         OutlierSettings(probability=1.0, families=fams)
-    for bad, says in (({"audio": {"tone": "x"}}, "takes no pool"), ({"image": {"spoken_words": "x"}}, "not one of"),
+    for bad, says in (({"audio": {"tone": "x"}}, "takes no pool"), ({"image": {"spoken_words": "x"}}, "no families"),
                       ({"audio": {"spoken_words": ""}}, "folder path")):
         with pytest.raises(ValueError, match=says):
             OutlierSettings(probability=1.0, families=fams, pools={"audio": {"spoken_words": "w"}, **bad})
