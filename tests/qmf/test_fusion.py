@@ -52,6 +52,19 @@ def test_weights_are_detached_by_default_and_can_carry_gradient():
     assert not torch.allclose(a.grad, detached_grad)
 
 
+def test_a_branch_with_negative_quality_abstains_instead_of_voting_against_its_own_answer():
+    sure = torch.tensor([[0.0, 3.0, 0.0]])  # says class 1
+    lost = torch.tensor([[-2.0, -5.0, -6.0]])  # all logits negative: quality < 0, its best guess is class 0
+    out = fuse_by_energy({"a": sure, "b": lost})
+    assert out.quality["b"].item() < 0
+    w_a = out.quality["a"].item()
+    assert out.fused[0].tolist() == pytest.approx((w_a * sure[0]).tolist())  # b adds nothing, for or against
+    # both lost: the plain mean (late fusion) decides, so the fused answer is still the branches' joint best
+    both = fuse_by_energy({"a": lost, "b": torch.tensor([[-6.0, -2.5, -7.0]])})
+    assert both.fused[0].tolist() == pytest.approx([-4.0, -3.75, -6.5])
+    assert both.fused.argmax(-1).item() == 1
+
+
 def test_shares_ignore_negative_weights_and_split_evenly_when_none_positive():
     s = shares({"a": torch.tensor([-0.5, -1.0]), "b": torch.tensor([0.5, -2.0])})
     assert s["a"].tolist() == pytest.approx([0.0, 0.5])
