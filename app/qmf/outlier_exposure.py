@@ -48,6 +48,7 @@ import torch
 
 from app.modalities import outliers as foreign_inputs
 from app.qmf.losses import energy_bound_loss
+from app.util.errors import UserError
 
 __all__ = ["OutlierSettings", "EnergyBound", "HeldOut", "load_pools", "pick_foreign", "outlier_loss"]
 
@@ -257,7 +258,7 @@ def load_pools(settings: OutlierSettings, modalities: Mapping[str, Any]) -> dict
             d = Path(folder)
             files = sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")) if d.is_dir() else []
             if not files:
-                raise ValueError(f"[training.outliers] pools.{name}.{fam}: {folder!r} is not a folder with files in it "
+                raise UserError(f"[training.outliers] pools.{name}.{fam}: {folder!r} is not a folder with files in it "
                                  "(spoken words: .venv/bin/python scripts/make_word_recordings.py)")
             pools[(name, fam)] = [modalities[name].load(p) for p in files]
     return pools

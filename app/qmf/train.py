@@ -32,6 +32,7 @@ from app.qmf.losses import LossHistory, normalise_batch, qmf_loss
 from app.qmf.model import ModelConfig, QMFModel, TemporalBlock
 from app.qmf.outlier_exposure import load_pools, outlier_loss
 from app.qmf.recipe import FUSION_LOSSES, AugmentSpec, Recipe, TrainingSettings
+from app.util.errors import UserError
 from app.util.files import atomic_path
 
 __all__ = [
@@ -258,7 +259,7 @@ def _initialise_from(model: QMFModel, path: str, log: Callable[[str], None]) -> 
     added = sorted(k for k in mine if k not in state and k.startswith(tuple(blocks)))
     wrong = sorted(k for k in mine if k not in added and (k not in state or tuple(state[k].shape) != tuple(mine[k].shape)))
     if wrong or set(state) - set(mine):
-        raise ValueError(f"init_from {path}: its architecture differs from the recipe's (first difference: "
+        raise UserError(f"init_from {path}: its architecture differs from the recipe's (first difference: "
                          f"{(wrong or sorted(set(state) - set(mine)))[0]})")
     model.load_state_dict({**mine, **state})
     log(f"initialised from {path} (sha256 {bundle.sha256[:12]})"

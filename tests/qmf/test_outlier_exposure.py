@@ -212,7 +212,9 @@ def test_a_pooled_family_needs_a_folder_and_draws_its_recordings_from_it(tmp_pat
             OutlierSettings(probability=1.0, families=fams, pools={"audio": {"spoken_words": "w"}, **bad})
     audio = get_modality("audio", {"sample_rate": 8000, "duration": 1.0})
     settings = OutlierSettings(probability=1.0, families=fams, pools={"audio": {"spoken_words": str(tmp_path / "words")}})
-    with pytest.raises(ValueError, match="make_word_recordings"):  # no folder yet: how to make one
+    from app.util.errors import UserError
+
+    with pytest.raises(UserError, match="make_word_recordings"):  # no folder yet: one line on how to make one
         load_pools(settings, {"audio": audio})
     (tmp_path / "words").mkdir()
     t = np.arange(4000) / 8000
