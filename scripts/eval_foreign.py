@@ -10,7 +10,8 @@ For every bundle, on the same `--pairs` pairs of `--manifest` (a fixed random su
   it, "held out" otherwise): one input of every pair replaced by a generated foreign input; AUROC of that
   branch's quality, clean pairs against foreign ones (1 = every clean input scores higher); % of pairs where
   the foreign input holds the larger share; % where the fused answer equals the clean partner's alone; fused
-  accuracy against the partner alone;
+  accuracy against the partner alone. A pooled family (spoken_words) plays the recordings of `--pool`
+  (default work/words/heldout: words and voices that training never used; left out when there is none);
 * **held-out degradations** (the NEW recipe's `[training.held_out] degradations`, plus the audio hum and
   brown-noise mixes of app/modalities/zoo.py that no recipe may train on) at eps 5 and 10: AUROC of the
   degraded branch's quality, clean against degraded (every input of that modality degraded); and the report's
