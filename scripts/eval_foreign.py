@@ -47,6 +47,7 @@ from app.modalities import outliers as foreign  # noqa: E402
 from app.modalities.zoo import EVAL_ONLY, degrade  # noqa: E402
 from app.qmf.calibration import build_calibration, clean_quality, modality_table, read_calibration  # noqa: E402
 from app.qmf.evaluate import auroc, decode_rows  # noqa: E402
+from app.qmf.outlier_exposure import read_pool  # noqa: E402
 from app.qmf.predictor import Predictor  # noqa: E402
 
 DEFAULT_HELD_OUT = {"image": ["salt_pepper", "blur", "occlusion", "contrast"],
@@ -56,16 +57,18 @@ DEFAULT_WORDS = ROOT / "work" / "words" / "heldout"
 
 
 def read_pools(predictor: Predictor, specs: list[str]) -> dict[tuple[str, str], list[np.ndarray]]:
-    """--pool INPUT:FAMILY=FOLDER entries: every file of FOLDER read by that input's reader."""
+    """--pool INPUT:FAMILY=FOLDER entries: every file of FOLDER read by that input's reader (`read_pool`)."""
     pools = {}
     for spec in specs:
         key, _, folder = spec.partition("=")
         name, _, fam = key.partition(":")
-        files = sorted(p for p in Path(folder).glob("*") if p.is_file())
-        if name not in predictor.modalities or fam not in foreign.POOLED or not files:
+        if name not in predictor.modalities or fam not in foreign.POOLED:
             raise SystemExit(f"--pool {spec}: expected INPUT:FAMILY=FOLDER with a pooled family "
-                             f"({', '.join(sorted(foreign.POOLED))}) and a folder of files")
-        pools[(name, fam)] = [predictor.modalities[name].load(p) for p in files]
+                             f"({', '.join(sorted(foreign.POOLED))})")
+        try:
+            pools[(name, fam)] = read_pool(predictor.modalities[name], folder, f"--pool {spec}")
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
     return pools
 
 

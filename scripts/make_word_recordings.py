@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +61,12 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     use_flite = flite_available()
     written: set[Path] = set()
+
+    def record(path: Path, make: Callable[[], np.ndarray]) -> None:  # synthesise only what is not on disk yet; remember it either way
+        if not path.exists():
+            sf.write(path, make(), 8000, subtype="PCM_16")
+        written.add(path)
+
     train, held, val = args.out / "train", args.out / "heldout", args.out / "val"
     for d in (train, held, val):
         d.mkdir(parents=True, exist_ok=True)
@@ -68,25 +76,17 @@ def main() -> int:
             if use_flite and k == args.per_word - 1:
                 voice = FLITE_TRAIN_VOICES[int(rng.integers(len(FLITE_TRAIN_VOICES)))]
                 stretch, f0 = float(np.exp(rng.uniform(np.log(0.8), np.log(1.3)))), float(rng.uniform(85, 190))
-                path = train / f"{_slug(word)}_flite-{voice}_{k}.wav"
-                if not path.exists():
-                    sf.write(path, synthesise_flite(word, voice, stretch, f0, trim=trim), 8000, subtype="PCM_16")
-                written.add(path)
+                record(train / f"{_slug(word)}_flite-{voice}_{k}.wav",
+                       partial(synthesise_flite, word, voice, stretch, f0, trim=trim))
                 continue
             voice = f"{TRAIN_ACCENTS[int(rng.integers(len(TRAIN_ACCENTS)))]}+{TRAIN_VARIANTS[int(rng.integers(len(TRAIN_VARIANTS)))]}"
-            path = train / f"{_slug(word)}_{voice}_{k}.wav"
-            if not path.exists():
-                sf.write(path, synthesise(word, voice, speed, pitch, trim=trim), 8000, subtype="PCM_16")
-            written.add(path)
+            record(train / f"{_slug(word)}_{voice}_{k}.wav", partial(synthesise, word, voice, speed, pitch, trim=trim))
     for folder, words in ((held, HELDOUT_WORDS), (val, VALIDATION_WORDS)):
         for w, word in enumerate(words):
             for k in range(args.heldout_per_word):
                 voice = f"{HELDOUT_ACCENTS[(w + k) % len(HELDOUT_ACCENTS)]}+{HELDOUT_VARIANTS[(3 * w + k) % len(HELDOUT_VARIANTS)]}"
                 speed, pitch, trim = int(rng.integers(110, 200)), int(rng.integers(25, 80)), bool(rng.random() < 0.5)
-                path = folder / f"{_slug(word)}_{voice}_{k}.wav"
-                if not path.exists():
-                    sf.write(path, synthesise(word, voice, speed, pitch, trim=trim), 8000, subtype="PCM_16")
-                written.add(path)
+                record(folder / f"{_slug(word)}_{voice}_{k}.wav", partial(synthesise, word, voice, speed, pitch, trim=trim))
     for stale in (p for d in (train, held, val) for p in d.glob("*.wav") if p not in written):
         stale.unlink()
     print(f"{len(list(train.glob('*.wav')))} training recordings in {train}; {len(list(held.glob('*.wav')))} held-out "

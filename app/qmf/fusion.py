@@ -64,11 +64,18 @@ def shares(quality: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     weights are all zero splits evenly.
     """
     names = list(quality)
-    stacked = torch.stack([quality[n].clamp(min=0) for n in names], dim=-1)
-    total = stacked.sum(dim=-1, keepdim=True)
+    weights, total = _positive(quality)
+    stacked = torch.stack([weights[n] for n in names], dim=-1)
     even = torch.full_like(stacked, 1.0 / len(names))
-    share = torch.where(total > 0, stacked / total.clamp(min=1e-12), even)
+    share = torch.where(total.unsqueeze(-1) > 0, stacked / total.unsqueeze(-1).clamp(min=1e-12), even)
     return {n: share[..., i] for i, n in enumerate(names)}
+
+
+def _positive(quality: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The fusion weights from the quality scores, a negative one counting as zero, and their sum [B]
+    (0 where none is positive: the fused logits and the shares then treat every input alike)."""
+    weights = {n: q.clamp(min=0) for n, q in quality.items()}
+    return weights, torch.stack(list(weights.values()), dim=-1).sum(dim=-1)
 
 
 def fuse_by_energy(
@@ -82,13 +89,12 @@ def fuse_by_energy(
         raise ValueError("fusion needs at least one modality")
     energies = {n: energy(z) for n, z in logits.items()}
     quality = {n: -e * scale for n, e in energies.items()}
-    fused = total = None
+    weights, total = _positive({n: q.detach() if detach_weights else q for n, q in quality.items()})
+    fused = None
     for n, z in logits.items():
-        w = (quality[n].detach() if detach_weights else quality[n]).clamp(min=0)
-        term = w.unsqueeze(-1) * z
+        term = weights[n].unsqueeze(-1) * z
         fused = term if fused is None else fused + term
-        total = w if total is None else total + w
-    assert fused is not None and total is not None
+    assert fused is not None
     fused = torch.where((total > 0).unsqueeze(-1), fused, fuse_late(logits))
     return FusionOutput(logits=dict(logits), energy=energies, quality=quality, share=shares(quality), fused=fused)
 

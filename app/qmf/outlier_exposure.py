@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ from app.modalities import outliers as foreign_inputs
 from app.qmf.losses import energy_bound_loss
 from app.util.errors import UserError
 
-__all__ = ["OutlierSettings", "EnergyBound", "HeldOut", "load_pools", "pick_foreign", "outlier_loss"]
+__all__ = ["OutlierSettings", "EnergyBound", "HeldOut", "load_pools", "pick_foreign", "outlier_loss", "read_pool"]
 
 
 def _names(where: str, value: Any) -> list[str]:
@@ -246,22 +247,21 @@ def check_against_modalities(
             raise ValueError(f"degradations {clash} of {name!r} are both trained on and held out")
 
 
+def read_pool(modality: Any, folder: str | Path, where: str) -> list[np.ndarray]:
+    """Every file of `folder` (name order, hidden ones left out) read by `modality`'s reader. A folder that
+    is missing or holds no file is a UserError naming `where` and how to make one."""
+    d = Path(folder)
+    files = sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")) if d.is_dir() else []
+    if not files:
+        raise UserError(f"{where}: {str(folder)!r} is not a folder with files in it "
+                        "(spoken words: .venv/bin/python scripts/make_word_recordings.py)")
+    return [modality.load(p) for p in files]
+
+
 def load_pools(settings: OutlierSettings, modalities: Mapping[str, Any]) -> dict[tuple[str, str], list[np.ndarray]]:
-    """Every pooled family's recordings, read with its modality's reader: {(input name, family): [raw, ...]}.
-
-    A folder that is missing or holds no file is an error that says how to make one."""
-    from pathlib import Path
-
-    pools: dict[tuple[str, str], list[np.ndarray]] = {}
-    for name, table in settings.pools.items():
-        for fam, folder in table.items():
-            d = Path(folder)
-            files = sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")) if d.is_dir() else []
-            if not files:
-                raise UserError(f"[training.outliers] pools.{name}.{fam}: {folder!r} is not a folder with files in it "
-                                 "(spoken words: .venv/bin/python scripts/make_word_recordings.py)")
-            pools[(name, fam)] = [modalities[name].load(p) for p in files]
-    return pools
+    """Every pooled family's recordings (`read_pool`): {(input name, family): [raw, ...]}."""
+    return {(name, fam): read_pool(modalities[name], folder, f"[training.outliers] pools.{name}.{fam}")
+            for name, table in settings.pools.items() for fam, folder in table.items()}
 
 
 def pick_foreign(
