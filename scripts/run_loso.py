@@ -13,10 +13,9 @@ under-train the branch and so understate how it does on an unheard voice (docs/r
 "Leave-one-speaker-out on the bundle's schedule"). "Fused, speaker unseen" combines that audio branch
 with the bundle's image branch by QMF's energy weights on test images paired with S's recordings: an
 approximation (the image branch was trained next to a different audio branch), labelled as such in the
-report. "quality_auroc"
-gives, per corruption kind and level, the chance that one of S's clean recordings, drawn at random, gets a
-higher quality score than a corrupted one drawn at random (does the score still tell the truth for an
-unheard voice?).
+report. "quality_auroc" gives, per corruption kind and level, the chance that one of S's clean
+recordings, drawn at random, gets a higher quality score than a corrupted one drawn at random (does the
+score still tell the truth for an unheard voice?).
 Results: work/loso/results.json, merged into work/report_extra.json.
 """
 
@@ -124,15 +123,17 @@ def main() -> int:
         branch.eval()
         mine = [p for p in recs if p.name.split("_")[1] == s]
         clean_raws = [audio.load(p) for p in mine]
+        clean = torch.stack([audio.to_tensor(x) for x in clean_raws])
+        scale = bundle.model.config.confidence_scale
         with torch.inference_mode():
-            logits = branch(torch.stack([audio.to_tensor(x) for x in clean_raws]))
+            logits = branch(clean)
         truth = torch.tensor([int(p.name[0]) for p in mine])
         acc = float((logits.argmax(-1) == truth).float().mean())
         ema_acc = None
         if ema is not None:
             ema.eval()
             with torch.inference_mode():
-                ema_logits = ema.module(torch.stack([audio.to_tensor(x) for x in clean_raws]))
+                ema_logits = ema.module(clean)
             ema_acc = float((ema_logits.argmax(-1) == truth).float().mean())
         # fused, speaker unseen (approximation, see the docstring)
         by_digit = {d: [p for p in mine if p.name[0] == str(d)] for d in range(10)}
@@ -145,27 +146,25 @@ def main() -> int:
                 imgs = torch.stack([img_m.to_tensor(img_m.load(r.files["image"])) for r in chunk])
                 auds = torch.stack([audio.to_tensor(audio.load(by_digit[int(r.label)][k % 50])) for k, r in enumerate(chunk, start)])
                 z = {"image": bundle.model.branches["image"](imgs), "audio": branch(auds)}
-                fused = fuse_by_energy(z, bundle.model.config.confidence_scale).fused
+                fused = fuse_by_energy(z, scale).fused
                 hits += int((fused.argmax(-1) == torch.tensor([int(r.label) for r in chunk])).sum())
         # quality score of the branch on the held-out speaker: clean vs each corruption (AUROC: the chance
         # that a clean recording scores above a corrupted one)
         quality: dict[str, float | None] = {}
         kinds = [k for k in args.quality_kinds.split(",") if k]
+        clean_q = confidence(logits, scale)
         if kinds:
-            clean_q = confidence(logits).numpy()
             with torch.inference_mode():
                 for kind in kinds:
                     for level in (float(v) for v in args.quality_levels.split(",")):
                         qrng = np.random.default_rng(2)
                         bad = torch.stack([audio.to_tensor(audio.corrupt(x, kind, level, qrng)) for x in clean_raws])
-                        quality[f"{kind}@{level:g}"] = auroc(clean_q, confidence(branch(bad)).numpy())
+                        quality[f"{kind}@{level:g}"] = auroc(clean_q.numpy(), confidence(branch(bad), scale).numpy())
         # the scale of the two audio branches' quality on S's clean recordings: the fused figure weighs this
         # branch against the bundle's image branch, which was trained next to the bundle's audio branch
-        scale = bundle.model.config.confidence_scale
         with torch.inference_mode():
-            bundle_q = confidence(bundle.model.branches["audio"](torch.stack([audio.to_tensor(x) for x in clean_raws])),
-                                  scale)
-        median_quality = {"this_branch": float(confidence(logits, scale).median()),
+            bundle_q = confidence(bundle.model.branches["audio"](clean), scale)
+        median_quality = {"this_branch": float(clean_q.median()),
                           "bundle_audio_branch": float(bundle_q.median())}
         results[s] = {"audio_branch_accuracy": acc, "recordings": len(mine), "quality_auroc": quality,
                       "clean_quality_median": median_quality,
