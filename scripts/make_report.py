@@ -317,7 +317,8 @@ def main() -> int:
     ap.add_argument("--no-store", action="store_true", help="do not write the figures into the bundle's manifest")
     ap.add_argument("--from-results", action="store_true",
                     help="re-render docs/report.md (and re-store the figures) from docs/report/results.json with the current "
-                         "work/report_extra.json, without evaluating again")
+                         "work/report_extra.json and --foreign files, without evaluating again (where a file is missing, "
+                         "results.json's own figures stay)")
     ap.add_argument("--only-new", action="store_true",
                     help="evaluate under the protocol only the comparison models not yet in docs/report/results.json (same corrupted "
                          "inputs: same --pairs/--seeds), merge them in and re-render; no clean pass, no sweeps")
@@ -335,8 +336,16 @@ def main() -> int:
     if args.from_results:
         results = json.loads((FIG / "results.json").read_text())
         results["protocol_seen"] = {k: v for k, v in results["protocol_seen"].items()}
-        results["extra"] = json.loads(Path(args.extra).read_text()) if Path(args.extra).exists() else {}
-        results["foreign"] = load_foreign(Path(args.foreign), [Path(p) for p in args.foreign_seeds], Path(args.bundle).name)
+        # what is not on disk any more (a fresh checkout has no work/) stays as results.json has it
+        if Path(args.extra).exists():
+            results["extra"] = json.loads(Path(args.extra).read_text())
+        else:
+            log(f"no {args.extra}: leave-one-speaker-out and the other extra figures as results.json has them")
+        foreign = load_foreign(Path(args.foreign), [Path(p) for p in args.foreign_seeds], Path(args.bundle).name)
+        if foreign is not None:
+            results["foreign"] = foreign
+        else:
+            log(f"no {args.foreign}: the foreign-input figures as results.json has them")
         (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
         labels = {m["key"]: m for m in results["models"]}
         write_markdown(results, list(labels.values()), None)
