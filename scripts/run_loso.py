@@ -22,6 +22,8 @@ Results: work/loso/results.json, merged into work/report_extra.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import math
 import sys
@@ -38,12 +40,28 @@ sys.path.insert(0, str(ROOT))
 from app.data.manifest import read_manifest  # noqa: E402
 from app.modalities import get_modality  # noqa: E402
 from app.modalities.augment import AudioAugment, augment_raw  # noqa: E402
+from app.modalities.outliers import POOLED  # noqa: E402
 from app.modalities.zoo import degrade  # noqa: E402
 from app.qmf.evaluate import auroc  # noqa: E402
-from app.qmf.fusion import confidence, fuse_by_energy  # noqa: E402
+from app.qmf.fusion import confidence, energy, fuse_by_energy  # noqa: E402
+from app.qmf.losses import normalise_batch, ranking_loss  # noqa: E402
 from app.qmf.model import ModalityBranch  # noqa: E402
+from app.qmf.outlier_exposure import load_pools, outlier_loss, pick_foreign  # noqa: E402
 from app.qmf.predictor import Predictor  # noqa: E402
 from app.qmf.train import Recipe  # noqa: E402
+
+# What the branch is trained with:
+# * "ce": cross-entropy on the augmented and degraded recordings, nothing else;
+# * "recipe": the terms of the recipe's objective that belong to the audio branch alone: its cross-entropy
+#   (not on foreign recordings, which have no label), QMF's ranking term on its quality score (ranking target
+#   and margin form as the recipe says; a foreign recording ranks worst), and the outlier-aware terms (the
+#   energy bound on clean, heavily degraded and foreign recordings, the graded floor, the uniform-target term),
+#   with foreign recordings of the recipe's audio families (`[training.outliers]`: pools, weights) replacing a
+#   recording as often as the recipe replaces the audio of a pair. Only the fused cross-entropy is missing,
+#   as there is no image branch to fuse with. This is the objective whose confidence the fused figure weighs.
+# * "ranking": "recipe" without outlier exposure (no foreign recordings, no energy-bound or uniform-target
+#   terms): cross-entropy and QMF's ranking term, to tell which part of the recipe a difference comes from.
+OBJECTIVES = ("ce", "recipe", "ranking")
 
 # 10 base epochs + 6 fine-tuning passes x 3 epochs, 12,000 pairs each, batches of 128: the bundle's lineage
 BUNDLE_STEPS = (10 + 6 * 3) * 12000 // 128
@@ -67,6 +85,9 @@ def main() -> int:
     ap.add_argument("--quality-kinds", default="white_noise,dropout,clipping,bandlimit,babble",
                     help="audio corruptions for the quality AUROC on the held-out speaker ('' = none)")
     ap.add_argument("--quality-levels", default="5,10")
+    ap.add_argument("--objective", choices=OBJECTIVES, default="ce",
+                    help="'ce': cross-entropy alone; 'recipe': the audio branch's own terms of the recipe's objective; "
+                         "'ranking': those without outlier exposure (see OBJECTIVES)")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="also keep an exponential moving average of the weights with this decay (e.g. 0.998) and "
                          "measure it on the same held-out speaker: 'ema_audio_branch_accuracy' (0 = off)")
@@ -78,6 +99,15 @@ def main() -> int:
     # no table: augment_audio's defaults, as before the settings were typed
     extra = recipe.training.modality_augment.get(audio_cfg.name) or AudioAugment()
     specs = [s for s in recipe.training.augment if s.modality == audio_cfg.name]
+    # the recipe replaces one input of a pair, the audio in the share of its draws that fall on the audio
+    outliers = recipe.training.outliers
+    with_families = [m.name for m in recipe.modalities if outliers.families.get(m.name)]
+    audio_share = 1 / len(with_families) if audio_cfg.name in with_families else 0.0
+    audio_outliers = dataclasses.replace(outliers, probability=outliers.probability * audio_share,
+                                         families={audio_cfg.name: outliers.families.get(audio_cfg.name, [])},
+                                         weights={k: v for k, v in outliers.weights.items() if k == audio_cfg.name},
+                                         pools={k: v for k, v in outliers.pools.items() if k == audio_cfg.name})
+    pools = load_pools(audio_outliers, {audio_cfg.name: audio}) if args.objective == "recipe" else {}
     recs = sorted(args.fsdd.glob("*.wav"))
     if not recs:
         raise SystemExit(f"no FSDD recordings (*.wav) in {args.fsdd}; pass --fsdd DIR")
@@ -102,18 +132,34 @@ def main() -> int:
         rng = np.random.default_rng(args.seed)
         ema = (torch.optim.swa_utils.AveragedModel(branch, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema),
                                                    use_buffers=True) if args.ema > 0 else None)
+        source_for = functools.partial(_source, raws=raws, pools=pools)
         branch.train()
         for _step in range(args.steps):
             idx = rng.integers(len(raws), size=args.batch)
-            xs = []
+            xs, levels, foreign = [], [], []
             for i in idx:
-                x = augment_raw(audio, raws[i], rng, extra)
-                for spec in specs:
-                    if rng.random() < spec.probability:
-                        kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
-                        x = degrade(audio, x, kind, float(rng.uniform(*spec.levels)), rng)  # zoo kinds too
+                replaced = (pick_foreign(audio_outliers, {audio_cfg.name: audio}, rng, source_for)
+                            if args.objective == "recipe" else None)
+                level = 0.0
+                if replaced is not None:
+                    x = replaced[1]
+                else:
+                    x = augment_raw(audio, raws[i], rng, extra)
+                    for spec in specs:
+                        if rng.random() < spec.probability:
+                            kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
+                            level = float(rng.uniform(*spec.levels))
+                            x = degrade(audio, x, kind, level, rng)  # zoo kinds too
                 xs.append(audio.to_tensor(x))
-            loss = F.cross_entropy(branch(torch.stack(xs)), torch.from_numpy(ys[idx]))
+                levels.append(level)
+                foreign.append(replaced is not None)
+            z = branch(torch.stack(xs))
+            y = torch.from_numpy(ys[idx])
+            if args.objective == "ce":
+                loss = F.cross_entropy(z, y)
+            else:
+                loss = _recipe_loss(z, y, torch.tensor(levels), torch.tensor(foreign), recipe, audio_cfg.name,
+                                    outlier_terms=args.objective == "recipe")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -139,15 +185,19 @@ def main() -> int:
         by_digit = {d: [p for p in mine if p.name[0] == str(d)] for d in range(10)}
         pick = np.random.default_rng(1).choice(len(test_rows), size=min(args.test_pairs, len(test_rows)), replace=False)
         img_m = bundle.modalities["image"]
-        hits = 0
+        hits = audio_won = 0
         with torch.inference_mode():
             for start in range(0, len(pick), 250):
                 chunk = [test_rows[i] for i in pick[start:start + 250]]
                 imgs = torch.stack([img_m.to_tensor(img_m.load(r.files["image"])) for r in chunk])
                 auds = torch.stack([audio.to_tensor(audio.load(by_digit[int(r.label)][k % 50])) for k, r in enumerate(chunk, start)])
                 z = {"image": bundle.model.branches["image"](imgs), "audio": branch(auds)}
-                fused = fuse_by_energy(z, scale).fused
-                hits += int((fused.argmax(-1) == torch.tensor([int(r.label) for r in chunk])).sum())
+                out = fuse_by_energy(z, scale)
+                want = torch.tensor([int(r.label) for r in chunk])
+                hits += int((out.fused.argmax(-1) == want).sum())
+                # the fused errors where the audio branch was wrong and held the larger share of the weight
+                audio_won += int(((out.fused.argmax(-1) != want) & (z["audio"].argmax(-1) != want)
+                                  & (out.share["audio"] > out.share["image"])).sum())
         # quality score of the branch on the held-out speaker: clean vs each corruption (AUROC: the chance
         # that a clean recording scores above a corrupted one)
         quality: dict[str, float | None] = {}
@@ -166,15 +216,22 @@ def main() -> int:
             bundle_q = confidence(bundle.model.branches["audio"](clean), scale)
         median_quality = {"this_branch": float(clean_q.median()),
                           "bundle_audio_branch": float(bundle_q.median())}
+        # does the branch's quality tell its right answers from its wrong ones on S's clean recordings?
+        right = (logits.argmax(-1) == truth).numpy()
+        error_auroc = auroc(clean_q.numpy()[right], clean_q.numpy()[~right]) if 0 < right.sum() < len(right) else None
+        confusion = np.zeros((10, 10), dtype=int)  # [spoken digit, heard as]
+        np.add.at(confusion, (truth.numpy(), logits.argmax(-1).numpy()), 1)
         results[s] = {"audio_branch_accuracy": acc, "recordings": len(mine), "quality_auroc": quality,
-                      "clean_quality_median": median_quality,
+                      "clean_quality_median": median_quality, "right_vs_wrong_quality_auroc": error_auroc,
+                      "fused_errors_audio_wrong_and_larger_share": audio_won, "confusion": confusion.tolist(),
                       "fused_accuracy_unseen_speaker_approx": hits / len(pick), "test_pairs": len(pick),
-                      "steps": args.steps, "batch": args.batch, "seed": args.seed, "seconds": round(time.time() - t0, 1),
+                      "steps": args.steps, "batch": args.batch, "seed": args.seed, "objective": args.objective, "seconds": round(time.time() - t0, 1),
                       "train_recordings": len(train_files)}
         if ema is not None:
             results[s].update(ema_decay=args.ema, ema_audio_branch_accuracy=ema_acc)
         print(s, results[s], flush=True)
         results_path.write_text(json.dumps(results, indent=1))
+        torch.save(branch.state_dict(), args.out / f"{s}-audio-branch.pt")  # for looking at its errors later
     accs = [r["audio_branch_accuracy"] for r in results.values()]
     summary = {"per_speaker": results, "mean_audio_branch_accuracy": float(np.mean(accs)) if accs else math.nan,
                "method": "audio branch of the bundle recipe trained alone per held-out speaker (scripts/run_loso.py)"}
@@ -184,6 +241,32 @@ def main() -> int:
     extra_all[args.extra_key] = summary
     extra_path.write_text(json.dumps(extra_all, indent=1))
     return 0
+
+
+def _source(name: str, family: str, rng: np.random.Generator, *, raws: list[np.ndarray],
+            pools: dict[tuple[str, str], list[np.ndarray]]) -> np.ndarray:
+    """A source-based foreign family's recording: one of its pool (pooled families), else a training recording."""
+    items = pools.get((name, family)) if family in POOLED else raws
+    if not items:
+        raise SystemExit(f"no recordings for the pooled foreign family {family}: see recipes/avmnist-qmf.toml")
+    return items[int(rng.integers(len(items)))]
+
+
+def _recipe_loss(z: torch.Tensor, y: torch.Tensor, levels: torch.Tensor, foreign: torch.Tensor, recipe: Recipe,
+                 name: str, outlier_terms: bool) -> torch.Tensor:
+    """The audio branch's terms of the recipe's objective (OBJECTIVES, "recipe"; without `outlier_terms`,
+    "ranking"), as app/qmf/train.py adds them."""
+    settings = recipe.training
+    ce = F.cross_entropy(z, y, reduction="none")
+    loss = (ce * (~foreign).to(ce.dtype)).sum() / ce.numel()
+    if settings.rank_weight > 0:
+        if settings.ranking_target != "current":
+            raise SystemExit("run_loso.py --objective recipe/ranking knows the 'current' ranking target only")
+        record = torch.where(foreign, torch.ones_like(ce), normalise_batch(ce))
+        loss = loss + settings.rank_weight * ranking_loss(confidence(z, recipe.confidence_scale), record, settings.ranking_margin)
+    if outlier_terms and (settings.energy_bound.weight > 0 or settings.energy_bound.flat_weight > 0):
+        loss = loss + outlier_loss({name: energy(z)}, {name: foreign}, {name: levels}, settings.energy_bound, {name: z})
+    return loss
 
 
 if __name__ == "__main__":
