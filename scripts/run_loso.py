@@ -1,10 +1,11 @@
 """Leave-one-speaker-out for the audio branch: each FSDD speaker held out of training in turn.
 
-    .venv/bin/python scripts/run_loso.py [--steps 2625] [--speakers jackson,theo]
+    .venv/bin/python scripts/run_loso.py [--steps 2625] [--speakers jackson,theo] [--objective recipe]
 
 A cheap proxy for retraining the whole QMF model five times (the machine has 2 shared CPU cores):
 for speaker S, the bundle recipe's AUDIO BRANCH alone (same architecture, preprocessing, speaker
-augmentation and audio corruption augmentation) is trained from scratch on the FSDD training recordings
+augmentation and audio corruption augmentation; with cross-entropy alone, or with the recipe's own terms
+for the audio branch: OBJECTIVES below) is trained from scratch on the FSDD training recordings
 (index 5-44) of the other speakers plus the synthetic training voices, then measured on ALL 500 of
 S's recordings (each once). The default schedule, 2,625 steps of 128 recordings, is as many as the
 bundle's audio branch has been trained for in all: the 10-epoch base and the six 3-epoch fine-tuning
@@ -15,8 +16,9 @@ with the bundle's image branch by QMF's energy weights on test images paired wit
 approximation (the image branch was trained next to a different audio branch), labelled as such in the
 report. "quality_auroc" gives, per corruption kind and level, the chance that one of S's clean
 recordings, drawn at random, gets a higher quality score than a corrupted one drawn at random (does the
-score still tell the truth for an unheard voice?).
-Results: work/loso/results.json, merged into work/report_extra.json.
+score still tell the truth for an unheard voice?); "right_vs_wrong_quality_auroc" the same for S's clean
+recordings the branch reads right against those it reads wrong.
+Results: work/loso/results.json (and each speaker's branch weights), merged into work/report_extra.json.
 """
 
 from __future__ import annotations
@@ -234,7 +236,8 @@ def main() -> int:
         torch.save(branch.state_dict(), args.out / f"{s}-audio-branch.pt")  # for looking at its errors later
     accs = [r["audio_branch_accuracy"] for r in results.values()]
     summary = {"per_speaker": results, "mean_audio_branch_accuracy": float(np.mean(accs)) if accs else math.nan,
-               "method": "audio branch of the bundle recipe trained alone per held-out speaker (scripts/run_loso.py)"}
+               "method": "audio branch of the bundle recipe trained alone per held-out speaker "
+                         f"(scripts/run_loso.py --objective {args.objective})"}
     extra_path = ROOT / "work" / "report_extra.json"
     extra_all = json.loads(extra_path.read_text()) if extra_path.exists() else {}
     summary["config"] = str(Path(args.config).name)
