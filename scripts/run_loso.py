@@ -67,6 +67,10 @@ OBJECTIVES = ("ce", "recipe", "ranking")
 
 # 10 base epochs + 6 fine-tuning passes x 3 epochs, 12,000 pairs each, batches of 128: the bundle's lineage
 BUNDLE_STEPS = (10 + 6 * 3) * 12000 // 128
+# the same lineage in its stages (`--lineage`), each with a fresh optimiser and one-cycle schedule as
+# app/qmf/train.py starts one: the base (no outlier exposure) and the fine-tuning passes' steps
+EPOCH_STEPS = math.ceil(12000 / 128)
+LINEAGE = (10 * EPOCH_STEPS, (3 * EPOCH_STEPS,) * 6)
 
 
 def main() -> int:
@@ -90,6 +94,11 @@ def main() -> int:
     ap.add_argument("--objective", choices=OBJECTIVES, default="ce",
                     help="'ce': cross-entropy alone; 'recipe': the audio branch's own terms of the recipe's objective; "
                          "'ranking': those without outlier exposure (see OBJECTIVES)")
+    ap.add_argument("--lineage", action="store_true",
+                    help="train in the bundle's stages instead of one --steps schedule: a 10-epoch base with the "
+                         "'ranking' objective (the base had no outlier exposure), then six 3-epoch passes with "
+                         "--objective, each with a fresh optimiser and one-cycle schedule; the base's accuracy on the "
+                         "held-out speaker is recorded too ('base_audio_branch_accuracy')")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="also keep an exponential moving average of the weights with this decay (e.g. 0.998) and "
                          "measure it on the same held-out speaker: 'ema_audio_branch_accuracy' (0 = off)")
@@ -110,6 +119,8 @@ def main() -> int:
                                          weights={k: v for k, v in outliers.weights.items() if k == audio_cfg.name},
                                          pools={k: v for k, v in outliers.pools.items() if k == audio_cfg.name})
     pools = load_pools(audio_outliers, {audio_cfg.name: audio}) if args.objective == "recipe" else {}
+    stages = ([(LINEAGE[0], "ranking")] + [(n, args.objective) for n in LINEAGE[1]] if args.lineage
+              else [(args.steps, args.objective)])
     recs = sorted(args.fsdd.glob("*.wav"))
     if not recs:
         raise SystemExit(f"no FSDD recordings (*.wav) in {args.fsdd}; pass --fsdd DIR")
@@ -127,55 +138,63 @@ def main() -> int:
         train_files = [p for p in recs if p.name.split("_")[1] != s and 5 <= int(p.stem.split("_")[2]) < 45] + tts
         raws = [audio.load(p) for p in train_files]
         ys = np.array([int(p.name[0]) for p in train_files])
+        mine = [p for p in recs if p.name.split("_")[1] == s]
+        clean_raws = [audio.load(p) for p in mine]
+        clean = torch.stack([audio.to_tensor(x) for x in clean_raws])
+        truth = torch.tensor([int(p.name[0]) for p in mine])
         torch.manual_seed(args.seed)
         branch = ModalityBranch(audio_cfg, 10)
-        opt = torch.optim.AdamW(branch.parameters(), lr=recipe.training.learning_rate, weight_decay=recipe.training.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.training.learning_rate, total_steps=args.steps)
         rng = np.random.default_rng(args.seed)
         ema = (torch.optim.swa_utils.AveragedModel(branch, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema),
                                                    use_buffers=True) if args.ema > 0 else None)
         source_for = functools.partial(_source, raws=raws, pools=pools)
-        branch.train()
-        for _step in range(args.steps):
-            idx = rng.integers(len(raws), size=args.batch)
-            xs, levels, foreign = [], [], []
-            for i in idx:
-                replaced = (pick_foreign(audio_outliers, {audio_cfg.name: audio}, rng, source_for)
-                            if args.objective == "recipe" else None)
-                level = 0.0
-                if replaced is not None:
-                    x = replaced[1]
+        base_acc = None
+        for stage, (steps, objective) in enumerate(stages):
+            # each stage as app/qmf/train.py starts a run: a fresh optimiser and one-cycle schedule
+            opt = torch.optim.AdamW(branch.parameters(), lr=recipe.training.learning_rate, weight_decay=recipe.training.weight_decay)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.training.learning_rate, total_steps=steps)
+            branch.train()
+            for _step in range(steps):
+                idx = rng.integers(len(raws), size=args.batch)
+                xs, levels, foreign = [], [], []
+                for i in idx:
+                    replaced = (pick_foreign(audio_outliers, {audio_cfg.name: audio}, rng, source_for)
+                                if objective == "recipe" else None)
+                    level = 0.0
+                    if replaced is not None:
+                        x = replaced[1]
+                    else:
+                        x = augment_raw(audio, raws[i], rng, extra)
+                        for spec in specs:
+                            if rng.random() < spec.probability:
+                                kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
+                                level = float(rng.uniform(*spec.levels))
+                                x = degrade(audio, x, kind, level, rng)  # zoo kinds too
+                    xs.append(audio.to_tensor(x))
+                    levels.append(level)
+                    foreign.append(replaced is not None)
+                z = branch(torch.stack(xs))
+                y = torch.from_numpy(ys[idx])
+                if objective == "ce":
+                    loss = F.cross_entropy(z, y)
                 else:
-                    x = augment_raw(audio, raws[i], rng, extra)
-                    for spec in specs:
-                        if rng.random() < spec.probability:
-                            kind = spec.kinds[int(rng.integers(len(spec.kinds)))]
-                            level = float(rng.uniform(*spec.levels))
-                            x = degrade(audio, x, kind, level, rng)  # zoo kinds too
-                xs.append(audio.to_tensor(x))
-                levels.append(level)
-                foreign.append(replaced is not None)
-            z = branch(torch.stack(xs))
-            y = torch.from_numpy(ys[idx])
-            if args.objective == "ce":
-                loss = F.cross_entropy(z, y)
-            else:
-                loss = _recipe_loss(z, y, torch.tensor(levels), torch.tensor(foreign), recipe, audio_cfg.name,
-                                    outlier_terms=args.objective == "recipe")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update_parameters(branch)
+                    loss = _recipe_loss(z, y, torch.tensor(levels), torch.tensor(foreign), recipe, audio_cfg.name,
+                                        outlier_terms=objective == "recipe")
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                if ema is not None:
+                    ema.update_parameters(branch)
+            if args.lineage and stage == 0:
+                branch.eval()
+                with torch.inference_mode():
+                    base_acc = float((branch(clean).argmax(-1) == truth).float().mean())
+                print(f"{s}: base ({steps} steps, {objective}) {base_acc:.3f}", flush=True)
         branch.eval()
-        mine = [p for p in recs if p.name.split("_")[1] == s]
-        clean_raws = [audio.load(p) for p in mine]
-        clean = torch.stack([audio.to_tensor(x) for x in clean_raws])
         scale = bundle.model.config.confidence_scale
         with torch.inference_mode():
             logits = branch(clean)
-        truth = torch.tensor([int(p.name[0]) for p in mine])
         acc = float((logits.argmax(-1) == truth).float().mean())
         ema_acc = None
         if ema is not None:
@@ -227,8 +246,10 @@ def main() -> int:
                       "clean_quality_median": median_quality, "right_vs_wrong_quality_auroc": error_auroc,
                       "fused_errors_audio_wrong_and_larger_share": audio_won, "confusion": confusion.tolist(),
                       "fused_accuracy_unseen_speaker_approx": hits / len(pick), "test_pairs": len(pick),
-                      "steps": args.steps, "batch": args.batch, "seed": args.seed, "objective": args.objective, "seconds": round(time.time() - t0, 1),
+                      "steps": sum(n for n, _ in stages), "stages": [list(st) for st in stages], "batch": args.batch, "seed": args.seed, "objective": args.objective, "seconds": round(time.time() - t0, 1),
                       "train_recordings": len(train_files)}
+        if base_acc is not None:
+            results[s]["base_audio_branch_accuracy"] = base_acc
         if ema is not None:
             results[s].update(ema_decay=args.ema, ema_audio_branch_accuracy=ema_acc)
         print(s, results[s], flush=True)
