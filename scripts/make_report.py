@@ -575,12 +575,24 @@ def targets_section(results: dict) -> list[str]:
                      + ", ".join(f"{k} {pct(v)}" for k, v in audio.items()) + f" | {_yes(min(audio.values()) >= 0.88, 'worst ' + pct(min(audio.values())) + ' %')} |")
         lines.append(f"| fused >= 99.5 % with the speaker unseen (approximation, see below; {how}) | "
                      + ", ".join(f"{k} {pct(v)}" for k, v in fused.items()) + f" | {_yes(min(fused.values()) >= 0.995)} |")
+        marks = {k: v["unfamiliar_marked_clean"] for k, v in loso.items() if v.get("unfamiliar_marked_clean")}
+        if marks:
+            lines.append(f"| clean recordings of the unheard speaker marked unfamiliar (the branch calibrated as a bundle is, "
+                         f"on the training speakers' held-back recordings; {how}) | "
+                         + ", ".join(f"{k} {pct(m['this_branch'])}" for k, m in marks.items())
+                         + " % (the bundle, which heard them: " + ", ".join(f"{pct(m['bundle_audio_branch'])}" for m in marks.values())
+                         + " %) | (no target) |")
     if "bundle" in seen["0.0"]:
         lines.append(f"| gap to the oracle at ε = 10 (bundle) | seen {100 * (seen['10.0']['oracle']['mean'] - seen['10.0']['bundle']['mean']):+.2f}, "
                      f"unseen {100 * (unseen['10.0']['oracle']['mean'] - unseen['10.0']['bundle']['mean']):+.2f} points | reported |")
     syn = results["extra"].get("synthesised_speech")
     if syn:
         lines.append(f"| synthesised speech (espeak-ng voices never used in training), audio branch alone | {syn['correct']}/{syn['utterances']} = {pct(syn['accuracy'])} % | (no target) |")
+        if syn.get("unfamiliar_marked") is not None:
+            right, wrong = (syn[f"unfamiliar_marked_when_{w}"] for w in ("right", "wrong"))
+            lines.append(f"| the same clean recordings marked unfamiliar | {pct(syn['unfamiliar_marked'])} % (read right: "
+                         f"{pct(right) if right is not None else '-'} %, read wrong: {pct(wrong) if wrong is not None else '-'} %); "
+                         f"median percentile {syn['median_quality_percentile']:.1f} | (no target) |")
     lines.append("")
     return lines
 

@@ -198,16 +198,23 @@ def main() -> int:
         report["samples"].append(row)
         print(row)
     # --- measure: synthesised speech, every digit x every held-out voice, audio branch alone ---
+    # and how often such a clean recording gets the unfamiliar mark (read right and read wrong apart): a voice
+    # the model never met is not in the clean validation recordings the mark is calibrated on
     grid = [f"{a}+{v}" for a in HELDOUT_ACCENTS for v in HELDOUT_VARIANTS]
-    correct = per_voice = 0
     per_voice = {}
     drawn_correct = 0
+    heard, marked, percentiles = [], [], []
     for voice in grid:
         raws = [{"image": image_m.blank(), "audio": synthesise(WORDS[d], voice, 150, 50, trim=False)} for d in range(10)]
         preds = predictor.predict_many(raws)
         hits = [p.modalities["audio"].label == str(d) for d, p in enumerate(preds)]
         per_voice[voice] = sum(hits)
-        correct += sum(hits)
+        heard += hits
+        marked += [bool(p.modalities["audio"].unfamiliar) for p in preds]
+        percentiles += [p.modalities["audio"].quality_percentile for p in preds]
+    correct = sum(heard)
+    right_marks = [m for m, h in zip(marked, heard, strict=True) if h]
+    wrong_marks = [m for m, h in zip(marked, heard, strict=True) if not h]
     # drawn digits: every digit x every font, image branch alone
     fonts_hits = {}
     for font in FONT_NAMES:
@@ -221,7 +228,12 @@ def main() -> int:
         fonts_hits[font] = sum(p.modalities["image"].label == str(d) for d, p in enumerate(preds))
         drawn_correct += fonts_hits[font]
     report["synthesised_speech"] = {"voices": len(grid), "utterances": 10 * len(grid), "correct": correct,
-                                    "accuracy": correct / (10 * len(grid)), "per_voice_correct_of_10": per_voice}
+                                    "accuracy": correct / (10 * len(grid)), "per_voice_correct_of_10": per_voice,
+                                    "unfamiliar_marked": sum(marked) / len(marked),
+                                    "unfamiliar_marked_when_right": sum(right_marks) / len(right_marks) if right_marks else None,
+                                    "unfamiliar_marked_when_wrong": sum(wrong_marks) / len(wrong_marks) if wrong_marks else None,
+                                    "median_quality_percentile": (float(np.median([q for q in percentiles if q is not None]))
+                                                                  if any(q is not None for q in percentiles) else None)}
     report["drawn_digits"] = {"fonts": len(FONT_NAMES), "images": 10 * len(FONT_NAMES), "correct": drawn_correct,
                               "accuracy": drawn_correct / (10 * len(FONT_NAMES)), "per_font_correct_of_10": fonts_hits}
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=1))

@@ -44,6 +44,7 @@ from app.modalities import get_modality  # noqa: E402
 from app.modalities.augment import AudioAugment, augment_raw  # noqa: E402
 from app.modalities.outliers import POOLED  # noqa: E402
 from app.modalities.zoo import degrade  # noqa: E402
+from app.qmf.calibration import build_calibration, modality_table, read_calibration  # noqa: E402
 from app.qmf.evaluate import auroc  # noqa: E402
 from app.qmf.fusion import confidence, energy, fuse_by_energy  # noqa: E402
 from app.qmf.losses import normalise_batch, ranking_loss  # noqa: E402
@@ -99,6 +100,9 @@ def main() -> int:
                          "'ranking' objective (the base had no outlier exposure), then six 3-epoch passes with "
                          "--objective, each with a fresh optimiser and one-cycle schedule; the base's accuracy on the "
                          "held-out speaker is recorded too ('base_audio_branch_accuracy')")
+    ap.add_argument("--reuse", action="store_true",
+                    help="measure the branch weights already saved in --out (SPEAKER-audio-branch.pt) again instead "
+                         "of training; how they were trained stays as results.json recorded it")
     ap.add_argument("--ema", type=float, default=0.0,
                     help="also keep an exponential moving average of the weights with this decay (e.g. 0.998) and "
                          "measure it on the same held-out speaker: 'ema_audio_branch_accuracy' (0 = off)")
@@ -132,8 +136,11 @@ def main() -> int:
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for s in speakers:
-        if s in results:
+        saved = args.out / f"{s}-audio-branch.pt"
+        reuse = args.reuse and saved.exists()
+        if s in results and not reuse:
             continue
+        previous = results.get(s, {})
         t0 = time.time()
         train_files = [p for p in recs if p.name.split("_")[1] != s and 5 <= int(p.stem.split("_")[2]) < 45] + tts
         raws = [audio.load(p) for p in train_files]
@@ -149,7 +156,9 @@ def main() -> int:
                                                    use_buffers=True) if args.ema > 0 else None)
         source_for = functools.partial(_source, raws=raws, pools=pools)
         base_acc = None
-        for stage, (steps, objective) in enumerate(stages):
+        if reuse:
+            branch.load_state_dict(torch.load(saved, weights_only=True))  # our own file; executes nothing
+        for stage, (steps, objective) in enumerate(stages if not reuse else []):
             # each stage as app/qmf/train.py starts a run: a fresh optimiser and one-cycle schedule
             opt = torch.optim.AdamW(branch.parameters(), lr=recipe.training.learning_rate, weight_decay=recipe.training.weight_decay)
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.training.learning_rate, total_steps=steps)
@@ -242,19 +251,40 @@ def main() -> int:
         error_auroc = auroc(clean_q.numpy()[right], clean_q.numpy()[~right]) if 0 < right.sum() < len(right) else None
         confusion = np.zeros((10, 10), dtype=int)  # [spoken digit, heard as]
         np.add.at(confusion, (truth.numpy(), logits.argmax(-1).numpy()), 1)
-        results[s] = {"audio_branch_accuracy": acc, "recordings": len(mine), "quality_auroc": quality,
-                      "clean_quality_median": median_quality, "right_vs_wrong_quality_auroc": error_auroc,
-                      "fused_errors_audio_wrong_and_larger_share": audio_won, "confusion": confusion.tolist(),
-                      "fused_accuracy_unseen_speaker_approx": hits / len(pick), "test_pairs": len(pick),
-                      "steps": sum(n for n, _ in stages), "stages": [list(st) for st in stages], "batch": args.batch, "seed": args.seed, "objective": args.objective, "seconds": round(time.time() - t0, 1),
-                      "train_recordings": len(train_files)}
+        # how often S's clean recordings would get the unfamiliar mark: the branch calibrated as a bundle is
+        # (build_calibration's threshold) on the training speakers' recordings it did not train on (FSDD index
+        # 0-4 and 45-49); beside it the bundle's own mark, from its stored calibration (the bundle heard S)
+        held_back = [p for p in recs if p.name.split("_")[1] != s and not 5 <= int(p.stem.split("_")[2]) < 45]
+        with torch.inference_mode():
+            held_back_q = confidence(branch(torch.stack([audio.to_tensor(audio.load(p)) for p in held_back])), scale)
+        below = build_calibration({"audio": held_back_q.numpy()}, "held-back recordings")["modalities"]["audio"]["unfamiliar_below"]
+        marked = (clean_q < below).numpy()
+        bundle_table = modality_table(read_calibration(bundle.manifest), "audio")
+        unfamiliar = {"this_branch": float(marked.mean()),
+                      "this_branch_when_right": float(marked[right].mean()) if right.any() else None,
+                      "this_branch_when_wrong": float(marked[~right].mean()) if (~right).any() else None,
+                      "calibration_recordings": len(held_back),
+                      "bundle_audio_branch": (float((bundle_q < bundle_table["unfamiliar_below"]).float().mean())
+                                              if bundle_table else None)}
+        measured = {"audio_branch_accuracy": acc, "recordings": len(mine), "quality_auroc": quality,
+                    "clean_quality_median": median_quality, "right_vs_wrong_quality_auroc": error_auroc,
+                    "unfamiliar_marked_clean": unfamiliar,
+                    "fused_errors_audio_wrong_and_larger_share": audio_won, "confusion": confusion.tolist(),
+                    "fused_accuracy_unseen_speaker_approx": hits / len(pick), "test_pairs": len(pick)}
+        if reuse:  # measured again; how it was trained stays as recorded
+            results[s] = {**previous, **measured}
+        else:
+            results[s] = {**measured, "steps": sum(n for n, _ in stages), "stages": [list(st) for st in stages],
+                          "batch": args.batch, "seed": args.seed, "objective": args.objective,
+                          "seconds": round(time.time() - t0, 1), "train_recordings": len(train_files)}
         if base_acc is not None:
             results[s]["base_audio_branch_accuracy"] = base_acc
         if ema is not None:
             results[s].update(ema_decay=args.ema, ema_audio_branch_accuracy=ema_acc)
         print(s, results[s], flush=True)
         results_path.write_text(json.dumps(results, indent=1))
-        torch.save(branch.state_dict(), args.out / f"{s}-audio-branch.pt")  # for looking at its errors later
+        if not reuse:
+            torch.save(branch.state_dict(), saved)  # for looking at its errors later, and --reuse
     accs = [r["audio_branch_accuracy"] for r in results.values()]
     summary = {"per_speaker": results, "mean_audio_branch_accuracy": float(np.mean(accs)) if accs else math.nan,
                "method": "audio branch of the bundle recipe trained alone per held-out speaker "

@@ -36,11 +36,12 @@ from app.gui import style
 from app.gui.charts import QUALITY_TOOLTIP, ProbabilityChart, QualityChart
 from app.gui.labels import SteadyLabel
 from app.gui.previews import Preview, make_preview
+from app.qmf.calibration import UNFAMILIAR_MEANING
 
 TABLE_COLUMNS = ["input", "prediction", "probability", "energy", "quality", "share", "percentile", "file"]
 PERCENTILE_TOOLTIP = ("Where this quality falls among clean validation inputs (stored in the model file): "
                       "3 % = lower than 97 % of clean inputs. Below the model's threshold the input is marked "
-                      "unfamiliar: it is not what the model reads, or it is badly damaged.")
+                      f"unfamiliar: {UNFAMILIAR_MEANING}.")
 
 
 

@@ -30,7 +30,7 @@ DEFAULT_UNFAMILIAR_PERCENTILE = 1.0
 PERCENTILES: tuple[float, ...] = (0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, *range(10, 91, 5), 92.5, 95.0, 97.5,
                                   99.0, 100.0)
 
-__all__ = ["CALIBRATION_KEY", "build_calibration", "percentile", "is_unfamiliar", "modality_table", "read_calibration",
+__all__ = ["CALIBRATION_KEY", "UNFAMILIAR_MEANING", "build_calibration", "percentile", "is_unfamiliar", "modality_table", "read_calibration",
            "unfamiliar_text"]
 
 
@@ -136,10 +136,17 @@ def unfamiliar_marks(table: Mapping[str, Any], qualities: Sequence[float]) -> li
     return Lookup(table).marks(qualities)
 
 
+# What the mark says about an input, wherever it is shown (qmf predict, the app's tooltips). Not only foreign or
+# damaged inputs: a clean recording by a voice the model never met is marked far more often than the 1 in 100
+# clean validation inputs (docs/report/README.md, "The unfamiliar mark on voices the model never met").
+UNFAMILIAR_MEANING = ("unlike the clean inputs the model knows: another kind of input, heavy damage, or a voice or "
+                      "handwriting it has not met")
+
+
 def unfamiliar_text(name: str, quality_percentile: float | None) -> str:
     """The sentence a person reads about an input with the unfamiliar mark (qmf predict and the app)."""
     return (f"unfamiliar input: {name}: quality lower than {100 - (quality_percentile or 0.0):.1f} % of clean "
-            "validation inputs; it is not what the model reads (or badly damaged)")
+            f"validation inputs; {UNFAMILIAR_MEANING}")
 
 
 def clean_quality(predictor: Any, raws: list[Mapping[str, np.ndarray]], batch_size: int = 256) -> dict[str, np.ndarray]:
