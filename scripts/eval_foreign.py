@@ -93,6 +93,20 @@ def forward(predictor: Predictor, raws: list[dict], batch: int = 500) -> dict:
     return {k: np.concatenate(v) for k, v in acc.items()}
 
 
+def foreign_pairs(predictor: Predictor, raws: list[dict], name: str, family: str, pool: list[np.ndarray] | None,
+                  seed: int) -> list[dict]:
+    """`raws` with input `name` of every pair replaced by a foreign input of `family` (a pooled family plays its
+    pool's recordings in turn; a source-based one the next pair's input), each from a generator of its own."""
+    kind = predictor.modalities[name].kind
+    fi = foreign.families_for(kind).index(family)
+    out = []
+    for i, r in enumerate(raws):
+        rng = np.random.default_rng([seed, fi, i, list(predictor.modalities).index(name)])
+        src = pool[i % len(pool)] if pool else raws[(i + 1) % len(raws)][name]
+        out.append({**r, name: foreign.generate(kind, family, rng, predictor.modalities[name].params, source=src)})
+    return out
+
+
 def gated_fusion(out: dict, names: list[str], cal: dict) -> np.ndarray:
     """NOT the shipped rule, measured beside it: QMF's fusion with an unfamiliar input's weight set to 0
     (both unfamiliar: plain QMF)."""
@@ -167,17 +181,12 @@ def evaluate(path: str, data, cal_data, args, trained: dict[str, list[str]], hel
         partner = [m for m in names if m != n][0]
         kind = predictor.modalities[n].kind
         alone = clean[f"z:{partner}"].argmax(1)
-        for fi, fam in enumerate(foreign.families_for(kind)):
+        for fam in foreign.families_for(kind):
             pool = pools.get((n, fam))
             if fam in foreign.POOLED and not pool:
                 print(f"  {n}/{fam}: no --pool for it, left out", file=sys.stderr)
                 continue
-            raws = []
-            for i, r in enumerate(data.raws):
-                rng = np.random.default_rng([args.seed, fi, i, names.index(n)])
-                src = pool[i % len(pool)] if pool else data.raws[(i + 1) % len(data.raws)][n]
-                raws.append({**r, n: foreign.generate(kind, fam, rng, predictor.modalities[n].params, source=src)})
-            out = forward(predictor, raws)
+            out = forward(predictor, foreign_pairs(predictor, data.raws, n, fam, pool, args.seed))
             q_f = out[f"q:{n}"]
             fused = out["fused"].argmax(1)
             t = modality_table(cal, n)
