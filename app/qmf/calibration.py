@@ -139,8 +139,8 @@ def unfamiliar_marks(table: Mapping[str, Any], qualities: Sequence[float]) -> li
 # What the mark says about an input, wherever it is shown (qmf predict, the app's tooltips). Not only foreign or
 # damaged inputs: a clean recording by a voice the model never met is marked far more often than the 1 in 100
 # clean validation inputs (docs/report/README.md, "The unfamiliar mark on voices the model never met").
-UNFAMILIAR_MEANING = ("unlike the clean inputs the model knows: another kind of input, heavy damage, or a voice or "
-                      "handwriting it has not met")
+UNFAMILIAR_MEANING = ("unlike the clean inputs the model knows (another kind of input, heavy damage, or a voice or "
+                      "handwriting it has not met)")
 
 
 def unfamiliar_text(name: str, quality_percentile: float | None) -> str:
