@@ -492,7 +492,9 @@ def headline(results: dict) -> dict:
 # work/report_extra.json's leave-one-speaker-out entries (scripts/run_loso.py --objective, --extra-key) and how
 # their audio branches were trained
 LOSO_KEYS = (("leave_one_speaker_out", "branch trained with cross-entropy alone"),
-             ("leave_one_speaker_out_recipe", "branch trained with the recipe's audio terms"))
+             ("leave_one_speaker_out_recipe", "branch trained with the recipe's audio terms"),
+             ("leave_one_speaker_out_lineage", "branch trained in the bundle's stages: a ranking-only base, then "
+                                               "six passes with the recipe's audio terms"))
 
 
 def store_in_bundle(path: Path, results: dict) -> None:

@@ -288,7 +288,7 @@ def main() -> int:
     accs = [r["audio_branch_accuracy"] for r in results.values()]
     summary = {"per_speaker": results, "mean_audio_branch_accuracy": float(np.mean(accs)) if accs else math.nan,
                "method": "audio branch of the bundle recipe trained alone per held-out speaker "
-                         f"(scripts/run_loso.py --objective {args.objective})"}
+                         f"(scripts/run_loso.py --objective {args.objective}{' --lineage' if args.lineage else ''})"}
     extra_path = ROOT / "work" / "report_extra.json"
     extra_all = json.loads(extra_path.read_text()) if extra_path.exists() else {}
     summary["config"] = str(Path(args.config).name)
