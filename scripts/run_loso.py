@@ -285,14 +285,19 @@ def main() -> int:
         results_path.write_text(json.dumps(results, indent=1))
         if not reuse:
             torch.save(branch.state_dict(), saved)  # for looking at its errors later, and --reuse
-    accs = [r["audio_branch_accuracy"] for r in results.values()]
-    summary = {"per_speaker": results, "mean_audio_branch_accuracy": float(np.mean(accs)) if accs else math.nan,
-               "method": "audio branch of the bundle recipe trained alone per held-out speaker "
-                         f"(scripts/run_loso.py --objective {args.objective}{' --lineage' if args.lineage else ''})"}
+    method = ("audio branch of the bundle recipe trained alone per held-out speaker "
+              f"(scripts/run_loso.py --objective {args.objective}{' --lineage' if args.lineage else ''})")
+    config = str(Path(args.config).name)
     extra_path = ROOT / "work" / "report_extra.json"
     extra_all = json.loads(extra_path.read_text()) if extra_path.exists() else {}
-    summary["config"] = str(Path(args.config).name)
-    extra_all[args.extra_key] = summary
+    earlier = extra_all.get(args.extra_key, {})
+    if earlier.get("method") == method and earlier.get("config") == config:
+        # the same measurement for other speakers (one run per speaker, e.g. two runs on two cores): kept
+        results = {**earlier.get("per_speaker", {}), **results}
+    accs = [r["audio_branch_accuracy"] for r in results.values()]
+    extra_all[args.extra_key] = {"per_speaker": results,
+                                 "mean_audio_branch_accuracy": float(np.mean(accs)) if accs else math.nan,
+                                 "method": method, "config": config}
     extra_path.write_text(json.dumps(extra_all, indent=1))
     return 0
 
