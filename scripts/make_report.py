@@ -472,6 +472,15 @@ def merge_new(args, models: list[dict], log) -> int:
     return 0
 
 
+def _card_figures(entry: dict) -> dict:
+    """An extra measurement as the bundle's card keeps it: the figures, not the per-speaker confusion matrices or
+    per-voice and per-font counts (those stay in docs/report/results.json)."""
+    drop = {"confusion", "per_voice_correct_of_10", "per_font_correct_of_10"}
+    if "per_speaker" in entry:
+        return {**entry, "per_speaker": {s: {k: v for k, v in d.items() if k not in drop} for s, d in entry["per_speaker"].items()}}
+    return {k: v for k, v in entry.items() if k not in drop}
+
+
 def headline(results: dict) -> dict:
     b = results["sweeps"]["bundle"]
     s10, u10 = results["protocol_seen"]["10.0"], results["protocol_unseen"]["10.0"]
@@ -484,7 +493,7 @@ def headline(results: dict) -> dict:
         "quality_auroc_eps10": {k: round(rows[-1]["auroc"], 3) for k, rows in b.items()},
         "quality_auroc_eps5": {k: round(rows[2]["auroc"], 3) for k, rows in b.items()},
         "seen_kinds": SEEN, "unseen_kinds": UNSEEN,
-        **{k: v for k, v in results["extra"].items()},
+        **{k: _card_figures(v) for k, v in results["extra"].items()},
         "report": "docs/report.md (scripts/make_report.py)",
     }
 
@@ -495,6 +504,50 @@ LOSO_KEYS = (("leave_one_speaker_out", "branch trained with cross-entropy alone"
              ("leave_one_speaker_out_recipe", "branch trained with the recipe's audio terms"),
              ("leave_one_speaker_out_lineage", "branch trained in the bundle's stages: a ranking-only base, then "
                                                "six passes with the recipe's audio terms"))
+
+
+def extra_markdown(extra: dict) -> list[str]:
+    """The extra measurements as tables; every field, confusion matrices included, stays in results.json."""
+    if not extra:
+        return []
+    lines = ["## Other measurements", "",
+             "Every field of these measurements, the held-out speakers' confusion matrices included, is in "
+             "`docs/report/results.json` (`extra`).", ""]
+    kinds = ("white_noise", "dropout", "bandlimit", "babble", "clipping")
+    num = lambda v, f="{:.3f}": "-" if v is None else f.format(v)  # noqa: E731
+    for key, how in LOSO_KEYS:
+        entry = extra.get(key)
+        if not entry or not entry.get("per_speaker"):
+            continue
+        lines += [f"### Leave-one-speaker-out: {how}", "", f"`{entry.get('method', key)}`, recipe `{entry.get('config', '-')}`.", "",
+                  "| speaker | audio branch | base | fused, speaker unseen | median clean quality: branch / bundle | "
+                  "right above wrong | marked unfamiliar, %: all / read right / read wrong | quality AUROC at ε = 5: "
+                  + ", ".join(k.replace("_", " ") for k in kinds) + " | steps | seed |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for speaker, v in sorted(entry["per_speaker"].items()):
+            med = v.get("clean_quality_median") or {}
+            mark = v.get("unfamiliar_marked_clean")
+            marked = "-" if not mark else " / ".join(
+                "-" if mark.get(f) is None else pct(mark[f]) for f in ("this_branch", "this_branch_when_right", "this_branch_when_wrong"))
+            auroc = v.get("quality_auroc") or {}
+            base = v.get("base_audio_branch_accuracy")
+            lines.append(f"| {speaker} | {pct(v['audio_branch_accuracy'])} % | {'-' if base is None else pct(base) + ' %'} | "
+                         f"{pct(v['fused_accuracy_unseen_speaker_approx'])} % | {num(med.get('this_branch'), '{:.2f}')} / "
+                         f"{num(med.get('bundle_audio_branch'), '{:.2f}')} | {num(v.get('right_vs_wrong_quality_auroc'))} | {marked} | "
+                         + ", ".join(num(auroc.get(f"{k}@5")) for k in kinds) + f" | {v.get('steps', '-')} | {v.get('seed', '-')} |")
+        lines.append("")
+    syn = extra.get("synthesised_speech")
+    if syn:
+        lines += ["### Synthesised speech by voices never used in training (audio branch alone)", "",
+                  f"{syn['correct']} of {syn['utterances']} read right ({pct(syn['accuracy'])} %), {syn['voices']} voices. "
+                  "Digits read right of 10, per voice: "
+                  + ", ".join(f"{voice} {n}" for voice, n in sorted(syn.get("per_voice_correct_of_10", {}).items())) + ".", ""]
+    drawn = extra.get("drawn_digits")
+    if drawn:
+        lines += ["### Font-drawn digits (image branch alone)", "",
+                  f"{drawn['correct']} of {drawn['images']} read right ({pct(drawn['accuracy'])} %), {drawn['fonts']} fonts. "
+                  "Per font, of 10: " + ", ".join(f"{font} {n}" for font, n in sorted(drawn.get("per_font_correct_of_10", {}).items())) + ".", ""]
+    return lines
 
 
 def store_in_bundle(path: Path, results: dict) -> None:
@@ -568,7 +621,7 @@ def targets_section(results: dict) -> list[str]:
             lines.append(f"| font-drawn digits, image branch >= 95 % | {pct(acc)} % of {drawn['images']} | "
                          f"{_yes(acc >= 0.95, f'short by {100 * (0.95 - acc):.1f} points')} |")
     for key, how in LOSO_KEYS:
-        loso = results["extra"].get(key, {}).get("per_speaker", {})
+        loso = dict(sorted(results["extra"].get(key, {}).get("per_speaker", {}).items()))
         if not loso:
             continue
         fused = {k: v["fused_accuracy_unseen_speaker_approx"] for k, v in loso.items()}
@@ -748,9 +801,7 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
             lines += ["### The bundle's recipe over training seeds", "",
                       "The bundle (seed 0) and the same recipe trained with other seeds from the same starting weights, "
                       "on the same pairs:", "", fo["seeds_markdown"], ""]
-    extra = results["extra"]
-    if extra:
-        lines += ["## Other measurements", "", "```json", json.dumps(extra, indent=1), "```", ""]
+    lines += extra_markdown(results["extra"])
     (DOCS / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
