@@ -415,3 +415,15 @@ def test_model_card_credits_come_from_the_models_own_provenance():
     assert "<td>10,000</td>" in own and "1e+04" not in own  # counts in full
     assert "no data credits recorded" in model_card_html(base)
 
+
+def test_model_card_reads_held_out_speaker_figures_as_one_line():
+    from app.gui.predict.model_card import model_card_html
+
+    loso = {"method": "audio branch trained alone", "per_speaker": {
+        "theo": {"audio_branch_accuracy": 0.856, "fused_accuracy_unseen_speaker_approx": 0.996, "confusion": [[1]]},
+        "anna": {"audio_branch_accuracy": 0.9, "seconds": 12.5},
+        "broken": "not a table"}}
+    page = model_card_html({"name": "mine", "model": {"labels": ["a"], "modalities": []},
+                            "evaluation": {"leave_one_speaker_out": loso}})
+    assert "<td><b>leave one speaker out</b></td><td>anna: branch 0.9; theo: branch 0.856, fused 0.996</td>" in page
+
