@@ -426,4 +426,3 @@ def test_model_card_reads_held_out_speaker_figures_as_one_line():
     page = model_card_html({"name": "mine", "model": {"labels": ["a"], "modalities": []},
                             "evaluation": {"leave_one_speaker_out": loso}})
     assert "<td><b>leave one speaker out</b></td><td>anna: branch 0.9; theo: branch 0.856, fused 0.996</td>" in page
-
