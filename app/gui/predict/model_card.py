@@ -94,14 +94,17 @@ def _headline_figures(evaluation: dict[str, Any]) -> list[tuple[str, str]]:
 
     rows = []
     for key, value in evaluation.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if _is_number(value):
             rows.append((key.replace("_", " "), number(value)))
-        elif (isinstance(value, dict) and 0 < len(value) <= 12
-              and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())):
+        elif isinstance(value, dict) and 0 < len(value) <= 12 and all(_is_number(v) for v in value.values()):
             rows.append((key.replace("_", " "), ", ".join(f"{k} {number(v)}" for k, v in value.items())))
         elif isinstance(value, dict) and isinstance(value.get("per_speaker"), dict):
             rows.append((key.replace("_", " "), _per_speaker_line(value["per_speaker"], number)))
     return rows
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # the figures of a leave-one-speaker-out entry (scripts/run_loso.py) that its one line shows, in this order
@@ -114,8 +117,7 @@ def _per_speaker_line(per_speaker: dict[str, Any], number: Callable[[int | float
     for speaker, figures in sorted(per_speaker.items()):
         if not isinstance(figures, dict):
             continue
-        shown = [f"{label} {number(figures[k])}" for k, label in _SPEAKER_FIGURES
-                 if isinstance(figures.get(k), int | float) and not isinstance(figures.get(k), bool)]
+        shown = [f"{label} {number(figures[k])}" for k, label in _SPEAKER_FIGURES if _is_number(figures.get(k))]
         if shown:
             parts.append(f"{speaker}: " + ", ".join(shown))
     return "; ".join(parts) or "(no figures)"
