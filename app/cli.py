@@ -11,6 +11,7 @@ Anything else is a bug in QMF Studio, and is reported as one (`app.util.errors.b
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ EXIT_USAGE = 2
 EXIT_INPUT = 1
 _TRAINING_PACKAGES = ("torch", "onnx", "safetensors")  # left out of the packaged app (packaging/README.md)
 EXIT_BUG = 3
+EXIT_BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
 
 
 # --------------------------------------------------------------------------- main
@@ -151,6 +153,13 @@ def run_handler(context: str, handler: Any, args: argparse.Namespace) -> int:
               "installed app predicts, evaluates and reviews; training and export-onnx need QMF Studio installed "
               "from source with torch: ./dev.sh setup)", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:  # the reader went away (`qmf info | head`): not an error, and nothing more to say
+        try:  # Python flushes stdout at exit; point it at /dev/null so that flush cannot fail again
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_BROKEN_PIPE
     except OSError as exc:
         print(f"{context}: error: {_one_line(os_error_text(exc))}", file=sys.stderr)
         return EXIT_INPUT

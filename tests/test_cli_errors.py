@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 
-from app.cli import EXIT_BUG, EXIT_INPUT, EXIT_USAGE, UsageError, run_handler
+from app.cli import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_INPUT, EXIT_USAGE, UsageError, run_handler
 from app.modalities import InputError
 
 
@@ -24,6 +24,12 @@ def test_user_errors_and_os_errors_are_one_line(capsys):
     assert code == EXIT_USAGE and err.count("\n") == 1
     code, err = _run(capsys, OSError(errno.ENOSPC, "No space left on device", "/data/out.csv"))
     assert (code, err) == (EXIT_INPUT, "qmf predict: error: /data/out.csv: No space left on device\n")
+
+
+def test_a_closed_pipe_ends_quietly(capsys):
+    # `qmf info | head -3`: head stops reading; that is neither the user's mistake nor a bug
+    code, err = _run(capsys, BrokenPipeError(errno.EPIPE, "Broken pipe"))
+    assert (code, err) == (EXIT_BROKEN_PIPE, "")
 
 
 def test_a_bug_is_reported_as_a_bug_not_as_a_problem_with_the_input(capsys, monkeypatch):
