@@ -8,7 +8,8 @@ held-out kinds, even under another name. Kept apart on purpose:
 * image: nothing here blurs, adds salt-and-pepper, covers a block, or shrinks the contrast
   (the report's held-out `blur`, `salt_pepper`, `occlusion`, `contrast`);
 * audio: nothing here zeroes chunks, clips, low-passes or mixes in speech (`dropout`, `clipping`,
-  `bandlimit`, `babble`). `hum` and `brown_noise` mixes are here for *evaluation only*
+  `bandlimit`, `babble`); the nearest to clipping are `wavefold` and `rectify`, memoryless distortions
+  that hold nothing flat at a limit. `hum` and `brown_noise` mixes are here for *evaluation only*
   (`EVAL_ONLY`): they are held-out degradations and must not appear in a recipe's training kinds.
 
 A kind may be a composition, `"jpeg+gaussian"`: each part applied in turn at the same level.
@@ -241,6 +242,32 @@ def spectral_holes(raw: np.ndarray, level: float, rng: np.random.Generator, samp
     return np.clip(out[: x.size], -1, 1).astype(np.float32)
 
 
+def wavefold(raw: np.ndarray, level: float, rng: np.random.Generator | None = None, sample_rate: int = 8000) -> np.ndarray:
+    """A wave folder (an overdriven analogue stage, a synthesiser effect): the waveform is amplified by
+    1 + 0.2*level and whatever passes the recording's peak is reflected back below it, so nothing is held
+    flat at a limit (that is clipping, held out) but the loud parts fold over into harmonics (deterministic)."""
+    x = np.asarray(raw, dtype=np.float64).reshape(-1)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        return x.astype(np.float32)
+    u = x / peak * (1.0 + 0.2 * level)
+    return (peak * (1.0 - np.abs(np.mod(u + 1.0, 4.0) - 2.0))).astype(np.float32)
+
+
+def rectify(raw: np.ndarray, level: float, rng: np.random.Generator | None = None, sample_rate: int = 8000) -> np.ndarray:
+    """Partial half-wave rectification (a failing diode, a bad amplifier), mix d = 0.1*level of the rectified
+    signal: (1 - d)*x + d*max(x, 0)*2, mean removed and scaled back to the recording's peak; even harmonics
+    and a buzz (deterministic)."""
+    x = np.asarray(raw, dtype=np.float64).reshape(-1)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        return x.astype(np.float32)
+    d = min(1.0, 0.1 * level)
+    y = (1.0 - d) * x + d * 2.0 * np.maximum(x, 0.0)
+    y -= y.mean()
+    return (y * (peak / max(float(np.max(np.abs(y))), 1e-12))).astype(np.float32)
+
+
 AUDIO_ZOO: dict[str, Callable[..., np.ndarray]] = {
     "pink_noise": pink_noise,
     "tone_mix": tone_mix,
@@ -252,6 +279,8 @@ AUDIO_ZOO: dict[str, Callable[..., np.ndarray]] = {
     "sample_hold": sample_hold,
     "melody_mix": melody_mix,
     "spectral_holes": spectral_holes,
+    "wavefold": wavefold,
+    "rectify": rectify,
     "brown_noise": brown_noise,
     "hum": hum,
 }

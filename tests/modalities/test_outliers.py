@@ -120,3 +120,24 @@ def test_spoken_words_plays_the_recording_it_is_given_at_a_random_level():
     assert out.shape == word.shape
     assert np.corrcoef(out, word)[0, 1] == pytest.approx(1.0)  # the same waveform, only louder or softer
     assert "spoken_words" in foreign.POOLED and foreign.POOLED <= foreign.NEEDS_SOURCE
+
+
+def test_waveshaping_kinds_distort_without_holding_anything_flat_as_clipping_does():
+    audio = get_modality("audio", AUDIO)
+    t = np.arange(8000) / 8000
+    sine = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+
+    def harmonics(x):  # energy outside the 200 Hz fundamental, as a share of the whole
+        power = np.abs(np.fft.rfft(x)) ** 2
+        return 1 - power[195:206].sum() / power.sum()
+
+    def flat(x):  # share of samples equal to the one before: a waveform held at a limit
+        return np.mean(np.isclose(np.diff(x), 0.0, atol=1e-6))
+
+    clipped = audio.corrupt(sine, "clipping", 5.0, np.random.default_rng(0))
+    assert flat(clipped) > 0.3
+    for kind in ("wavefold", "rectify"):
+        out = zoo.degrade(audio, sine, kind, 5.0, np.random.default_rng(0))
+        assert 0.4 < np.abs(out).max() <= 0.5 + 1e-6, kind  # no louder than the recording
+        assert harmonics(out) > 0.03 > harmonics(sine), kind  # the tone is distorted ...
+        assert flat(out) < 0.01, kind  # ... but nothing is held flat
