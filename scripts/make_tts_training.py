@@ -8,6 +8,8 @@ Writes work/tts/train/{digit}_{voice}_{k}.wav (8 kHz, trimmed like FSDD) and
 work/avmnist/train_tts.csv = train.csv plus rows pairing each synthetic recording with
 `--images-per-recording` random MNIST training images of the same digit. Also writes
 work/tts/heldout/... (HELDOUT_* voices, untrimmed) for measuring accuracy on unseen synthetic voices.
+With `--accented-per-voice N`, foreign-accented digits (tts.py's ACCENT_SPELLINGS by TRAIN_LANGUAGES voices;
+HELDOUT_LANGUAGES into the held-out folder), e.g. `--out work/tts_accented --manifest train_tts_accented.csv`.
 With `--flite-per-voice N` it writes N recordings per digit of each of Flite's voices instead
 (work/tts/train/{digit}_flite-{voice}_{k}.wav, random speaking rate) and adds those to `--base`.
 Nothing here is committed (work/ is git-ignored).
@@ -25,10 +27,14 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from training_rows import files_by_label, read_rows, write_rows  # noqa: E402
 from tts import (  # noqa: E402
+    ACCENT_SPELLINGS,
+    ACCENT_VARIANTS,
     FLITE_TRAIN_VOICES,
     HELDOUT_ACCENTS,
+    HELDOUT_LANGUAGES,
     HELDOUT_VARIANTS,
     TRAIN_ACCENTS,
+    TRAIN_LANGUAGES,
     TRAIN_VARIANTS,
     WORDS,
     synthesise,
@@ -47,6 +53,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--flite-per-voice", type=int, default=0,
                     help="N > 0: Flite's voices instead of espeak-ng's, N recordings per digit and voice")
+    ap.add_argument("--accented-per-voice", type=int, default=0,
+                    help="N > 0: foreign-accented digits (tts.py's TRAIN_LANGUAGES) instead, N recordings per digit and "
+                         "voice, and HELDOUT_LANGUAGES' recordings in the held-out folder")
     ap.add_argument("--base", default="train.csv", help="the manifest the rows are added to (in --avmnist)")
     ap.add_argument("--manifest", default="train_tts.csv", help="the manifest written (in --avmnist)")
     args = ap.parse_args()
@@ -59,6 +68,11 @@ def main() -> int:
         made = flite_recordings(train_dir, args.flite_per_voice, rng)
         print(f"{len(made)} Flite training recordings in {train_dir}")
         add_rows(args, made, rng, prefix="flite")
+        return 0
+    if args.accented_per_voice > 0:
+        made = accented_recordings(train_dir, held_dir, args.accented_per_voice, rng)
+        print(f"{len(made)} foreign-accented training recordings in {train_dir}; held-out languages in {held_dir}")
+        add_rows(args, made, rng, prefix="accent")
         return 0
     made: list[tuple[Path, int]] = []
     for accent in TRAIN_ACCENTS:
@@ -93,6 +107,32 @@ def flite_recordings(train_dir: Path, per_voice: int, rng: np.random.Generator) 
                 if not path.exists():
                     sf.write(path, synthesise_flite(word, voice, stretch, f0, trim=True), 8000, subtype="PCM_16")
                 made.append((path, digit))
+    return made
+
+
+def accented_recordings(train_dir: Path, held_dir: Path, per_voice: int, rng: np.random.Generator) -> list[tuple[Path, int]]:
+    """`per_voice` recordings of every digit, respelled (ACCENT_SPELLINGS), by each TRAIN_LANGUAGES voice and
+    variant (random speed and pitch, trimmed like FSDD); one untrimmed recording per HELDOUT_LANGUAGES voice and
+    variant into `held_dir`. File names: {digit}_accent-{language}[+{variant}]_{k}.wav."""
+    def voice(language: str, variant: str) -> str:
+        return f"{language}+{variant}" if variant else language
+
+    made = []
+    for language in TRAIN_LANGUAGES:
+        for variant in ACCENT_VARIANTS:
+            for digit, word in enumerate(ACCENT_SPELLINGS):
+                for k in range(per_voice):
+                    speed, pitch = int(rng.integers(110, 200)), int(rng.integers(25, 80))
+                    path = train_dir / f"{digit}_accent-{voice(language, variant)}_{k}.wav"
+                    if not path.exists():
+                        sf.write(path, synthesise(word, voice(language, variant), speed, pitch, trim=True), 8000, subtype="PCM_16")
+                    made.append((path, digit))
+    for language in HELDOUT_LANGUAGES:
+        for variant in ACCENT_VARIANTS:
+            for digit, word in enumerate(ACCENT_SPELLINGS):
+                path = held_dir / f"{digit}_accent-{voice(language, variant)}_0.wav"
+                if not path.exists():
+                    sf.write(path, synthesise(word, voice(language, variant), 150, 50, trim=False), 8000, subtype="PCM_16")
     return made
 
 

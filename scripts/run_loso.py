@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -79,7 +80,8 @@ def main() -> int:
     ap.add_argument("--config", default=str(ROOT / "recipes" / "avmnist-qmf.toml"))
     ap.add_argument("--bundle", default=str(ROOT / "resources" / "models" / "avmnist-qmf.safetensors"))
     ap.add_argument("--fsdd", type=Path, default=ROOT.parent / "shared" / "data" / "fsdd" / "recordings")
-    ap.add_argument("--tts", type=Path, default=ROOT / "work" / "tts" / "train")
+    ap.add_argument("--tts", type=Path, nargs="+", default=[ROOT / "work" / "tts" / "train"],
+                    help="folders of synthesised training recordings ({digit}_*.wav) added to every speaker's training set")
     ap.add_argument("--test", type=Path, default=ROOT / "work" / "avmnist" / "test.csv")
     ap.add_argument("--out", type=Path, default=ROOT / "work" / "loso")
     ap.add_argument("--steps", type=int, default=BUNDLE_STEPS,
@@ -129,7 +131,7 @@ def main() -> int:
     if not recs:
         raise SystemExit(f"no FSDD recordings (*.wav) in {args.fsdd}; pass --fsdd DIR")
     speakers = args.speakers.split(",") if args.speakers else sorted({p.name.split("_")[1] for p in recs})
-    tts = sorted(args.tts.glob("*.wav"))
+    tts = sorted(p for folder in args.tts for p in folder.glob("*.wav"))
     bundle = Predictor.load(args.bundle, backend="torch")  # uses the torch branches directly
     test_rows = read_manifest(args.test, modalities=["image", "audio"]).rows
     args.out.mkdir(parents=True, exist_ok=True)
@@ -276,7 +278,8 @@ def main() -> int:
         else:
             results[s] = {**measured, "steps": sum(n for n, _ in stages), "stages": [list(st) for st in stages],
                           "batch": args.batch, "seed": args.seed, "objective": args.objective,
-                          "seconds": round(time.time() - t0, 1), "train_recordings": len(train_files)}
+                          "seconds": round(time.time() - t0, 1), "train_recordings": len(train_files),
+                          "tts_folders": [os.path.relpath(folder, ROOT) for folder in args.tts]}
         if base_acc is not None:
             results[s]["base_audio_branch_accuracy"] = base_acc
         if ema is not None:
