@@ -504,6 +504,10 @@ LOSO_KEYS = (("leave_one_speaker_out", "branch trained with cross-entropy alone"
              ("leave_one_speaker_out_recipe", "branch trained with the recipe's audio terms"),
              ("leave_one_speaker_out_lineage", "branch trained in the bundle's stages: a ranking-only base, then "
                                                "six passes with the recipe's audio terms"))
+# make_samples.py's measurements of the audio branch alone on voices it never heard: key -> what they are
+SPEECH_KEYS = (("synthesised_speech", "synthesised speech (espeak-ng voices never used in training)"),
+               ("accented_speech", "foreign-accented digits (respelled, by espeak-ng voices of languages never used in "
+                                   "training)"))
 
 
 def extra_markdown(extra: dict) -> list[str]:
@@ -536,12 +540,13 @@ def extra_markdown(extra: dict) -> list[str]:
                          f"{num(med.get('bundle_audio_branch'), '{:.2f}')} | {num(v.get('right_vs_wrong_quality_auroc'))} | {marked} | "
                          + ", ".join(num(auroc.get(f"{k}@5")) for k in kinds) + f" | {v.get('steps', '-')} | {v.get('seed', '-')} |")
         lines.append("")
-    syn = extra.get("synthesised_speech")
-    if syn:
-        lines += ["### Synthesised speech by voices never used in training (audio branch alone)", "",
-                  f"{syn['correct']} of {syn['utterances']} read right ({pct(syn['accuracy'])} %), {syn['voices']} voices. "
-                  "Digits read right of 10, per voice: "
-                  + ", ".join(f"{voice} {n}" for voice, n in sorted(syn.get("per_voice_correct_of_10", {}).items())) + ".", ""]
+    for key, what in SPEECH_KEYS:
+        syn = extra.get(key)
+        if syn:
+            lines += [f"### {what[0].upper() + what[1:]}, audio branch alone", "",
+                      f"{syn['correct']} of {syn['utterances']} read right ({pct(syn['accuracy'])} %), {syn['voices']} voices. "
+                      "Digits read right of 10, per voice: "
+                      + ", ".join(f"{voice} {n}" for voice, n in sorted(syn.get("per_voice_correct_of_10", {}).items())) + ".", ""]
     drawn = extra.get("drawn_digits")
     if drawn:
         lines += ["### Font-drawn digits (image branch alone)", "",
@@ -640,9 +645,11 @@ def targets_section(results: dict) -> list[str]:
     if "bundle" in seen["0.0"]:
         lines.append(f"| gap to the oracle at ε = 10 (bundle) | seen {100 * (seen['10.0']['oracle']['mean'] - seen['10.0']['bundle']['mean']):+.2f}, "
                      f"unseen {100 * (unseen['10.0']['oracle']['mean'] - unseen['10.0']['bundle']['mean']):+.2f} points | reported |")
-    syn = results["extra"].get("synthesised_speech")
-    if syn:
-        lines.append(f"| synthesised speech (espeak-ng voices never used in training), audio branch alone | {syn['correct']}/{syn['utterances']} = {pct(syn['accuracy'])} % | (no target) |")
+    for key, what in SPEECH_KEYS:
+        syn = results["extra"].get(key)
+        if not syn:
+            continue
+        lines.append(f"| {what}, audio branch alone | {syn['correct']}/{syn['utterances']} = {pct(syn['accuracy'])} % | (no target) |")
         if syn.get("unfamiliar_marked") is not None:
             right, wrong = (syn[f"unfamiliar_marked_when_{w}"] for w in ("right", "wrong"))
             lines.append(f"| the same clean recordings marked unfamiliar | {pct(syn['unfamiliar_marked'])} % (read right: "
