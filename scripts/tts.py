@@ -61,9 +61,10 @@ HELDOUT_ACCENTS = ["en-gb-scotland", "en-us-nyc", "en-gb-x-gbclan"]
 HELDOUT_VARIANTS = ["m4", "m7", "f3", "f5", "klatt3", "belinda", "john", "linda"]
 # Foreign-accented English digits: the digit words respelled so that another language's letter-to-sound rules
 # say them roughly as a speaker of that language says the English word ("for", "faiv", "eit"), spoken by that
-# language's espeak-ng voice. Checked with the round-6 bundle's audio branch, which had heard none of them: it
-# reads them 70-100 % right per language (cs 100, it/ro 95, fr/pt 70), so the words are still the digits,
-# with an accent's confusions. TRAIN_LANGUAGES may be used in training; HELDOUT_LANGUAGES never are.
+# language's espeak-ng voice. A first check with the round-6 bundle's audio branch, which had heard none of them
+# (each language's own voice, two speeds, 20 recordings a language): 70-100 % read right per language, so the
+# words are still the digits, with an accent's confusions; scripts/make_samples.py measures the HELDOUT_LANGUAGES
+# in full (docs/report.md). TRAIN_LANGUAGES may be used in training; HELDOUT_LANGUAGES never are.
 ACCENT_SPELLINGS = ["ziro", "uan", "tu", "tri", "for", "faiv", "siks", "seven", "eit", "nain"]
 TRAIN_LANGUAGES = ["fr-fr", "de", "es", "it", "pt", "pl"]
 HELDOUT_LANGUAGES = ["nl", "ro", "cs", "hu", "sv", "tr"]
