@@ -34,6 +34,7 @@ from tts import (  # noqa: E402
     HELDOUT_VARIANTS,
     HELDOUT_WORDS,
     WORDS,
+    accent_voice,
     synthesise,
 )
 
@@ -235,7 +236,7 @@ def main() -> int:
     # --- measure: synthesised speech, every digit x every held-out voice, audio branch alone; and the digits
     # respelled with a foreign accent by the held-out languages' voices (tts.py HELDOUT_LANGUAGES)
     grid = [f"{a}+{v}" for a in HELDOUT_ACCENTS for v in HELDOUT_VARIANTS]
-    accented = [f"{lang}+{v}" if v else lang for lang in HELDOUT_LANGUAGES for v in ACCENT_VARIANTS]
+    accented = [accent_voice(lang, v) for lang in HELDOUT_LANGUAGES for v in ACCENT_VARIANTS]
     drawn_correct = 0
     # drawn digits: every digit x every font, image branch alone
     fonts_hits = {}

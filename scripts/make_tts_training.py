@@ -37,6 +37,7 @@ from tts import (  # noqa: E402
     TRAIN_LANGUAGES,
     TRAIN_VARIANTS,
     WORDS,
+    accent_voice,
     synthesise,
     synthesise_flite,
 )
@@ -114,25 +115,22 @@ def accented_recordings(train_dir: Path, held_dir: Path, per_voice: int, rng: np
     """`per_voice` recordings of every digit, respelled (ACCENT_SPELLINGS), by each TRAIN_LANGUAGES voice and
     variant (random speed and pitch, trimmed like FSDD); one untrimmed recording per HELDOUT_LANGUAGES voice and
     variant into `held_dir`. File names: {digit}_accent-{language}[+{variant}]_{k}.wav."""
-    def voice(language: str, variant: str) -> str:
-        return f"{language}+{variant}" if variant else language
-
     made = []
     for language in TRAIN_LANGUAGES:
         for variant in ACCENT_VARIANTS:
             for digit, word in enumerate(ACCENT_SPELLINGS):
                 for k in range(per_voice):
                     speed, pitch = int(rng.integers(110, 200)), int(rng.integers(25, 80))
-                    path = train_dir / f"{digit}_accent-{voice(language, variant)}_{k}.wav"
+                    path = train_dir / f"{digit}_accent-{accent_voice(language, variant)}_{k}.wav"
                     if not path.exists():
-                        sf.write(path, synthesise(word, voice(language, variant), speed, pitch, trim=True), 8000, subtype="PCM_16")
+                        sf.write(path, synthesise(word, accent_voice(language, variant), speed, pitch, trim=True), 8000, subtype="PCM_16")
                     made.append((path, digit))
     for language in HELDOUT_LANGUAGES:
         for variant in ACCENT_VARIANTS:
             for digit, word in enumerate(ACCENT_SPELLINGS):
-                path = held_dir / f"{digit}_accent-{voice(language, variant)}_0.wav"
+                path = held_dir / f"{digit}_accent-{accent_voice(language, variant)}_0.wav"
                 if not path.exists():
-                    sf.write(path, synthesise(word, voice(language, variant), 150, 50, trim=False), 8000, subtype="PCM_16")
+                    sf.write(path, synthesise(word, accent_voice(language, variant), 150, 50, trim=False), 8000, subtype="PCM_16")
     return made
 
 

@@ -70,6 +70,12 @@ TRAIN_LANGUAGES = ["fr-fr", "de", "es", "it", "pt", "pl"]
 HELDOUT_LANGUAGES = ["nl", "ro", "cs", "hu", "sv", "tr"]
 ACCENT_VARIANTS = ["", "m1", "m3", "f2", "f4"]  # "" = the language voice's own
 
+
+def accent_voice(language: str, variant: str) -> str:
+    """The espeak-ng voice name of a language and one of ACCENT_VARIANTS ("" keeps the language's own)."""
+    return f"{language}+{variant}" if variant else language
+
+
 # Flite's voices (the Debian/Ubuntu `flite` package): four speakers of the CMU ARCTIC and diphone recordings,
 # closer to a human voice than espeak-ng's formant synthesis; all four are training voices
 FLITE_TRAIN_VOICES = ["kal16", "awb", "rms", "slt"]
