@@ -75,22 +75,9 @@ def main() -> int:
         print(f"{len(made)} foreign-accented training recordings in {train_dir}; held-out languages in {held_dir}")
         add_rows(args, made, rng, prefix="accent")
         return 0
-    made: list[tuple[Path, int]] = []
-    for accent in TRAIN_ACCENTS:
-        for variant in TRAIN_VARIANTS:
-            for digit, word in enumerate(WORDS):
-                for k in range(args.per_voice):
-                    speed, pitch = int(rng.integers(110, 200)), int(rng.integers(25, 80))
-                    path = train_dir / f"{digit}_{accent}+{variant}_{k}.wav"
-                    if not path.exists():
-                        sf.write(path, synthesise(word, f"{accent}+{variant}", speed, pitch, trim=True), 8000, subtype="PCM_16")
-                    made.append((path, digit))
-    for accent in HELDOUT_ACCENTS:
-        for variant in HELDOUT_VARIANTS:
-            for digit, word in enumerate(WORDS):
-                path = held_dir / f"{digit}_{accent}+{variant}_0.wav"
-                if not path.exists():
-                    sf.write(path, synthesise(word, f"{accent}+{variant}", 150, 50, trim=False), 8000, subtype="PCM_16")
+    made = espeak_recordings(train_dir, [(v, v) for v in (f"{a}+{t}" for a in TRAIN_ACCENTS for t in TRAIN_VARIANTS)],
+                             WORDS, args.per_voice, rng)
+    heldout_recordings(held_dir, [(v, v) for v in (f"{a}+{t}" for a in HELDOUT_ACCENTS for t in HELDOUT_VARIANTS)], WORDS)
     print(f"{len(made)} training recordings in {train_dir}; held-out voices in {held_dir}")
     add_rows(args, made, rng, prefix="tts")
     return 0
@@ -111,26 +98,42 @@ def flite_recordings(train_dir: Path, per_voice: int, rng: np.random.Generator) 
     return made
 
 
+def espeak_recordings(train_dir: Path, voices: list[tuple[str, str]], words: list[str], per_voice: int,
+                      rng: np.random.Generator) -> list[tuple[Path, int]]:
+    """`per_voice` recordings of every digit (`words[d]` spoken) by each espeak-ng voice of `voices` ((file name
+    part, voice) pairs), random speed and pitch, trimmed like FSDD: {digit}_{name}_{k}.wav; files already there
+    are kept (the draws are made all the same, so the same seed names the same recordings)."""
+    made = []
+    for name, voice in voices:
+        for digit, word in enumerate(words):
+            for k in range(per_voice):
+                speed, pitch = int(rng.integers(110, 200)), int(rng.integers(25, 80))
+                path = train_dir / f"{digit}_{name}_{k}.wav"
+                if not path.exists():
+                    sf.write(path, synthesise(word, voice, speed, pitch, trim=True), 8000, subtype="PCM_16")
+                made.append((path, digit))
+    return made
+
+
+def heldout_recordings(held_dir: Path, voices: list[tuple[str, str]], words: list[str]) -> None:
+    """One untrimmed recording of every digit by each held-out voice, at espeak-ng's default speed and pitch:
+    {digit}_{name}_0.wav."""
+    for name, voice in voices:
+        for digit, word in enumerate(words):
+            path = held_dir / f"{digit}_{name}_0.wav"
+            if not path.exists():
+                sf.write(path, synthesise(word, voice, 150, 50, trim=False), 8000, subtype="PCM_16")
+
+
 def accented_recordings(train_dir: Path, held_dir: Path, per_voice: int, rng: np.random.Generator) -> list[tuple[Path, int]]:
     """`per_voice` recordings of every digit, respelled (ACCENT_SPELLINGS), by each TRAIN_LANGUAGES voice and
-    variant (random speed and pitch, trimmed like FSDD); one untrimmed recording per HELDOUT_LANGUAGES voice and
-    variant into `held_dir`. File names: {digit}_accent-{language}[+{variant}]_{k}.wav."""
-    made = []
-    for language in TRAIN_LANGUAGES:
-        for variant in ACCENT_VARIANTS:
-            for digit, word in enumerate(ACCENT_SPELLINGS):
-                for k in range(per_voice):
-                    speed, pitch = int(rng.integers(110, 200)), int(rng.integers(25, 80))
-                    path = train_dir / f"{digit}_accent-{accent_voice(language, variant)}_{k}.wav"
-                    if not path.exists():
-                        sf.write(path, synthesise(word, accent_voice(language, variant), speed, pitch, trim=True), 8000, subtype="PCM_16")
-                    made.append((path, digit))
-    for language in HELDOUT_LANGUAGES:
-        for variant in ACCENT_VARIANTS:
-            for digit, word in enumerate(ACCENT_SPELLINGS):
-                path = held_dir / f"{digit}_accent-{accent_voice(language, variant)}_0.wav"
-                if not path.exists():
-                    sf.write(path, synthesise(word, accent_voice(language, variant), 150, 50, trim=False), 8000, subtype="PCM_16")
+    variant; one per HELDOUT_LANGUAGES voice and variant into `held_dir`. File names:
+    {digit}_accent-{language}[+{variant}]_{k}.wav."""
+    def voices(languages: list[str]) -> list[tuple[str, str]]:
+        return [(f"accent-{accent_voice(lang, v)}", accent_voice(lang, v)) for lang in languages for v in ACCENT_VARIANTS]
+
+    made = espeak_recordings(train_dir, voices(TRAIN_LANGUAGES), ACCENT_SPELLINGS, per_voice, rng)
+    heldout_recordings(held_dir, voices(HELDOUT_LANGUAGES), ACCENT_SPELLINGS)
     return made
 
 
