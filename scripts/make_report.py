@@ -54,12 +54,13 @@ VARIANTS["qmf-paper-full"] = (VARIANTS["qmf-paper-full"][0] + " (seed 0 = the bu
 # the bundle's own recipe with another training seed (same starting weights for a fine-tuning recipe)
 VARIANTS["bundle-recipe"] = ("the bundle's recipe, other training seeds (same schedule and starting weights)", "qmf")
 # ablations of the bundle's recipe: one change each, same starting weights and seed. "ablate-previous" is the previous
-# bundle, the bundle's own starting weights (one 3-epoch pass fewer: what the last pass changed); "ablate-no-words"
-# is that pass with the previous recipe (git show 63b5319:recipes/avmnist-qmf.toml), without spoken words; the
+# bundle, the bundle's own starting weights (one 3-epoch pass fewer: what the last pass changed); "ablate-no-waveshaping"
+# is that pass with the previous recipe (git show 4dc7ee8:recipes/avmnist-qmf.toml), without the wavefold and
+# rectify kinds; the
 # two energy-bound ablations are the bundle's recipe with one [training.energy_bound] line edited
 ABLATIONS = {
     "ablate-previous": "the previous bundle: the bundle's starting weights (the previous recipe, one 3-epoch pass fewer)",
-    "ablate-no-words": "ablation: the previous bundle's recipe (no spoken_words foreign family) for the same pass",
+    "ablate-no-waveshaping": "ablation: the previous bundle's recipe (no wavefold or rectify kinds) for the same pass",
     "ablate-no-graded": "ablation: the bundle's recipe with graded = false (no floor below degraded_out_level)",
     "ablate-no-degraded-out": "ablation: the bundle's recipe with graded = false and degraded_out_level = 0 "
                               "(no degraded input counts as an outlier)",
