@@ -43,6 +43,7 @@ class ModelConfig:
     modalities: list[ModalityConfig]
     confidence_scale: float = DEFAULT_CONFIDENCE_SCALE
     detach_weights: bool = True
+    weight_floor: float = 0.0  # added to every input's fusion weight (app/qmf/fusion.py, fuse_by_energy)
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.modalities]
@@ -52,6 +53,8 @@ class ModelConfig:
             raise ValueError(f"modality names must be unique, got {names}")
         if len(self.labels) < 2:
             raise ValueError("a classifier needs at least two labels")
+        if not 0.0 <= self.weight_floor <= 1000.0:
+            raise ValueError(f"weight_floor must be between 0 and 1000, got {self.weight_floor}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,4 +68,5 @@ class ModelConfig:
             modalities=mods,
             confidence_scale=float(data.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE)),
             detach_weights=bool(data.get("detach_weights", True)),
+            weight_floor=float(data.get("weight_floor", 0.0)),
         )

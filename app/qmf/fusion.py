@@ -16,6 +16,13 @@ bundled model (validation, QMF minus late fusion of the same branches at eps 7.5
 with dropped-out audio): -6.6 points with the plain sum, -2.9 clamped; unchanged for kinds whose quality
 stays positive (docs/report/README.md, round 6).
 
+A second, optional departure: a floor c (`ModelConfig.weight_floor`, 0 by default) added to every input's
+weight, w_m' = max(w_m, 0) + c. Where one input is clean its weight (about 1) dwarfs c, and QMF is as
+before; where every input is damaged and all weights are small, the fused answer leans towards late fusion,
+which then reads each branch's remaining evidence instead of following whichever tiny weight is a little
+larger. The order of the weights, and so which input holds the larger share, is unchanged. Measured on the
+bundled model (validation, both inputs damaged): docs/report/README.md, "A floor under the fusion weights".
+
 The static late-fusion rule (equal weights) and single-modality rules are here too, so that one
 trained model can be compared against its own branches.
 """
@@ -56,25 +63,26 @@ def confidence(logits: torch.Tensor, scale: float = DEFAULT_CONFIDENCE_SCALE) ->
     return -energy(logits) * scale
 
 
-def shares(quality: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Each modality's share of the fusion weight, w_m / sum(w).
+def shares(quality: dict[str, torch.Tensor], floor: float = 0.0) -> dict[str, torch.Tensor]:
+    """Each modality's share of the fusion weight, w_m / sum(w) (w_m with the floor added, as fused).
 
     The energy score is unbounded below, so a branch can get a negative weight; for a share that
     a person can read (0..1, summing to 1) negative weights count as zero, and a sample whose
     weights are all zero splits evenly.
     """
     names = list(quality)
-    weights, total = _positive(quality)
+    weights, total = _positive(quality, floor)
     stacked = torch.stack([weights[n] for n in names], dim=-1)
     even = torch.full_like(stacked, 1.0 / len(names))
     share = torch.where(total.unsqueeze(-1) > 0, stacked / total.unsqueeze(-1).clamp(min=1e-12), even)
     return {n: share[..., i] for i, n in enumerate(names)}
 
 
-def _positive(quality: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The fusion weights from the quality scores, a negative one counting as zero, and their sum [B]
-    (0 where none is positive: the fused logits and the shares then treat every input alike)."""
-    weights = {n: q.clamp(min=0) for n, q in quality.items()}
+def _positive(quality: dict[str, torch.Tensor], floor: float = 0.0) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The fusion weights from the quality scores, a negative one counting as zero, plus the floor, and
+    their sum [B] (0 where none is positive and there is no floor: the fused logits and the shares then
+    treat every input alike)."""
+    weights = {n: q.clamp(min=0) + floor for n, q in quality.items()}
     return weights, torch.stack(list(weights.values()), dim=-1).sum(dim=-1)
 
 
@@ -82,21 +90,25 @@ def fuse_by_energy(
     logits: dict[str, torch.Tensor],
     scale: float = DEFAULT_CONFIDENCE_SCALE,
     detach_weights: bool = True,
+    floor: float = 0.0,
 ) -> FusionOutput:
     """QMF's dynamic fusion: weight each modality's logits by its own energy confidence, a negative
-    confidence counting as zero (late fusion where every one does; see the module docstring)."""
+    confidence counting as zero (late fusion where every one does), plus `floor` (see the module docstring)."""
     if len(logits) < 1:
         raise ValueError("fusion needs at least one modality")
     energies = {n: energy(z) for n, z in logits.items()}
     quality = {n: -e * scale for n, e in energies.items()}
-    weights, total = _positive({n: q.detach() if detach_weights else q for n, q in quality.items()})
+    held = {n: q.detach() if detach_weights else q for n, q in quality.items()}
+    _, total = _positive(held)  # 0 where every confidence is zero or below: late fusion there, floor or not
+    weights, _ = _positive(held, floor)
     fused = None
     for n, z in logits.items():
         term = weights[n].unsqueeze(-1) * z
         fused = term if fused is None else fused + term
     assert fused is not None
     fused = torch.where((total > 0).unsqueeze(-1), fused, fuse_late(logits))
-    return FusionOutput(logits=dict(logits), energy=energies, quality=quality, share=shares(quality), fused=fused)
+    return FusionOutput(logits=dict(logits), energy=energies, quality=quality, share=shares(quality, floor),
+                        fused=fused)
 
 
 def fuse_late(logits: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -17,6 +17,7 @@ model.labels                    2-10,000 distinct non-empty texts of at most 200
 model.modalities                2-16 inputs, names distinct, 1-64 of ``A-Z a-z 0-9 _ - .``
                                 starting with a letter or digit, kind image, audio or text
 model.confidence_scale          a number > 0 and <= 1000
+model.weight_floor              a number >= 0 and <= 1000
 encoder.channels                1-8 convolution layers of 1-1024 channels
 encoder.hidden, .embedding      1-4096
 encoder.dropout                 0 <= dropout < 1
@@ -309,6 +310,8 @@ def validate_manifest(manifest: Any) -> None:
         _number(model["confidence_scale"], "model.confidence_scale", 0.0, 1000.0, lo_open=True)
     if "detach_weights" in model:
         _bool(model["detach_weights"], "model.detach_weights")
+    if "weight_floor" in model:
+        _number(model["weight_floor"], "model.weight_floor", 0.0, 1000.0)
     # The free-form sections, where the app reads them (qmf info prints these).
     for key in ("description", "app_version", "created"):
         if key in top:

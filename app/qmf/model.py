@@ -120,7 +120,7 @@ class QMFModel(nn.Module):
         if missing:
             raise KeyError(f"inputs missing for modalities {missing}")
         logits = {n: self.branches[n](inputs[n]) for n in self.modality_names}
-        return fuse_by_energy(logits, self.config.confidence_scale, self.config.detach_weights)
+        return fuse_by_energy(logits, self.config.confidence_scale, self.config.detach_weights, self.config.weight_floor)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

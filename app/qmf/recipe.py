@@ -166,6 +166,7 @@ class Recipe:
     labels: list[str] | None = None
     confidence_scale: float = 0.1
     detach_weights: bool = True
+    weight_floor: float = 0.0  # added to every fusion weight, in training and prediction (app/qmf/fusion.py)
     description: str = ""
 
     @classmethod
@@ -194,6 +195,7 @@ class Recipe:
             labels=[str(x) for x in data["labels"]] if data.get("labels") else None,
             confidence_scale=float(data.get("confidence_scale", 0.1)),
             detach_weights=bool(data.get("detach_weights", True)),
+            weight_floor=float(data.get("weight_floor", 0.0)),
             description=str(data.get("description", "")),
         )
 

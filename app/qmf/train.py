@@ -138,6 +138,7 @@ def train(
     config = ModelConfig(
         name=recipe.name, labels=labels, modalities=recipe.modalities,
         confidence_scale=recipe.confidence_scale, detach_weights=recipe.detach_weights,
+        weight_floor=recipe.weight_floor,
     )
     model = QMFModel(config).to(device)
     init = _initialise_from(model, settings.init_from, log) if settings.init_from else None

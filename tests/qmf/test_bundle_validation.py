@@ -145,6 +145,18 @@ def test_schema_error_names_the_value_and_the_range():
                               "384,000, got 2,100,000,000")
 
 
+def test_a_negative_weight_floor_is_refused_and_a_saved_floor_comes_back_with_the_model(tmp_path):
+    with pytest.raises(SchemaError, match="model.weight_floor"):
+        validate_manifest({"name": "m", "model": {"name": "m", "labels": ["a", "b"], "weight_floor": -0.1,
+                                                  "modalities": [
+            {"name": "image", "kind": "image", "preprocessing": {"size": [28, 28]}},
+            {"name": "audio", "kind": "audio", "preprocessing": {"sample_rate": 8000}}]}})
+    model = small_model()
+    model.config.weight_floor = 0.05
+    save_bundle(tmp_path / "f.safetensors", model, {"name": "f"})
+    assert load_bundle(tmp_path / "f.safetensors").model.config.weight_floor == 0.05
+
+
 @pytest.mark.parametrize("command", ["info", "predict"])
 @pytest.mark.parametrize("case", ["no_modalities", "input_without_name", "channels_4096x6", "sample_rate_1e12"])
 def test_cli_gives_one_line_for_a_bad_model(tmp_path, good, capsys, command, case):

@@ -78,3 +78,34 @@ def test_late_fusion_is_the_mean_and_oracle_drops_corrupted_modalities():
     oracle = fuse_oracle({"a": a, "b": b}, {"a": torch.tensor([True, True]), "b": torch.tensor([False, True])})
     assert oracle[0].tolist() == [0.0, 2.0]  # only b is clean
     assert oracle[1].tolist() == [2.0, 1.0]  # nothing clean: plain late fusion
+
+
+def test_weight_floor_lets_two_damaged_inputs_pool_their_evidence_and_leaves_a_clean_one_in_charge():
+    # both damaged: a is barely surer (small positive weight) of class 0, b is sure of nothing but leans strongly
+    # to class 1. Without a floor a's tiny weight decides; with one, b's evidence counts as late fusion would.
+    a = torch.tensor([[-20.0, -20.3]])  # quality 0.1 * logsumexp, a little above zero
+    a = a + (1.0 - torch.logsumexp(a, -1, keepdim=True))  # logsumexp 1.0: weight 0.1
+    b = torch.tensor([[-40.0, -10.0]])  # logsumexp about -10: quality below zero, clamped
+    plain = fuse_by_energy({"a": a, "b": b})
+    floored = fuse_by_energy({"a": a, "b": b}, floor=0.05)
+    assert plain.fused.argmax(-1).item() == 0
+    assert floored.fused.argmax(-1).item() == fuse_late({"a": a, "b": b}).argmax(-1).item() == 1
+    # which input holds the larger share does not change, and the shares still add up to one
+    assert floored.share["a"].item() > floored.share["b"].item()
+    assert floored.share["a"].item() + floored.share["b"].item() == pytest.approx(1.0)
+    assert floored.share["b"].item() == pytest.approx(0.05 / (0.1 + 0.05 + 0.05), rel=1e-5)
+    # a clean input (weight about 1) keeps the decision against a foreign one leaning the other way
+    clean = torch.tensor([[12.0, 0.0]])
+    foreign = torch.tensor([[-5.0, -1.0]])
+    assert fuse_by_energy({"a": clean, "b": foreign}, floor=0.05).fused.argmax(-1).item() == 0
+
+
+def test_weight_floor_zero_is_the_plain_rule_and_all_abstaining_inputs_still_fall_back_to_late_fusion():
+    torch.manual_seed(0)
+    a, b = torch.randn(16, 4) * 5, torch.randn(16, 4) * 5
+    plain, zero = fuse_by_energy({"a": a, "b": b}), fuse_by_energy({"a": a, "b": b}, floor=0.0)
+    assert torch.equal(plain.fused, zero.fused)
+    low = {"a": torch.full((1, 3), -50.0), "b": torch.tensor([[-60.0, -40.0, -70.0]])}
+    out = fuse_by_energy(low, floor=0.05)
+    assert torch.allclose(out.fused, fuse_late(low))
+    assert out.share["a"].item() == pytest.approx(0.5)

@@ -50,7 +50,8 @@ def model_card_html(manifest: dict[str, Any]) -> str:
                      f"encoder: {e(encoder.describe_encoder())}</li>")
     parts.append("</ul>")
     parts.append(f"<p>Fusion: energy-weighted (QMF), confidence scale {e(str(m.get('confidence_scale', '?')))}, "
-                 f"weights detached: {e(str(m.get('detach_weights', '?')))}</p>")
+                 f"weights detached: {e(str(m.get('detach_weights', '?')))}, "
+                 f"weight floor {e(str(m.get('weight_floor', 0.0)))}</p>")
     training = manifest.get("training") or {}
     if training:
         recipe = training.get("recipe") or {}
