@@ -224,7 +224,7 @@ def main() -> int:
                 imgs = torch.stack([img_m.to_tensor(img_m.load(r.files["image"])) for r in chunk])
                 auds = torch.stack([audio.to_tensor(audio.load(by_digit[int(r.label)][k % 50])) for k, r in enumerate(chunk, start)])
                 z = {"image": bundle.model.branches["image"](imgs), "audio": branch(auds)}
-                out = fuse_by_energy(z, scale)
+                out = fuse_by_energy(z, scale, floor=bundle.model.config.weight_floor)
                 want = torch.tensor([int(r.label) for r in chunk])
                 hits += int((out.fused.argmax(-1) == want).sum())
                 # the fused errors where the audio branch was wrong and held the larger share of the weight
