@@ -6,9 +6,10 @@
 
 The floor c (app/qmf/fusion.py) fuses sum_m (max(w_m, 0) + c) * z_m; a very large c is late fusion. The bundle's
 own floor is ignored here: every floor is computed from the same logits and quality scores. Conditions: the
-training zoo's kinds (image speckle / jpeg, audio pink noise / reverb, app/modalities/zoo.py) at eps 5, 7.5 and
-10, damaging the image, the audio or both, and training foreign families (the held-out ones are printed too,
-marked, for the record: a floor is chosen on the training ones).
+seen kinds (image gaussian, audio white noise) and the training zoo's (image speckle / jpeg, audio pink noise /
+reverb, app/modalities/zoo.py) at eps 5, 7.5 and 10, damaging the image, the audio or both, and training
+foreign families. Held-out kinds and families are printed too, marked, for the record: a floor is chosen on
+the training ones.
 """
 
 from __future__ import annotations
