@@ -349,7 +349,7 @@ def main() -> int:
             log(f"no {args.foreign}: the foreign-input figures as results.json has them")
         (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
         labels = {m["key"]: m for m in results["models"]}
-        write_markdown(results, list(labels.values()), None)
+        write_markdown(results, list(labels.values()), None, load_bundle(args.bundle).model.config.weight_floor)
         if not args.no_store:
             store_in_bundle(Path(args.bundle), results)
         log("re-rendered from results.json")
@@ -701,14 +701,16 @@ def ablation_section(results: dict, models: list[dict]) -> list[str]:
             cells += [f"{ok} of {len(a5)}", f"{low} {a5[low]:.3f}", f"{mono} of {len(sw)}"]
         else:
             cells += ["", "", ""]
-        name = "bundle (spoken words, degraded_out_level = 7, graded = true)" if key == "bundle" else label[key]
+        name = "bundle (wavefold and rectify kinds, degraded_out_level = 7, graded = true)" if key == "bundle" else label[key]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Foreign inputs and held-out degradations for the same models: the columns of the tables in the "
               "foreign-input section below.", ""]
     return lines
 
 
-def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
+def write_markdown(results: dict, models: list[dict], ref: Predictor | None, floor: float | None = None) -> None:
+    """docs/report.md; `floor` is the bundle's fusion weight floor (default: `ref`'s)."""
+    floor = ref.model.config.weight_floor if floor is None else floor
     lines: list[str] = []
     cf = results["clean_full_test"]
     lines += ["# Robustness report: the bundled AV-MNIST QMF model", "",
@@ -721,7 +723,9 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor) -> None:
           f"{results['seeds']} corruption seeds; each modality of each pair corrupted independently with probability 0.5. "
           "Seen kinds: image Gaussian noise, audio white noise (the training corruptions besides 'missing'). "
           "Unseen kinds: each corrupted input gets one kind drawn at random from image salt-and-pepper / blur / occlusion / "
-          "contrast loss and audio dropouts / clipping / band-limiting / babble (another 'voice'); none of them was used in training.", ""]
+          "contrast loss and audio dropouts / clipping / band-limiting / babble (another 'voice'); none of them was used in training.", "",
+          "Fusion: QMF's energy weights, a negative one counting as zero, plus a floor on every weight (app/qmf/fusion.py); "
+          f"the bundle's floor is {floor:g}, and every QMF row uses its own model's.", ""]
     rows_order = [k for k in results["protocol_seen"]["0.0"]]
     names = {m["variant"]: m["label"] for m in models}
     names.update({"oracle": "oracle (late fusion of the clean modalities only; bundle's branches)",
