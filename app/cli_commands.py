@@ -315,6 +315,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"labels      {', '.join(m['model']['labels'])}")
     print(f"parameters  {params:,}")
     print(f"runs with   {backend}")
+    model = m["model"]
+    print(f"fusion      QMF energy weights (confidence scale {model.get('confidence_scale', 0.1):g}, "
+          f"negative weights count as zero), weight floor {model.get('weight_floor', 0.0):g}")
     from app.qmf.config import ModalityConfig
 
     for mod in m["model"]["modalities"]:

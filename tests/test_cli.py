@@ -150,6 +150,7 @@ def test_train_then_info(synthetic_pairs, tmp_path, capsys):
     recipe = tmp_path / "r.toml"
     recipe.write_text("""
 name = "cli-trained"
+weight_floor = 0.1
 [[modalities]]
 name = "image"
 kind = "image"
@@ -171,6 +172,7 @@ batch_size = 16
     code, stdout, _ = run(capsys, "info", out)
     assert code == 0
     assert "cli-trained" in stdout and "high, low, mid" in stdout
+    assert "weight floor 0.1" in stdout  # the recipe's fusion floor reached the bundle
     # the card says how each input is encoded: the image pooled globally, the audio through time
     assert "CNN 4-8, hidden 16, global average pooling" in stdout
     assert "CNN 4-8, hidden 16, temporal pooling (kernel 3)" in stdout
