@@ -46,15 +46,15 @@ def distinct_quality(pred: Predictor, manifest: Path) -> dict[str, np.ndarray]:
 
 
 def spread(cal: np.ndarray, test: np.ndarray, percentile: float, resamples: int, seed: int) -> dict:
-    def below(values: np.ndarray) -> float:
-        threshold = build_calibration({"x": values}, "", percentile)["modalities"]["x"]["unfamiliar_below"]
-        return float((test < threshold).mean())
+    def threshold(values: np.ndarray) -> float:
+        return build_calibration({"x": values}, "", percentile)["modalities"]["x"]["unfamiliar_below"]
 
     rng = np.random.default_rng(seed)
-    boot = [below(rng.choice(cal, cal.size)) for _ in range(resamples)]
-    threshold = build_calibration({"x": cal}, "", percentile)["modalities"]["x"]["unfamiliar_below"]
-    return {"calibration_inputs": int(cal.size), "test_inputs": int(test.size), "threshold": threshold,
-            "test_below": below(cal), "resampled_mean": float(np.mean(boot)), "resampled_std": float(np.std(boot))}
+    boot = [float((test < threshold(rng.choice(cal, cal.size))).mean()) for _ in range(resamples)]
+    shipped = threshold(cal)
+    return {"calibration_inputs": int(cal.size), "test_inputs": int(test.size), "threshold": shipped,
+            "test_below": float((test < shipped).mean()), "resampled_mean": float(np.mean(boot)),
+            "resampled_std": float(np.std(boot))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,10 +82,9 @@ def forward(predictor: Predictor, raws: list[dict], batch: int = 500) -> dict:
             x = {n: torch.as_tensor(v) for n, v in predictor.to_batch(raws[s: s + batch]).items()}
             feats = {n: model.branches[n].encoder(x[n]) for n in names}
             logits = {n: model.branches[n].classifier(feats[n]) for n in names}
-            from app.qmf.fusion import fuse_by_energy, fuse_late
+            from app.qmf.fusion import fuse_late
 
-            out = fuse_by_energy(logits, model.config.confidence_scale, model.config.detach_weights,
-                                 model.config.weight_floor)
+            out = model.fuse(logits)
             parts = {"fused": out.fused, "late": fuse_late(logits),
                      **{f"z:{n}": logits[n] for n in names}, **{f"f:{n}": feats[n] for n in names},
                      **{f"q:{n}": out.quality[n] for n in names}, **{f"s:{n}": out.share[n] for n in names}}

@@ -559,8 +559,6 @@ def extra_markdown(extra: dict) -> list[str]:
 def store_in_bundle(path: Path, results: dict) -> None:
     bundle = load_bundle(path)
     manifest = dict(bundle.manifest)
-    for key in ("format", "format_version", "model"):
-        manifest.pop(key, None)
     try:  # the model card text follows the recipe file (the weights are untouched)
         import tomllib
 

@@ -47,7 +47,7 @@ from app.modalities.outliers import POOLED  # noqa: E402
 from app.modalities.zoo import degrade  # noqa: E402
 from app.qmf.calibration import build_calibration, modality_table, read_calibration  # noqa: E402
 from app.qmf.evaluate import auroc  # noqa: E402
-from app.qmf.fusion import confidence, energy, fuse_by_energy  # noqa: E402
+from app.qmf.fusion import confidence, energy  # noqa: E402
 from app.qmf.losses import normalise_batch, ranking_loss  # noqa: E402
 from app.qmf.model import ModalityBranch  # noqa: E402
 from app.qmf.outlier_exposure import load_pools, outlier_loss, pick_foreign  # noqa: E402
@@ -224,7 +224,7 @@ def main() -> int:
                 imgs = torch.stack([img_m.to_tensor(img_m.load(r.files["image"])) for r in chunk])
                 auds = torch.stack([audio.to_tensor(audio.load(by_digit[int(r.label)][k % 50])) for k, r in enumerate(chunk, start)])
                 z = {"image": bundle.model.branches["image"](imgs), "audio": branch(auds)}
-                out = fuse_by_energy(z, scale, floor=bundle.model.config.weight_floor)
+                out = bundle.model.fuse(z)
                 want = torch.tensor([int(r.label) for r in chunk])
                 hits += int((out.fused.argmax(-1) == want).sum())
                 # the fused errors where the audio branch was wrong and held the larger share of the weight

@@ -5,7 +5,7 @@
         [--manifest work/avmnist/val_small.csv] [--pairs 1000] [--floors 0,0.02,0.05,0.1,0.2,0.5,1e6]
 
 The floor c (app/qmf/fusion.py) fuses sum_m (max(w_m, 0) + c) * z_m; a very large c is late fusion. The bundle's
-own floor is ignored here: every floor is computed from the same logits and quality scores. Conditions: the
+own floor is ignored here: every floor is applied, by `fuse_by_energy`, to the same logits. Conditions: the
 seen kinds (image gaussian, audio white noise) and the training zoo's (image speckle / jpeg, audio pink noise /
 reverb, app/modalities/zoo.py) at eps 5, 7.5 and 10, damaging the image, the audio or both, and training
 foreign families. Held-out kinds and families are printed too, marked, for the record: a floor is chosen on
@@ -30,6 +30,7 @@ from eval_foreign import forward, foreign_pairs, read_pools  # noqa: E402
 from app.data.manifest import read_manifest  # noqa: E402
 from app.modalities.zoo import degrade  # noqa: E402
 from app.qmf.evaluate import decode_rows  # noqa: E402
+from app.qmf.fusion import fuse_by_energy  # noqa: E402
 from app.qmf.predictor import Predictor  # noqa: E402
 
 KINDS = {"seen gaussian / white noise": {"image": "gaussian", "audio": "white_noise"},
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     raws, labels = data.raws, data.labels
 
     def fused(out: dict, c: float) -> np.ndarray:
-        return sum((np.clip(out[f"q:{n}"], 0, None) + c)[:, None] * out[f"z:{n}"] for n in names)
+        logits = {n: torch.from_numpy(out[f"z:{n}"]) for n in names}
+        return fuse_by_energy(logits, pred.model.config.confidence_scale, floor=c).fused.numpy()
 
     def damaged(pattern: tuple[str, ...], kinds: dict[str, str], level: float) -> list[dict]:
         return [{**r, **{n: degrade(pred.modalities[n], r[n], kinds[n], level, np.random.default_rng([0, i, j]))

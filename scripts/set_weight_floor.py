@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.bundles:
         bundle = load_bundle(path)
         bundle.model.config.weight_floor = args.floor
-        manifest = {k: v for k, v in bundle.manifest.items() if k not in ("format", "format_version", "model")}
-        save_bundle(path, bundle.model, manifest)
+        save_bundle(path, bundle.model, bundle.manifest)
         print(f"{path}: weight_floor = {args.floor:g}")
     return 0
 

@@ -338,7 +338,8 @@ def save_bundle(path: str | Path, model: Any, manifest: dict[str, Any], graph: b
     (atomically: temp file, then rename).
 
     The manifest is checked against the schema first, so a model that could not be opened is never
-    written (BundleError naming the value).
+    written (BundleError naming the value). Its `format`, `format_version` and `model` entries are always
+    this function's own, so a loaded bundle's manifest can be passed back as it is.
     """
     path = Path(path)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}

@@ -173,7 +173,7 @@ def calibrate_bundle(path: Any, rows: list[Any], source: str,
     if len(data.raws) < 2:
         raise ValueError(f"{source}: calibration needs at least 2 readable labelled pairs, got {len(data.raws)}")
     entry = build_calibration(clean_quality(predictor, data.raws), source, unfamiliar_percentile)
-    manifest = {k: v for k, v in bundle.manifest.items() if k not in ("format", "format_version", "model")}
+    manifest = dict(bundle.manifest)
     manifest[CALIBRATION_KEY] = entry
     save_bundle(out if out is not None else path, bundle.model, manifest)
     return entry

@@ -119,7 +119,10 @@ class QMFModel(nn.Module):
         missing = [n for n in self.modality_names if n not in inputs]
         if missing:
             raise KeyError(f"inputs missing for modalities {missing}")
-        logits = {n: self.branches[n](inputs[n]) for n in self.modality_names}
+        return self.fuse({n: self.branches[n](inputs[n]) for n in self.modality_names})
+
+    def fuse(self, logits: dict[str, torch.Tensor]) -> FusionOutput:
+        """Fuse per-modality logits with this model's own rule (scale, detached weights, weight floor)."""
         return fuse_by_energy(logits, self.config.confidence_scale, self.config.detach_weights, self.config.weight_floor)
 
     def parameter_count(self) -> int:
