@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.data.manifest import read_manifest  # noqa: E402
-from app.qmf.evaluate import _Condition, _InMemory, _run, decode_rows, parse_kinds  # noqa: E402
+from app.qmf.evaluate import decode_rows, parse_kinds, patterns  # noqa: E402
 from app.qmf.predictor import Predictor  # noqa: E402
 
 
@@ -41,17 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         names = list(pred.modalities)
         kinds = parse_kinds(args.kinds, pred)
         data = decode_rows(pred, read_manifest(args.manifest, modalities=names).rows)
-        patterns = [(m,) for m in names] + [tuple(names)]
-        grid = {p: [_Condition(args.level, s, kinds, None, frozenset(p), keep_quality=False) for s in range(args.seeds)]
-                for p in patterns}
-        _run(pred, _InMemory(data), [c for row in grid.values() for c in row])
         print(f"{Path(path).name}: {len(data.raws)} pairs x {args.seeds} seeds, level {args.level:g}, {args.kinds}")
-        for p, row in grid.items():
-            n = sum(c.n for c in row)
-            acc = {rule: 100 * sum(c.correct.get(rule, 0) for c in row) / n
-                   for rule in ("qmf", "late_fusion", "oracle", *names)}
+        for row in patterns(pred, data, args.level, kinds, args.seeds):
+            acc = {rule: 100 * v for rule, v in row["accuracy"].items()}
             alone = ", ".join(f"{m} alone {acc[m]:.2f}" for m in names)
-            print(f"  damaged {'+'.join(p):<12} QMF {acc['qmf']:.2f}  late rule {acc['late_fusion']:.2f} "
+            print(f"  damaged {'+'.join(row['damaged']):<12} QMF {acc['qmf']:.2f}  late rule {acc['late_fusion']:.2f} "
                   f"({acc['qmf'] - acc['late_fusion']:+.2f})  {alone}  oracle {acc['oracle']:.2f}", flush=True)
     return 0
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from app.data.manifest import PairRow, read_manifest
-from app.qmf.evaluate import auroc, corruption_masks, decode_rows, parse_kinds, protocol, sweep
+from app.qmf.evaluate import auroc, corruption_masks, decode_rows, parse_kinds, patterns, protocol, sweep
 from app.qmf.predictor import Predictor
 
 
@@ -39,6 +39,22 @@ def test_a_corrupted_input_lowers_its_branch_and_leaves_the_other_branch_alone(p
     assert noisy["accuracy"]["image"] < clean["accuracy"]["image"] - 0.3
     assert noisy["accuracy"]["audio"] == clean["accuracy"]["audio"]
     assert noisy["quality_auroc"] is not None and clean["quality_auroc"] is None
+
+
+def test_patterns_damage_only_the_named_inputs(predictor, data):
+    rows = patterns(predictor, data, 10, {"image": "gaussian", "audio": "white_noise"}, seeds=2)
+    assert [r["damaged"] for r in rows] == [["image"], ["audio"], ["image", "audio"]]
+    by = {tuple(r["damaged"]): r["accuracy"] for r in rows}
+    assert all(r["pairs"] == 2 * len(data.labels) for r in rows)
+    # the undamaged branch reads as it does clean; the damaged one loses what the sweep says it loses
+    clean = protocol(predictor, data, levels=[0], seeds=1)["levels"][0]["accuracy"]
+    noisy_image = sweep(predictor, data, "image", "gaussian", [10])[0]["accuracy"]["image"]
+    assert by[("image",)]["audio"] == clean["audio"]["mean"] and by[("audio",)]["image"] == clean["image"]["mean"]
+    assert by[("image",)]["image"] < clean["image"]["mean"] - 0.3 and abs(by[("image",)]["image"] - noisy_image) < 0.2
+    # with one input damaged the oracle is the clean branch alone
+    assert by[("image",)]["oracle"] == by[("image",)]["audio"]
+    with pytest.raises(ValueError, match="names the model's modalities"):
+        patterns(predictor, data, 10, damaged=[["video"]])
 
 
 def test_level_zero_is_the_clean_result_for_every_seed(predictor, data):
