@@ -24,7 +24,8 @@ def _x11(monkeypatch):
 
 
 def test_every_missing_x11_library_is_named_in_one_install_command(tmp_path):
-    """The hint comes from the plugin's real dependency list: hide two libraries, both are named."""
+    """The hint comes from the plugin's real dependency list: hide two libraries, both are named (with any
+    that this machine lacks already: a machine without the X11 libraries installed names them too)."""
     from app.gui import xcb_libs
 
     plugin = xcb_libs.xcb_plugin_path()
@@ -32,14 +33,14 @@ def test_every_missing_x11_library_is_named_in_one_install_command(tmp_path):
         pytest.skip("PySide6's X11 plugin is not installed here")
     full = xcb_libs.dependency_closure(plugin)
     hidden = {"libxcb-icccm.so.4", "libxcb-keysyms.so.1"}
-    assert hidden <= set(full.found), "the plugin's dependency list should include both"
+    assert hidden <= set(full.found) | set(full.missing), "the plugin's dependency list should include both"
     # A library folder holding everything the plugin needs except the two hidden ones.
     for name, path in full.found.items():
         if name not in hidden and "PySide6" not in path:
             (tmp_path / name).symlink_to(path)
     partial = xcb_libs.dependency_closure(plugin, ld_library_path="", cache={}, default_dirs=(str(tmp_path),))
-    assert set(partial.missing) == hidden
-    hint = xcb_libs.install_hint(sorted(partial.missing))
+    assert set(partial.missing) == hidden | set(full.missing)
+    hint = xcb_libs.install_hint(sorted(hidden))
     assert "sudo apt install libxcb-icccm4 libxcb-keysyms1;" in hint
     assert hint.count("sudo apt install") == 1
 
