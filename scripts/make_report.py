@@ -53,14 +53,15 @@ VARIANTS = {**{k: (f"{label}; {SHORT}", rule) for k, (label, rule) in _BASE.item
 VARIANTS["qmf-paper-full"] = (VARIANTS["qmf-paper-full"][0] + " (seed 0 = the bundle's own weights, linked in)", "qmf")
 # the bundle's own recipe with another training seed (same starting weights for a fine-tuning recipe)
 VARIANTS["bundle-recipe"] = ("the bundle's recipe, other training seeds (same schedule and starting weights)", "qmf")
-# ablations of the bundle's recipe: one change each, same starting weights and seed. "ablate-previous" is the previous
-# bundle, the bundle's own starting weights (one 3-epoch pass fewer: what the last pass changed); "ablate-no-waveshaping"
-# is that pass with the previous recipe (git show 4dc7ee8:recipes/avmnist-qmf.toml), without the wavefold and
-# rectify kinds; the
-# two energy-bound ablations are the bundle's recipe with one [training.energy_bound] line edited
+# ablations of the bundle's recipe: one change each, same starting weights and seed. "ablate-previous" is the
+# bundle's own starting weights (the round-6 bundle, one 3-epoch pass fewer: what the last pass changed);
+# "ablate-untrained-floor" is that pass with the previous bundle's recipe (round 7: trained without the fusion weight
+# floor, given it afterwards, recipes/experiments/avmnist-qmf-untrained-floor.toml); the two energy-bound ablations
+# are the bundle's recipe with one [training.energy_bound] line edited
 ABLATIONS = {
-    "ablate-previous": "the previous bundle: the bundle's starting weights (the previous recipe, one 3-epoch pass fewer)",
-    "ablate-no-waveshaping": "ablation: the previous bundle's recipe (no wavefold or rectify kinds) for the same pass",
+    "ablate-previous": "the bundle's starting weights (round 6: one 3-epoch pass fewer; given the weight floor after training)",
+    "ablate-untrained-floor": "ablation: the previous bundle's recipe (round 7: trained without the weight floor, given it "
+                              "afterwards) for the same pass",
     "ablate-no-graded": "ablation: the bundle's recipe with graded = false (no floor below degraded_out_level)",
     "ablate-no-degraded-out": "ablation: the bundle's recipe with graded = false and degraded_out_level = 0 "
                               "(no degraded input counts as an outlier)",
@@ -349,7 +350,7 @@ def main() -> int:
             log(f"no {args.foreign}: the foreign-input figures as results.json has them")
         (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
         labels = {m["key"]: m for m in results["models"]}
-        write_markdown(results, list(labels.values()), None, load_bundle(args.bundle).model.config.weight_floor)
+        write_markdown(results, list(labels.values()), bundle_floor(Path(args.bundle)))
         if not args.no_store:
             store_in_bundle(Path(args.bundle), results)
         log("re-rendered from results.json")
@@ -404,7 +405,7 @@ def main() -> int:
     plot_sweep(sweeps["bundle"], "auroc", "quality-score AUROC (clean vs corrupted)", FIG / "auroc_by_kind.png")
     plot_sweep(sweeps["bundle"], "share", "mean share of the corrupted modality", FIG / "share_by_kind.png")
     plot_sweep(sweeps["bundle"], "accuracy_qmf", "QMF accuracy, one modality corrupted", FIG / "accuracy_by_kind.png")
-    write_markdown(results, models, ref)
+    write_markdown(results, models, bundle_floor(Path(args.bundle)))
     if not args.no_store:
         store_in_bundle(Path(args.bundle), results)
     log("done")
@@ -466,7 +467,7 @@ def merge_new(args, models: list[dict], log) -> int:
     (FIG / "results.json").write_text(json.dumps(results, indent=1, default=float))
     cells = lambda n: {float(k): v for k, v in results[f"protocol_{n}"].items()}  # noqa: E731
     plot_protocol(cells("seen"), cells("unseen"), FIG / "protocol.png")
-    write_markdown(results, models, ref)
+    write_markdown(results, models, bundle_floor(Path(args.bundle)))
     if not args.no_store:
         store_in_bundle(Path(args.bundle), results)
     log("merged and re-rendered")
@@ -678,8 +679,8 @@ def ablation_section(results: dict, models: list[dict]) -> list[str]:
 
     lines = ["", "## Ablations of the bundle's recipe", "",
              "The bundle's recipe with one change, fine-tuned from the same starting weights with the same seed (one training "
-             "seed each): the previous bundle (the starting weights: one 3-epoch pass fewer), the same pass without the "
-             "spoken_words foreign family (the previous recipe) and two [training.energy_bound] settings changed. Accuracy under the protocol above (%) and, in "
+             "seed each; each row names its change), and the bundle's starting weights (one 3-epoch pass "
+             "fewer). Accuracy under the protocol above (%) and, in "
              "brackets, QMF minus the late-fusion rule on that model's own branches (points); then the quality AUROC "
              "(one modality of every pair corrupted, as in the per-kind table below).", "",
              "| model | seen ε=7.5 | seen ε=10 | unseen ε=7.5 | unseen ε=10 | kinds with AUROC >= 0.85 at ε=5 | lowest AUROC at ε=5 | "
@@ -699,16 +700,24 @@ def ablation_section(results: dict, models: list[dict]) -> list[str]:
             cells += [f"{ok} of {len(a5)}", f"{low} {a5[low]:.3f}", f"{mono} of {len(sw)}"]
         else:
             cells += ["", "", ""]
-        name = "bundle (wavefold and rectify kinds, degraded_out_level = 7, graded = true)" if key == "bundle" else label[key]
+        name = "bundle (trained with the weight floor, degraded_out_level = 7, graded = true)" if key == "bundle" else label[key]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Foreign inputs and held-out degradations for the same models: the columns of the tables in the "
               "foreign-input section below.", ""]
     return lines
 
 
-def write_markdown(results: dict, models: list[dict], ref: Predictor | None, floor: float | None = None) -> None:
-    """docs/report.md; `floor` is the bundle's fusion weight floor (default: `ref`'s)."""
-    floor = ref.model.config.weight_floor if floor is None else floor
+def bundle_floor(path: Path) -> tuple[float, float]:
+    """The bundle's fusion weight floor and the one its recipe trained with (0 where given after training)."""
+    manifest = load_bundle(path).manifest
+    recipe = manifest.get("training", {}).get("recipe", {})
+    return float(manifest["model"].get("weight_floor", 0.0)), float(recipe.get("weight_floor", 0.0))
+
+
+def write_markdown(results: dict, models: list[dict], floors: tuple[float, float]) -> None:
+    """docs/report.md; `floors` is `bundle_floor` of the bundle."""
+    floor, trained_with = floors
+    trained = " (its recipe trains with it)" if floor > 0 and trained_with == floor else " (given after training)"
     lines: list[str] = []
     cf = results["clean_full_test"]
     lines += ["# Robustness report: the bundled AV-MNIST QMF model", "",
@@ -723,7 +732,7 @@ def write_markdown(results: dict, models: list[dict], ref: Predictor | None, flo
           "Unseen kinds: each corrupted input gets one kind drawn at random from image salt-and-pepper / blur / occlusion / "
           "contrast loss and audio dropouts / clipping / band-limiting / babble (another 'voice'); none of them was used in training.", "",
           "Fusion: QMF's energy weights, a negative one counting as zero, plus a floor on every weight (app/qmf/fusion.py); "
-          f"the bundle's floor is {floor:g}, and every QMF row uses its own model's.", ""]
+          f"the bundle's floor is {floor:g}{trained}, and every QMF row uses its own model's.", ""]
     rows_order = [k for k in results["protocol_seen"]["0.0"]]
     names = {m["variant"]: m["label"] for m in models}
     names.update({"oracle": "oracle (late fusion of the clean modalities only; bundle's branches)",

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from eval_foreign import forward, foreign_pairs, read_pools  # noqa: E402
+from eval_foreign import foreign_pairs, forward, read_pools  # noqa: E402
 
 from app.data.manifest import read_manifest  # noqa: E402
 from app.modalities.zoo import degrade  # noqa: E402
