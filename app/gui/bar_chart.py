@@ -278,9 +278,9 @@ class BarChart(ChartActions, QWidget):
         """A pixmap of the widget's size with `draw` done on it (over a copy of `base`)."""
         if base is not None:
             pixmap = base.copy()
+            pixmap.setDevicePixelRatio(ratio)
         else:
-            pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
-        pixmap.setDevicePixelRatio(ratio)
+            pixmap = style.widget_pixmap(self, self._background)
         painter = QPainter(pixmap)
         try:
             draw(painter, self.width(), self.height())

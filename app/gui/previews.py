@@ -98,10 +98,7 @@ class _Picture(Preview):
     def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         key = self._key()
         if self._cache is None or key != self._cache_key:
-            ratio = self.devicePixelRatioF()
-            pixmap = QPixmap(max(1, round(self.width() * ratio)), max(1, round(self.height() * ratio)))
-            pixmap.setDevicePixelRatio(ratio)
-            pixmap.fill(self._background)
+            pixmap = style.widget_pixmap(self, self._background)
             painter = QPainter(pixmap)
             self._render(painter)
             painter.end()

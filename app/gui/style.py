@@ -6,10 +6,11 @@ the application palette, and `apply_palette` is called again when the palette ch
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QColor, QPalette, QPixmap
+from PySide6.QtWidgets import QApplication, QWidget
 
 # Colour-blind-safe series colours (Okabe–Ito); the last one is for "fused".
 SERIES = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
@@ -38,6 +39,21 @@ def plot_background() -> QColor:
 
 def text_colour() -> QColor:
     return _palette().color(QPalette.ColorRole.Text)
+
+
+def widget_pixmap(widget: QWidget, background: QColor) -> QPixmap:
+    """A pixmap, filled with `background`, that covers every device pixel of `widget` at its device pixel ratio:
+    what the opaque painted widgets (the result charts, the input previews) draw into and blit.
+
+    Its size is rounded up, not to the nearest pixel: at a fractional ratio (125 % display scaling) a rounded
+    size falls a device row or column short of the widget, and an opaque widget (WA_OpaquePaintEvent) leaves
+    that strip unpainted, showing whatever the window held there before (a sliver of the numbers table's
+    header under the charts)."""
+    ratio = widget.devicePixelRatioF()
+    pixmap = QPixmap(max(1, math.ceil(widget.width() * ratio - 1e-9)), max(1, math.ceil(widget.height() * ratio - 1e-9)))
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(background)
+    return pixmap
 
 
 def fused_colour() -> str:

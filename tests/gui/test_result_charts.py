@@ -150,3 +150,21 @@ def test_the_charts_follow_a_dark_palette(qtbot) -> None:
         assert _has_colour(image, chart.bar_rect(1, 1).adjusted(2, 2, -2, -2), QColor(style.fused_colour()), 10)
     finally:
         app.setPalette(old)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 1.25, 1.5, 2.0])
+def test_at_fractional_display_scaling_the_chart_covers_every_pixel_of_its_widget(qtbot, monkeypatch, ratio) -> None:
+    """The charts are opaque widgets that blit one picture: a picture a device row short (125 % scaling, a
+    rounded size) would leave a strip that shows what the window held there before."""
+    for size in ((361, 213), (360, 260), (403, 171)):
+        chart = _chart(qtbot, QualityChart, size)
+        chart.set_modalities(["image", "audio"])
+        chart.set_values({"image": 1.2, "audio": 0.4}, {"image": 0.75, "audio": 0.25})
+        monkeypatch.setattr(chart, "devicePixelRatioF", lambda: ratio)
+        picture = style.widget_pixmap(chart, QColor("white"))
+        assert picture.width() >= chart.width() * ratio and picture.height() >= chart.height() * ratio
+        assert picture.width() < chart.width() * ratio + 1 and picture.height() < chart.height() * ratio + 1
+        chart.grab()  # paints through the same picture at the patched ratio
+        cached = chart._cache
+        assert cached.deviceIndependentSize().width() >= chart.width()
+        assert cached.deviceIndependentSize().height() >= chart.height()
