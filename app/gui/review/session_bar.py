@@ -1,6 +1,9 @@
 """The Review page's top rows: open a folder, manifest or session; run controls; export; progress.
 
 The bar asks the user for files and says what was chosen through signals; the page does the work.
+Where the window is wide enough it is one row; below that (a 1366-pixel screen at 125 % scaling, 1920 at
+150 %) it becomes two: the open and export buttons above, the run controls and the progress below, so the
+page never scrolls sideways to reach a button.
 """
 
 from __future__ import annotations
@@ -8,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -56,7 +60,9 @@ class SessionBar(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        bar = QHBoxLayout()
+        # the bar's minimum width is its two-row arrangement's (minimumSizeHint), not the row it shows now
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self._rows = (QHBoxLayout(), QHBoxLayout())
         self.open_folder_button = QPushButton("Open folder…", clicked=self._open_folder_dialog)
         self.open_manifest_button = QPushButton("Open manifest…", clicked=self._open_manifest_dialog)
         self.open_session_button = QPushButton("Open session…", clicked=self._open_session_dialog)
@@ -70,10 +76,7 @@ class SessionBar(QWidget):
         self.export_parquet_button = QPushButton(
             "Export Parquet…", clicked=lambda: self.export_dialog("parquet"),
             toolTip="The results schema of qmf batch --parquet, for pandas, polars or DuckDB (needs pyarrow)")
-        for w in (self.open_folder_button, self.open_manifest_button, self.open_session_button, self.run_button,
-                  self.pause_button, self.cancel_button, self.retry_button):
-            bar.addWidget(w)
-        # progress on the buttons' row: one row less above the table and the pair's charts
+        # progress on the buttons' row where it fits: one row less above the table and the pair's charts
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setFixedWidth(130)
@@ -81,15 +84,65 @@ class SessionBar(QWidget):
         # a long line must not widen the window: it is cut at the row's end (in full as its tooltip)
         self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.progress_label.setMinimumWidth(160)
-        bar.addWidget(self.progress_bar)
-        bar.addWidget(self.progress_label, 1)
-        bar.addWidget(self.export_csv_button)
-        bar.addWidget(self.export_json_button)
-        bar.addWidget(self.export_parquet_button)
-        layout.addLayout(bar)
+        for row in self._rows:
+            layout.addLayout(row)
+        self.two_rows: bool | None = None
+        self._arrange(False)
         self.session_path: Path | None = None  # the open session (the export dialog starts next to it)
         # set by the page: why a format cannot be exported here (None: it can), asked before the dialog
         self.export_problem: Callable[[str], str | None] = lambda fmt: None
+
+    # --- one row or two ----------------------------------------------------------------------------
+    def _groups(self) -> tuple[list[QWidget], list[QWidget], list[QWidget]]:
+        """The open buttons, the run controls, the export buttons (the progress bar and line go with the run controls)."""
+        return ([self.open_folder_button, self.open_manifest_button, self.open_session_button],
+                [self.run_button, self.pause_button, self.cancel_button, self.retry_button],
+                [self.export_csv_button, self.export_json_button, self.export_parquet_button])
+
+    def _width(self, widgets: list[QWidget], progress: bool) -> int:
+        """The least width of a row of `widgets` (and the progress bar and line, if `progress`)."""
+        spacing = max(0, self._rows[0].spacing())
+        widths = [w.sizeHint().width() for w in widgets]
+        if progress:
+            widths += [self.progress_bar.minimumWidth(), self.progress_label.minimumWidth()]
+        return sum(widths) + spacing * (len(widths) - 1)
+
+    def one_row_width(self) -> int:
+        opens, runs, exports = self._groups()
+        return self._width(opens + runs + exports, progress=True)
+
+    def _two_row_width(self) -> int:
+        opens, runs, exports = self._groups()
+        return max(self._width(opens + exports, progress=False), self._width(runs, progress=True))
+
+    def _arrange(self, two_rows: bool) -> None:
+        if two_rows == self.two_rows:
+            return
+        for row in self._rows:
+            while row.count():
+                row.takeAt(0)
+        opens, runs, exports = self._groups()
+        first, second = self._rows
+        for w in opens + ([] if two_rows else runs):
+            first.addWidget(w)
+        progress_row = second if two_rows else first
+        if two_rows:
+            first.addStretch(1)
+            for w in runs:
+                second.addWidget(w)
+        progress_row.addWidget(self.progress_bar)
+        progress_row.addWidget(self.progress_label, 1)
+        for w in exports:
+            first.addWidget(w)
+        self.two_rows = two_rows
+        self.updateGeometry()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(self._two_row_width(), self.layout().minimumSize().height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._arrange(event.size().width() < self.one_row_width())
+        super().resizeEvent(event)
 
     def show_progress(self, done: int, total: int) -> None:
         """Move the bar without painting now: `QProgressBar.setValue` repaints at once whenever the

@@ -258,3 +258,24 @@ def test_the_table_paints_its_cells_as_qts_own_delegate_would(qtbot, tiny_model:
                 differ += 1
     assert differ <= 0.001 * (qts.width() // 2) * (qts.height() // 2), differ
     view.shutdown()
+
+
+def test_on_a_narrow_window_the_session_bar_takes_two_rows_and_every_button_stays_in_view(qtbot, tiny_model: Path) -> None:
+    """1366 pixels at 125 % scaling is about 1,090 wide: the buttons wrap instead of the page scrolling sideways."""
+    view = make_view(qtbot, tiny_model)
+    bar = view.session_bar
+    buttons = [w for group in bar._groups() for w in group]
+    view.resize(bar.one_row_width() + 60, 700)
+    qtbot.waitUntil(lambda: bar.two_rows is False and len({b.geometry().center().y() for b in buttons}) == 1)  # one row
+    assert view.minimumSizeHint().width() <= 1000
+    view.resize(1000, 700)
+    qtbot.waitUntil(lambda: bar.two_rows is True and len({b.geometry().center().y() for b in buttons}) == 2)
+    for b in buttons + [bar.progress_bar, bar.progress_label]:
+        assert bar.rect().contains(b.geometry()), b.text() if hasattr(b, "text") else b
+    rects = [b.geometry() for b in buttons]
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    assert bar.export_csv_button.geometry().top() == bar.open_folder_button.geometry().top()
+    assert bar.run_button.geometry().top() > bar.open_folder_button.geometry().top()
+    view.resize(1400, 700)
+    qtbot.waitUntil(lambda: bar.two_rows is False)
+    view.shutdown()
