@@ -717,7 +717,7 @@ def bundle_floor(path: Path) -> tuple[float, float]:
 def write_markdown(results: dict, models: list[dict], floors: tuple[float, float]) -> None:
     """docs/report.md; `floors` is `bundle_floor` of the bundle."""
     floor, trained_with = floors
-    trained = " (its recipe trains with it)" if floor > 0 and trained_with == floor else " (given after training)"
+    trained = "" if floor <= 0 else " (its recipe trains with it)" if trained_with == floor else " (given after training)"
     lines: list[str] = []
     cf = results["clean_full_test"]
     lines += ["# Robustness report: the bundled AV-MNIST QMF model", "",
