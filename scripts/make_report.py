@@ -518,7 +518,10 @@ def extra_markdown(extra: dict) -> list[str]:
         return []
     lines = ["## Other measurements", "",
              "Every field of these measurements, the held-out speakers' confusion matrices included, is in "
-             "`docs/report/results.json` (`extra`).", ""]
+             "`docs/report/results.json` (`extra`). The leave-one-speaker-out runs are not made again for every bundle: "
+             "their \"fused, speaker unseen\" figure and their \"bundle\" columns use the image branch and the "
+             "calibration of the bundle shipped when each run was made (the recipe's audio terms are what each table "
+             "names).", ""]
     kinds = ("white_noise", "dropout", "bandlimit", "babble", "clipping")
     num = lambda v, f="{:.3f}": "-" if v is None else f.format(v)  # noqa: E731
     for key, how in LOSO_KEYS:
