@@ -39,13 +39,14 @@ def route_files(inputs: Sequence[Mapping[str, Any]], paths: Iterable[str | Path]
                                                        f"inputs: {listed})"))
             continue
         same_kind = [m["name"] for m in inputs if m.get("kind") == kind]
+        a_kind = f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
         free = [name for name in same_kind if name not in files]
         if free:
             files[free[0]] = path
         elif same_kind:
-            problems.append(RoutingProblem(path, kind, f"{path}: a {kind} file, but the {kind} input "
+            problems.append(RoutingProblem(path, kind, f"{path}: {a_kind} file, but the {kind} input "
                                                        f"({', '.join(same_kind)}) is already given"))
         else:
             takes = ", ".join(m.get("kind", "?") for m in inputs) or "nothing"
-            problems.append(RoutingProblem(path, kind, f"{path}: a {kind} file, but the model takes {takes}"))
+            problems.append(RoutingProblem(path, kind, f"{path}: {a_kind} file, but the model takes {takes}"))
     return files, problems
