@@ -105,13 +105,15 @@ def build_parser(predict_inputs: Sequence[tuple[str, str]] = ()) -> argparse.Arg
 
     i = sub.add_parser("info", help="show a model file's manifest (validates the whole file)")
     i.add_argument("model", nargs="?", help="model file; default: the bundled model")
+    i.add_argument("--model", dest="model_option", metavar="MODEL", help="the same, as the other commands name it")
     i.add_argument("--json", action="store_true")
 
     x = sub.add_parser("export-onnx", help="add the ONNX graph of its own weights to a model file (fast, torch-free prediction)",
                        description="Write the model file again with the ONNX graph of the whole model (both branches and "
                                    "the fusion), so prediction runs with onnxruntime without torch. Weights and "
                                    "manifest are unchanged. Needs torch and onnx.")
-    x.add_argument("model", help="model file (.safetensors)")
+    x.add_argument("model", nargs="?", help="model file (.safetensors)")
+    x.add_argument("--model", dest="model_option", metavar="MODEL", help="the same, as the other commands name it")
     x.add_argument("--out", help="where to write (default: the model file itself)")
 
     add_batch_parser(sub)
@@ -128,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command != "predict":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.unrecognized = extra
+    _model_option(parser, args)
     args.model_manifest = manifest  # what _predict_manifest read (None: cmd_predict reads it and says why not)
     if args.command in _HANDLERS:
         from app import cli_commands
@@ -136,6 +139,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         handler = args.handler
     return run_handler(f"qmf {args.command}", handler, args)
+
+
+def _model_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`qmf info` and `qmf export-onnx` take the model as an argument and, like every other command, as --model."""
+    option = getattr(args, "model_option", None)
+    if option is not None:
+        if args.model is not None and args.model != option:
+            parser.error(f"{args.command}: two models given ({args.model} and --model {option}): give one")
+        args.model = option
+    if args.command == "export-onnx" and args.model is None:
+        parser.error("export-onnx needs the model file: qmf export-onnx MODEL")
 
 
 def run_handler(context: str, handler: Any, args: argparse.Namespace) -> int:

@@ -211,3 +211,19 @@ def test_predict_starts_without_what_it_does_not_need(tiny_model, synthetic_pair
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "LOADED []" in out.stdout, out.stdout[-500:]
+
+
+def test_info_and_export_onnx_take_the_model_as_every_other_command_does(tiny_model, tmp_path, capsys):
+    code, by_option, err = run(capsys, "info", "--model", tiny_model)
+    assert code == 0, err
+    code, by_argument, _ = run(capsys, "info", tiny_model)
+    assert by_option == by_argument and str(tiny_model) in by_option
+    with pytest.raises(SystemExit) as two:
+        run(capsys, "info", tiny_model, "--model", tmp_path / "other.safetensors")
+    assert two.value.code == 2 and "two models given" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as none:
+        run(capsys, "export-onnx")
+    assert none.value.code == 2 and "needs the model file" in capsys.readouterr().err
+    copy = tmp_path / "copy.safetensors"
+    code, _, err = run(capsys, "export-onnx", "--model", tiny_model, "--out", copy)
+    assert code == 0 and copy.exists(), err
