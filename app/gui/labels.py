@@ -1,4 +1,5 @@
-"""`SteadyLabel`: a word-wrapped label whose new text moves nothing unless it needs another height.
+"""`SteadyLabel`: a word-wrapped label whose new text moves nothing unless it needs another height; and
+`ElidedLabel`: a one-line label that shows what fits with an ellipsis where it is cut.
 
 A word-wrapped `QLabel` answers the layout with height-for-width, so every `setText` (a Review
 click sets three: the pair's title, the headline and the per-input line) made the layouts of the
@@ -20,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QRect, QSize, Qt
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtGui import Qt as GuiQt  # Qt.mightBeRichText lives in QtGui's Qt namespace
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
@@ -106,3 +107,43 @@ class SteadyLabel(QLabel):
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return QSize(self.fontMetrics().averageCharWidth() * 8, self._height)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label as wide as its layout gives it, never wider: where its text does not fit it shows
+    an ellipsis where the text is cut (in the middle by default, so a file name keeps its start and its
+    extension: "recording_2…speaker3.wav", not "recording_2026-12-0"). `text()` is the whole text."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None,
+                 mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle):
+        super().__init__(parent)
+        self._full = ""
+        self._mode = mode
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setText(text)
+
+    def text(self) -> str:
+        return self._full
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        self._full = str(text)
+        self._show()
+
+    def shown_text(self) -> str:
+        """What the label shows at its width now (the whole text, or the text with an ellipsis)."""
+        return super().text()
+
+    def _show(self) -> None:
+        width = self.contentsRect().width()
+        shown = self._full if width <= 0 else self.fontMetrics().elidedText(self._full, self._mode, width)
+        if shown != super().text():
+            super().setText(shown)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._show()
+
+    def changeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._show()

@@ -20,12 +20,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
+from app.gui.labels import ElidedLabel
 from app.gui.playback import AudioPlayer
 from app.gui.previews import AudioPreview, GenericPreview, ImagePreview, Preview, TextPreview
 from app.modalities import modality_class
@@ -69,8 +69,7 @@ class InputPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.setSpacing(4)
         top = QHBoxLayout()
-        self.file_label = QLabel("no file (a blank input is used)")
-        self.file_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.file_label = ElidedLabel("no file (a blank input is used)")  # cut in the middle: the extension stays
         self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.open_button = QPushButton(f"Open {self.name}…")
         self.open_button.setToolTip(f"Open a {self.kind} file for the '{self.name}' input "

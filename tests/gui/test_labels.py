@@ -1,11 +1,11 @@
 """`SteadyLabel` as a person sees it: a new text that fits moves nothing below it; a long one is shown
-whole, and the room goes back when it is gone."""
+whole, and the room goes back when it is gone. `ElidedLabel`: a long name cut where it does not fit."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
-from app.gui.labels import SteadyLabel
+from app.gui.labels import ElidedLabel, SteadyLabel
 
 LONG = ("photos/2024/unreadable_scan_0042.png: not an image this program can read (the file ends after "
         "1,024 of 88,000 bytes); re-export it as PNG or JPEG and run the pair again ") * 3
@@ -60,3 +60,20 @@ def test_the_label_never_asks_for_the_width_of_its_text(qtbot) -> None:
     _settle()
     assert pane.minimumSizeHint().width() == before
     assert label.width() <= pane.width()
+
+
+def test_an_elided_label_keeps_the_start_and_the_extension_of_a_long_name_and_its_whole_text(qtbot):
+    name = "recording_2026-12-04_speaker-three_take-2.wav"
+    label = ElidedLabel(name)
+    qtbot.addWidget(label)
+    label.resize(120, 24)
+    label.show()
+    qtbot.waitUntil(lambda: label.shown_text() != name)
+    shown = label.shown_text()
+    assert "…" in shown and shown.startswith("rec") and shown.endswith(".wav")
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+    assert label.text() == name  # what the code reads (and tests) is the whole name
+    label.resize(2000, 24)
+    qtbot.waitUntil(lambda: label.shown_text() == name)
+    label.setText("short.png")
+    assert label.shown_text() == "short.png" and label.text() == "short.png"

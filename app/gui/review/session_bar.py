@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QLayout,
     QProgressBar,
     QPushButton,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.labels import ElidedLabel
 from app.review.sources import SESSION_SUFFIX
 
 
@@ -38,8 +38,11 @@ def default_session_path(source: Path) -> Path:
 _FORMAT_NAMES = {"csv": "CSV", "json": "JSON", "parquet": "Parquet"}
 
 
-class _CutLabel(QLabel):
-    """A one-line label that may be cut at the row's end; its tooltip always holds the whole line."""
+class _CutLabel(ElidedLabel):
+    """A one-line label cut with an ellipsis at the row's end; its tooltip always holds the whole line."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None):
+        super().__init__(text, parent, Qt.TextElideMode.ElideRight)
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
         super().setText(text)
