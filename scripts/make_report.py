@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))  # eval_foreign's seed summary
 
 from app.data.manifest import read_manifest  # noqa: E402
-from app.qmf.bundle import load_bundle, save_bundle  # noqa: E402
+from app.qmf.bundle import load_bundle, read_bundle_manifest, save_bundle  # noqa: E402
 from app.qmf.evaluate import auroc  # noqa: E402
 from app.qmf.fusion import fuse_late, fuse_oracle  # noqa: E402
 from app.qmf.predictor import Predictor  # noqa: E402
@@ -712,7 +712,7 @@ def ablation_section(results: dict, models: list[dict]) -> list[str]:
 
 def bundle_floor(path: Path) -> tuple[float, float]:
     """The bundle's fusion weight floor and the one its recipe trained with (0 where given after training)."""
-    manifest = load_bundle(path).manifest
+    manifest = read_bundle_manifest(path)  # the header only: the weights are not needed here
     recipe = manifest.get("training", {}).get("recipe", {})
     return float(manifest["model"].get("weight_floor", 0.0)), float(recipe.get("weight_floor", 0.0))
 

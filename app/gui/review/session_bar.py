@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QLayout,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -84,8 +83,7 @@ class SessionBar(QWidget):
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setFixedWidth(130)
         self.progress_label = _CutLabel("Open a folder of pairs, a manifest or a review session.")
-        # a long line must not widen the window: it is cut at the row's end (in full as its tooltip)
-        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # a long line must not widen the window (ElidedLabel): it is cut at the row's end (in full as its tooltip)
         self.progress_label.setMinimumWidth(160)
         for row in self._rows:
             layout.addLayout(row)
